@@ -1,0 +1,1037 @@
+//! The UChat 2 wire format: lines of typed fields, two escaping layers (PROTOCOL.md §2,
+//! refined by DECISIONS.md "Decoding" and "Encoding").
+//!
+//! * [`Decoder`] is a streaming decoder: feed it the bytes of each WebSocket message and it yields
+//!   complete [`Line`]s. Bytes after the last line end are kept raw (still escaped) for the next
+//!   chunk. A malformed line is an [`DecodeError`] for that line only. It never panics, and a line
+//!   longer than [`Decoder::max_line`] is an error that is skipped up to its end, so memory is
+//!   bounded whatever the peer sends.
+//! * [`encode`] / [`encode_into`] produce exactly the bytes the reference client would send.
+
+use std::fmt;
+
+/// Escape byte of both layers (`\`).
+pub const ESCAPE: u8 = 0x5C;
+/// Line terminator.
+pub const LF: u8 = 0x0A;
+/// Type byte: binary payload (PROTOCOL.md §2.3).
+pub const TYPE_BIN: u8 = 0x02;
+/// Type byte: UTF-8 string.
+pub const TYPE_STR: u8 = 0x03;
+/// Type byte: boolean (`'1'` / `'0'`).
+pub const TYPE_BOOL: u8 = 0x04;
+/// Type byte: little-endian integer, minimal length.
+pub const TYPE_NUM: u8 = 0x05;
+/// Type byte: undefined / null (no payload).
+pub const TYPE_UNDEF: u8 = 0x06;
+/// Type byte: decimal text number (negative or non-integer).
+pub const TYPE_FLOAT: u8 = 0x07;
+
+/// Default for [`Decoder::max_line`]: 1 MiB (DECISIONS.md "Decoding" 8).
+pub const DEFAULT_MAX_LINE: usize = 1 << 20;
+
+/// One typed field value (PROTOCOL.md §2.3).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Field {
+    /// Type 2: raw bytes (user keys, session ids).
+    Bin(Vec<u8>),
+    /// Type 3: UTF-8 text.
+    Str(String),
+    /// Type 4: boolean; on decode true only for the exact payload `'1'`.
+    Bool(bool),
+    /// Type 5 when `>= 0`; a negative value is sent as type 7 text (DECISIONS.md "Encoding" 2).
+    Num(i64),
+    /// Type 7: decimal text, formatted like JavaScript's `Number.prototype.toString`.
+    Float(f64),
+    /// Type 6: undefined / null.
+    Undef,
+}
+
+impl Field {
+    /// The wire type byte this value is encoded with.
+    pub fn type_byte(&self) -> u8 {
+        match self {
+            Field::Bin(_) => TYPE_BIN,
+            Field::Str(_) => TYPE_STR,
+            Field::Bool(_) => TYPE_BOOL,
+            Field::Num(n) if *n >= 0 => TYPE_NUM,
+            Field::Num(_) | Field::Float(_) => TYPE_FLOAT,
+            Field::Undef => TYPE_UNDEF,
+        }
+    }
+
+    /// Short type name used in error messages and the JSON form (`bin`, `str`, …).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Field::Bin(_) => "bin",
+            Field::Str(_) => "str",
+            Field::Bool(_) => "bool",
+            Field::Num(_) => "num",
+            Field::Float(_) => "float",
+            Field::Undef => "undef",
+        }
+    }
+
+    /// The text of a string field.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Field::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The bytes of a binary field.
+    pub fn as_bin(&self) -> Option<&[u8]> {
+        match self {
+            Field::Bin(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// An integer: a number field, or a float field holding an integral value (the server may
+    /// send negative numbers as type-7 text, PROTOCOL.md §2.6-1).
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Field::Num(n) => Some(*n),
+            Field::Float(f) if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 => {
+                Some(*f as i64)
+            }
+            _ => None,
+        }
+    }
+
+    /// Any numeric field as a float.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Field::Num(n) => Some(*n as f64),
+            Field::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// A boolean field.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Field::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// True for the undefined field.
+    pub fn is_undef(&self) -> bool {
+        matches!(self, Field::Undef)
+    }
+
+    /// The canonical form this value takes after an encode/decode round trip: a negative
+    /// [`Field::Num`] is sent as type-7 text and so comes back as [`Field::Float`].
+    pub fn canonical(self) -> Field {
+        match self {
+            Field::Num(n) if n < 0 => Field::Float(n as f64),
+            other => other,
+        }
+    }
+}
+
+impl From<&str> for Field {
+    fn from(s: &str) -> Self {
+        Field::Str(s.to_owned())
+    }
+}
+impl From<String> for Field {
+    fn from(s: String) -> Self {
+        Field::Str(s)
+    }
+}
+impl From<&String> for Field {
+    fn from(s: &String) -> Self {
+        Field::Str(s.clone())
+    }
+}
+impl From<bool> for Field {
+    fn from(b: bool) -> Self {
+        Field::Bool(b)
+    }
+}
+impl From<i64> for Field {
+    fn from(n: i64) -> Self {
+        Field::Num(n)
+    }
+}
+impl From<i32> for Field {
+    fn from(n: i32) -> Self {
+        Field::Num(n.into())
+    }
+}
+impl From<u32> for Field {
+    fn from(n: u32) -> Self {
+        Field::Num(n.into())
+    }
+}
+impl From<f64> for Field {
+    fn from(f: f64) -> Self {
+        Field::Float(f)
+    }
+}
+impl From<Vec<u8>> for Field {
+    fn from(b: Vec<u8>) -> Self {
+        Field::Bin(b)
+    }
+}
+impl From<&[u8]> for Field {
+    fn from(b: &[u8]) -> Self {
+        Field::Bin(b.to_vec())
+    }
+}
+impl<T: Into<Field>> From<Option<T>> for Field {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Field::Undef, Into::into)
+    }
+}
+
+/// One protocol line: an untyped key (field 0) and typed fields (PROTOCOL.md §2.2).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Line {
+    /// Message key, e.g. `m`, `i1`, `command`, `ERR`.
+    pub key: String,
+    /// Fields after the key.
+    pub fields: Vec<Field>,
+}
+
+impl Line {
+    /// A line with `key` and no fields.
+    pub fn new(key: impl Into<String>) -> Self {
+        Line {
+            key: key.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Builder: append one field.
+    pub fn with(mut self, field: impl Into<Field>) -> Self {
+        self.fields.push(field.into());
+        self
+    }
+
+    /// Append one field.
+    pub fn push(&mut self, field: impl Into<Field>) {
+        self.fields.push(field.into());
+    }
+
+    /// The field at `index` (0 = first field after the key).
+    pub fn field(&self, index: usize) -> Option<&Field> {
+        self.fields.get(index)
+    }
+
+    /// This line as it comes back from an encode/decode round trip (see [`Field::canonical`]).
+    pub fn canonical(mut self) -> Line {
+        self.fields = self.fields.into_iter().map(Field::canonical).collect();
+        self
+    }
+}
+
+impl fmt::Display for Line {
+    /// A human-readable rendering for logs: `m | B baf4cf1b | "4 #ff0000" | "hi" | 1604370347`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key)?;
+        for field in &self.fields {
+            f.write_str(" | ")?;
+            match field {
+                Field::Bin(b) => write!(f, "B {}", hex_encode(b))?,
+                Field::Str(s) => write!(f, "{s:?}")?,
+                Field::Bool(b) => write!(f, "{b}")?,
+                Field::Num(n) => write!(f, "{n}")?,
+                Field::Float(x) => f.write_str(&js_number_to_string(*x))?,
+                Field::Undef => f.write_str("undefined")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// What was wrong with a line the decoder could not turn into a [`Line`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeErrorKind {
+    /// The key or a string field is not valid UTF-8; `at` is the byte offset inside that value.
+    InvalidUtf8 {
+        /// Offset of the first invalid byte within the (unescaped) value.
+        at: usize,
+    },
+    /// A type-5 number has more than 8 payload bytes.
+    NumberTooLong {
+        /// Payload length seen.
+        len: usize,
+    },
+    /// A type-7 field is not a decimal number.
+    BadFloat {
+        /// The text received (lossy UTF-8).
+        text: String,
+    },
+    /// The line is longer than the decoder's limit; it was skipped up to its end.
+    LineTooLong {
+        /// The limit in bytes.
+        limit: usize,
+    },
+}
+
+/// A line that could not be decoded. The decoder carries on with the next line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError {
+    /// 1-based number of the line in the decoder's stream (counting skipped empty lines too).
+    pub line: u64,
+    /// The field the problem is in: `Some(0)` is the key, `Some(1)` the first typed field.
+    pub field: Option<usize>,
+    /// What went wrong.
+    pub kind: DecodeErrorKind,
+}
+
+impl DecodeError {
+    /// Category name matching the `error` entries of vectors.json
+    /// (`UnicodeDecodeError` for bad text, `ValueError` for bad numbers, `LineTooLong`).
+    pub fn category(&self) -> &'static str {
+        match self.kind {
+            DecodeErrorKind::InvalidUtf8 { .. } => "UnicodeDecodeError",
+            DecodeErrorKind::NumberTooLong { .. } | DecodeErrorKind::BadFloat { .. } => {
+                "ValueError"
+            }
+            DecodeErrorKind::LineTooLong { .. } => "LineTooLong",
+        }
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}", self.line)?;
+        match self.field {
+            Some(0) => f.write_str(", key")?,
+            Some(i) => write!(f, ", field {i}")?,
+            None => {}
+        }
+        match &self.kind {
+            DecodeErrorKind::InvalidUtf8 { at } => {
+                write!(f, ": invalid UTF-8 at byte {at} of the value")
+            }
+            DecodeErrorKind::NumberTooLong { len } => write!(
+                f,
+                ": number (type 5) has {len} bytes, at most 8 are allowed"
+            ),
+            DecodeErrorKind::BadFloat { text } => {
+                write!(f, ": float (type 7) {text:?} is not a decimal number")
+            }
+            DecodeErrorKind::LineTooLong { limit } => {
+                write!(f, ": longer than the {limit}-byte limit, skipped")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// A [`Line`] that cannot be encoded so that it decodes again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EncodeError {
+    /// Empty key and no fields: the decoder skips empty lines.
+    EmptyLine,
+    /// The key starts with a NUL byte: the decoder skips such lines (PROTOCOL.md §2.1).
+    KeyStartsWithNul,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::EmptyLine => {
+                f.write_str("the line has an empty key and no fields; give it a key")
+            }
+            EncodeError::KeyStartsWithNul => f.write_str(
+                "the key starts with a NUL byte, which receivers skip; remove the NUL",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+// ---------------------------------------------------------------------------------------------
+// Decoder
+
+/// Streaming decoder of server (or client) byte streams (PROTOCOL.md §2.1–2.3,
+/// DECISIONS.md "Decoding").
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    /// Raw (still escaped) bytes of the unfinished line.
+    pending: Vec<u8>,
+    max_line: usize,
+    /// Inside an over-long line, dropping bytes up to its end.
+    discarding: bool,
+    /// While discarding: the previous chunk ended in an escape byte.
+    discard_escape: bool,
+    lines: u64,
+    /// Scratch buffers reused across lines.
+    unescaped: Vec<u8>,
+    value: Vec<u8>,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new()
+    }
+}
+
+impl Decoder {
+    /// A decoder with the default line limit ([`DEFAULT_MAX_LINE`]).
+    pub fn new() -> Self {
+        Decoder::with_max_line(DEFAULT_MAX_LINE)
+    }
+
+    /// A decoder whose lines may be at most `max_line` raw bytes long (at least 1).
+    pub fn with_max_line(max_line: usize) -> Self {
+        Decoder {
+            pending: Vec::new(),
+            max_line: max_line.max(1),
+            discarding: false,
+            discard_escape: false,
+            lines: 0,
+            unescaped: Vec::new(),
+            value: Vec::new(),
+        }
+    }
+
+    /// The line limit in raw bytes.
+    pub fn max_line(&self) -> usize {
+        self.max_line
+    }
+
+    /// Raw bytes kept from previous chunks: the start of a line whose end has not arrived.
+    pub fn rest(&self) -> &[u8] {
+        &self.pending
+    }
+
+    /// Forget any partial line (e.g. when the socket is replaced).
+    pub fn reset(&mut self) {
+        self.pending.clear();
+        self.discarding = false;
+        self.discard_escape = false;
+    }
+
+    /// Feed one chunk and collect the results.
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<Result<Line, DecodeError>> {
+        let mut out = Vec::new();
+        self.feed_with(chunk, |r| out.push(r));
+        out
+    }
+
+    /// Feed one chunk; `emit` is called once per complete line, in order.
+    pub fn feed_with(&mut self, chunk: &[u8], mut emit: impl FnMut(Result<Line, DecodeError>)) {
+        self.feed_raw(chunk, |this, raw| {
+            if let Some(r) = this.decode_raw_line(raw) {
+                emit(r)
+            }
+        })
+    }
+
+    fn too_long_error(&self) -> DecodeError {
+        DecodeError {
+            line: self.lines,
+            field: None,
+            kind: DecodeErrorKind::LineTooLong {
+                limit: self.max_line,
+            },
+        }
+    }
+
+    /// Decode one raw line (as produced by the splitter). `None` for skipped lines.
+    fn decode_raw_line(&mut self, raw: Result<&[u8], ()>) -> Option<Result<Line, DecodeError>> {
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(()) => return Some(Err(self.too_long_error())),
+        };
+        let line_no = self.lines;
+        let bytes: &[u8] = if raw.contains(&ESCAPE) {
+            unescape_line_into(raw, &mut self.unescaped);
+            &self.unescaped
+        } else {
+            raw
+        };
+        decode_fields(bytes, &mut self.value).map(|r| {
+            r.map_err(|(field, kind)| DecodeError {
+                line: line_no,
+                field: Some(field),
+                kind,
+            })
+        })
+    }
+
+    /// The line splitter. Calls `on_line(self, Ok(raw))` for every complete line and
+    /// `on_line(self, Err(()))` once for every over-long line.
+    fn feed_raw<F>(&mut self, chunk: &[u8], mut on_line: F)
+    where
+        F: FnMut(&mut Self, Result<&[u8], ()>),
+    {
+        let mut pos = 0;
+        if self.discarding {
+            match scan_from(chunk, 0, self.discard_escape) {
+                Scan::End(end) => {
+                    self.discarding = false;
+                    self.discard_escape = false;
+                    pos = end + 1;
+                }
+                Scan::Incomplete { open_escape } => {
+                    self.discard_escape = open_escape;
+                    return;
+                }
+            }
+        }
+        if !self.pending.is_empty() {
+            // Finish the line begun in an earlier chunk; it may end in an open escape byte.
+            let open = ends_in_open_escape(&self.pending);
+            match scan_from(chunk, pos, open) {
+                Scan::End(end) => {
+                    self.lines += 1;
+                    if self.pending.len() + (end - pos) > self.max_line {
+                        self.pending.clear();
+                        on_line(self, Err(()));
+                    } else {
+                        self.pending.extend_from_slice(&chunk[pos..end]);
+                        let line = std::mem::take(&mut self.pending);
+                        on_line(self, Ok(&line));
+                        // Keep the allocation for the next partial line.
+                        self.pending = line;
+                        self.pending.clear();
+                    }
+                    pos = end + 1;
+                }
+                Scan::Incomplete { open_escape } => {
+                    if self.pending.len() + (chunk.len() - pos) > self.max_line {
+                        self.pending.clear();
+                        self.discarding = true;
+                        self.discard_escape = open_escape;
+                        self.lines += 1;
+                        on_line(self, Err(()));
+                    } else {
+                        self.pending.extend_from_slice(&chunk[pos..]);
+                    }
+                    return;
+                }
+            }
+        }
+        // Complete lines inside this chunk.
+        loop {
+            match find_line_end(chunk, pos) {
+                Scan::End(end) => {
+                    self.lines += 1;
+                    if end - pos > self.max_line {
+                        on_line(self, Err(()));
+                    } else {
+                        on_line(self, Ok(&chunk[pos..end]));
+                    }
+                    pos = end + 1;
+                }
+                Scan::Incomplete { open_escape } => {
+                    let tail = &chunk[pos..];
+                    if tail.len() > self.max_line {
+                        self.discarding = true;
+                        self.discard_escape = open_escape;
+                        self.lines += 1;
+                        on_line(self, Err(()));
+                    } else {
+                        self.pending.extend_from_slice(tail);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+enum Scan {
+    /// Index of the terminating LF.
+    End(usize),
+    /// No line end; `open_escape` says the data ends in an escape byte still waiting for its pair.
+    Incomplete { open_escape: bool },
+}
+
+/// Find the next unescaped LF at or after `from` (PROTOCOL.md §2.1: an escape byte consumes the
+/// byte after it, whatever it is).
+#[inline]
+fn find_line_end(buf: &[u8], from: usize) -> Scan {
+    let mut i = from;
+    while i < buf.len() {
+        // Fast skip to the next byte that matters.
+        match buf[i..].iter().position(|&b| b == LF || b == ESCAPE) {
+            None => return Scan::Incomplete { open_escape: false },
+            Some(off) => {
+                i += off;
+                if buf[i] == LF {
+                    return Scan::End(i);
+                }
+                if i + 1 >= buf.len() {
+                    return Scan::Incomplete { open_escape: true };
+                }
+                i += 2;
+            }
+        }
+    }
+    Scan::Incomplete { open_escape: false }
+}
+
+/// [`find_line_end`] from `from`, where `open_escape` says the byte at `from` is escaped by an
+/// escape byte at the end of the previous chunk.
+fn scan_from(buf: &[u8], from: usize, open_escape: bool) -> Scan {
+    if !open_escape {
+        return find_line_end(buf, from);
+    }
+    if from >= buf.len() {
+        return Scan::Incomplete { open_escape: true };
+    }
+    find_line_end(buf, from + 1)
+}
+
+/// Whether a raw, already-scanned partial line ends with an escape byte that still waits for the
+/// byte it escapes.
+fn ends_in_open_escape(raw: &[u8]) -> bool {
+    let trailing = raw.iter().rev().take_while(|&&b| b == ESCAPE).count();
+    // Escapes pair up left to right; with no LF inside `raw`, a run of n escapes at the end leaves
+    // one open iff n is odd *and* the byte before the run was not itself an open escape — which it
+    // cannot be, because it is not an escape byte.
+    trailing % 2 == 1
+}
+
+/// Undo the line layer: `5C 0A` → `0A`; `5C X` → `5C X` (X not re-examined).
+fn unescape_line_into(raw: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b == ESCAPE && i + 1 < raw.len() {
+            let next = raw[i + 1];
+            if next != LF {
+                out.push(ESCAPE);
+            }
+            out.push(next);
+            i += 2;
+        } else {
+            // A lone trailing escape cannot occur in a complete line (it would have escaped the
+            // LF), but the reference client drops it, and so do we.
+            if b != ESCAPE {
+                out.push(b);
+            }
+            i += 1;
+        }
+    }
+}
+
+/// Whether `b` is a field type byte (`0x02`..=`0x07`).
+#[inline]
+fn is_type_byte(b: u8) -> bool {
+    (TYPE_BIN..=TYPE_FLOAT).contains(&b)
+}
+
+/// Split a line-unescaped line into fields (PROTOCOL.md §2.2). `None` for skipped lines (empty or
+/// starting with NUL). Errors carry the field index (0 = key).
+fn decode_fields(
+    bytes: &[u8],
+    value: &mut Vec<u8>,
+) -> Option<Result<Line, (usize, DecodeErrorKind)>> {
+    if bytes.first().is_none_or(|&b| b == 0) {
+        return None;
+    }
+    let mut line = Line::default();
+    let mut ty: u8 = 0; // 0 = key
+    let mut index = 0usize;
+    let mut i = 0;
+    value.clear();
+    loop {
+        // Copy a run of ordinary bytes at once.
+        let run = bytes[i..]
+            .iter()
+            .position(|&b| b == ESCAPE || is_type_byte(b))
+            .unwrap_or(bytes.len() - i);
+        value.extend_from_slice(&bytes[i..i + run]);
+        i += run;
+        let at_end = i >= bytes.len();
+        if !at_end && bytes[i] == ESCAPE {
+            if i + 1 < bytes.len() {
+                let next = bytes[i + 1];
+                if next != ESCAPE && !is_type_byte(next) {
+                    value.push(ESCAPE);
+                }
+                value.push(next);
+                i += 2;
+            } else {
+                i += 1; // lone trailing escape: dropped
+            }
+            continue;
+        }
+        // End of the current field.
+        if let Err(kind) = finish_field(ty, value, &mut line) {
+            return Some(Err((index, kind)));
+        }
+        value.clear();
+        if at_end {
+            return Some(Ok(line));
+        }
+        ty = bytes[i];
+        index += 1;
+        i += 1;
+    }
+}
+
+fn finish_field(ty: u8, value: &[u8], line: &mut Line) -> Result<(), DecodeErrorKind> {
+    let field = match ty {
+        0 => {
+            line.key = utf8(value)?;
+            return Ok(());
+        }
+        TYPE_BIN => Field::Bin(value.to_vec()),
+        TYPE_STR => Field::Str(utf8(value)?),
+        TYPE_BOOL => Field::Bool(value == b"1"),
+        TYPE_NUM => Field::Num(decode_number(value)?),
+        TYPE_UNDEF => Field::Undef,
+        TYPE_FLOAT => Field::Float(parse_float(value)?),
+        _ => unreachable_type(),
+    };
+    line.fields.push(field);
+    Ok(())
+}
+
+#[cold]
+fn unreachable_type() -> Field {
+    // `ty` only ever holds 0 or a byte that passed `is_type_byte`.
+    Field::Undef
+}
+
+fn utf8(value: &[u8]) -> Result<String, DecodeErrorKind> {
+    match std::str::from_utf8(value) {
+        Ok(s) => Ok(s.to_owned()),
+        Err(e) => Err(DecodeErrorKind::InvalidUtf8 {
+            at: e.valid_up_to(),
+        }),
+    }
+}
+
+/// Type-5 payload → integer (DECISIONS.md "Decoding" 3).
+pub fn decode_number(p: &[u8]) -> Result<i64, DecodeErrorKind> {
+    let mut buf = [0u8; 8];
+    match p.len() {
+        0..=8 => buf[..p.len()].copy_from_slice(p),
+        len => return Err(DecodeErrorKind::NumberTooLong { len }),
+    }
+    let unsigned = u64::from_le_bytes(buf);
+    Ok(match p.len() {
+        4 => unsigned as u32 as i32 as i64,
+        _ => unsigned as i64, // 8 bytes: two's complement i64; fewer: fits unsigned
+    })
+}
+
+/// Type-7 payload → float (DECISIONS.md "Decoding" 5): empty is 0; otherwise the text must be a
+/// number as JavaScript's `Number()` accepts it in decimal form (`Infinity`, `NaN` included).
+pub fn parse_float(p: &[u8]) -> Result<f64, DecodeErrorKind> {
+    let bad = || DecodeErrorKind::BadFloat {
+        text: String::from_utf8_lossy(p).into_owned(),
+    };
+    let text = std::str::from_utf8(p).map_err(|_| bad())?.trim();
+    if text.is_empty() {
+        return Ok(0.0);
+    }
+    let (sign, body) = match text.as_bytes()[0] {
+        b'-' => (-1.0, &text[1..]),
+        b'+' => (1.0, &text[1..]),
+        _ => (1.0, text),
+    };
+    if body == "Infinity" {
+        return Ok(sign * f64::INFINITY);
+    }
+    if text == "NaN" {
+        return Ok(f64::NAN);
+    }
+    // Rust also accepts "inf"/"nan"; JavaScript does not, so only digits, '.', 'e' are allowed.
+    if body.is_empty()
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
+        return Err(bad());
+    }
+    body.parse::<f64>().map(|v| sign * v).map_err(|_| bad())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder
+
+/// Encode one line, terminating LF included (PROTOCOL.md §2, DECISIONS.md "Encoding").
+pub fn encode(line: &Line) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::with_capacity(16 + line.key.len() + line.fields.len() * 8);
+    encode_into(line, &mut out)?;
+    Ok(out)
+}
+
+/// Append the encoding of `line` to `out`. On error nothing is appended.
+pub fn encode_into(line: &Line, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    if line.key.as_bytes().first() == Some(&0) {
+        return Err(EncodeError::KeyStartsWithNul);
+    }
+    if line.key.is_empty() && line.fields.is_empty() {
+        return Err(EncodeError::EmptyLine);
+    }
+    push_escaped(out, line.key.as_bytes());
+    for field in &line.fields {
+        encode_field(field, out);
+    }
+    out.push(LF);
+    Ok(())
+}
+
+/// Append one typed field (type byte + escaped payload).
+pub fn encode_field(field: &Field, out: &mut Vec<u8>) {
+    out.push(field.type_byte());
+    match field {
+        Field::Bin(b) => push_escaped(out, b),
+        Field::Str(s) => push_escaped(out, s.as_bytes()),
+        Field::Bool(b) => out.push(if *b { b'1' } else { b'0' }),
+        Field::Num(n) if *n >= 0 => {
+            let mut v = *n as u64;
+            while v != 0 {
+                push_escaped(out, &[(v & 0xFF) as u8]);
+                v >>= 8;
+            }
+        }
+        Field::Num(n) => push_escaped(out, n.to_string().as_bytes()),
+        Field::Float(f) => push_escaped(out, js_number_to_string(*f).as_bytes()),
+        Field::Undef => {}
+    }
+}
+
+/// Both escaping layers at once: `5C 02..07` get a `5C` (field layer), and so does `0A` (line
+/// layer, applied on top of the field layer, which leaves `0A` alone).
+#[inline]
+fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == ESCAPE || b == LF || is_type_byte(b) {
+            out.extend_from_slice(&bytes[start..i]);
+            out.push(ESCAPE);
+            start = i;
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// Format a float exactly like JavaScript's `Number.prototype.toString()` (ECMA-262
+/// Number::toString, radix 10): shortest round-trip digits; exponent form below 1e-6 and from 1e21.
+pub fn js_number_to_string(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x == 0.0 {
+        return "0".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let mut s = String::new();
+    if x < 0.0 {
+        s.push('-');
+    }
+    // Rust's `{:e}` prints the shortest round-trip digits: "d.ddde±x".
+    let sci = format!("{:e}", x.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let k = digits.len() as i32;
+    let n = exp + 1; // position of the decimal point relative to the digits
+    if k <= n && n <= 21 {
+        s.push_str(&digits);
+        s.extend(std::iter::repeat_n('0', (n - k) as usize));
+    } else if 0 < n && n <= 21 {
+        s.push_str(&digits[..n as usize]);
+        s.push('.');
+        s.push_str(&digits[n as usize..]);
+    } else if -6 < n && n <= 0 {
+        s.push_str("0.");
+        s.extend(std::iter::repeat_n('0', (-n) as usize));
+        s.push_str(&digits);
+    } else {
+        let e = n - 1;
+        s.push_str(&digits[..1]);
+        if k > 1 {
+            s.push('.');
+            s.push_str(&digits[1..]);
+        }
+        s.push('e');
+        s.push(if e >= 0 { '+' } else { '-' });
+        s.push_str(&e.abs().to_string());
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hex helpers (used for user keys, sessions and the CLI)
+
+/// Lowercase hex, two digits per byte (uchat.js `hexEncode`).
+pub fn hex_encode(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Parse hex; ASCII whitespace between digits is ignored. The error says where the problem is.
+pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len() / 2);
+    let mut high: Option<(usize, u8)> = None;
+    for (i, c) in text.char_indices() {
+        if c.is_ascii_whitespace() {
+            continue;
+        }
+        let v = c
+            .to_digit(16)
+            .ok_or_else(|| format!("invalid hex digit {c:?} at character {i}"))?
+            as u8;
+        match high.take() {
+            None => high = Some((i, v)),
+            Some((_, h)) => out.push(h << 4 | v),
+        }
+    }
+    if let Some((i, _)) = high {
+        return Err(format!(
+            "odd number of hex digits: the digit at character {i} has no partner"
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(hex: &str) -> Vec<Result<Line, DecodeError>> {
+        Decoder::new().feed(&hex_decode(hex).unwrap())
+    }
+
+    #[test]
+    fn worked_example_both_layers() {
+        let line = Line::new("m").with("").with("a\\b\u{3}c\nd");
+        assert_eq!(
+            hex_encode(&encode(&line).unwrap()),
+            "6d0303615c5c625c03635c0a640a"
+        );
+        assert_eq!(dec("6d0303615c5c625c03635c0a640a"), vec![Ok(line)]);
+    }
+
+    #[test]
+    fn js_number_format() {
+        for (x, s) in [
+            (1.5, "1.5"),
+            (0.1, "0.1"),
+            (-2.25, "-2.25"),
+            (-1.0, "-1"),
+            (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (1.5e-7, "1.5e-7"),
+            (0.000001, "0.000001"),
+            (123456.789, "123456.789"),
+            (f64::NAN, "NaN"),
+            (-0.0, "0"),
+            (f64::NEG_INFINITY, "-Infinity"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+        ] {
+            assert_eq!(js_number_to_string(x), s, "{x:e}");
+        }
+    }
+
+    #[test]
+    fn float_text_parsing() {
+        assert_eq!(parse_float(b""), Ok(0.0));
+        assert_eq!(parse_float(b"-1"), Ok(-1.0));
+        assert_eq!(parse_float(b"1e+21"), Ok(1e21));
+        assert_eq!(parse_float(b"-Infinity"), Ok(f64::NEG_INFINITY));
+        assert!(parse_float(b"NaN").unwrap().is_nan());
+        assert!(parse_float(b"inf").is_err());
+        assert!(parse_float(b"abc").is_err());
+        assert!(parse_float(b"1.2.3").is_err());
+    }
+
+    #[test]
+    fn numbers_by_width() {
+        assert_eq!(decode_number(&[]), Ok(0));
+        assert_eq!(decode_number(&[0xff, 0xff, 0xff]), Ok(16_777_215));
+        assert_eq!(decode_number(&[0xff; 4]), Ok(-1));
+        assert_eq!(decode_number(&[0xff; 5]), Ok(0xff_ffff_ffff));
+        assert_eq!(decode_number(&[0xff; 8]), Ok(-1));
+        assert_eq!(
+            decode_number(&[0; 9]),
+            Err(DecodeErrorKind::NumberTooLong { len: 9 })
+        );
+    }
+
+    #[test]
+    fn bad_line_does_not_spoil_its_neighbours() {
+        let out = dec("700a6d0303fffe0a6f03610a");
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0], Ok(Line::new("p")));
+        let err = out[1].clone().unwrap_err();
+        assert_eq!(err.line, 2);
+        assert_eq!(err.field, Some(2));
+        assert_eq!(err.to_string(), "line 2, field 2: invalid UTF-8 at byte 0 of the value");
+        assert_eq!(out[2], Ok(Line::new("o").with("a")));
+    }
+
+    #[test]
+    fn split_after_escape_is_kept_raw() {
+        // `a\<LF>b` split right after the escape byte: the reference client would corrupt it.
+        let bytes = hex_decode("6d0303615c5c5c0a620a").unwrap();
+        for cut in 0..=bytes.len() {
+            let mut d = Decoder::new();
+            let mut got = d.feed(&bytes[..cut]);
+            got.extend(d.feed(&bytes[cut..]));
+            assert_eq!(got, vec![Ok(Line::new("m").with("").with("a\\\nb"))], "cut {cut}");
+            assert!(d.rest().is_empty());
+        }
+    }
+
+    #[test]
+    fn over_long_line_is_skipped_to_its_end() {
+        let mut d = Decoder::with_max_line(8);
+        let mut got = d.feed(b"m\x03aaaa");
+        got.extend(d.feed(b"aaaa\\"));
+        got.extend(d.feed(b"\naaaaaa"));
+        got.extend(d.feed(b"aa\np\n"));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(matches!(
+            got[0],
+            Err(DecodeError {
+                kind: DecodeErrorKind::LineTooLong { limit: 8 },
+                ..
+            })
+        ));
+        assert_eq!(got[1], Ok(Line::new("p")));
+        // A complete over-long line inside one chunk.
+        let got = Decoder::with_max_line(4).feed(b"abcdefgh\np\n");
+        assert!(got[0].is_err());
+        assert_eq!(got[1], Ok(Line::new("p")));
+    }
+
+    #[test]
+    fn encode_rejects_lines_that_would_vanish() {
+        assert_eq!(encode(&Line::new("")), Err(EncodeError::EmptyLine));
+        assert_eq!(encode(&Line::new("\0x")), Err(EncodeError::KeyStartsWithNul));
+        assert_eq!(encode(&Line::new("").with(1i64)).unwrap(), b"\x05\x01\n");
+    }
+
+    #[test]
+    fn hex_errors_say_where() {
+        assert_eq!(hex_decode("0a 0B\n"), Ok(vec![10, 11]));
+        assert_eq!(
+            hex_decode("0x"),
+            Err("invalid hex digit 'x' at character 1".into())
+        );
+        assert!(hex_decode("abc").unwrap_err().contains("odd number"));
+    }
+}

@@ -1,0 +1,21 @@
+//! # uchat-bot
+//!
+//! Write bots for [UChat](https://uchat.io) (유챗), the embeddable Korean chat widget.
+//!
+//! The crate is one codebase for the browser (WebAssembly, the `UChatBot` JS class) and native
+//! tools (the `uchat` CLI and the local test server `uchat sim`). Its core modules have no browser
+//! dependency:
+//!
+//! * [`codec`] — the UChat 2 wire format (PROTOCOL.md §2): streaming [`codec::Decoder`] and
+//!   [`codec::encode`].
+//! * [`message`] — typed server→client and client→server messages (PROTOCOL.md §3).
+//! * [`token`] — the site's PHP `uchat_array2data` join token and the 16-field `j` line (§4).
+#![warn(missing_docs)]
+
+pub mod codec;
+#[cfg(feature = "json")]
+pub mod json;
+pub mod message;
+pub mod token;
+
+pub use codec::{DecodeError, Decoder, Field, Line};

@@ -1,0 +1,1 @@
+//! Join token and join line (PROTOCOL.md §4). Being written.
