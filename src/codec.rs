@@ -344,9 +344,9 @@ impl fmt::Display for EncodeError {
             EncodeError::EmptyLine => {
                 f.write_str("the line has an empty key and no fields; give it a key")
             }
-            EncodeError::KeyStartsWithNul => f.write_str(
-                "the key starts with a NUL byte, which receivers skip; remove the NUL",
-            ),
+            EncodeError::KeyStartsWithNul => {
+                f.write_str("the key starts with a NUL byte, which receivers skip; remove the NUL")
+            }
         }
     }
 }
@@ -797,6 +797,11 @@ pub fn encode_field(field: &Field, out: &mut Vec<u8>) {
                 push_escaped(out, &[(v & 0xFF) as u8]);
                 v >>= 8;
             }
+            // A 4-byte payload is read back as a signed int32 (DECISIONS.md "Decoding" 3), so
+            // 2^31 <= n < 2^32 gets a fifth, zero byte to stay positive (5 bytes are unsigned).
+            if (0x8000_0000..=0xFFFF_FFFF).contains(n) {
+                out.push(0);
+            }
         }
         Field::Num(n) => push_escaped(out, n.to_string().as_bytes()),
         Field::Float(f) => push_escaped(out, js_number_to_string(*f).as_bytes()),
@@ -979,7 +984,10 @@ mod tests {
         let err = out[1].clone().unwrap_err();
         assert_eq!(err.line, 2);
         assert_eq!(err.field, Some(2));
-        assert_eq!(err.to_string(), "line 2, field 2: invalid UTF-8 at byte 0 of the value");
+        assert_eq!(
+            err.to_string(),
+            "line 2, field 2: invalid UTF-8 at byte 0 of the value"
+        );
         assert_eq!(out[2], Ok(Line::new("o").with("a")));
     }
 
@@ -991,7 +999,11 @@ mod tests {
             let mut d = Decoder::new();
             let mut got = d.feed(&bytes[..cut]);
             got.extend(d.feed(&bytes[cut..]));
-            assert_eq!(got, vec![Ok(Line::new("m").with("").with("a\\\nb"))], "cut {cut}");
+            assert_eq!(
+                got,
+                vec![Ok(Line::new("m").with("").with("a\\\nb"))],
+                "cut {cut}"
+            );
             assert!(d.rest().is_empty());
         }
     }
@@ -1019,9 +1031,28 @@ mod tests {
     }
 
     #[test]
+    fn numbers_with_the_int32_sign_bit_round_trip() {
+        // Found by tests/props.rs: 2^31 as the shortest 4 bytes `00 00 00 80` decoded as -2^31.
+        for (n, hex) in [
+            (0x7FFF_FFFF_i64, "7405ffffff7f0a"),
+            (0x8000_0000, "740500000080000a"),
+            (0xFFFF_FFFF, "7405ffffffff000a"),
+            (0x1_0000_0000, "740500000000010a"),
+        ] {
+            let line = Line::new("t").with(n);
+            let bytes = encode(&line).unwrap();
+            assert_eq!(hex_encode(&bytes), hex, "{n}");
+            assert_eq!(Decoder::new().feed(&bytes), vec![Ok(line)], "{n}");
+        }
+    }
+
+    #[test]
     fn encode_rejects_lines_that_would_vanish() {
         assert_eq!(encode(&Line::new("")), Err(EncodeError::EmptyLine));
-        assert_eq!(encode(&Line::new("\0x")), Err(EncodeError::KeyStartsWithNul));
+        assert_eq!(
+            encode(&Line::new("\0x")),
+            Err(EncodeError::KeyStartsWithNul)
+        );
         assert_eq!(encode(&Line::new("").with(1i64)).unwrap(), b"\x05\x01\n");
     }
 
