@@ -94,3 +94,68 @@ fn decoder_edges_decode_exactly() {
         check_frame(case);
     }
 }
+
+/// PROTOCOL.md §4 / §5.1–5.2: every token vector builds the exact md5 input, hash and user_data
+/// (PHP `uchat_array2data`), and the join built from that user_data is the exact `j` frame.
+#[test]
+fn tokens_build_user_data_and_join_exactly() {
+    use uchat_bot::token::{array2data, join_line, UserData};
+
+    let v = vectors();
+    let cases = v["tokens"].as_array().unwrap();
+    assert!(cases.len() >= 5);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let input = case["input"].as_object().unwrap();
+        // JSON strings stay strings; JSON integers (T4's level 10) become their decimal text,
+        // which PHP's array_filter and implode treat exactly like the int.
+        let values: Vec<(String, String)> = input
+            .iter()
+            .filter(|(k, _)| k.as_str() != "token")
+            .map(|(k, v)| {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    other => panic!("{name}: unexpected input value {other}"),
+                };
+                (k.clone(), text)
+            })
+            .collect();
+        let token = input["token"].as_str().unwrap();
+        let time = case["time"].as_i64().unwrap();
+        let built = array2data(
+            values.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            token,
+            time,
+        )
+        .expect("builds");
+        assert_eq!(
+            built.md5_input,
+            case["md5_input"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(built.hash, case["md5"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            built.user_data,
+            case["user_data"].as_str().unwrap(),
+            "{name}"
+        );
+
+        let join = &case["join"];
+        assert_eq!(join["charset"], "utf-8");
+        let user = UserData::parse(join["user_data"].as_str().unwrap()).expect("parses");
+        let line = join_line(
+            join["room"].as_str().unwrap(),
+            &user,
+            join["session"].as_str().unwrap(),
+            None,
+        )
+        .expect("join line");
+        assert_eq!(line.fields.len() + 1, 16, "{name}: 16 fields");
+        assert_eq!(
+            hex_encode(&encode(&line).unwrap()),
+            join["frame_hex"].as_str().unwrap(),
+            "{name} join"
+        );
+    }
+}
