@@ -1,0 +1,736 @@
+//! Server→client messages (PROTOCOL.md §3.2).
+
+use super::{push_pairs, ErrorCode, MessageError, Reader, Style, StyleError, SystemCode, UserKey};
+use crate::codec::{hex_encode, js_number_to_string, Field, Line};
+
+/// One server→client line, typed by its key (PROTOCOL.md §3.2).
+///
+/// [`Incoming::from_line`] never fails on an unknown key (it becomes [`Incoming::Other`]); it
+/// fails with a [`MessageError`] only when a known key's fields are missing or mistyped. Fields
+/// beyond the documented ones are ignored, so a server that appends fields does not break a bot.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Incoming {
+    /// `i1` — room information, first line after a join.
+    RoomInfo(RoomInfo),
+    /// `k` — defines or refreshes a user record.
+    User(UserRecord),
+    /// `i2` — "this key is me": the join is complete.
+    MyKey(UserKey),
+    /// `u` — one user-list entry; `None` (an empty `u`) ends the list.
+    UserListEntry(Option<UserKey>),
+    /// `c` — number of users in the room.
+    UserCount(i64),
+    /// `j` — a user (defined by an earlier `k`) joined.
+    UserJoin(UserKey),
+    /// `o` — a user left, named by nick (not key).
+    UserQuit {
+        /// Nick of the user who left.
+        nick: String,
+    },
+    /// `d` — a user's record changed.
+    UserModi(UserModi),
+    /// `m` — a chat message.
+    Message(ChatMessage),
+    /// `w` — a whisper.
+    Whisper(WhisperMessage),
+    /// `s` — a system message (code table §3.3).
+    System(SystemMessage),
+    /// `ERR` — an error (code table §3.4).
+    Error(ErrorCode),
+    /// `p` — a plugin message (not a pong). A `p` line without fields is kept as [`Incoming::Other`].
+    Plugin(PluginMessage),
+    /// `b` — room information update, `name, value` pairs merged into the room info.
+    Update(Vec<(String, Field)>),
+    /// `a` — control message (`getPayment`, `closeIndividual`, …).
+    Control(Control),
+    /// Any other key (`i`, `l`, `e`, `layout`, `joinData`, `debug`, …), kept as it came.
+    Other(Line),
+}
+
+/// `i1` room information (PROTOCOL.md §3.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// Room name.
+    pub name: String,
+    /// Room mode.
+    pub mode: RoomMode,
+    /// Creation time, unix seconds.
+    pub created: i64,
+    /// Function flag bytes as received; read them with [`RoomInfo::flags`].
+    pub flag_bytes: Vec<u8>,
+    /// The server's clock, unix seconds (uchat.js derives its clock offset from it).
+    pub server_time: i64,
+}
+
+impl RoomInfo {
+    /// The named function flags decoded from [`RoomInfo::flag_bytes`].
+    pub fn flags(&self) -> RoomFlags {
+        RoomFlags::from_bytes(&self.flag_bytes)
+    }
+}
+
+/// Room mode, field 2 of `i1` (PROTOCOL.md §3.2; uchat.js constants).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RoomMode {
+    /// 0: basic room (uchat.io).
+    Basic,
+    /// 1: individual (user-made private) room.
+    Individual,
+    /// 2: inn.
+    Inn,
+    /// 3: child room.
+    Child,
+    /// 4: channel (uchat.ch).
+    Channel,
+    /// Any other number.
+    Unknown(i64),
+}
+
+impl RoomMode {
+    /// The mode for a wire number.
+    pub fn from_code(code: i64) -> RoomMode {
+        match code {
+            0 => RoomMode::Basic,
+            1 => RoomMode::Individual,
+            2 => RoomMode::Inn,
+            3 => RoomMode::Child,
+            4 => RoomMode::Channel,
+            n => RoomMode::Unknown(n),
+        }
+    }
+
+    /// The wire number.
+    pub fn code(&self) -> i64 {
+        match self {
+            RoomMode::Basic => 0,
+            RoomMode::Individual => 1,
+            RoomMode::Inn => 2,
+            RoomMode::Child => 3,
+            RoomMode::Channel => 4,
+            RoomMode::Unknown(n) => *n,
+        }
+    }
+
+    /// Lowercase name (`basic`, `individual`, `inn`, `child`, `channel`, `unknown`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            RoomMode::Basic => "basic",
+            RoomMode::Individual => "individual",
+            RoomMode::Inn => "inn",
+            RoomMode::Child => "child",
+            RoomMode::Channel => "channel",
+            RoomMode::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// The room function flags of `i1` field 4 (PROTOCOL.md §3.2): bit i is bit `i % 8` of byte
+/// `i / 8`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RoomFlags {
+    /// Bit 0: advertising.
+    pub ad: bool,
+    /// Bit 1: join/quit notices.
+    pub io: bool,
+    /// Bit 2: room frozen.
+    pub frozen: bool,
+    /// Bit 3: messages.
+    pub message: bool,
+    /// Bit 4: calls (pokes).
+    pub call: bool,
+    /// Bit 5: whispers.
+    pub whisper: bool,
+    /// Bit 6: individual (private) rooms.
+    pub individual: bool,
+    /// Bit 7: fonts/styles.
+    pub font: bool,
+    /// Bit 8: calling the admin.
+    pub call_admin: bool,
+    /// Bit 9: user linkage (`userLinkage`).
+    pub user_linkage: bool,
+}
+
+impl RoomFlags {
+    /// The names of bits 0..=9, in bit order.
+    pub const NAMES: [&'static str; 10] = [
+        "ad",
+        "io",
+        "frozen",
+        "message",
+        "call",
+        "whisper",
+        "individual",
+        "font",
+        "call_admin",
+        "userLinkage",
+    ];
+
+    /// Bit `i` of a flag byte string (false beyond its end).
+    pub fn bit(bytes: &[u8], i: usize) -> bool {
+        bytes.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
+    }
+
+    /// Decode the flags from the `i1` bytes.
+    pub fn from_bytes(bytes: &[u8]) -> RoomFlags {
+        let b = |i| RoomFlags::bit(bytes, i);
+        RoomFlags {
+            ad: b(0),
+            io: b(1),
+            frozen: b(2),
+            message: b(3),
+            call: b(4),
+            whisper: b(5),
+            individual: b(6),
+            font: b(7),
+            call_admin: b(8),
+            user_linkage: b(9),
+        }
+    }
+
+    /// The flags in bit order (same order as [`RoomFlags::NAMES`]).
+    pub fn to_array(&self) -> [bool; 10] {
+        [
+            self.ad,
+            self.io,
+            self.frozen,
+            self.message,
+            self.call,
+            self.whisper,
+            self.individual,
+            self.font,
+            self.call_admin,
+            self.user_linkage,
+        ]
+    }
+
+    /// Encode as the two bytes the server sends.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![0u8; 2];
+        for (i, on) in self.to_array().into_iter().enumerate() {
+            if on {
+                out[i / 8] |= 1 << (i % 8);
+            }
+        }
+        out
+    }
+}
+
+/// `k` user record (PROTOCOL.md §3.2; sample §5.4 R1/R2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The user's key.
+    pub key: UserKey,
+    /// Nickname.
+    pub nick: String,
+    /// Site member id (`""` for guests; `undefined` is read as `""`).
+    pub id: String,
+    /// Level text, `None` when sent as undefined.
+    pub level: Option<String>,
+    /// Auth level: 0 guest, 1 member, 2 subadmin, 3 admin, 4 server (§4.6).
+    pub auth: i64,
+    /// Icon URL (`undefined` is read as `""`).
+    pub icons: String,
+    /// Nick-image URL (`undefined` is read as `""`).
+    pub nickcon: String,
+    /// Connect time, unix seconds.
+    pub connected: i64,
+    /// Muted: bit 0 of [`UserRecord::mute_raw`].
+    pub mute: bool,
+    /// The mute number as received. When writing, bit 0 is taken from [`UserRecord::mute`].
+    pub mute_raw: i64,
+    /// Server session bytes (shown as hex by uchat.js; not the client's 32-char session).
+    pub session: Vec<u8>,
+    /// Profile image URL (optional trailing field).
+    pub profileimg: Option<String>,
+}
+
+impl UserRecord {
+    /// The session as lowercase hex, as uchat.js shows it.
+    pub fn session_hex(&self) -> String {
+        hex_encode(&self.session)
+    }
+}
+
+/// `d` user change (PROTOCOL.md §3.2).
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserModi {
+    /// The user that changed.
+    pub target: UserKey,
+    /// The key of the user's new record (already defined by a `k`).
+    pub after: UserKey,
+    /// Changed values, `name, value`.
+    pub changes: Vec<(String, Field)>,
+}
+
+/// `m` chat message (PROTOCOL.md §3.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// Sender's key.
+    pub from: UserKey,
+    /// Style field exactly as received; parse it with [`ChatMessage::style`].
+    pub style: String,
+    /// Message text.
+    pub text: String,
+    /// Server time, unix seconds (optional trailing field; chat-log replays carry it).
+    pub time: Option<i64>,
+}
+
+impl ChatMessage {
+    /// The parsed style.
+    pub fn style(&self) -> Result<Style, StyleError> {
+        Style::parse(&self.style)
+    }
+}
+
+/// `w` whisper (PROTOCOL.md §3.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WhisperMessage {
+    /// Sender's key.
+    pub from: UserKey,
+    /// Recipient's key.
+    pub to: UserKey,
+    /// Style field exactly as received.
+    pub style: String,
+    /// Whisper text.
+    pub text: String,
+    /// Server time, unix seconds (optional trailing field).
+    pub time: Option<i64>,
+}
+
+impl WhisperMessage {
+    /// The parsed style.
+    pub fn style(&self) -> Result<Style, StyleError> {
+        Style::parse(&self.style)
+    }
+}
+
+/// `p` plugin message (PROTOCOL.md §3.2).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PluginMessage {
+    /// Sender's key.
+    pub sender: UserKey,
+    /// Type: presumably `0` (to all) or `1` (only me) [inferred]; kept as received.
+    pub kind: Field,
+    /// Plugin channel name.
+    pub channel: String,
+    /// Plugin data fields.
+    pub data: Vec<Field>,
+}
+
+/// `a` control message (PROTOCOL.md §3.2).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Control {
+    /// Control type, e.g. `getPayment`, `closeIndividual`.
+    pub kind: String,
+    /// Its arguments.
+    pub args: Vec<Field>,
+}
+
+/// `s` system message: a code and its arguments (PROTOCOL.md §3.3). The typed accessors return
+/// `None` when the code is a different one or the arguments are missing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SystemMessage {
+    /// The system code.
+    pub code: SystemCode,
+    /// Arguments after the code (`{0}` is `args[0]`).
+    pub args: Vec<Field>,
+}
+
+/// Arguments of system `ban` (PROTOCOL.md §3.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BanInfo {
+    /// Who banned.
+    pub by: String,
+    /// Who was banned.
+    pub target: String,
+    /// Reason (`""` when absent).
+    pub reason: String,
+}
+
+/// Arguments of system `mute` / `permanent_mute` (PROTOCOL.md §3.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MuteInfo {
+    /// Who muted.
+    pub by: String,
+    /// Who was muted.
+    pub target: String,
+    /// Minutes; `-1` = permanent.
+    pub minutes: i64,
+}
+
+impl MuteInfo {
+    /// True for a permanent mute (`minutes == -1`).
+    pub fn is_permanent(&self) -> bool {
+        self.minutes == -1
+    }
+}
+
+/// Arguments of system `ip` (PROTOCOL.md §3.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpInfo {
+    /// The user asked about.
+    pub nick: String,
+    /// Their IP address.
+    pub ip: String,
+}
+
+/// Arguments of system `op` / `deop` (PROTOCOL.md §3.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpInfo {
+    /// Who gave or took the rights.
+    pub by: String,
+    /// Who received or lost them.
+    pub target: String,
+}
+
+/// Arguments of system `user_info`, the answer to the `info` command (PROTOCOL.md §3.3). The
+/// argument types are not documented, so values are rendered as text (binary as hex).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemUserInfo {
+    /// Nickname.
+    pub nick: String,
+    /// Member id.
+    pub id: String,
+    /// Level.
+    pub level: String,
+    /// Auth level (0–4) when it is a number or numeric text.
+    pub auth: Option<i64>,
+    /// Connect time as sent (unix seconds or a date text).
+    pub connected: String,
+    /// Session (hex when binary).
+    pub session: String,
+}
+
+impl SystemMessage {
+    /// Argument `i` as text: strings as they are, numbers in decimal, binary as hex;
+    /// `None` when absent or undefined.
+    pub fn arg_text(&self, i: usize) -> Option<String> {
+        Some(match self.args.get(i)? {
+            Field::Str(s) => s.clone(),
+            Field::Num(n) => n.to_string(),
+            Field::Float(x) => js_number_to_string(*x),
+            Field::Bin(b) => hex_encode(b),
+            Field::Bool(b) => b.to_string(),
+            Field::Undef => return None,
+        })
+    }
+
+    /// Argument `i` as an integer (a number, or text holding a decimal integer).
+    pub fn arg_i64(&self, i: usize) -> Option<i64> {
+        let f = self.args.get(i)?;
+        f.as_i64()
+            .or_else(|| f.as_str().and_then(|s| s.trim().parse().ok()))
+    }
+
+    /// Argument `i` as a user key (binary); `to_call`, `from_call` and `invite` carry keys.
+    pub fn arg_key(&self, i: usize) -> Option<UserKey> {
+        self.args.get(i)?.as_bin().map(UserKey::from)
+    }
+
+    /// `ban` (1): by, target, reason.
+    pub fn ban(&self) -> Option<BanInfo> {
+        (self.code == SystemCode::Ban).then_some(())?;
+        Some(BanInfo {
+            by: self.arg_text(0)?,
+            target: self.arg_text(1)?,
+            reason: self.arg_text(2).unwrap_or_default(),
+        })
+    }
+
+    /// `mute` (4) or `permanent_mute` (37): by, target, minutes (`-1` = permanent; a
+    /// `permanent_mute` without minutes reads as `-1`).
+    pub fn mute(&self) -> Option<MuteInfo> {
+        let minutes = match self.code {
+            SystemCode::Mute => self.arg_i64(2)?,
+            SystemCode::PermanentMute => self.arg_i64(2).unwrap_or(-1),
+            _ => return None,
+        };
+        Some(MuteInfo {
+            by: self.arg_text(0)?,
+            target: self.arg_text(1)?,
+            minutes,
+        })
+    }
+
+    /// `muted` (14): minutes left (`-1` = permanent); `permanent_muted` (38) gives `-1`.
+    pub fn muted_minutes_left(&self) -> Option<i64> {
+        match self.code {
+            SystemCode::Muted => self.arg_i64(0),
+            SystemCode::PermanentMuted => Some(self.arg_i64(0).unwrap_or(-1)),
+            _ => None,
+        }
+    }
+
+    /// `ip` (9): nick, ip.
+    pub fn ip(&self) -> Option<IpInfo> {
+        (self.code == SystemCode::Ip).then_some(())?;
+        Some(IpInfo {
+            nick: self.arg_text(0)?,
+            ip: self.arg_text(1)?,
+        })
+    }
+
+    /// `user_info` (36): nick, id, level, auth, connect time, session.
+    pub fn user_info(&self) -> Option<SystemUserInfo> {
+        (self.code == SystemCode::UserInfo).then_some(())?;
+        Some(SystemUserInfo {
+            nick: self.arg_text(0)?,
+            id: self.arg_text(1).unwrap_or_default(),
+            level: self.arg_text(2).unwrap_or_default(),
+            auth: self.arg_i64(3),
+            connected: self.arg_text(4).unwrap_or_default(),
+            session: self.arg_text(5).unwrap_or_default(),
+        })
+    }
+
+    /// `op` (27) or `deop` (28): by, target.
+    pub fn op(&self) -> Option<OpInfo> {
+        matches!(self.code, SystemCode::Op | SystemCode::Deop).then_some(())?;
+        Some(OpInfo {
+            by: self.arg_text(0)?,
+            target: self.arg_text(1)?,
+        })
+    }
+
+    /// `notice` (12): the notice text.
+    pub fn notice_text(&self) -> Option<String> {
+        (self.code == SystemCode::Notice).then_some(())?;
+        self.arg_text(0)
+    }
+}
+
+impl Incoming {
+    /// Type a server line (PROTOCOL.md §3.2). Unknown keys become [`Incoming::Other`].
+    pub fn from_line(line: Line) -> Result<Incoming, MessageError> {
+        let Line { key, fields } = line;
+        let reader = |fields| Reader::new(key.as_str(), fields);
+        Ok(match key.as_str() {
+            "i1" => {
+                let mut r = reader(fields);
+                Incoming::RoomInfo(RoomInfo {
+                    name: r.string("name")?,
+                    mode: RoomMode::from_code(r.number("mode")?),
+                    created: r.number("created")?,
+                    flag_bytes: r.binary("function flags")?,
+                    server_time: r.number("server time")?,
+                })
+            }
+            "k" => {
+                let mut r = reader(fields);
+                let key = r.user_key("user key")?;
+                let nick = r.string("nick")?;
+                let id = r.text("id")?;
+                let level = r.string_or_undef("level")?;
+                let auth = r.number("auth")?;
+                let icons = r.text("icons")?;
+                let nickcon = r.text("nickcon")?;
+                let connected = r.number("time")?;
+                let mute_raw = r.number("mute")?;
+                let session = r.binary("session")?;
+                let profileimg = r.opt_string("profileimg")?;
+                Incoming::User(UserRecord {
+                    key,
+                    nick,
+                    id,
+                    level,
+                    auth,
+                    icons,
+                    nickcon,
+                    connected,
+                    mute: mute_raw & 1 != 0,
+                    mute_raw,
+                    session,
+                    profileimg,
+                })
+            }
+            "i2" => Incoming::MyKey(reader(fields).user_key("my user key")?),
+            "u" => {
+                let mut r = reader(fields);
+                if r.remaining() == 0 {
+                    Incoming::UserListEntry(None)
+                } else {
+                    Incoming::UserListEntry(Some(r.user_key("user key")?))
+                }
+            }
+            "c" => Incoming::UserCount(reader(fields).number("user count")?),
+            "j" => Incoming::UserJoin(reader(fields).user_key("user key")?),
+            "o" => Incoming::UserQuit {
+                nick: reader(fields).string("nick")?,
+            },
+            "d" => {
+                let mut r = reader(fields);
+                Incoming::UserModi(UserModi {
+                    target: r.user_key("target user key")?,
+                    after: r.user_key("new user key")?,
+                    changes: r.pairs()?,
+                })
+            }
+            "m" => {
+                let mut r = reader(fields);
+                Incoming::Message(ChatMessage {
+                    from: r.user_key("sender key")?,
+                    style: r.string("style")?,
+                    text: r.string("text")?,
+                    time: r.opt_number("time")?,
+                })
+            }
+            "w" => {
+                let mut r = reader(fields);
+                Incoming::Whisper(WhisperMessage {
+                    from: r.user_key("sender key")?,
+                    to: r.user_key("recipient key")?,
+                    style: r.string("style")?,
+                    text: r.string("text")?,
+                    time: r.opt_number("time")?,
+                })
+            }
+            "s" => {
+                let mut r = reader(fields);
+                Incoming::System(SystemMessage {
+                    code: SystemCode::from_code(r.number("system code")?),
+                    args: r.rest(),
+                })
+            }
+            "ERR" => Incoming::Error(ErrorCode::from_code(reader(fields).number("error code")?)),
+            "p" if !fields.is_empty() => {
+                let mut r = reader(fields);
+                Incoming::Plugin(PluginMessage {
+                    sender: r.user_key("sender key")?,
+                    kind: r.any("plugin type")?,
+                    channel: r.string("channel")?,
+                    data: r.rest(),
+                })
+            }
+            "b" => Incoming::Update(reader(fields).pairs()?),
+            "a" => {
+                let mut r = reader(fields);
+                Incoming::Control(Control {
+                    kind: r.string("control type")?,
+                    args: r.rest(),
+                })
+            }
+            _ => Incoming::Other(Line { key, fields }),
+        })
+    }
+
+    /// The line a server sends for this message (used by the local server `uchat sim`).
+    pub fn to_line(&self) -> Line {
+        match self {
+            Incoming::RoomInfo(i) => Line::new("i1")
+                .with(i.name.as_str())
+                .with(i.mode.code())
+                .with(i.created)
+                .with(i.flag_bytes.as_slice())
+                .with(i.server_time),
+            Incoming::User(u) => {
+                let line = Line::new("k")
+                    .with(&u.key)
+                    .with(u.nick.as_str())
+                    .with(u.id.as_str())
+                    .with(u.level.as_deref())
+                    .with(u.auth)
+                    .with(u.icons.as_str())
+                    .with(u.nickcon.as_str())
+                    .with(u.connected)
+                    .with((u.mute_raw & !1) | i64::from(u.mute))
+                    .with(u.session.as_slice());
+                match &u.profileimg {
+                    Some(p) => line.with(p.as_str()),
+                    None => line,
+                }
+            }
+            Incoming::MyKey(k) => Line::new("i2").with(k),
+            Incoming::UserListEntry(None) => Line::new("u"),
+            Incoming::UserListEntry(Some(k)) => Line::new("u").with(k),
+            Incoming::UserCount(n) => Line::new("c").with(*n),
+            Incoming::UserJoin(k) => Line::new("j").with(k),
+            Incoming::UserQuit { nick } => Line::new("o").with(nick.as_str()),
+            Incoming::UserModi(d) => {
+                let mut line = Line::new("d").with(&d.target).with(&d.after);
+                push_pairs(&mut line, &d.changes);
+                line
+            }
+            Incoming::Message(m) => {
+                let line = Line::new("m")
+                    .with(&m.from)
+                    .with(m.style.as_str())
+                    .with(m.text.as_str());
+                match m.time {
+                    Some(t) => line.with(t),
+                    None => line,
+                }
+            }
+            Incoming::Whisper(w) => {
+                let line = Line::new("w")
+                    .with(&w.from)
+                    .with(&w.to)
+                    .with(w.style.as_str())
+                    .with(w.text.as_str());
+                match w.time {
+                    Some(t) => line.with(t),
+                    None => line,
+                }
+            }
+            Incoming::System(s) => {
+                let mut line = Line::new("s").with(s.code.code());
+                line.fields.extend(s.args.iter().cloned());
+                line
+            }
+            Incoming::Error(e) => Line::new("ERR").with(e.code()),
+            Incoming::Plugin(p) => {
+                let mut line = Line::new("p")
+                    .with(&p.sender)
+                    .with(p.kind.clone())
+                    .with(p.channel.as_str());
+                line.fields.extend(p.data.iter().cloned());
+                line
+            }
+            Incoming::Update(pairs) => {
+                let mut line = Line::new("b");
+                push_pairs(&mut line, pairs);
+                line
+            }
+            Incoming::Control(c) => {
+                let mut line = Line::new("a").with(c.kind.as_str());
+                line.fields.extend(c.args.iter().cloned());
+                line
+            }
+            Incoming::Other(line) => line.clone(),
+        }
+    }
+
+    /// The key of the line this message is sent as (`i1`, `k`, `ERR`, …).
+    pub fn key(&self) -> &str {
+        match self {
+            Incoming::RoomInfo(_) => "i1",
+            Incoming::User(_) => "k",
+            Incoming::MyKey(_) => "i2",
+            Incoming::UserListEntry(_) => "u",
+            Incoming::UserCount(_) => "c",
+            Incoming::UserJoin(_) => "j",
+            Incoming::UserQuit { .. } => "o",
+            Incoming::UserModi(_) => "d",
+            Incoming::Message(_) => "m",
+            Incoming::Whisper(_) => "w",
+            Incoming::System(_) => "s",
+            Incoming::Error(_) => "ERR",
+            Incoming::Plugin(_) => "p",
+            Incoming::Update(_) => "b",
+            Incoming::Control(_) => "a",
+            Incoming::Other(line) => &line.key,
+        }
+    }
+}
+
+impl TryFrom<Line> for Incoming {
+    type Error = MessageError;
+    fn try_from(line: Line) -> Result<Self, MessageError> {
+        Incoming::from_line(line)
+    }
+}
+
+impl From<&Incoming> for Line {
+    fn from(msg: &Incoming) -> Line {
+        msg.to_line()
+    }
+}
