@@ -1,3 +1,848 @@
-fn main() {
-    println!("xtask: not yet");
+//! `cargo xtask`: the project's build and test tasks, in Rust with no dependencies.
+//!
+//! `cargo xtask ci` is the one test command (README.md "Running the tests"; `.ci/run` calls it).
+//! On a machine that has only the Rust toolchain it first installs, pinned and idempotently, what
+//! the suites need (wasm32 target, rustfmt/clippy, wasm-bindgen-cli at the Cargo.lock version,
+//! Chromium + ChromeDriver + Firefox ESR from Debian, geckodriver), then runs every suite, keeps
+//! going after a failure, and ends with one `<suite>: N passed, M failed` line per suite and a
+//! `total:` line. It exits non-zero if anything failed.
+
+use std::collections::BTreeSet;
+use std::env;
+use std::ffi::OsString;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// geckodriver version installed with `cargo install` (its crate is the upstream release).
+const GECKODRIVER_VERSION: &str = "0.37.1";
+/// Debian packages that give the browsers and ChromeDriver, and the files that show they are there.
+const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver", "firefox-esr"];
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const FIREFOX: &str = "/usr/bin/firefox-esr";
+/// Every WebDriver variable wasm-bindgen-test-runner reads to choose a browser. It takes the first
+/// one set (`*_REMOTE` before the plain ones, geckodriver before chromedriver), so a browser suite
+/// clears all of them and sets only its own.
+const DRIVER_VARS: &[&str] = &[
+    "GECKODRIVER",
+    "GECKODRIVER_REMOTE",
+    "SAFARIDRIVER",
+    "SAFARIDRIVER_REMOTE",
+    "CHROMEDRIVER",
+    "CHROMEDRIVER_REMOTE",
+    "MSEDGEDRIVER",
+    "MSEDGEDRIVER_REMOTE",
+];
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+const USAGE: &str = "\
+cargo xtask: build and test tasks for uchat-bot
+
+USAGE:
+    cargo xtask ci [--no-install] [--only SUITE[,SUITE...]]...
+    cargo xtask install
+    cargo xtask help
+
+COMMANDS:
+    ci        Install what is missing (unless --no-install), run the suites, print one
+              '<suite>: N passed, M failed' line per suite and a 'total:' line.
+              Exits 1 if any suite failed.
+    install   Only install what is missing (rustup target/components, wasm-bindgen-cli at the
+              Cargo.lock version, Debian chromium/chromium-driver/firefox-esr, geckodriver).
+
+OPTIONS (ci):
+    --no-install     Skip the install step (quick local runs).
+    --only SUITE     Run only these suites (repeat, or separate with commas).
+
+SUITES:
+    fmt            cargo fmt --all -- --check
+    clippy         cargo clippy --workspace --all-targets -- -D warnings
+    clippy-wasm    cargo clippy -p uchat-bot --target wasm32-unknown-unknown --all-targets --features json -- -D warnings
+    native-tests   cargo test --workspace
+    wasm-chrome    cargo test --tests -p uchat-bot --target wasm32-unknown-unknown --features json  (headless Chromium)
+    wasm-firefox   the same in headless Firefox ESR
+
+ENVIRONMENT:
+    CARGO_TARGET_DIR   build directory (default ~/.cache/uchat-bot/target)
+
+EXAMPLE:
+    cargo xtask ci --no-install --only fmt,clippy
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("xtask: {msg}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<ExitCode, String> {
+    let Some((cmd, rest)) = args.split_first() else {
+        print!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    match cmd.as_str() {
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        "install" => {
+            if let Some(extra) = rest.first() {
+                return Err(format!("`install` takes no arguments, got `{extra}`"));
+            }
+            let ctx = Ctx::new()?;
+            match install(&ctx) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("xtask install failed: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        "ci" => {
+            let opts = CiOptions::parse(rest)?;
+            let ctx = Ctx::new()?;
+            Ok(ci(&ctx, &opts))
+        }
+        other => Err(format!("unknown command `{other}`")),
+    }
+}
+
+/// Where things are, worked out once.
+struct Ctx {
+    /// The workspace root (the directory holding Cargo.lock).
+    root: PathBuf,
+    /// The user's home, for the default build and tool directories.
+    home: PathBuf,
+    /// `$CARGO_HOME/bin`, where `cargo install` puts tools.
+    cargo_bin: PathBuf,
+}
+
+impl Ctx {
+    fn new() -> Result<Ctx, String> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .ok_or("xtask is not inside a workspace")?
+            .to_path_buf();
+        let home = env::var_os("HOME")
+            .map(PathBuf::from)
+            .ok_or("HOME is not set")?;
+        let cargo_home = env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".cargo"));
+        let cargo_bin = cargo_home.join("bin");
+
+        // Children inherit these: installed tools are found even if ~/.cargo/bin is not on PATH,
+        // and every suite shares one build directory so nothing is built twice.
+        let path = env::var_os("PATH").unwrap_or_default();
+        if !env::split_paths(&path).any(|p| p == cargo_bin) {
+            let mut paths = vec![cargo_bin.clone()];
+            paths.extend(env::split_paths(&path));
+            let joined = env::join_paths(paths).map_err(|e| format!("PATH: {e}"))?;
+            env::set_var("PATH", joined);
+        }
+        if env::var_os("CARGO_TARGET_DIR").is_none() {
+            env::set_var("CARGO_TARGET_DIR", home.join(".cache/uchat-bot/target"));
+        }
+        env::set_current_dir(&root).map_err(|e| format!("cd {}: {e}", root.display()))?;
+        Ok(Ctx {
+            root,
+            home,
+            cargo_bin,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Install
+// ---------------------------------------------------------------------------------------------
+
+/// One install step: checks, installs if needed, and says what it did.
+type InstallStep = fn(&Ctx) -> Result<(), String>;
+
+/// Installs whatever is missing; each step checks first and skips what is already there.
+fn install(ctx: &Ctx) -> Result<(), String> {
+    section("install");
+    let mut errors = Vec::new();
+    let steps: [(&str, InstallStep); 5] = [
+        ("rustup", ensure_rustup),
+        ("wasm-bindgen-cli", ensure_wasm_bindgen_cli),
+        ("apt", ensure_browsers),
+        ("geckodriver", ensure_geckodriver),
+        ("npm", ensure_npm_tools),
+    ];
+    for (name, step) in steps {
+        if let Err(e) = step(ctx) {
+            eprintln!("xtask: install step `{name}` failed: {e}");
+            errors.push(format!("{name}: {e}"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+fn ensure_rustup(_ctx: &Ctx) -> Result<(), String> {
+    let targets = capture("rustup", &["target", "list", "--installed"])?;
+    if targets.lines().any(|l| l.trim() == WASM_TARGET) {
+        println!("ok: rust target {WASM_TARGET} is installed");
+    } else {
+        run_checked(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+    }
+    let components = capture("rustup", &["component", "list", "--installed"])?;
+    for comp in ["rustfmt", "clippy"] {
+        if components.lines().any(|l| l.trim().starts_with(comp)) {
+            println!("ok: rustup component {comp} is installed");
+        } else {
+            run_checked(Command::new("rustup").args(["component", "add", comp]))?;
+        }
+    }
+    Ok(())
+}
+
+/// The `wasm-bindgen` version in Cargo.lock: the CLI must be exactly this version, or the
+/// generated JS glue does not match the crate (DESIGN.md "Toolchain").
+fn locked_wasm_bindgen_version(root: &Path) -> Result<String, String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock"))
+        .map_err(|e| format!("reading Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\"" {
+            let version = lines
+                .next()
+                .and_then(|l| l.trim().strip_prefix("version = \""))
+                .and_then(|l| l.strip_suffix('"'))
+                .ok_or("Cargo.lock: `wasm-bindgen` entry has no version line after its name")?;
+            return Ok(version.to_string());
+        }
+    }
+    Err("Cargo.lock has no `wasm-bindgen` package".into())
+}
+
+fn ensure_wasm_bindgen_cli(ctx: &Ctx) -> Result<(), String> {
+    let want = locked_wasm_bindgen_version(&ctx.root)?;
+    let have_bindgen = tool_version("wasm-bindgen");
+    let runner_ok = version_is(&tool_version("wasm-bindgen-test-runner"), &want);
+    if version_is(&have_bindgen, &want) && runner_ok {
+        println!("ok: wasm-bindgen-cli {want} is installed (matches Cargo.lock)");
+        return Ok(());
+    }
+    println!(
+        "wasm-bindgen-cli: Cargo.lock wants {want}, found {}",
+        have_bindgen.as_deref().unwrap_or("none")
+    );
+    // Not `--locked`: the CLI's own lockfile pins a webpki-roots release that the registry no
+    // longer serves, so a locked install fails. The CLI's version itself is still exact.
+    cargo_install(ctx, "wasm-bindgen-cli", &want)
+}
+
+fn ensure_geckodriver(ctx: &Ctx) -> Result<(), String> {
+    let have = tool_version("geckodriver");
+    if version_is(&have, GECKODRIVER_VERSION) {
+        println!("ok: geckodriver {GECKODRIVER_VERSION} is installed");
+        return Ok(());
+    }
+    println!(
+        "geckodriver: want {GECKODRIVER_VERSION}, found {}",
+        have.as_deref().unwrap_or("none")
+    );
+    cargo_install(ctx, "geckodriver", GECKODRIVER_VERSION)
+}
+
+/// `cargo install` with a shared build directory, so a reinstall reuses earlier builds.
+fn cargo_install(ctx: &Ctx, krate: &str, version: &str) -> Result<(), String> {
+    let tools_target = ctx.home.join(".cache/uchat-bot/target-tools");
+    run_checked(
+        Command::new("cargo")
+            .args(["install", krate, "--version", version])
+            .env("CARGO_TARGET_DIR", &tools_target),
+    )?;
+    if !ctx.cargo_bin.is_dir() {
+        return Err(format!("{} was not created", ctx.cargo_bin.display()));
+    }
+    Ok(())
+}
+
+fn ensure_browsers(_ctx: &Ctx) -> Result<(), String> {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER, FIREFOX]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if missing.is_empty() {
+        println!("ok: {CHROMIUM}, {CHROMEDRIVER} and {FIREFOX} are installed");
+        return Ok(());
+    }
+    println!("apt: missing {}", missing.join(", "));
+    let root = capture("id", &["-u"])
+        .map(|u| u.trim() == "0")
+        .unwrap_or(false);
+    let apt = |args: &[&str]| {
+        let mut cmd = if root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.args(["-E", "apt-get"]);
+            c
+        };
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd.stdin(Stdio::null());
+        run_checked(&mut cmd)
+    };
+    apt(&["update"])?;
+    let mut install_args = vec!["install", "-y"];
+    install_args.extend_from_slice(APT_PACKAGES);
+    apt(&install_args)?;
+    let still: Vec<&str> = [CHROMIUM, CHROMEDRIVER, FIREFOX]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if still.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("still missing after apt-get: {}", still.join(", ")))
+    }
+}
+
+/// JavaScript tools (for the npm package tests) live in `tools/` with a committed
+/// `package-lock.json`; `npm ci` installs exactly that. Nothing to do until that file exists.
+fn ensure_npm_tools(ctx: &Ctx) -> Result<(), String> {
+    let tools = ctx.root.join("tools");
+    if !tools.join("package-lock.json").exists() {
+        println!("ok: no tools/package-lock.json, no npm tools to install");
+        return Ok(());
+    }
+    if tools.join("node_modules/.package-lock.json").exists() {
+        println!("ok: tools/node_modules is installed (delete it to reinstall)");
+        return Ok(());
+    }
+    run_checked(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&tools),
+    )
+}
+
+/// Whether a `--version` line (`<tool> <version> ...`) names exactly `want`.
+fn version_is(have: &Option<String>, want: &str) -> bool {
+    have.as_deref()
+        .is_some_and(|v| v.split_whitespace().nth(1) == Some(want))
+}
+
+/// First line of `<tool> --version`, or None if the tool is not there or fails.
+fn tool_version(tool: &str) -> Option<String> {
+    let out = Command::new(tool)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .map(|l| l.trim().to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Suites
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Browser {
+    Chrome,
+    Firefox,
+}
+
+impl Browser {
+    /// The name wasm-bindgen-test-runner prints in "Running headless tests in <name>".
+    fn runner_name(self) -> &'static str {
+        match self {
+            Browser::Chrome => "Chrome",
+            Browser::Firefox => "Firefox",
+        }
+    }
+}
+
+struct Suite {
+    name: &'static str,
+    args: &'static [&'static str],
+    /// Tests are counted from cargo's "test result:" lines; otherwise the suite is one check.
+    counts_tests: bool,
+    browser: Option<Browser>,
+}
+
+/// `--tests`: lib and integration tests, not doctests (those run natively; in wasm each would be
+/// a separate browser start, and examples may use native-only items).
+const WASM_TEST_ARGS: &[&str] = &[
+    "test",
+    "--tests",
+    "-p",
+    "uchat-bot",
+    "--target",
+    WASM_TARGET,
+    "--features",
+    "json",
+];
+
+const SUITES: &[Suite] = &[
+    Suite {
+        name: "fmt",
+        args: &["fmt", "--all", "--", "--check"],
+        counts_tests: false,
+        browser: None,
+    },
+    Suite {
+        name: "clippy",
+        args: &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        counts_tests: false,
+        browser: None,
+    },
+    Suite {
+        name: "clippy-wasm",
+        args: &[
+            "clippy",
+            "-p",
+            "uchat-bot",
+            "--target",
+            WASM_TARGET,
+            "--all-targets",
+            "--features",
+            "json",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        counts_tests: false,
+        browser: None,
+    },
+    Suite {
+        name: "native-tests",
+        args: &["test", "--workspace"],
+        counts_tests: true,
+        browser: None,
+    },
+    Suite {
+        name: "wasm-chrome",
+        args: WASM_TEST_ARGS,
+        counts_tests: true,
+        browser: Some(Browser::Chrome),
+    },
+    Suite {
+        name: "wasm-firefox",
+        args: WASM_TEST_ARGS,
+        counts_tests: true,
+        browser: Some(Browser::Firefox),
+    },
+];
+
+struct CiOptions {
+    install: bool,
+    only: Option<BTreeSet<&'static str>>,
+}
+
+impl CiOptions {
+    fn parse(args: &[String]) -> Result<CiOptions, String> {
+        let mut opts = CiOptions {
+            install: true,
+            only: None,
+        };
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let list = match arg.as_str() {
+                "--no-install" => {
+                    opts.install = false;
+                    continue;
+                }
+                "--only" => it.next().ok_or("--only needs a suite name")?.as_str(),
+                other => match other.strip_prefix("--only=") {
+                    Some(list) => list,
+                    None => return Err(format!("unknown option `{other}` for `ci`")),
+                },
+            };
+            let only = opts.only.get_or_insert_with(BTreeSet::new);
+            for name in list.split(',').filter(|s| !s.is_empty()) {
+                let suite = SUITES.iter().find(|s| s.name == name).ok_or_else(|| {
+                    let names: Vec<_> = SUITES.iter().map(|s| s.name).collect();
+                    format!("unknown suite `{name}` (suites: {})", names.join(", "))
+                })?;
+                only.insert(suite.name);
+            }
+        }
+        Ok(opts)
+    }
+}
+
+struct SuiteResult {
+    name: &'static str,
+    passed: usize,
+    failed: usize,
+    notes: Vec<String>,
+    took: Duration,
+}
+
+fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
+    let start = Instant::now();
+    println!(
+        "xtask ci: workspace {}, CARGO_TARGET_DIR={}",
+        ctx.root.display(),
+        env::var("CARGO_TARGET_DIR").unwrap_or_default()
+    );
+    let mut results = Vec::new();
+    if opts.install {
+        let t = Instant::now();
+        if let Err(e) = install(ctx) {
+            // Reported as a failed suite; the suites still run and show what still works.
+            results.push(SuiteResult {
+                name: "install",
+                passed: 0,
+                failed: 1,
+                notes: vec![e],
+                took: t.elapsed(),
+            });
+        }
+    }
+    let install_took = start.elapsed();
+    for suite in SUITES {
+        if opts.only.as_ref().is_some_and(|o| !o.contains(suite.name)) {
+            continue;
+        }
+        results.push(run_suite(ctx, suite));
+    }
+
+    section("summary");
+    if opts.install {
+        println!("install steps took {}", secs(install_took));
+    }
+    for r in &results {
+        println!("{:<13} took {}", r.name, secs(r.took));
+        for n in &r.notes {
+            println!("  note: {n}");
+        }
+    }
+    println!("whole run took {}", secs(start.elapsed()));
+    println!();
+    let (mut passed, mut failed) = (0, 0);
+    for r in &results {
+        println!("{}: {} passed, {} failed", r.name, r.passed, r.failed);
+        passed += r.passed;
+        failed += r.failed;
+    }
+    println!("total: {passed} passed, {failed} failed");
+    let _ = io::stdout().flush();
+    if failed == 0 && !results.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_suite(ctx: &Ctx, suite: &Suite) -> SuiteResult {
+    section(suite.name);
+    let start = Instant::now();
+    let mut cmd = Command::new("cargo");
+    cmd.args(suite.args).current_dir(&ctx.root);
+    if let Some(browser) = suite.browser {
+        for var in DRIVER_VARS {
+            cmd.env_remove(var);
+        }
+        let driver: OsString = match browser {
+            Browser::Chrome => CHROMEDRIVER.into(),
+            Browser::Firefox => which("geckodriver")
+                .map(Into::into)
+                .unwrap_or_else(|| ctx.cargo_bin.join("geckodriver").into()),
+        };
+        let var = match browser {
+            Browser::Chrome => "CHROMEDRIVER",
+            Browser::Firefox => "GECKODRIVER",
+        };
+        cmd.env(var, driver)
+            // Every test binary runs in the browser (none falls back to Node.js).
+            .env("WASM_BINDGEN_USE_BROWSER", "1")
+            // Browser flags for running as root on a machine with no network: webdriver.json.
+            .env(
+                "WASM_BINDGEN_TEST_WEBDRIVER_JSON",
+                ctx.root.join("webdriver.json"),
+            )
+            // A cold browser start on a loaded 2-core machine can take longer than the
+            // runner's 5 s default; a hung test still ends.
+            .env("WASM_BINDGEN_TEST_DRIVER_TIMEOUT", "60")
+            .env("WASM_BINDGEN_TEST_TIMEOUT", "300");
+    }
+    // The browsers' throwaway profiles (ChromeDriver leaves ~13 MB per session in TMPDIR) and
+    // the runner's temporary files go to a directory of this run, removed afterwards.
+    let tmp = suite.browser.map(|_| {
+        let target = env::var_os("CARGO_TARGET_DIR").unwrap_or_default();
+        PathBuf::from(target).join("xtask-tmp").join(suite.name)
+    });
+    if let Some(tmp) = &tmp {
+        let _ = std::fs::remove_dir_all(tmp);
+        if let Err(e) = std::fs::create_dir_all(tmp) {
+            return SuiteResult {
+                name: suite.name,
+                passed: 0,
+                failed: 1,
+                notes: vec![format!("cannot create {}: {e}", tmp.display())],
+                took: start.elapsed(),
+            };
+        }
+        cmd.env("TMPDIR", tmp);
+    }
+    let outcome = stream(&mut cmd);
+    if let Some(tmp) = &tmp {
+        let _ = std::fs::remove_dir_all(tmp);
+    }
+    let (ok, lines) = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            return SuiteResult {
+                name: suite.name,
+                passed: 0,
+                failed: 1,
+                notes: vec![e],
+                took: start.elapsed(),
+            }
+        }
+    };
+
+    let mut notes = Vec::new();
+    let (passed, mut failed) = if suite.counts_tests {
+        count_tests(&lines)
+    } else if ok {
+        (1, 0)
+    } else {
+        (0, 1)
+    };
+    if !ok && failed == 0 {
+        failed = 1;
+        notes.push(format!(
+            "`cargo {}` failed outside any test (build error? see its output above)",
+            suite.args.join(" ")
+        ));
+    }
+    if suite.counts_tests && ok && passed == 0 {
+        failed += 1;
+        notes.push("no test ran".into());
+    }
+    if let Some(browser) = suite.browser {
+        // Prove each test binary really ran in the intended browser.
+        let ran_in: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.trim().strip_prefix("Running headless tests in "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        if ran_in.is_empty() && ok {
+            failed += 1;
+            notes.push(format!(
+                "wasm-bindgen-test-runner never said it ran headless tests in {}",
+                browser.runner_name()
+            ));
+        } else if let Some(other) = ran_in.iter().find(|b| **b != browser.runner_name()) {
+            failed += 1;
+            notes.push(format!(
+                "expected {} but tests ran in {other}",
+                browser.runner_name()
+            ));
+        }
+    }
+    SuiteResult {
+        name: suite.name,
+        passed,
+        failed,
+        notes,
+        took: start.elapsed(),
+    }
+}
+
+/// Sums `test result: ok. N passed; M failed; ...` lines (cargo test and wasm-bindgen-test-runner
+/// print the same form).
+fn count_tests(lines: &[String]) -> (usize, usize) {
+    let (mut passed, mut failed) = (0, 0);
+    for line in lines {
+        let Some(rest) = line.split("test result:").nth(1) else {
+            continue;
+        };
+        for part in rest.split([';', '.']) {
+            let mut words = part.split_whitespace();
+            if let (Some(n), Some(what)) = (words.next(), words.next()) {
+                if let Ok(n) = n.parse::<usize>() {
+                    match what {
+                        "passed" => passed += n,
+                        "failed" => failed += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    (passed, failed)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+// ---------------------------------------------------------------------------------------------
+
+fn section(name: &str) {
+    println!("\n==================== {name} ====================");
+    let _ = io::stdout().flush();
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// The command as a shell line, with the environment it sets in front.
+fn show(cmd: &Command) -> String {
+    let mut parts = Vec::new();
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => parts.push(format!("{}={}", k.to_string_lossy(), v.to_string_lossy())),
+            None => parts.push(format!("-u {}", k.to_string_lossy())),
+        }
+    }
+    if parts.iter().any(|p| p.starts_with("-u ")) {
+        parts.insert(0, "env".into());
+    }
+    parts.push(cmd.get_program().to_string_lossy().into_owned());
+    parts.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    parts.join(" ")
+}
+
+/// Runs `cmd`, echoing its stdout and stderr as they come and keeping every line.
+fn stream(cmd: &mut Command) -> Result<(bool, Vec<String>), String> {
+    println!("+ {}", show(cmd));
+    let _ = io::stdout().flush();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start `{}`: {e}", show(cmd)))?;
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let pump = |from: Box<dyn Read + Send>, to_stderr: bool| {
+        let lines = Arc::clone(&lines);
+        thread::spawn(move || {
+            for line in BufReader::new(from).split(b'\n') {
+                let Ok(line) = line else { break };
+                let text = String::from_utf8_lossy(&line)
+                    .trim_end_matches('\r')
+                    .to_string();
+                if to_stderr {
+                    eprintln!("{text}");
+                } else {
+                    println!("{text}");
+                }
+                lines.lock().unwrap_or_else(|e| e.into_inner()).push(text);
+            }
+        })
+    };
+    let out = child.stdout.take().map(|s| pump(Box::new(s), false));
+    let err = child.stderr.take().map(|s| pump(Box::new(s), true));
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for child: {e}"))?;
+    for h in [out, err].into_iter().flatten() {
+        let _ = h.join();
+    }
+    let lines = std::mem::take(&mut *lines.lock().unwrap_or_else(|e| e.into_inner()));
+    if !status.success() {
+        println!("(exited with {status})");
+    }
+    Ok((status.success(), lines))
+}
+
+/// Runs `cmd` with output streamed; an unsuccessful exit is an error.
+fn run_checked(cmd: &mut Command) -> Result<(), String> {
+    let (ok, _) = stream(cmd)?;
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed", show(cmd)))
+    }
+}
+
+/// stdout of a short query command.
+fn capture(program: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run `{program}`: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("`{program} {}` failed", args.join(" ")));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The first `name` on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    env::split_paths(&env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn counts_cargo_and_runner_result_lines() {
+        let out = lines(
+            "running 3 tests\n\
+             test result: ok. 3 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s\n\
+             test result: FAILED. 5 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out\n\
+             test foo ... ok\n",
+        );
+        assert_eq!(count_tests(&out), (8, 2));
+    }
+
+    #[test]
+    fn no_result_lines_count_nothing() {
+        assert_eq!(
+            count_tests(&lines("error[E0425]: cannot find value\n")),
+            (0, 0)
+        );
+    }
+
+    #[test]
+    fn reads_wasm_bindgen_from_the_real_lockfile() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let v = locked_wasm_bindgen_version(root).expect("Cargo.lock has wasm-bindgen");
+        assert!(v.starts_with("0.2."), "{v}");
+    }
+
+    #[test]
+    fn only_accepts_known_suites() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let o = CiOptions::parse(&args(&["--no-install", "--only", "fmt,wasm-chrome"])).unwrap();
+        assert!(!o.install);
+        assert_eq!(
+            o.only.unwrap().into_iter().collect::<Vec<_>>(),
+            ["fmt", "wasm-chrome"]
+        );
+        assert!(CiOptions::parse(&args(&["--only", "nope"])).is_err());
+        assert!(CiOptions::parse(&args(&["--bogus"])).is_err());
+    }
 }
