@@ -8,15 +8,14 @@
 //! * **Browser side** — [`UserData::parse`] reads a `user_data` string exactly like uchat.js
 //!   `dataParse` (§4.4).
 //! * **The join** — [`join_line`] builds the 16-field `j` line a browser sends (§4.2,
-//!   DECISIONS.md "Joining" 2); [`random_session`] draws the 32-character session.
+//!   DECISIONS.md "Joining" 2) through [`JoinRequest`]; [`random_session`] draws the
+//!   32-character session.
 //!
 //! The token is a secret: it is only ever an input of the md5 and never appears in `user_data`,
 //! in the `j` line or in any `Debug`/`Display` output of this module.
-//!
-//! Note: `message::JoinRequest` did not exist when this was written, so [`join_line`] builds the
-//! [`Line`] itself, field by field in the order of §4.2.
 
-use crate::codec::{Field, Line};
+use crate::codec::Line;
+use crate::message::JoinRequest;
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -560,8 +559,8 @@ pub fn check_session(session: &str) -> Result<(), TokenError> {
     }
 }
 
-/// The 16-field `j` line a browser sends (uchat.js `goJoin`, PROTOCOL.md §4.2, DECISIONS.md
-/// "Joining" 2):
+/// The join request a browser makes for `user` (uchat.js `goJoin`, PROTOCOL.md §4.2,
+/// DECISIONS.md "Joining" 2):
 ///
 /// `j | room | nick | id | level | auth | icons | nickcon | other | hash | session | "utf-8" |
 /// time | password | undefined (client_token) | profileimg`
@@ -571,43 +570,50 @@ pub fn check_session(session: &str) -> Result<(), TokenError> {
 /// always a string (`''` when absent or empty, as JS `data.auth || ''`). `password` is the room
 /// access password (error 701), undefined when `None`. The session must pass
 /// [`check_session`]; the room must not be empty.
+pub fn join_request(
+    room: &str,
+    user: &UserData,
+    session: &str,
+    password: Option<&str>,
+) -> Result<JoinRequest, TokenError> {
+    if room.is_empty() {
+        return Err(TokenError::EmptyRoom);
+    }
+    check_session(session)?;
+    let get = |k: &str| user.get(k).map(str::to_owned);
+    Ok(JoinRequest {
+        room: room.to_owned(),
+        nick: get("nick"),
+        id: get("id"),
+        level: get("level"),
+        auth: user.get("auth").unwrap_or("").to_owned(),
+        icons: get("icons"),
+        nickcon: get("nickcon"),
+        other: get("other"),
+        hash: get("hash"),
+        session: session.to_owned(),
+        charset: CHARSET.to_owned(),
+        time: get("time"),
+        password: password.map(str::to_owned),
+        client_token: None,
+        profileimg: get("profileimg"),
+    })
+}
+
+/// The 16-field `j` line of [`join_request`] (`JoinRequest::to_line`).
 pub fn join_line(
     room: &str,
     user: &UserData,
     session: &str,
     password: Option<&str>,
 ) -> Result<Line, TokenError> {
-    if room.is_empty() {
-        return Err(TokenError::EmptyRoom);
-    }
-    check_session(session)?;
-    let get = |k: &str| Field::from(user.get(k));
-    Ok(Line {
-        key: "j".to_owned(),
-        fields: vec![
-            Field::from(room),
-            get("nick"),
-            get("id"),
-            get("level"),
-            Field::from(user.get("auth").unwrap_or("")),
-            get("icons"),
-            get("nickcon"),
-            get("other"),
-            get("hash"),
-            Field::from(session),
-            Field::from(CHARSET),
-            get("time"),
-            Field::from(password),
-            Field::Undef,
-            get("profileimg"),
-        ],
-    })
+    join_request(room, user, session, password).map(|j| j.to_line())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{encode, hex_decode, hex_encode};
+    use crate::codec::{encode, hex_decode, hex_encode, Field};
 
     const SESSION: &str = "0123456789abcdefghiklmnopqrstuvw";
 
