@@ -155,7 +155,11 @@ impl MessageError {
 
 impl fmt::Display for MessageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` line: ", self.key)?;
+        if self.key.is_empty() {
+            f.write_str("line with an empty key: ")?;
+        } else {
+            write!(f, "`{}` line: ", self.key)?;
+        }
         match &self.kind {
             MessageErrorKind::Missing {
                 field,
@@ -178,9 +182,9 @@ impl fmt::Display for MessageError {
                 "unexpected field {field}: this message has at most {max} field{} after the key",
                 if *max == 1 { "" } else { "s" }
             ),
-            MessageErrorKind::EmptyKey => f.write_str(
-                "the key is empty; client lines start with a key such as `m` or `command`",
-            ),
+            MessageErrorKind::EmptyKey => {
+                f.write_str("client lines start with a key such as `m` or `command`")
+            }
         }
     }
 }
@@ -431,5 +435,98 @@ pub(crate) fn push_pairs(line: &mut Line, pairs: &[(String, Field)]) {
     for (k, v) in pairs {
         line.push(k.as_str());
         line.push(v.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_key_hex() {
+        let k = UserKey::from_hex("BAF4 cf1b67b74311").unwrap();
+        assert_eq!(
+            k.as_bytes(),
+            [0xba, 0xf4, 0xcf, 0x1b, 0x67, 0xb7, 0x43, 0x11]
+        );
+        assert_eq!(k.to_string(), "baf4cf1b67b74311");
+        assert_eq!(k.to_hex(), k.to_string());
+        assert_eq!(Field::from(&k), Field::Bin(k.0.clone()));
+        assert_eq!(
+            UserKey::from_hex("abc").unwrap_err(),
+            "user key \"abc\": odd number of hex digits: the digit at character 2 has no partner"
+        );
+        assert!(UserKey::from_hex("zz")
+            .unwrap_err()
+            .contains("invalid hex digit 'z'"));
+    }
+
+    #[test]
+    fn field_descriptions() {
+        assert_eq!(describe(&Field::from("x")), "string \"x\"");
+        assert_eq!(describe(&Field::Num(5)), "number 5");
+        assert_eq!(describe(&Field::Float(-1.5)), "float -1.5");
+        assert_eq!(describe(&Field::Bin(vec![1, 0xab])), "binary 01ab");
+        assert_eq!(describe(&Field::Bool(false)), "boolean false");
+        assert_eq!(describe(&Field::Undef), "undefined");
+        assert_eq!(describe(&Field::from("a\"b")), "string \"a\\\"b\"");
+    }
+
+    #[test]
+    fn reader_numbers_fields_from_one_and_reports_surplus() {
+        let mut r = Reader::new("x", vec![Field::Num(1), Field::from("a")]);
+        assert_eq!(r.position(), 1);
+        assert_eq!(r.number("n"), Ok(1));
+        assert_eq!(r.position(), 2);
+        assert_eq!(
+            r.finish().unwrap_err().to_string(),
+            "`x` line: unexpected field 2: this message has at most 1 field after the key"
+        );
+        assert_eq!(r.opt_string("s"), Ok(Some("a".into())));
+        assert_eq!(r.opt_string("s"), Ok(None));
+        assert_eq!(r.opt_number("t"), Ok(None));
+        assert!(r.finish().is_ok());
+    }
+
+    /// Every line of vectors.json `server_frames` types and converts back; every `client_lines`
+    /// entry (except the dummy `t` lines) reads as an [`Outgoing`] that encodes to its frame.
+    #[cfg(feature = "json")]
+    #[test]
+    fn all_vectors() {
+        use crate::codec::{encode, hex_decode, hex_encode};
+        use crate::json::line_from_json;
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/vectors/vectors.json")).unwrap();
+        let mut server = 0;
+        for frame in v["server_frames"].as_array().unwrap() {
+            for l in frame["lines"].as_array().unwrap() {
+                let line = line_from_json(l).unwrap();
+                let msg = Incoming::from_line(line.clone()).unwrap();
+                assert!(!matches!(msg, Incoming::Other(_)), "{line}");
+                assert_eq!(msg.to_line(), line);
+                server += 1;
+            }
+        }
+        assert!(server >= 13);
+        let mut client = 0;
+        for case in v["client_lines"].as_array().unwrap() {
+            let line = line_from_json(&case["line"]).unwrap();
+            if line.key == "t" {
+                continue;
+            }
+            let msg = Outgoing::from_line(line.clone()).unwrap();
+            assert!(!matches!(msg, Outgoing::Other(_)), "{line}");
+            let bytes = encode(&msg.to_line()).unwrap();
+            assert_eq!(hex_encode(&bytes), case["frame_hex"].as_str().unwrap());
+            client += 1;
+        }
+        assert_eq!(client, 12);
+        for token in v["tokens"].as_array().unwrap() {
+            let bytes = hex_decode(token["join"]["frame_hex"].as_str().unwrap()).unwrap();
+            let line = crate::codec::Decoder::new().feed(&bytes).remove(0).unwrap();
+            let msg = Outgoing::from_line(line).unwrap();
+            assert!(matches!(msg, Outgoing::Join(_)));
+            assert_eq!(encode(&msg.to_line()).unwrap(), bytes);
+        }
     }
 }

@@ -164,7 +164,7 @@ pub enum Command {
         nick: String,
     },
     /// `ban | nick | a1 | a2` — uchat.js passes the caller's values, `a2` defaults to number 0;
-    /// the UI uses them for period and reason [unknown exact semantics].
+    /// the UI uses them for period and reason (exact semantics unknown).
     Ban {
         /// Target nick.
         nick: String,
@@ -523,5 +523,360 @@ impl TryFrom<Line> for Outgoing {
     type Error = MessageError;
     fn try_from(line: Line) -> Result<Self, MessageError> {
         Outgoing::from_line(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{encode, hex_decode, hex_encode, Decoder};
+    use crate::message::Color;
+
+    fn decode(hex: &str) -> Line {
+        let mut out = Decoder::new().feed(&hex_decode(hex).unwrap());
+        assert_eq!(out.len(), 1);
+        out.remove(0).unwrap()
+    }
+
+    /// The message encodes to exactly `hex`, and the decoded frame parses back to it.
+    fn check(msg: Outgoing, hex: &str) {
+        assert_eq!(hex_encode(&encode(&msg.to_line()).unwrap()), hex, "{msg:?}");
+        assert_eq!(Outgoing::from_line(decode(hex)), Ok(msg));
+    }
+
+    /// to_line → bytes → line → from_line gives the same message.
+    fn wire_round_trip(msg: Outgoing) {
+        let bytes = encode(&msg.to_line()).unwrap();
+        let line = Decoder::new().feed(&bytes).remove(0).unwrap();
+        assert_eq!(Outgoing::from_line(line), Ok(msg));
+    }
+
+    #[test]
+    fn vector_client_lines() {
+        // vectors.json `client_lines` (PROTOCOL.md §5.3 W1–W12).
+        check(Outgoing::Ping, "700a");
+        check(Outgoing::Disconnect, "646973636f6e6e6563740a");
+        check(
+            Command::UserList {
+                count: 10000,
+                search: String::new(),
+            }
+            .into(),
+            "636f6d6d616e6403757365724c697374051027030a",
+        );
+        check(Command::Io(true).into(), "636f6d6d616e6403696f04310a");
+        check(
+            Command::ChatList(15).into(),
+            "636f6d6d616e6403636861744c697374050f0a",
+        );
+        check(
+            Command::NoticeList.into(),
+            "636f6d6d616e64036e6f746963654c6973740a",
+        );
+        check(
+            Outgoing::chat("hello", Style::plain()),
+            "6d030368656c6c6f0a",
+        );
+        let bold_red = Style {
+            bold: true,
+            color: Some(Color::parse("#FF0000").unwrap()),
+            ..Style::default()
+        };
+        check(
+            Outgoing::chat("안녕", bold_red),
+            "6d0334202366663030303003ec9588eb85950a",
+        );
+        check(
+            Outgoing::chat("x", Style::plain().with_color("rgb(0,255,0)").unwrap()),
+            "6d03202330306666303003780a",
+        );
+        check(
+            Outgoing::chat("a\\b\u{3}c\nd", Style::plain()),
+            "6d0303615c5c625c03635c0a640a",
+        );
+        check(Outgoing::chat("a\\", Style::plain()), "6d0303615c5c0a");
+        check(
+            Outgoing::Whisper {
+                nick: "탁월한지도자".into(),
+                text: "hi".into(),
+            },
+            "636f6d6d616e64037768697370657203ed8381ec9b94ed959ceca780eb8f84ec9e90030368690a",
+        );
+    }
+
+    #[test]
+    fn join_frames_of_the_token_vectors() {
+        // vectors.json tokens T1 and T2 `join.frame_hex` (PROTOCOL.md §5.2 W-J2, W-J3).
+        let t1 = JoinRequest {
+            nick: Some("tester".into()),
+            id: Some("tester01".into()),
+            level: Some("5".into()),
+            auth: "member".into(),
+            hash: Some("e7d6829a83f989f8bb1cbdd090952f69".into()),
+            time: Some("1600000000".into()),
+            ..JoinRequest::new("myroom", "0123456789abcdefghiklmnopqrstuvw")
+        };
+        check(t1.clone().into(), "6a036d79726f6f6d037465737465720374657374657230310335036d656d62657206060603653764363832396138336639383966386262316362646430393039353266363903303132333435363738396162636465666768696b6c6d6e6f7071727374757677037574662d3803313630303030303030300606060a");
+        assert_eq!(t1.to_line().fields.len(), 15, "16 fields with the key");
+        let t2 = JoinRequest {
+            hash: Some("f6022d64bc2819d99a71357edf5a318d".into()),
+            time: Some("1604136208".into()),
+            ..JoinRequest::new("lobby", "0123456789abcdefghiklmnopqrstuvw")
+        };
+        check(t2.into(), "6a036c6f6262790606060306060603663630323264363462633238313964393961373133353765646635613331386403303132333435363738396162636465666768696b6c6d6e6f7071727374757677037574662d3803313630343133363230380606060a");
+        // A full request: every optional field set survives the wire.
+        wire_round_trip(Outgoing::Join(JoinRequest {
+            nick: Some(String::new()),
+            id: Some("i".into()),
+            level: Some("l".into()),
+            icons: Some("ic".into()),
+            nickcon: Some("nc".into()),
+            other: Some("popup".into()),
+            password: Some("pw".into()),
+            client_token: Some("ct".into()),
+            profileimg: Some("p.png".into()),
+            ..JoinRequest::new("#bWFpbg==", "S")
+        }));
+    }
+
+    #[test]
+    fn every_command_round_trips() {
+        let nick = || "탁월한지도자".to_string();
+        let commands = vec![
+            Command::Info { nick: nick() },
+            Command::Ban {
+                nick: nick(),
+                a1: Field::Num(60),
+                a2: Field::from("spam"),
+            },
+            Command::Ban {
+                nick: nick(),
+                a1: Field::Undef,
+                a2: Field::Num(0),
+            },
+            Command::Report {
+                nick: nick(),
+                reason: "욕설".into(),
+            },
+            Command::Mute {
+                nick: nick(),
+                minutes: 10,
+                reason: String::new(),
+            },
+            Command::Mute {
+                nick: nick(),
+                minutes: -1,
+                reason: "forever".into(),
+            },
+            Command::Unmute { nick: nick() },
+            Command::Call { nick: nick() },
+            Command::Ip { nick: nick() },
+            Command::Invite { nick: nick() },
+            Command::Individual { nick: nick() },
+            Command::NoticeList,
+            Command::Io(false),
+            Command::Io(true),
+            Command::ChatList(0),
+            Command::ChatList(u32::MAX),
+            Command::UserList {
+                count: 5,
+                search: "탁".into(),
+            },
+            Command::ChangeInfo(vec![
+                ("nick".into(), Field::from("new")),
+                ("icons".into(), Field::Undef),
+            ]),
+            Command::ChangeInfo(vec![]),
+            Command::Notice("공지 <b>!</b>".into()),
+            Command::ClearLog,
+            Command::Op { nick: nick() },
+            Command::Deop { nick: nick() },
+            Command::Login {
+                password: "pw".into(),
+            },
+            Command::Other {
+                name: "adminPage".into(),
+                args: vec![Field::Num(1), Field::from("x"), Field::Bool(true)],
+            },
+            Command::Other {
+                name: "info2".into(),
+                args: vec![],
+            },
+        ];
+        let mut names = std::collections::HashSet::new();
+        for c in commands {
+            let line = Outgoing::Command(c.clone()).to_line();
+            assert_eq!(line.key, "command");
+            assert_eq!(line.fields[0], Field::from(c.name()));
+            names.insert(c.name().to_owned());
+            wire_round_trip(Outgoing::Command(c));
+        }
+        assert_eq!(
+            names.len(),
+            21,
+            "every §3.1 command except whisper, plus others"
+        );
+    }
+
+    #[test]
+    fn mute_line_and_permanent_minutes() {
+        let line = Outgoing::Command(Command::Mute {
+            nick: "n".into(),
+            minutes: -1,
+            reason: String::new(),
+        })
+        .to_line();
+        assert_eq!(
+            hex_encode(&encode(&line).unwrap()),
+            "636f6d6d616e64036d757465036e072d31030a"
+        );
+        // A period typed as text (uchat.js passes UI input through) is read as a number.
+        let typed = Line::new("command")
+            .with("mute")
+            .with("n")
+            .with("30")
+            .with("");
+        assert_eq!(
+            Outgoing::from_line(typed),
+            Ok(Outgoing::Command(Command::Mute {
+                nick: "n".into(),
+                minutes: 30,
+                reason: String::new()
+            }))
+        );
+    }
+
+    #[test]
+    fn plugins_ping_disconnect_other() {
+        wire_round_trip(Outgoing::Plugin {
+            channel: "game".into(),
+            data: vec![Field::from("move"), Field::Num(3), Field::Bool(false)],
+        });
+        wire_round_trip(Outgoing::Plugin {
+            channel: "c".into(),
+            data: vec![],
+        });
+        wire_round_trip(Outgoing::PluginTo {
+            target: "bob".into(),
+            channel: "game".into(),
+            data: vec![Field::Bin(vec![0, 5, 10])],
+        });
+        assert_eq!(
+            Outgoing::PluginTo {
+                target: "t".into(),
+                channel: "c".into(),
+                data: vec![Field::Num(1)],
+            }
+            .to_line(),
+            Line::new("pluginTo").with("t").with("c").with(1i64)
+        );
+        let raw = Line::new("joinData").with("x");
+        assert_eq!(
+            Outgoing::from_line(raw.clone()),
+            Ok(Outgoing::Other(raw.clone()))
+        );
+        assert_eq!(Outgoing::Other(raw.clone()).to_line(), raw);
+    }
+
+    #[test]
+    fn whisper_is_not_a_command() {
+        let line = Line::new("command")
+            .with("whisper")
+            .with("bob")
+            .with("")
+            .with("hi");
+        assert_eq!(
+            Outgoing::from_line(line.clone()),
+            Ok(Outgoing::Whisper {
+                nick: "bob".into(),
+                text: "hi".into()
+            })
+        );
+        assert_eq!(Outgoing::from_line(line.clone()).unwrap().to_line(), line);
+    }
+
+    #[test]
+    fn nbsp_is_sent_as_space() {
+        let line = Outgoing::chat("a\u{a0}b", Style::plain()).to_line();
+        assert_eq!(line.fields[1], Field::from("a b"));
+    }
+
+    fn err(line: Line) -> String {
+        Outgoing::from_line(line).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn malformed_client_lines_are_clear_errors() {
+        let cmd = |name: &str| Line::new("command").with(name);
+        assert_eq!(
+            err(cmd("chatList").with("15")),
+            "`command chatList` line: field 2 (count) must be a whole number, got string \"15\""
+        );
+        assert_eq!(
+            err(cmd("chatList").with(-1i64)),
+            "`command chatList` line: field 2 (count) must be 0 to 4294967295, got -1"
+        );
+        assert_eq!(
+            err(cmd("userList").with(10000i64)),
+            "`command userList` line: field 3 (search) is missing; expected a string"
+        );
+        assert_eq!(
+            err(cmd("io").with(1i64)),
+            "`command io` line: field 2 (on) must be a boolean, got number 1"
+        );
+        assert_eq!(
+            err(cmd("noticeList").with("x")),
+            "`command noticeList` line: unexpected field 2: this message has at most 1 field after the key"
+        );
+        assert_eq!(
+            err(cmd("mute").with("n").with("soon").with("")),
+            "`command mute` line: field 3 (minutes) must be a whole number (or a decimal string), got string \"soon\""
+        );
+        assert_eq!(
+            err(cmd("whisper").with("bob").with("")),
+            "`command whisper` line: field 4 (text) is missing; expected a string"
+        );
+        assert_eq!(
+            err(Line::new("command")),
+            "`command` line: field 1 (command name) is missing; expected a string"
+        );
+        assert_eq!(
+            err(Line::new("m").with("9").with("x")),
+            "`m` line: field 1 (style) is not a style: style bits \"9\" are not a number from 0 to 7 (bold 4 + italic 2 + underline 1)"
+        );
+        assert_eq!(
+            err(Line::new("m").with("")),
+            "`m` line: field 2 (text) is missing; expected a string"
+        );
+        assert_eq!(
+            err(Line::new("p").with(1i64)),
+            "`p` line: unexpected field 1: this message has at most 0 fields after the key"
+        );
+        assert_eq!(
+            err(Line::new("pluginTo").with("bob")),
+            "`pluginTo` line: field 2 (channel) is missing; expected a string"
+        );
+        assert_eq!(
+            err(Line::new("").with(1i64)),
+            "line with an empty key: client lines start with a key such as `m` or `command`"
+        );
+        let mut j = JoinRequest::new("r", "s").to_line();
+        j.fields.pop();
+        assert_eq!(
+            err(j.clone()),
+            "`j` line: field 15 (profileimg) is missing; expected a string or undefined"
+        );
+        j.fields.push(Field::Undef);
+        j.fields.push(Field::Undef);
+        assert_eq!(
+            err(j.clone()),
+            "`j` line: unexpected field 16: this message has at most 15 fields after the key"
+        );
+        j.fields.pop();
+        j.fields[4] = Field::Undef;
+        assert_eq!(
+            err(j),
+            "`j` line: field 5 (auth) must be a string, got undefined"
+        );
     }
 }
