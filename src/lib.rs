@@ -10,12 +10,15 @@
 //!   [`codec::encode`].
 //! * [`message`] — typed server→client and client→server messages (PROTOCOL.md §3).
 //! * [`token`] — the site's PHP `uchat_array2data` join token and the 16-field `j` line (§4).
+//! * [`session`] — the sans-IO bot session: join flow, user table, keepalive, reconnect, rate
+//!   limit and chat commands, driven by the web layer (or a test) with a clock.
 #![warn(missing_docs)]
 
 pub mod codec;
 #[cfg(feature = "json")]
 pub mod json;
 pub mod message;
+pub mod session;
 pub mod token;
 
 pub use codec::{DecodeError, Decoder, Field, Line};

@@ -1,0 +1,208 @@
+//! Chat-command helper: `!name args…` from chat, with prefix, cooldowns and an auth gate
+//! (`bot.onCommand`). Pure logic over a caller clock, so it is unit-tested natively.
+
+use crate::message::UserRecord;
+use std::collections::HashMap;
+
+/// Options of one chat command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandOptions {
+    /// Prefix before the name (default `!`). May be empty.
+    pub prefix: String,
+    /// Minimum time between two runs by anyone.
+    pub cooldown_ms: u64,
+    /// Minimum time between two runs by the same user.
+    pub per_user_cooldown_ms: u64,
+    /// Minimum `auth` (0 guest … 3 admin) of the caller.
+    pub min_auth: i64,
+}
+
+impl Default for CommandOptions {
+    fn default() -> Self {
+        CommandOptions {
+            prefix: "!".into(),
+            cooldown_ms: 0,
+            per_user_cooldown_ms: 0,
+            min_auth: 0,
+        }
+    }
+}
+
+/// A matched command, handed to user code.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandTrigger {
+    /// The id [`CommandRouter::register`] returned.
+    pub id: u32,
+    /// The command name as registered.
+    pub name: String,
+    /// Whitespace-separated arguments after the name.
+    pub args: Vec<String>,
+    /// Everything after the name, trimmed (for free-text commands such as `!say hello world`).
+    pub rest: String,
+    /// Who asked.
+    pub user: UserRecord,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    id: u32,
+    name: String,
+    options: CommandOptions,
+    last_ms: Option<u64>,
+    last_by_user: HashMap<String, u64>,
+}
+
+/// The registered commands. Names match case-insensitively; the first registration of a name
+/// with a matching prefix wins.
+#[derive(Clone, Debug, Default)]
+pub struct CommandRouter {
+    entries: Vec<Entry>,
+    next_id: u32,
+}
+
+impl CommandRouter {
+    /// Register `name` (without prefix; must be non-empty and contain no whitespace).
+    pub fn register(&mut self, name: &str, options: CommandOptions) -> Result<u32, String> {
+        if name.is_empty() || name.chars().any(char::is_whitespace) {
+            return Err(format!(
+                "command name {name:?} must be a non-empty word without spaces, e.g. 'ping'"
+            ));
+        }
+        self.next_id += 1;
+        self.entries.push(Entry {
+            id: self.next_id,
+            name: name.to_owned(),
+            options,
+            last_ms: None,
+            last_by_user: HashMap::new(),
+        });
+        Ok(self.next_id)
+    }
+
+    /// Remove a command; false if the id is unknown.
+    pub fn unregister(&mut self, id: u32) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| e.id != id);
+        before != self.entries.len()
+    }
+
+    /// Whether any command is registered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Match a chat line from `user` at `now_ms`; records the run for cooldowns.
+    pub fn dispatch(
+        &mut self,
+        now_ms: u64,
+        user: &UserRecord,
+        text: &str,
+    ) -> Option<CommandTrigger> {
+        let text = text.trim_start();
+        let entry = self.entries.iter_mut().find(|e| {
+            text.strip_prefix(e.options.prefix.as_str())
+                .and_then(|t| t.get(..e.name.len()).map(|head| (head, &t[e.name.len()..])))
+                .is_some_and(|(head, tail)| {
+                    head.eq_ignore_ascii_case(&e.name)
+                        && tail.chars().next().is_none_or(char::is_whitespace)
+                })
+        })?;
+        if user.auth < entry.options.min_auth {
+            return None;
+        }
+        let who = if user.nick.is_empty() {
+            user.key.to_hex()
+        } else {
+            user.nick.clone()
+        };
+        let cooling = |last: Option<u64>, cd: u64| cd > 0 && last.is_some_and(|t| now_ms < t + cd);
+        if cooling(entry.last_ms, entry.options.cooldown_ms)
+            || cooling(
+                entry.last_by_user.get(&who).copied(),
+                entry.options.per_user_cooldown_ms,
+            )
+        {
+            return None;
+        }
+        entry.last_ms = Some(now_ms);
+        if entry.options.per_user_cooldown_ms > 0 {
+            // Forget users whose cooldown has passed, so the map stays small.
+            let cd = entry.options.per_user_cooldown_ms;
+            entry.last_by_user.retain(|_, t| now_ms < *t + cd);
+            entry.last_by_user.insert(who, now_ms);
+        }
+        let rest = text[entry.options.prefix.len() + entry.name.len()..].trim();
+        Some(CommandTrigger {
+            id: entry.id,
+            name: entry.name.clone(),
+            args: rest.split_whitespace().map(str::to_owned).collect(),
+            rest: rest.to_owned(),
+            user: user.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::UserKey;
+
+    fn user(nick: &str, auth: i64) -> UserRecord {
+        UserRecord {
+            key: UserKey(vec![1, 2]),
+            nick: nick.into(),
+            id: String::new(),
+            level: None,
+            auth,
+            icons: String::new(),
+            nickcon: String::new(),
+            connected: 0,
+            mute: false,
+            mute_raw: 0,
+            session: vec![],
+            profileimg: None,
+        }
+    }
+
+    #[test]
+    fn parses_name_and_args() {
+        let mut r = CommandRouter::default();
+        let id = r.register("dice", CommandOptions::default()).unwrap();
+        let t = r.dispatch(0, &user("a", 0), "  !DICE 2  d6 ").unwrap();
+        assert_eq!((t.id, t.name.as_str()), (id, "dice"));
+        assert_eq!(t.args, ["2", "d6"]);
+        assert_eq!(t.rest, "2  d6");
+        assert!(r.dispatch(0, &user("a", 0), "!dices").is_none());
+        assert!(r.dispatch(0, &user("a", 0), "dice").is_none());
+        assert!(r.dispatch(0, &user("a", 0), "!").is_none());
+        assert!(r.dispatch(0, &user("a", 0), "!주사위").is_none());
+        assert!(r.register("two words", CommandOptions::default()).is_err());
+    }
+
+    #[test]
+    fn cooldowns_and_auth() {
+        let mut r = CommandRouter::default();
+        let opts = CommandOptions {
+            prefix: "?".into(),
+            cooldown_ms: 100,
+            per_user_cooldown_ms: 1000,
+            min_auth: 1,
+        };
+        r.register("ping", opts).unwrap();
+        assert!(
+            r.dispatch(0, &user("guest", 0), "?ping").is_none(),
+            "auth gate"
+        );
+        assert!(r.dispatch(0, &user("a", 1), "?ping").is_some());
+        assert!(
+            r.dispatch(50, &user("b", 1), "?ping").is_none(),
+            "global cooldown"
+        );
+        assert!(r.dispatch(100, &user("b", 1), "?ping").is_some());
+        assert!(
+            r.dispatch(500, &user("a", 1), "?ping").is_none(),
+            "per-user cooldown"
+        );
+        assert!(r.dispatch(1000, &user("a", 1), "?ping").is_some());
+    }
+}

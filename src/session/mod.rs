@@ -1,0 +1,996 @@
+//! The sans-IO bot session: join flow, user table, keepalive, reconnect policy, outgoing queue
+//! and token bucket (DESIGN.md "The shape in one picture"; DECISIONS.md "Keepalive, reconnect,
+//! rate").
+//!
+//! [`Session`] owns no socket and no clock. The caller (the web layer in the browser, a test
+//! natively) feeds it what happened — [`Session::connect`], [`Session::on_open`],
+//! [`Session::on_frame`], [`Session::on_close`], [`Session::on_timeout`], [`Session::send`],
+//! [`Session::close`] — each with the current time in milliseconds, and then drains what to do:
+//! [`Session::poll_action`] (open a socket, send bytes, close it), [`Session::poll_event`] (events
+//! for the bot's user code) and [`Session::next_timeout`] (when to call `on_timeout` again).
+//!
+//! Decisions where the protocol documents are silent (also in README "Behaviour"):
+//! * `connect()` succeeds at `i2` or fails: an `ERR` before `i2`, or a socket that closes before
+//!   the first join, ends the attempt with [`Event::JoinFailed`] and no automatic retry — the
+//!   caller learns at once that the configuration is wrong or the server unreachable. Once the
+//!   bot has joined, a dropped connection is retried with backoff and the room re-joined.
+//! * After a join the bot sends the reference client's burst `userList 10000 ''`, `io true`,
+//!   `chatList 15`, `noticeList` (configurable), outside the rate limit, like uchat.js.
+//! * All lines a user asks to send (chat, whisper, commands, plugin) pass the token bucket; join,
+//!   keepalive and disconnect lines bypass it.
+
+mod commands;
+mod policy;
+mod users;
+
+pub use commands::{CommandOptions, CommandRouter, CommandTrigger};
+pub use policy::{RateLimit, ReconnectPolicy, Rng, TokenBucket};
+pub use users::UserTable;
+
+use crate::codec::{encode, Decoder, Field, Line, DEFAULT_MAX_LINE};
+use crate::message::{
+    Command, Control, ErrorCode, Incoming, Outgoing, PluginMessage, RoomInfo, Style, SystemCode,
+    UserKey, UserRecord,
+};
+use crate::token::{build_user_data, join_line, random_session, UserData, UserFields};
+use std::collections::VecDeque;
+
+/// How the bot identifies itself when joining (DECISIONS.md "Joining" 1).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Login {
+    /// No user data: a guest, optionally with a nick (the server may assign `손님1234`).
+    Guest {
+        /// Requested nick.
+        nick: Option<String>,
+    },
+    /// A site-made `user_data` string, forwarded exactly like the browser does.
+    UserData(String),
+    /// The room secret: the SDK builds `user_data` itself at every join (fresh `time`).
+    /// The token never leaves the session and is never printed (`Debug` hides it).
+    Token {
+        /// The room token (secret).
+        token: String,
+        /// The member fields hashed with it.
+        fields: UserFields,
+    },
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Login::Guest { nick } => f.debug_struct("Guest").field("nick", nick).finish(),
+            Login::UserData(ud) => f.debug_tuple("UserData").field(ud).finish(),
+            Login::Token { fields, .. } => f
+                .debug_struct("Token")
+                .field("token", &"<secret>")
+                .field("fields", fields)
+                .finish(),
+        }
+    }
+}
+
+/// Everything a [`Session`] needs to know up front.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Room id (the `room` attribute of `<u-chat>`).
+    pub room: String,
+    /// How to authenticate.
+    pub login: Login,
+    /// Room access password (ERR 701 / 208), if the room has one.
+    pub password: Option<String>,
+    /// The 32-character client session; random when `None`.
+    pub session: Option<String>,
+    /// Keepalive interval; 0 disables keepalive. Default 60 000 (uchat.js `heartbeat = 60`).
+    pub heartbeat_ms: u64,
+    /// Reconnect policy after a drop; `None` disables reconnecting.
+    pub reconnect: Option<ReconnectPolicy>,
+    /// Outgoing rate limit; `None` disables it.
+    pub rate_limit: Option<RateLimit>,
+    /// Lines kept while not joined; when full the oldest is dropped with an event. Default 100.
+    pub queue_limit: usize,
+    /// Send the reference client's post-join burst (user list, io, chat log, notices).
+    pub join_commands: bool,
+    /// Longest accepted incoming line in bytes.
+    pub max_line: usize,
+    /// Seed for jitter and the random session (the web layer passes crypto randomness).
+    pub seed: u64,
+}
+
+impl Config {
+    /// A guest configuration for `room` with all defaults.
+    pub fn new(room: impl Into<String>) -> Config {
+        Config {
+            room: room.into(),
+            login: Login::Guest { nick: None },
+            password: None,
+            session: None,
+            heartbeat_ms: 60_000,
+            reconnect: Some(ReconnectPolicy::default()),
+            rate_limit: Some(RateLimit::default()),
+            queue_limit: 100,
+            join_commands: true,
+            max_line: DEFAULT_MAX_LINE,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// Connection state as seen by user code (`bot.state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Created, `connect()` not called yet.
+    Idle,
+    /// Opening the WebSocket.
+    Connecting,
+    /// Socket open, `j` sent, waiting for `i2`.
+    Joining,
+    /// In the room.
+    Joined,
+    /// Waiting to reconnect after a drop.
+    Reconnecting,
+    /// Closed by the user, by a fatal error, or after the retries ran out.
+    Closed,
+}
+
+impl State {
+    /// The JS name (`'idle'`, `'connecting'`, …).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            State::Idle => "idle",
+            State::Connecting => "connecting",
+            State::Joining => "joining",
+            State::Joined => "joined",
+            State::Reconnecting => "reconnecting",
+            State::Closed => "closed",
+        }
+    }
+}
+
+/// An error for user code: a code (ERR number or a string code), a name and an English message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// The ERR number, or `None` for SDK-side errors (then [`ErrorInfo::kind`] says what).
+    pub code: Option<i64>,
+    /// Short machine name: the ERR name (`wrong_password`) or an SDK code (`handshake`,
+    /// `decode`, `message`, `queue_full`, `closed`, `config`).
+    pub name: String,
+    /// What happened and what to do, in English.
+    pub message: String,
+}
+
+impl ErrorInfo {
+    fn sdk(name: &str, message: impl Into<String>) -> ErrorInfo {
+        ErrorInfo {
+            code: None,
+            name: name.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn server(code: &ErrorCode) -> ErrorInfo {
+        ErrorInfo {
+            code: Some(code.code()),
+            name: code.name().to_owned(),
+            message: format!("UChat error {}: {}", code.code(), code.meaning()),
+        }
+    }
+
+    /// The code as user code sees it: the number, or the name for SDK errors.
+    pub fn kind(&self) -> String {
+        self.code
+            .map_or_else(|| self.name.clone(), |c| c.to_string())
+    }
+}
+
+/// Something for the bot's user code (the JS event names in brackets).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// `'state'`.
+    State(State),
+    /// `'join'`: `i2` arrived; `connect()` resolves.
+    Joined {
+        /// My user record.
+        my: UserRecord,
+        /// Room info from `i1` (default if the server sent none).
+        room: RoomInfo,
+    },
+    /// The first connect attempt failed; `connect()` rejects with this.
+    JoinFailed(ErrorInfo),
+    /// `'message'`.
+    Message {
+        /// Sender (a record with only the key if the server never defined it).
+        user: UserRecord,
+        /// Parsed style (plain if the style text was malformed; an `'error'` event says so).
+        style: Style,
+        /// Text.
+        content: String,
+        /// Server time in ms since the epoch (local server-corrected time if absent).
+        time_ms: f64,
+        /// Sent by this bot.
+        is_self: bool,
+    },
+    /// `'whisper'`.
+    Whisper {
+        /// Sender.
+        from: UserRecord,
+        /// Recipient.
+        to: UserRecord,
+        /// Style.
+        style: Style,
+        /// Text.
+        content: String,
+        /// Server time in ms since the epoch.
+        time_ms: f64,
+        /// Sent by this bot (the server echoes whispers to their sender).
+        is_self: bool,
+    },
+    /// `'system'`.
+    System {
+        /// The code.
+        code: SystemCode,
+        /// Its arguments.
+        args: Vec<Field>,
+    },
+    /// `'user.join'`.
+    UserJoin(UserRecord),
+    /// `'user.quit'`.
+    UserQuit(UserRecord),
+    /// `'user.count'`.
+    UserCount(i64),
+    /// `'user.list'`.
+    UserList(Vec<UserRecord>),
+    /// `'user.modi'`.
+    UserModi {
+        /// Nick of the changed user (before the change).
+        target: String,
+        /// Changed values.
+        changed: Vec<(String, Field)>,
+    },
+    /// `'update'`: room info changes.
+    Update(Vec<(String, Field)>),
+    /// `'error'`.
+    Error(ErrorInfo),
+    /// `'control'`.
+    Control(Control),
+    /// `'plugin'`.
+    Plugin {
+        /// Sender.
+        user: UserRecord,
+        /// The message.
+        message: PluginMessage,
+    },
+    /// `'disconnect'`.
+    Disconnect {
+        /// WebSocket close code (1000 for a local close).
+        code: u16,
+        /// Close reason.
+        reason: String,
+        /// A reconnect is scheduled.
+        will_reconnect: bool,
+    },
+    /// `'reconnecting'`.
+    Reconnecting {
+        /// 1-based attempt number.
+        attempt: u32,
+        /// Delay before the attempt.
+        delay_ms: u64,
+    },
+    /// `'raw'`: every decoded line (only when [`Session::set_raw_events`] is on).
+    Raw(Line),
+    /// A registered chat command matched (see [`CommandRouter`]).
+    Command(CommandTrigger),
+}
+
+/// Something the I/O layer must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Open a new WebSocket to the configured URL (dropping any old one).
+    Open,
+    /// Send these bytes as one binary message.
+    Send(Vec<u8>),
+    /// Close the socket.
+    Close {
+        /// Close code.
+        code: u16,
+        /// Close reason.
+        reason: String,
+    },
+}
+
+/// Error codes after which retrying cannot help (DECISIONS.md "Keepalive, reconnect, rate" 2).
+fn is_fatal(code: i64) -> bool {
+    matches!(
+        code,
+        202 | 203 | 205 | 208 | 210 | 305 | 408 | 415 | 419 | 701
+    )
+}
+
+/// The hint for a socket that failed before it opened (DECISIONS.md "Keepalive, reconnect, rate" 4).
+pub const HANDSHAKE_HINT: &str = "The WebSocket handshake failed: the server is unreachable, or \
+    something between you and it answered the upgrade with a plain HTTP page. Some ISPs and \
+    proxies intercept plain ws:// connections this way; use wss:// (the default \
+    wss://sp-worker.uchat.io).";
+
+/// The sans-IO session. See the module documentation.
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    state: State,
+    session_id: String,
+    decoder: Decoder,
+    rng: Rng,
+    users: UserTable,
+    room: Option<RoomInfo>,
+    /// Server clock minus local clock, ms.
+    clock_offset_ms: f64,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+    /// User lines waiting for the bucket or for a join.
+    queue: VecDeque<Vec<u8>>,
+    bucket: Option<TokenBucket>,
+    heartbeat_at: Option<u64>,
+    reconnect_at: Option<u64>,
+    /// Consecutive reconnect attempts since the last join.
+    attempt: u32,
+    /// The bot has been in the room at least once (reconnects only after that).
+    ever_joined: bool,
+    /// The current socket has opened.
+    socket_open: bool,
+    /// A fresh-hash retry was already used for this join (token logins, ERR 202/203/205).
+    token_retry_used: bool,
+    /// The socket is being replaced or closed on purpose; ignore its close.
+    expecting_close: bool,
+    raw_events: bool,
+    /// `u` entries collected until the empty `u`.
+    list_acc: Vec<UserKey>,
+    commands: CommandRouter,
+}
+
+impl Session {
+    /// A session in state [`State::Idle`]. Fails with a clear message for bad configuration.
+    pub fn new(config: Config) -> Result<Session, ErrorInfo> {
+        if config.room.is_empty() {
+            return Err(ErrorInfo::sdk(
+                "config",
+                "option `room` is empty: give the room id, e.g. { room: 'myroom' }",
+            ));
+        }
+        if let Login::UserData(ud) = &config.login {
+            UserData::parse(ud)
+                .map_err(|e| ErrorInfo::sdk("config", format!("option `userData`: {e}")))?;
+        }
+        if let Login::Token { token, .. } = &config.login {
+            if token.is_empty() {
+                return Err(ErrorInfo::sdk(
+                    "config",
+                    "option `token` is empty: give the room's secret token or leave it out",
+                ));
+            }
+        }
+        let mut rng = Rng::new(config.seed);
+        let session_id = match &config.session {
+            Some(s) => {
+                crate::token::check_session(s)
+                    .map_err(|e| ErrorInfo::sdk("config", format!("option `session`: {e}")))?;
+                s.clone()
+            }
+            None => random_session(|| (rng.next_u64() >> 32) as u32),
+        };
+        Ok(Session {
+            decoder: Decoder::with_max_line(config.max_line),
+            bucket: None,
+            state: State::Idle,
+            session_id,
+            rng,
+            users: UserTable::default(),
+            room: None,
+            clock_offset_ms: 0.0,
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            queue: VecDeque::new(),
+            heartbeat_at: None,
+            reconnect_at: None,
+            attempt: 0,
+            ever_joined: false,
+            socket_open: false,
+            token_retry_used: false,
+            expecting_close: false,
+            raw_events: false,
+            list_acc: Vec::new(),
+            commands: CommandRouter::default(),
+            config,
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Queries
+
+    /// Current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// My user record, once joined.
+    pub fn me(&self) -> Option<&UserRecord> {
+        self.users.me()
+    }
+
+    /// Room info from `i1`.
+    pub fn room(&self) -> Option<&RoomInfo> {
+        self.room.as_ref()
+    }
+
+    /// The users in the room.
+    pub fn users(&self) -> &UserTable {
+        &self.users
+    }
+
+    /// The chat-command router (register `!commands` here).
+    pub fn commands_mut(&mut self) -> &mut CommandRouter {
+        &mut self.commands
+    }
+
+    /// Server-corrected time in ms since the epoch, for local time `now_ms`.
+    pub fn server_now_ms(&self, now_ms: u64) -> f64 {
+        now_ms as f64 + self.clock_offset_ms
+    }
+
+    /// Lines waiting to be sent.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Emit [`Event::Raw`] for every decoded line (off by default: it costs a copy per line).
+    pub fn set_raw_events(&mut self, on: bool) {
+        self.raw_events = on;
+    }
+
+    /// Next I/O action.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Next event for user code.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Session::on_timeout`] should be called next (local ms), if ever.
+    pub fn next_timeout(&mut self, now_ms: u64) -> Option<u64> {
+        let mut next = [self.heartbeat_at, self.reconnect_at]
+            .into_iter()
+            .flatten()
+            .min();
+        if self.state == State::Joined && !self.queue.is_empty() {
+            if let Some(b) = &mut self.bucket {
+                let at = b.next_token_at(now_ms);
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        next
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Inputs
+
+    /// Start connecting (user called `connect()`). Ignored while already connecting or joined.
+    pub fn connect(&mut self, now_ms: u64) {
+        match self.state {
+            State::Idle | State::Closed => {}
+            State::Reconnecting => {
+                // Skip the wait.
+                self.reconnect_at = None;
+            }
+            State::Connecting | State::Joining | State::Joined => return,
+        }
+        self.attempt = 0;
+        self.ever_joined = false;
+        self.token_retry_used = false;
+        self.open_socket(now_ms);
+    }
+
+    /// The socket opened: send the join line.
+    pub fn on_open(&mut self, now_ms: u64) {
+        if self.state != State::Connecting {
+            return;
+        }
+        self.socket_open = true;
+        self.decoder.reset();
+        self.users.clear();
+        self.list_acc.clear();
+        match self.join_bytes(now_ms) {
+            Ok(bytes) => {
+                self.actions.push_back(Action::Send(bytes));
+                self.set_state(State::Joining);
+                if self.config.heartbeat_ms > 0 {
+                    self.heartbeat_at = Some(now_ms + self.config.heartbeat_ms);
+                }
+            }
+            Err(e) => self.fail(now_ms, e, 1000),
+        }
+    }
+
+    /// One binary (or text, as UTF-8 bytes) WebSocket message arrived.
+    pub fn on_frame(&mut self, now_ms: u64, bytes: &[u8]) {
+        if !matches!(self.state, State::Joining | State::Joined) {
+            return;
+        }
+        let mut lines = Vec::new();
+        self.decoder.feed_with(bytes, |r| lines.push(r));
+        for r in lines {
+            match r {
+                Ok(line) => self.on_line(now_ms, line),
+                Err(e) => self.events.push_back(Event::Error(ErrorInfo::sdk(
+                    "decode",
+                    format!("could not decode a line from the server: {e}"),
+                ))),
+            }
+            if !matches!(self.state, State::Joining | State::Joined) {
+                break;
+            }
+        }
+        self.flush(now_ms);
+    }
+
+    /// The socket closed (or failed to open). `code`/`reason` as the browser reports them.
+    pub fn on_close(&mut self, now_ms: u64, code: u16, reason: &str) {
+        let was_open = std::mem::replace(&mut self.socket_open, false);
+        if self.expecting_close {
+            self.expecting_close = false;
+            return;
+        }
+        match self.state {
+            State::Connecting | State::Joining | State::Joined => {}
+            _ => return,
+        }
+        self.heartbeat_at = None;
+        if !self.ever_joined {
+            let info = if was_open {
+                ErrorInfo::sdk(
+                    "closed",
+                    format!(
+                        "The server closed the connection before the join completed \
+                         (close code {code}{}).",
+                        fmt_reason(reason)
+                    ),
+                )
+            } else {
+                ErrorInfo::sdk("handshake", HANDSHAKE_HINT)
+            };
+            self.events.push_back(Event::Error(info.clone()));
+            self.events.push_back(Event::JoinFailed(info));
+            self.events.push_back(Event::Disconnect {
+                code,
+                reason: reason.to_owned(),
+                will_reconnect: false,
+            });
+            self.set_state(State::Closed);
+            return;
+        }
+        self.schedule_reconnect(now_ms, code, reason);
+    }
+
+    /// Timers are due.
+    pub fn on_timeout(&mut self, now_ms: u64) {
+        if self.heartbeat_at.is_some_and(|t| t <= now_ms) {
+            self.heartbeat_at = Some(now_ms + self.config.heartbeat_ms.max(1));
+            if matches!(self.state, State::Joining | State::Joined) {
+                self.push_line(&Outgoing::Ping.to_line());
+            }
+        }
+        if self.reconnect_at.is_some_and(|t| t <= now_ms) {
+            self.reconnect_at = None;
+            if self.state == State::Reconnecting {
+                self.open_socket(now_ms);
+            }
+        }
+        self.flush(now_ms);
+    }
+
+    /// Queue a line from user code (chat, whisper, command, plugin): sent at once when joined and
+    /// the bucket allows, else kept in order. Fails only when the bot is closed.
+    pub fn send(&mut self, now_ms: u64, msg: &Outgoing) -> Result<(), ErrorInfo> {
+        if self.state == State::Closed {
+            return Err(ErrorInfo::sdk(
+                "closed",
+                "the bot is closed; call connect() again before sending",
+            ));
+        }
+        let bytes = encode(&msg.to_line()).map_err(|e| ErrorInfo::sdk("message", e.to_string()))?;
+        if self.queue.len() >= self.config.queue_limit.max(1) {
+            self.queue.pop_front();
+            self.events.push_back(Event::Error(ErrorInfo::sdk(
+                "queue_full",
+                format!(
+                    "the outgoing queue is full ({} lines); the oldest line was dropped",
+                    self.config.queue_limit.max(1)
+                ),
+            )));
+        }
+        self.queue.push_back(bytes);
+        self.flush(now_ms);
+        Ok(())
+    }
+
+    /// Leave: send `disconnect`, close the socket, cancel timers. Queued lines are dropped.
+    pub fn close(&mut self, _now_ms: u64) {
+        if self.state == State::Closed {
+            return;
+        }
+        if self.socket_open {
+            self.push_line(&Outgoing::Disconnect.to_line());
+        }
+        if self.socket_open || self.state == State::Connecting {
+            self.actions.push_back(Action::Close {
+                code: 1000,
+                reason: "closed by the bot".into(),
+            });
+            self.expecting_close = true;
+        }
+        self.socket_open = false;
+        self.heartbeat_at = None;
+        self.reconnect_at = None;
+        self.queue.clear();
+        let was_joining =
+            matches!(self.state, State::Connecting | State::Joining) && !self.ever_joined;
+        if was_joining {
+            self.events.push_back(Event::JoinFailed(ErrorInfo::sdk(
+                "closed",
+                "close() was called before the join completed",
+            )));
+        }
+        self.events.push_back(Event::Disconnect {
+            code: 1000,
+            reason: "closed by the bot".into(),
+            will_reconnect: false,
+        });
+        self.set_state(State::Closed);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Internals
+
+    fn set_state(&mut self, s: State) {
+        if self.state != s {
+            self.state = s;
+            self.events.push_back(Event::State(s));
+        }
+    }
+
+    fn open_socket(&mut self, _now_ms: u64) {
+        if self.socket_open {
+            self.actions.push_back(Action::Close {
+                code: 1000,
+                reason: "reconnecting".into(),
+            });
+            self.expecting_close = true;
+            self.socket_open = false;
+        }
+        self.actions.push_back(Action::Open);
+        self.set_state(State::Connecting);
+    }
+
+    /// The `j` line for this attempt (a token login gets a fresh `time` and hash).
+    fn join_bytes(&mut self, now_ms: u64) -> Result<Vec<u8>, ErrorInfo> {
+        let cfg = |e: crate::token::TokenError| ErrorInfo::sdk("config", e.to_string());
+        let user = match &self.config.login {
+            Login::Guest { nick } => UserData::guest(nick.as_deref()),
+            Login::UserData(ud) => UserData::parse(ud).map_err(cfg)?,
+            Login::Token { token, fields } => {
+                let time = (now_ms / 1000) as i64;
+                build_user_data(&self.config.room, token, time, fields)
+                    .and_then(|b| b.parse())
+                    .map_err(cfg)?
+            }
+        };
+        let line = join_line(
+            &self.config.room,
+            &user,
+            &self.session_id,
+            self.config.password.as_deref(),
+        )
+        .map_err(cfg)?;
+        encode(&line).map_err(|e| ErrorInfo::sdk("config", e.to_string()))
+    }
+
+    fn push_line(&mut self, line: &Line) {
+        if let Ok(bytes) = encode(line) {
+            self.actions.push_back(Action::Send(bytes));
+        }
+    }
+
+    /// Send queued user lines while joined and the bucket has tokens.
+    fn flush(&mut self, now_ms: u64) {
+        if self.state != State::Joined {
+            return;
+        }
+        while !self.queue.is_empty() {
+            if let Some(b) = &mut self.bucket {
+                if !b.try_take(now_ms) {
+                    break;
+                }
+            }
+            if let Some(bytes) = self.queue.pop_front() {
+                self.actions.push_back(Action::Send(bytes));
+            }
+        }
+    }
+
+    fn schedule_reconnect(&mut self, now_ms: u64, code: u16, reason: &str) {
+        let delay = self
+            .config
+            .reconnect
+            .and_then(|p| p.delay_ms(self.attempt + 1, self.rng.unit()));
+        match delay {
+            Some(delay_ms) => {
+                self.attempt += 1;
+                self.events.push_back(Event::Disconnect {
+                    code,
+                    reason: reason.to_owned(),
+                    will_reconnect: true,
+                });
+                self.set_state(State::Reconnecting);
+                self.events.push_back(Event::Reconnecting {
+                    attempt: self.attempt,
+                    delay_ms,
+                });
+                self.reconnect_at = Some(now_ms + delay_ms);
+            }
+            None => {
+                self.events.push_back(Event::Disconnect {
+                    code,
+                    reason: reason.to_owned(),
+                    will_reconnect: false,
+                });
+                self.set_state(State::Closed);
+            }
+        }
+    }
+
+    /// A join failed or a fatal error: report, close, no retry.
+    fn fail(&mut self, now_ms: u64, info: ErrorInfo, code: u16) {
+        let _ = now_ms;
+        self.events.push_back(Event::Error(info.clone()));
+        if !self.ever_joined {
+            self.events.push_back(Event::JoinFailed(info.clone()));
+        }
+        if self.socket_open {
+            self.push_line(&Outgoing::Disconnect.to_line());
+            self.actions.push_back(Action::Close {
+                code,
+                reason: info.name.clone(),
+            });
+            self.expecting_close = true;
+            self.socket_open = false;
+        }
+        self.heartbeat_at = None;
+        self.reconnect_at = None;
+        self.events.push_back(Event::Disconnect {
+            code,
+            reason: info.message,
+            will_reconnect: false,
+        });
+        self.set_state(State::Closed);
+    }
+
+    fn unknown_user(key: &UserKey) -> UserRecord {
+        UserRecord {
+            key: key.clone(),
+            nick: String::new(),
+            id: String::new(),
+            level: None,
+            auth: 0,
+            icons: String::new(),
+            nickcon: String::new(),
+            connected: 0,
+            mute: false,
+            mute_raw: 0,
+            session: Vec::new(),
+            profileimg: None,
+        }
+    }
+
+    fn user_or_key(&self, key: &UserKey) -> UserRecord {
+        self.users
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| Self::unknown_user(key))
+    }
+
+    fn time_ms(&self, now_ms: u64, time: Option<i64>) -> f64 {
+        time.map_or_else(|| self.server_now_ms(now_ms), |t| t as f64 * 1000.0)
+    }
+
+    fn on_line(&mut self, now_ms: u64, line: Line) {
+        if self.raw_events {
+            self.events.push_back(Event::Raw(line.clone()));
+        }
+        let msg = match Incoming::from_line(line) {
+            Ok(m) => m,
+            Err(e) => {
+                self.events.push_back(Event::Error(ErrorInfo::sdk(
+                    "message",
+                    format!("malformed line from the server: {e}"),
+                )));
+                return;
+            }
+        };
+        match msg {
+            Incoming::RoomInfo(info) => {
+                self.clock_offset_ms = info.server_time as f64 * 1000.0 - now_ms as f64;
+                self.room = Some(info);
+            }
+            Incoming::User(rec) => self.users.upsert(rec),
+            Incoming::MyKey(key) => self.on_joined(now_ms, key),
+            Incoming::UserListEntry(Some(key)) => self.list_acc.push(key),
+            Incoming::UserListEntry(None) => {
+                let keys = std::mem::take(&mut self.list_acc);
+                self.users.set_present(&keys);
+                let list = keys.iter().map(|k| self.user_or_key(k)).collect();
+                self.events.push_back(Event::UserList(list));
+            }
+            Incoming::UserCount(n) => self.events.push_back(Event::UserCount(n)),
+            Incoming::UserJoin(key) => {
+                self.users.join(&key);
+                let user = self.user_or_key(&key);
+                self.events.push_back(Event::UserJoin(user));
+            }
+            Incoming::UserQuit { nick } => {
+                let user = self.users.quit(&nick).unwrap_or_else(|| UserRecord {
+                    nick: nick.clone(),
+                    ..Self::unknown_user(&UserKey(Vec::new()))
+                });
+                self.events.push_back(Event::UserQuit(user));
+            }
+            Incoming::UserModi(modi) => {
+                let target = self.user_or_key(&modi.target).nick;
+                self.users.replace(&modi.target, &modi.after);
+                self.events.push_back(Event::UserModi {
+                    target,
+                    changed: modi.changes,
+                });
+            }
+            Incoming::Message(m) => {
+                let user = self.user_or_key(&m.from);
+                let style = self.style_or_plain(m.style());
+                let is_self = self.users.is_me(&m.from);
+                let time_ms = self.time_ms(now_ms, m.time);
+                if !is_self {
+                    if let Some(t) = self.commands.dispatch(now_ms, &user, &m.text) {
+                        self.events.push_back(Event::Command(t));
+                    }
+                }
+                self.events.push_back(Event::Message {
+                    user,
+                    style,
+                    content: m.text,
+                    time_ms,
+                    is_self,
+                });
+            }
+            Incoming::Whisper(w) => {
+                let from = self.user_or_key(&w.from);
+                let to = self.user_or_key(&w.to);
+                let style = self.style_or_plain(w.style());
+                let is_self = self.users.is_me(&w.from);
+                let time_ms = self.time_ms(now_ms, w.time);
+                self.events.push_back(Event::Whisper {
+                    from,
+                    to,
+                    style,
+                    content: w.text,
+                    time_ms,
+                    is_self,
+                });
+            }
+            Incoming::System(s) => self.events.push_back(Event::System {
+                code: s.code,
+                args: s.args,
+            }),
+            Incoming::Error(code) => self.on_server_error(now_ms, code),
+            Incoming::Plugin(p) => {
+                let user = self.user_or_key(&p.sender);
+                self.events.push_back(Event::Plugin { user, message: p });
+            }
+            Incoming::Update(kv) => self.events.push_back(Event::Update(kv)),
+            Incoming::Control(c) => self.events.push_back(Event::Control(c)),
+            Incoming::Other(_) => {}
+        }
+    }
+
+    fn style_or_plain(&mut self, r: Result<Style, crate::message::StyleError>) -> Style {
+        r.unwrap_or_else(|e| {
+            self.events.push_back(Event::Error(ErrorInfo::sdk(
+                "message",
+                format!("malformed chat style from the server: {e}"),
+            )));
+            Style::default()
+        })
+    }
+
+    fn on_joined(&mut self, now_ms: u64, key: UserKey) {
+        if self.state != State::Joining {
+            return;
+        }
+        self.users.set_me(&key);
+        self.ever_joined = true;
+        self.attempt = 0;
+        self.token_retry_used = false;
+        if self.bucket.is_none() {
+            self.bucket = self.config.rate_limit.map(|l| TokenBucket::new(l, now_ms));
+        }
+        self.set_state(State::Joined);
+        if self.config.join_commands {
+            for cmd in [
+                Command::UserList {
+                    count: 10_000,
+                    search: String::new(),
+                },
+                Command::Io(true),
+                Command::ChatList(15),
+                Command::NoticeList,
+            ] {
+                self.push_line(&Outgoing::Command(cmd).to_line());
+            }
+        }
+        let my = self.user_or_key(&key);
+        let room = self.room.clone().unwrap_or_else(|| RoomInfo {
+            name: self.config.room.clone(),
+            mode: crate::message::RoomMode::Basic,
+            created: 0,
+            flag_bytes: Vec::new(),
+            server_time: (now_ms / 1000) as i64,
+        });
+        self.events.push_back(Event::Joined { my, room });
+    }
+
+    fn on_server_error(&mut self, now_ms: u64, code: ErrorCode) {
+        let info = ErrorInfo::server(&code);
+        if self.state != State::Joining {
+            // In the room: the error is about one action (muted, flooding, no permission…).
+            self.events.push_back(Event::Error(info));
+            return;
+        }
+        let n = code.code();
+        let token_login = matches!(self.config.login, Login::Token { .. });
+        if token_login && matches!(n, 202 | 203 | 205) && !self.token_retry_used {
+            // One retry with a fresh time and hash (DECISIONS.md "Keepalive, reconnect, rate" 2).
+            self.token_retry_used = true;
+            self.events.push_back(Event::Error(info));
+            self.open_socket(now_ms);
+            return;
+        }
+        if !self.ever_joined || is_fatal(n) {
+            self.fail(now_ms, info, 4000);
+            return;
+        }
+        // Re-join failed for a reason that may heal (room full, nick still taken…): retry later.
+        self.events.push_back(Event::Error(info));
+        if self.socket_open {
+            self.actions.push_back(Action::Close {
+                code: 4000,
+                reason: "join failed".into(),
+            });
+            self.expecting_close = true;
+            self.socket_open = false;
+        }
+        self.heartbeat_at = None;
+        self.schedule_reconnect(now_ms, 4000, "join failed");
+    }
+}
+
+fn fmt_reason(reason: &str) -> String {
+    if reason.is_empty() {
+        String::new()
+    } else {
+        format!(", reason {reason:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

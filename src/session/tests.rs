@@ -1,0 +1,508 @@
+//! Session tests with a fake clock and a scripted server.
+
+use super::*;
+use crate::codec::{hex_encode, Decoder};
+use crate::message::{ChatMessage, RoomMode, WhisperMessage};
+
+const ME: [u8; 8] = [1, 1, 1, 1, 1, 1, 1, 1];
+const BOB: [u8; 8] = [2, 2, 2, 2, 2, 2, 2, 2];
+
+fn rec(key: [u8; 8], nick: &str, auth: i64) -> UserRecord {
+    UserRecord {
+        key: UserKey(key.to_vec()),
+        nick: nick.into(),
+        id: String::new(),
+        level: None,
+        auth,
+        icons: String::new(),
+        nickcon: String::new(),
+        connected: 1_700_000_000,
+        mute: false,
+        mute_raw: 0,
+        session: vec![9; 8],
+        profileimg: None,
+    }
+}
+
+fn frame(msgs: &[Incoming]) -> Vec<u8> {
+    msgs.iter()
+        .flat_map(|m| encode(&m.to_line()).unwrap())
+        .collect()
+}
+
+struct H {
+    s: Session,
+    now: u64,
+    sent: Vec<Line>,
+    events: Vec<Event>,
+    opens: usize,
+    closes: usize,
+}
+
+impl H {
+    fn new(config: Config) -> H {
+        H {
+            s: Session::new(config).unwrap(),
+            now: 1_700_000_000_000,
+            sent: vec![],
+            events: vec![],
+            opens: 0,
+            closes: 0,
+        }
+    }
+    fn guest() -> H {
+        H::new(Config::new("lobby"))
+    }
+    fn drain(&mut self) {
+        while let Some(a) = self.s.poll_action() {
+            match a {
+                Action::Open => self.opens += 1,
+                Action::Close { .. } => self.closes += 1,
+                Action::Send(b) => {
+                    for l in Decoder::new().feed(&b) {
+                        self.sent.push(l.unwrap());
+                    }
+                }
+            }
+        }
+        while let Some(e) = self.s.poll_event() {
+            self.events.push(e);
+        }
+    }
+    fn server(&mut self, msgs: &[Incoming]) {
+        self.s.on_frame(self.now, &frame(msgs));
+        self.drain();
+    }
+    fn advance(&mut self, ms: u64) {
+        let end = self.now + ms;
+        // Fire every timer in order, like the web layer would.
+        while let Some(t) = self.s.next_timeout(self.now) {
+            if t > end {
+                break;
+            }
+            self.now = t.max(self.now);
+            self.s.on_timeout(self.now);
+            self.drain();
+        }
+        self.now = end;
+    }
+    fn join(&mut self) {
+        self.s.connect(self.now);
+        self.s.on_open(self.now);
+        self.drain();
+        self.server(&[
+            Incoming::RoomInfo(RoomInfo {
+                name: "Lobby".into(),
+                mode: RoomMode::Basic,
+                created: 1_600_000_000,
+                flag_bytes: vec![0x6a, 0x01],
+                server_time: 1_700_000_005,
+            }),
+            Incoming::User(rec(ME, "봇", 0)),
+            Incoming::MyKey(UserKey(ME.to_vec())),
+        ]);
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.sent.iter().map(|l| l.key.as_str()).collect()
+    }
+    fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+    fn chat_lines(&self) -> Vec<String> {
+        self.sent
+            .iter()
+            .filter(|l| l.key == "m")
+            .map(|l| l.fields[1].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+fn chat(text: &str) -> Outgoing {
+    Outgoing::Chat {
+        style: Style::default(),
+        text: text.into(),
+    }
+}
+
+#[test]
+fn guest_join_flow_and_post_join_burst() {
+    let mut h = H::guest();
+    assert_eq!(h.s.state(), State::Idle);
+    h.join();
+    assert_eq!(h.opens, 1);
+    assert_eq!(h.s.state(), State::Joined);
+    assert_eq!(h.keys(), ["j", "command", "command", "command", "command"]);
+    assert_eq!(h.sent[0].fields.len(), 15);
+    assert_eq!(h.sent[0].fields[0], Field::from("lobby"));
+    assert_eq!(h.sent[1].fields[0], Field::from("userList"));
+    let ev = h.take_events();
+    assert!(ev.contains(&Event::State(State::Joined)));
+    let joined = ev.iter().find_map(|e| match e {
+        Event::Joined { my, room } => Some((my.nick.clone(), room.name.clone())),
+        _ => None,
+    });
+    assert_eq!(joined, Some(("봇".into(), "Lobby".into())));
+    assert_eq!(h.s.me().unwrap().nick, "봇");
+    // The clock offset comes from i1: server 5 s ahead.
+    assert_eq!(h.s.server_now_ms(h.now), (h.now + 5000) as f64);
+}
+
+#[test]
+fn token_login_builds_a_fresh_hash_and_never_sends_the_token() {
+    let mut cfg = Config::new("myroom");
+    cfg.login = Login::Token {
+        token: "abcdef0123456789abcdef0123456789".into(),
+        fields: UserFields {
+            nick: Some("tester".into()),
+            id: Some("tester01".into()),
+            level: Some("5".into()),
+            auth: Some("member".into()),
+            ..UserFields::default()
+        },
+    };
+    cfg.session = Some("0123456789abcdefghiklmnopqrstuvw".into());
+    let mut h = H::new(cfg);
+    h.now = 1_600_000_000_123;
+    h.s.connect(h.now);
+    h.s.on_open(h.now);
+    let mut bytes = Vec::new();
+    while let Some(a) = h.s.poll_action() {
+        if let Action::Send(b) = a {
+            bytes.extend(b);
+        }
+    }
+    // Exactly vector T1's join frame (time 1600000000).
+    assert_eq!(
+        hex_encode(&bytes),
+        "6a036d79726f6f6d037465737465720374657374657230310335036d656d62657206060603653764363832396138336639383966386262316362646430393039353266363903303132333435363738396162636465666768696b6c6d6e6f7071727374757677037574662d3803313630303030303030300606060a"
+    );
+    assert!(!format!("{:?}", h.s).contains("abcdef0123456789abcdef0123456789"));
+}
+
+#[test]
+fn bad_config_is_a_clear_error() {
+    let e = Session::new(Config::new("")).unwrap_err();
+    assert!(e.message.contains("option `room`"), "{}", e.message);
+    let mut cfg = Config::new("r");
+    cfg.login = Login::UserData("nick %E0%A4".into());
+    let e = Session::new(cfg).unwrap_err();
+    assert!(e.message.contains("option `userData`"), "{}", e.message);
+    let mut cfg = Config::new("r");
+    cfg.session = Some("short".into());
+    assert!(Session::new(cfg)
+        .unwrap_err()
+        .message
+        .contains("option `session`"));
+}
+
+#[test]
+fn users_join_list_quit_and_messages() {
+    let mut h = H::guest();
+    h.join();
+    h.take_events();
+    h.server(&[
+        Incoming::User(rec(BOB, "bob", 1)),
+        Incoming::UserJoin(UserKey(BOB.to_vec())),
+        Incoming::UserListEntry(Some(UserKey(ME.to_vec()))),
+        Incoming::UserListEntry(Some(UserKey(BOB.to_vec()))),
+        Incoming::UserListEntry(None),
+        Incoming::Message(ChatMessage {
+            from: UserKey(BOB.to_vec()),
+            style: "4 #ff0000".into(),
+            text: "안녕".into(),
+            time: Some(1_700_000_010),
+        }),
+        Incoming::Whisper(WhisperMessage {
+            from: UserKey(BOB.to_vec()),
+            to: UserKey(ME.to_vec()),
+            style: String::new(),
+            text: "psst".into(),
+            time: None,
+        }),
+    ]);
+    assert_eq!(h.s.users().len(), 2);
+    assert_eq!(h.s.users().by_nick("bob").unwrap().auth, 1);
+    let ev = h.take_events();
+    assert!(matches!(&ev[0], Event::UserJoin(u) if u.nick == "bob"));
+    assert!(matches!(&ev[1], Event::UserList(l) if l.len() == 2));
+    match &ev[2] {
+        Event::Message {
+            user,
+            style,
+            content,
+            time_ms,
+            is_self,
+        } => {
+            assert_eq!(user.nick, "bob");
+            assert!(style.bold && style.color.is_some());
+            assert_eq!(content, "안녕");
+            assert_eq!(*time_ms, 1_700_000_010_000.0);
+            assert!(!is_self);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(&ev[3], Event::Whisper { from, to, .. } if from.nick == "bob" && to.nick == "봇")
+    );
+    h.server(&[Incoming::UserQuit { nick: "bob".into() }]);
+    assert!(matches!(&h.take_events()[0], Event::UserQuit(u) if u.nick == "bob"));
+    assert_eq!(h.s.users().len(), 1);
+    assert!(h.s.users().by_nick("bob").is_none());
+}
+
+#[test]
+fn keepalive_every_heartbeat_while_joined() {
+    let mut h = H::guest();
+    h.join();
+    h.sent.clear();
+    h.advance(59_999);
+    assert!(h.sent.is_empty());
+    h.advance(1);
+    assert_eq!(h.keys(), ["p"]);
+    h.advance(120_000);
+    assert_eq!(h.keys(), ["p", "p", "p"]);
+}
+
+#[test]
+fn token_bucket_paces_user_lines_in_order() {
+    let mut h = H::guest();
+    h.join();
+    h.sent.clear();
+    for i in 0..12 {
+        h.s.send(h.now, &chat(&format!("{i}"))).unwrap();
+    }
+    h.drain();
+    assert_eq!(h.chat_lines().len(), 5, "burst of 5");
+    h.advance(600);
+    assert_eq!(h.chat_lines().len(), 6);
+    h.advance(10_000);
+    let want: Vec<String> = (0..12).map(|i| i.to_string()).collect();
+    assert_eq!(h.chat_lines(), want);
+}
+
+#[test]
+fn drop_reconnects_rejoins_and_delivers_queued_lines_once_in_order() {
+    let mut h = H::guest();
+    h.join();
+    h.take_events();
+    h.s.send(h.now, &chat("before")).unwrap();
+    h.drain();
+    h.s.on_close(h.now, 1006, "");
+    h.drain();
+    let ev = h.take_events();
+    assert!(ev.contains(&Event::Disconnect {
+        code: 1006,
+        reason: String::new(),
+        will_reconnect: true
+    }));
+    let delay = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::Reconnecting {
+                attempt: 1,
+                delay_ms,
+            } => Some(*delay_ms),
+            _ => None,
+        })
+        .expect("reconnecting event");
+    assert!(delay < 1000, "first attempt within 1 s: {delay}");
+    assert_eq!(h.s.state(), State::Reconnecting);
+    // Lines sent while away are queued.
+    h.s.send(h.now, &chat("q1")).unwrap();
+    h.s.send(h.now, &chat("q2")).unwrap();
+    h.drain();
+    assert_eq!(h.chat_lines(), ["before"]);
+    h.advance(delay);
+    assert_eq!(h.opens, 2);
+    assert_eq!(h.s.state(), State::Connecting);
+    h.s.on_open(h.now);
+    h.drain();
+    assert_eq!(h.chat_lines(), ["before"], "nothing before the re-join");
+    h.server(&[
+        Incoming::User(rec(ME, "봇", 0)),
+        Incoming::MyKey(UserKey(ME.to_vec())),
+    ]);
+    assert_eq!(h.chat_lines(), ["before", "q1", "q2"]);
+    assert_eq!(h.s.state(), State::Joined);
+    // Exactly one re-join line.
+    assert_eq!(h.keys().iter().filter(|k| **k == "j").count(), 2);
+}
+
+#[test]
+fn backoff_grows_and_stops_after_max_retries() {
+    let mut cfg = Config::new("lobby");
+    cfg.reconnect = Some(ReconnectPolicy {
+        max_retries: Some(3),
+        ..ReconnectPolicy::default()
+    });
+    let mut h = H::new(cfg);
+    h.join();
+    for attempt in 1..=3 {
+        h.s.on_close(h.now, 1006, "");
+        h.drain();
+        assert_eq!(h.s.state(), State::Reconnecting, "attempt {attempt}");
+        h.advance(60_000);
+        assert_eq!(h.s.state(), State::Connecting);
+    }
+    h.take_events();
+    h.s.on_close(h.now, 1006, "");
+    h.drain();
+    assert_eq!(h.s.state(), State::Closed);
+    assert!(h.take_events().contains(&Event::Disconnect {
+        code: 1006,
+        reason: String::new(),
+        will_reconnect: false
+    }));
+}
+
+#[test]
+fn first_connect_failures_reject_without_retry() {
+    // Handshake failure (e.g. hijack200): never opened.
+    let mut h = H::guest();
+    h.s.connect(h.now);
+    h.drain();
+    h.s.on_close(h.now, 1006, "");
+    h.drain();
+    let failed = h.take_events().into_iter().find_map(|e| match e {
+        Event::JoinFailed(info) => Some(info),
+        _ => None,
+    });
+    let info = failed.expect("join failed");
+    assert_eq!(info.kind(), "handshake");
+    assert!(info.message.contains("wss://"));
+    assert_eq!(h.s.state(), State::Closed);
+    assert_eq!(h.s.next_timeout(h.now), None);
+
+    // ERR 202 before i2: rejects with the code, no reconnect.
+    let mut h = H::guest();
+    h.s.connect(h.now);
+    h.s.on_open(h.now);
+    h.drain();
+    h.server(&[Incoming::Error(ErrorCode::from_code(202))]);
+    let info = h
+        .take_events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::JoinFailed(info) => Some(info),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(info.code, Some(202));
+    assert_eq!(h.closes, 1);
+    assert_eq!(h.s.state(), State::Closed);
+    h.advance(120_000);
+    assert_eq!(h.opens, 1, "no reconnect");
+}
+
+#[test]
+fn token_login_retries_once_with_a_fresh_hash_on_205() {
+    let mut cfg = Config::new("r");
+    cfg.login = Login::Token {
+        token: "t".into(),
+        fields: UserFields::default(),
+    };
+    let mut h = H::new(cfg);
+    h.s.connect(h.now);
+    h.s.on_open(h.now);
+    h.drain();
+    h.server(&[Incoming::Error(ErrorCode::from_code(205))]);
+    assert_eq!(h.opens, 2, "one immediate retry");
+    h.s.on_close(h.now, 1000, ""); // the replaced socket closing is ignored
+    h.s.on_open(h.now);
+    h.drain();
+    h.server(&[Incoming::Error(ErrorCode::from_code(205))]);
+    assert_eq!(h.opens, 2, "only once");
+    assert_eq!(h.s.state(), State::Closed);
+}
+
+#[test]
+fn errors_in_the_room_do_not_disconnect() {
+    let mut h = H::guest();
+    h.join();
+    h.take_events();
+    h.server(&[Incoming::Error(ErrorCode::from_code(425))]);
+    let ev = h.take_events();
+    assert!(matches!(&ev[0], Event::Error(i) if i.code == Some(425)));
+    assert_eq!(h.s.state(), State::Joined);
+}
+
+#[test]
+fn malformed_input_is_an_error_event_not_a_panic() {
+    let mut h = H::guest();
+    h.join();
+    h.take_events();
+    h.s.on_frame(h.now, b"m\x03\xff\xfe\nk\x03only-a-nick\n\x05\x05\x05\np\n");
+    h.drain();
+    let errors = h
+        .take_events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Error(_)))
+        .count();
+    assert!(errors >= 2, "{errors}");
+    assert_eq!(h.s.state(), State::Joined);
+}
+
+#[test]
+fn queue_is_bounded_and_close_stops_everything() {
+    let mut cfg = Config::new("lobby");
+    cfg.queue_limit = 2;
+    let mut h = H::new(cfg);
+    for t in ["a", "b", "c"] {
+        h.s.send(h.now, &chat(t)).unwrap();
+    }
+    h.drain();
+    assert_eq!(h.s.queued(), 2);
+    assert!(matches!(&h.take_events()[0], Event::Error(i) if i.name == "queue_full"));
+    h.join();
+    assert_eq!(h.chat_lines(), ["b", "c"]);
+    h.s.close(h.now);
+    h.drain();
+    assert_eq!(h.keys().last(), Some(&"disconnect"));
+    assert_eq!(h.closes, 1);
+    assert_eq!(h.s.state(), State::Closed);
+    assert_eq!(h.s.next_timeout(h.now), None);
+    assert!(h.s.send(h.now, &chat("late")).is_err());
+    // The close of our own socket is not a drop.
+    h.s.on_close(h.now, 1000, "");
+    h.drain();
+    assert_eq!(h.opens, 1);
+}
+
+#[test]
+fn commands_fire_for_others_but_not_for_my_own_echo() {
+    let mut h = H::guest();
+    let id =
+        h.s.commands_mut()
+            .register("ping", CommandOptions::default())
+            .unwrap();
+    h.join();
+    h.server(&[
+        Incoming::User(rec(BOB, "bob", 0)),
+        Incoming::Message(ChatMessage {
+            from: UserKey(BOB.to_vec()),
+            style: String::new(),
+            text: "!ping x".into(),
+            time: None,
+        }),
+        Incoming::Message(ChatMessage {
+            from: UserKey(ME.to_vec()),
+            style: String::new(),
+            text: "!ping".into(),
+            time: None,
+        }),
+    ]);
+    let triggers: Vec<_> = h
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Command(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(triggers.len(), 1);
+    assert_eq!(
+        (triggers[0].id, triggers[0].user.nick.as_str()),
+        (id, "bob")
+    );
+    assert_eq!(triggers[0].args, ["x"]);
+}

@@ -1,0 +1,110 @@
+//! The room's user table: `k` records keyed by user key, who is present, and who I am
+//! (PROTOCOL.md §3.2 `k i2 u j o d`).
+
+use crate::message::{UserKey, UserRecord};
+use std::collections::HashMap;
+
+/// Users known to the session. Records come from `k`; presence from `u` lists, `j` and `o`.
+#[derive(Debug, Default, Clone)]
+pub struct UserTable {
+    records: HashMap<UserKey, UserRecord>,
+    /// Present users in arrival order.
+    present: Vec<UserKey>,
+    me: Option<UserKey>,
+}
+
+impl UserTable {
+    /// Forget everything (new connection: keys are per connection).
+    pub fn clear(&mut self) {
+        self.records.clear();
+        self.present.clear();
+        self.me = None;
+    }
+
+    /// Define or refresh a record (`k`).
+    pub fn upsert(&mut self, rec: UserRecord) {
+        self.records.insert(rec.key.clone(), rec);
+    }
+
+    /// The record for `key`.
+    pub fn get(&self, key: &UserKey) -> Option<&UserRecord> {
+        self.records.get(key)
+    }
+
+    /// `i2`: this key is me (and I am present).
+    pub fn set_me(&mut self, key: &UserKey) {
+        self.me = Some(key.clone());
+        self.join(key);
+    }
+
+    /// My record.
+    pub fn me(&self) -> Option<&UserRecord> {
+        self.me.as_ref().and_then(|k| self.records.get(k))
+    }
+
+    /// Whether `key` is me.
+    pub fn is_me(&self, key: &UserKey) -> bool {
+        self.me.as_ref() == Some(key)
+    }
+
+    /// A complete `u` list: exactly these users are present (plus me).
+    pub fn set_present(&mut self, keys: &[UserKey]) {
+        self.present = keys.to_vec();
+        if let Some(me) = self.me.clone() {
+            self.join(&me);
+        }
+    }
+
+    /// `j`: `key` joined.
+    pub fn join(&mut self, key: &UserKey) {
+        if !self.present.contains(key) {
+            self.present.push(key.clone());
+        }
+    }
+
+    /// `o`: the present user called `nick` left; returns their record.
+    pub fn quit(&mut self, nick: &str) -> Option<UserRecord> {
+        let pos = self
+            .present
+            .iter()
+            .position(|k| self.records.get(k).is_some_and(|r| r.nick == nick))?;
+        let key = self.present.remove(pos);
+        if self.me.as_ref() == Some(&key) {
+            return self.records.get(&key).cloned();
+        }
+        self.records.remove(&key)
+    }
+
+    /// `d`: the user `old` now has the record `new` (already defined by a `k`).
+    pub fn replace(&mut self, old: &UserKey, new: &UserKey) {
+        if let Some(slot) = self.present.iter_mut().find(|k| *k == old) {
+            *slot = new.clone();
+        }
+        if self.me.as_ref() == Some(old) {
+            self.me = Some(new.clone());
+        }
+        if old != new {
+            self.records.remove(old);
+        }
+    }
+
+    /// Present users in arrival order.
+    pub fn present(&self) -> impl Iterator<Item = &UserRecord> {
+        self.present.iter().filter_map(|k| self.records.get(k))
+    }
+
+    /// The present user called `nick`.
+    pub fn by_nick(&self, nick: &str) -> Option<&UserRecord> {
+        self.present().find(|r| r.nick == nick)
+    }
+
+    /// Number of present users.
+    pub fn len(&self) -> usize {
+        self.present.len()
+    }
+
+    /// No one is present.
+    pub fn is_empty(&self) -> bool {
+        self.present.is_empty()
+    }
+}
