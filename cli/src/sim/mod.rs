@@ -1,38 +1,242 @@
-//! `uchat sim`: a local UChat-compatible server (issue #3, PROTOCOL.md §3–4).
+//! `uchat sim`: a local UChat-compatible server for tests, demos and bot authors (issue #3).
 //!
-//! Work in progress: the argument surface is fixed here so the CLI can wire the subcommand.
+//! It speaks the server side of PROTOCOL.md §3–4 with the project's own codec
+//! ([`uchat_bot::codec`]) over a real WebSocket server (tokio + tokio-tungstenite).
+//!
+//! # Behaviour and defaults (decisions where the protocol is silent)
+//!
+//! * Binds `127.0.0.1:8787`; the first stdout line is `listening ws://HOST:PORT` (the real port
+//!   when `--listen …:0`). One stderr line per connection, join, leave and error. SIGINT/SIGTERM
+//!   stop it with exit status 0.
+//! * Without `--room` there is one open room, `lobby`. `--room name:token=…,password=…,
+//!   capacity=N,title=…,notice=…`. `--auto-rooms` creates unknown rooms (open) instead of ERR 201.
+//! * Join (`j`, §4.2) checks, in order: room id (102), room exists (201), token rooms: hash
+//!   present (203), hash matches (202; the PHP `uchat_array2data` md5 over the received values +
+//!   room + stored token, values with `+` also tried with spaces, §4.7-1), `time` within
+//!   `--time-skew` (default 300 s) of the server clock (205); password rooms: password sent
+//!   (701) and equal (208); banned nick/id (408); nick free (301); room not full (207).
+//! * Success: `i1` (title or id, mode 0, created, flags io+message+call+whisper, server time),
+//!   the joiner's `k`, `i2`; the others get `k` + `j`. User keys and `k` sessions are 8 random
+//!   bytes. A join without nick gets `손님NNNN` (four random digits, unique in the room).
+//! * Auth numbers (`k` field 5): in a token room, after a verified hash, `admin` 3, `subadmin` 2,
+//!   `guest` 0, `member`, `''` or anything else 1. In rooms without a token nothing is verified,
+//!   so every member is 0 (guest): moderation needs a token room.
+//! * `command userList N search` → `k` + `u` per member (the `k` lines first so the client knows
+//!   every key), then an empty `u`. `chatList N` → the last N (≤ 100) chat lines, each preceded by
+//!   the sender's `k`. `noticeList` → one `s 12` per notice. `io` is accepted (no reply).
+//!   `whisper nick style text` → `w | from | to | style | text | time` to the target and back to
+//!   the sender (each preceded by the other party's `k`). `notice`, `mute nick minutes` (`-1`
+//!   permanent → `s 37`, else `s 4`), `unmute` (`s 5`), `ban` (`s 1`, `o`, ERR 408 to the victim,
+//!   who is disconnected and cannot rejoin with that nick or id) and `clearLog` (`s 32`) need
+//!   auth ≥ 2 (ERR 402). `info nick` → `s 36 | nick | id | level | auth | connect time |
+//!   session hex`. `plugin`/`pluginTo` are relayed as `p`. Other commands → ERR 403.
+//! * `m` → `m | key | style | text | time` to everyone, sender included. `p` and `disconnect` are
+//!   accepted; a leave or drop sends `o | nick` to the rest.
+//! * Limits: a line over `--max-line` bytes (default 8192) → ERR 105; a string or binary field
+//!   over `--max-field` bytes (default 2048) → ERR 401; a muted member's chat → ERR 413. Flood
+//!   control for `m` and whispers: more than `--flood LINES/SECS` (default 8 per 4 s, sliding
+//!   window) → ERR 425 and the line is dropped; reaching twice the limit within the window →
+//!   `s 13` (system_mute: nick, minutes) to the room and a mute of `--flood-mute` seconds
+//!   (default 60). The same text more than `--repeat-limit` times in a row (default 3) → ERR 430.
+//!   Any other malformed line (bad UTF-8, wrong field types, unknown key, chat before joining) →
+//!   ERR 101; the connection stays open. Text frames are read as their UTF-8 bytes.
+//! * Outgoing lines are coalesced into one binary WebSocket message per burst (like `i1 k i2`).
+//!   A client that lets 4096 chunks pile up unread is disconnected.
+//! * `--www DIR` serves GET/HEAD for files under DIR (index.html for directories; `..`, NUL and
+//!   backslashes refused, symlinks must stay inside DIR) on the same port; a WebSocket upgrade on
+//!   any path goes to the chat server. Without `--www` a plain request gets 426.
+//! * `--crowd N`: N simulated users in `--crowd-room` (default: the first room), each chatting
+//!   every ~`--crowd-interval` s (default 5) and leaving after ~`--crowd-stay` s (default 60),
+//!   then coming back; intervals are jittered ×0.5–1.5. They are exempt from flood control.
 
+mod config;
+mod crowd;
+mod http;
+mod hub;
+mod server;
+mod verify;
+
+pub mod bench;
+
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Flags of `uchat sim` (issue #3).
+use tokio::net::TcpListener;
+
+pub use config::Settings;
+
+/// Flags of `uchat sim` (issue #3). Every setting can also come from `--config FILE` (TOML, same
+/// names with `_`: `listen`, `room`/`rooms`, `auto_rooms`, `www`, `fault`, `crowd`, …); flags win.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SimArgs {
-    /// Address to bind (HOST:PORT); port 0 picks a free port.
-    #[arg(long, default_value = "127.0.0.1:8787")]
-    pub listen: String,
-    /// A room: `name` or `name:key=value,…` (token=, password=, capacity=, title=). Repeatable.
+    /// Address to bind, HOST:PORT [default: 127.0.0.1:8787]. Port 0 picks a free port; the
+    /// first stdout line prints the real one.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// A room: `name` or `name:key=value,…` with token=SECRET, password=PW, capacity=N,
+    /// title=TEXT, notice=TEXT. Repeatable [default: one open room `lobby`].
     #[arg(long = "room", value_name = "SPEC")]
     pub rooms: Vec<String>,
-    /// TOML file with the same settings.
+    /// TOML file with the same settings (flags given on the command line win).
     #[arg(long, value_name = "FILE")]
-    pub config: Option<std::path::PathBuf>,
-    /// Serve static files from DIR over plain HTTP on the same port.
+    pub config: Option<PathBuf>,
+    /// Also serve static files from DIR over plain HTTP on the same port.
     #[arg(long, value_name = "DIR")]
-    pub www: Option<std::path::PathBuf>,
-    /// Fault injection (repeatable).
+    pub www: Option<PathBuf>,
+    /// Fault injection, repeatable: hijack200, drop-after=SECS, idle-timeout=SECS,
+    /// split-frames, delay=MS, refuse.
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<String>,
-    /// Number of simulated users.
+    /// Add N simulated users who join, chat and leave again [default: 0].
     #[arg(long, value_name = "N")]
     pub crowd: Option<u32>,
+    /// Room of the simulated users [default: the first room].
+    #[arg(long, value_name = "ROOM")]
+    pub crowd_room: Option<String>,
+    /// Mean seconds between two lines of one simulated user [default: 5].
+    #[arg(long, value_name = "SECS")]
+    pub crowd_interval: Option<f64>,
+    /// Mean seconds a simulated user stays before leaving [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub crowd_stay: Option<f64>,
     /// Create unknown rooms on first join instead of answering ERR 201.
     #[arg(long)]
     pub auto_rooms: bool,
+    /// Longest accepted line in bytes; longer → ERR 105 [default: 8192].
+    #[arg(long, value_name = "BYTES")]
+    pub max_line: Option<usize>,
+    /// Longest accepted field in bytes; longer → ERR 401 [default: 2048].
+    #[arg(long, value_name = "BYTES")]
+    pub max_field: Option<usize>,
+    /// Per-user chat limit LINES/SECS (ERR 425, then system_mute at twice the limit); 0 turns
+    /// it off [default: 8/4].
+    #[arg(long, value_name = "LINES/SECS")]
+    pub flood: Option<String>,
+    /// Identical consecutive chat lines allowed before ERR 430; 0 turns it off [default: 3].
+    #[arg(long, value_name = "N")]
+    pub repeat_limit: Option<u32>,
+    /// Seconds of the automatic system_mute after flooding [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub flood_mute: Option<f64>,
+    /// Allowed difference between a token's time and the server clock, seconds (ERR 205)
+    /// [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub time_skew: Option<u64>,
+    /// No per-connection log lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
-/// Runs the server until SIGINT/SIGTERM.
+/// A running sim inside the current tokio runtime (used by `bench-sim`).
+pub struct Running {
+    /// The bound address.
+    pub addr: std::net::SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Binds and starts serving (accept loop + crowd) on the current runtime.
+pub async fn start(settings: Settings) -> Result<Running, String> {
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let settings = Arc::new(settings);
+    let hub = hub::Hub::new(settings.clone());
+    for r in &settings.rooms {
+        hub.log(format_args!(
+            "room {:?}{}{}{}",
+            r.name,
+            if r.token.is_some() { " (token)" } else { "" },
+            if r.password.is_some() {
+                " (password)"
+            } else {
+                ""
+            },
+            r.capacity
+                .map_or(String::new(), |c| format!(" (capacity {c})")),
+        ));
+    }
+    let mut tasks = vec![tokio::spawn(server::accept_loop(listener, hub.clone()))];
+    for i in 0..settings.crowd.users {
+        tasks.push(tokio::spawn(crowd::user(hub.clone(), i)));
+    }
+    Ok(Running { addr, tasks })
+}
+
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// Runs `uchat sim` until SIGINT/SIGTERM. Exit status 0 on a signal, 2 on bad settings, 1 when
+/// the address cannot be bound.
 pub fn run(args: SimArgs) -> ExitCode {
-    let _ = args;
-    eprintln!("uchat sim: not implemented yet");
-    ExitCode::FAILURE
+    let settings = match Settings::resolve(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("uchat sim: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("uchat sim: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(async {
+        let quiet = settings.quiet;
+        let running = match start(settings).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("uchat sim: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(stdout, "listening ws://{}", running.addr);
+        let _ = stdout.flush();
+        let sig = stop_signal().await;
+        if !quiet {
+            eprintln!("sim: {sig}: stopping");
+        }
+        drop(running);
+        ExitCode::SUCCESS
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
 }

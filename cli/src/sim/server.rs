@@ -1,0 +1,242 @@
+//! Accept loop and per-connection I/O: HTTP routing, the WebSocket session, and the fault
+//! injection of issue #3 item 4.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::{sleep, sleep_until, Instant};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio_tungstenite::WebSocketStream;
+use uchat_bot::codec::Decoder;
+
+use super::config::Faults;
+use super::http;
+use super::hub::{Client, Flow, Hub, Outbox};
+
+/// Largest chunk the writer coalesces queued lines into before sending one WebSocket message.
+const MAX_COALESCE: usize = 64 * 1024;
+/// Time the writer gets to flush queued lines after the connection is told to close.
+const FLUSH_GRACE: Duration = Duration::from_secs(2);
+
+/// Accepts connections until the future is dropped.
+pub async fn accept_loop(listener: TcpListener, hub: Arc<Hub>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(handle_tcp(stream, peer, hub.clone()));
+            }
+            Err(e) => {
+                // EMFILE and friends: log, back off briefly, keep serving.
+                hub.log(format_args!("accept failed: {e}"));
+                sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn handle_tcp(mut stream: TcpStream, peer: SocketAddr, hub: Arc<Hub>) {
+    let faults = hub.settings.faults.clone();
+    let req = match http::read_request(&mut stream).await {
+        Ok(r) => r,
+        Err(why) => {
+            hub.log(format_args!("{peer}: {why}"));
+            let _ = stream
+                .write_all(&http::simple(400, "Bad Request", "bad request\n"))
+                .await;
+            return;
+        }
+    };
+    if faults.hijack200 {
+        hub.log(format_args!(
+            "{peer}: {} {}: answered 200 OK page (fault hijack200)",
+            req.method, req.target
+        ));
+        let _ = stream.write_all(&http::hijack_page()).await;
+        let _ = stream.shutdown().await;
+        return;
+    }
+    if !req.is_upgrade() {
+        match &hub.settings.www {
+            Some(root) => {
+                let status = http::serve_static(&mut stream, root, &req).await;
+                hub.log(format_args!(
+                    "{peer}: {} {} → {status}",
+                    req.method, req.target
+                ));
+            }
+            None => {
+                let _ = stream
+                    .write_all(&http::simple(
+                        426,
+                        "Upgrade Required",
+                        "uchat sim: this port speaks WebSocket (ws://); start the sim with \
+                         --www DIR to serve files\n",
+                    ))
+                    .await;
+            }
+        }
+        return;
+    }
+    let answer = match http::upgrade_response(&req) {
+        Ok(a) => a,
+        Err(resp) => {
+            hub.log(format_args!("{peer}: invalid WebSocket upgrade"));
+            let _ = stream.write_all(&resp).await;
+            return;
+        }
+    };
+    if stream.write_all(answer.as_bytes()).await.is_err() {
+        return;
+    }
+    let limits = &hub.settings.limits;
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(limits.max_line.saturating_mul(4).max(1 << 20)))
+        .max_frame_size(Some(limits.max_line.saturating_mul(4).max(1 << 20)));
+    let ws =
+        WebSocketStream::from_partially_read(stream, req.rest, Role::Server, Some(config)).await;
+    websocket(ws, peer, hub, faults).await;
+}
+
+async fn websocket(
+    mut ws: WebSocketStream<TcpStream>,
+    peer: SocketAddr,
+    hub: Arc<Hub>,
+    faults: Faults,
+) {
+    let (out, rx) = Outbox::new();
+    let mut client = Client::new(hub.clone(), peer.to_string(), out.clone(), false);
+    let conn = client.conn;
+    hub.log(format_args!("conn {conn} {peer}: connected"));
+    if faults.refuse {
+        hub.log(format_args!(
+            "conn {conn} {peer}: closed at once (fault refuse)"
+        ));
+        let _ = ws.close(None).await;
+        return;
+    }
+    let (sink, mut stream) = ws.split();
+    let writer = tokio::spawn(write_loop(sink, rx, faults.clone()));
+    let mut decoder = Decoder::with_max_line(hub.settings.limits.max_line);
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let drop_at = faults.drop_after.map_or(far, |d| Instant::now() + d);
+    let mut idle_at = faults.idle_timeout.map_or(far, |d| Instant::now() + d);
+    let kick = out.kick.clone();
+    // `abrupt`: drop the TCP connection without a close frame (faults drop-after / idle-timeout).
+    let (why, abrupt) = loop {
+        tokio::select! {
+            msg = stream.next() => {
+                if let Some(d) = faults.idle_timeout {
+                    idle_at = Instant::now() + d;
+                }
+                let data = match msg {
+                    None => break ("closed by peer".to_owned(), false),
+                    Some(Err(e)) => break (format!("read error: {e}"), true),
+                    Some(Ok(Message::Binary(b))) => b,
+                    Some(Ok(Message::Text(t))) => Bytes::from(t),
+                    Some(Ok(Message::Close(_))) => break ("closed by peer".to_owned(), false),
+                    Some(Ok(_)) => continue, // ping/pong are answered by tungstenite
+                };
+                let mut flow = Flow::Continue;
+                decoder.feed_with(&data, |line| {
+                    if flow == Flow::Continue {
+                        flow = client.on_line(line);
+                    }
+                });
+                if flow == Flow::Close {
+                    break ("disconnect".to_owned(), false);
+                }
+            }
+            _ = sleep_until(drop_at) => break ("dropped (fault drop-after)".to_owned(), true),
+            _ = sleep_until(idle_at) => break ("idle (fault idle-timeout)".to_owned(), true),
+            _ = kick.notified() => break ("kicked".to_owned(), false),
+        }
+    };
+    client.close(&why);
+    hub.log(format_args!("conn {conn} {peer}: closed: {why}"));
+    drop(client);
+    drop(out);
+    drop(stream);
+    if abrupt {
+        writer.abort();
+    } else if tokio::time::timeout(FLUSH_GRACE, writer).await.is_err() {
+        hub.log(format_args!("conn {conn} {peer}: gave up flushing"));
+    }
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocketStream<TcpStream>, Message>;
+
+/// Drains the outbox: coalesces queued chunks into one WebSocket message, applies `delay` and
+/// `split-frames`, and sends a close frame when the outbox closes.
+async fn write_loop(mut sink: Sink, mut rx: mpsc::Receiver<Bytes>, faults: Faults) {
+    while let Some(first) = rx.recv().await {
+        let mut buf = first.to_vec();
+        while buf.len() < MAX_COALESCE {
+            match rx.try_recv() {
+                Ok(more) => buf.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if let Some(d) = faults.delay {
+            sleep(d).await;
+        }
+        let ok = if faults.split_frames && buf.len() >= 2 {
+            let mut ok = true;
+            for piece in split_at_random(&buf) {
+                if sink
+                    .feed(Message::Binary(Bytes::from(piece)))
+                    .await
+                    .is_err()
+                {
+                    ok = false;
+                    break;
+                }
+            }
+            ok && sink.flush().await.is_ok()
+        } else {
+            sink.send(Message::Binary(Bytes::from(buf))).await.is_ok()
+        };
+        if !ok {
+            return;
+        }
+    }
+    let _ = sink.close().await;
+}
+
+/// Splits into 2–4 non-empty pieces at random offsets.
+fn split_at_random(buf: &[u8]) -> Vec<Vec<u8>> {
+    let cuts = fastrand::usize(1..=3).min(buf.len() - 1);
+    let mut at: Vec<usize> = (0..cuts).map(|_| fastrand::usize(1..buf.len())).collect();
+    at.sort_unstable();
+    at.dedup();
+    let mut pieces = Vec::with_capacity(at.len() + 1);
+    let mut start = 0;
+    for a in at {
+        pieces.push(buf[start..a].to_vec());
+        start = a;
+    }
+    pieces.push(buf[start..].to_vec());
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_at_random;
+
+    #[test]
+    fn split_keeps_bytes() {
+        for len in 2..40 {
+            let buf: Vec<u8> = (0..len as u8).collect();
+            let pieces = split_at_random(&buf);
+            assert!(pieces.len() >= 2);
+            assert!(pieces.iter().all(|p| !p.is_empty()));
+            assert_eq!(pieces.concat(), buf);
+        }
+    }
+}
