@@ -18,15 +18,16 @@ use std::fmt;
 mod codes;
 mod incoming;
 mod outgoing;
+mod records;
 mod style;
+mod system;
 
 pub use codes::{ErrorCode, SystemCode};
-pub use incoming::{
-    BanInfo, ChatMessage, Control, Incoming, IpInfo, MuteInfo, OpInfo, PluginMessage, RoomFlags,
-    RoomInfo, RoomMode, SystemMessage, SystemUserInfo, UserModi, UserRecord, WhisperMessage,
-};
+pub use incoming::{ChatMessage, Control, Incoming, PluginMessage, UserModi, WhisperMessage};
 pub use outgoing::{Command, JoinRequest, Outgoing};
+pub use records::{RoomFlags, RoomInfo, RoomMode, UserRecord};
 pub use style::{Color, Style, StyleError};
+pub use system::{BanInfo, IpInfo, MuteInfo, OpInfo, SystemMessage, SystemUserInfo};
 
 // ---------------------------------------------------------------------------------------------
 // User key
