@@ -1,0 +1,324 @@
+//! Runs the built `uchat` binary: the output formats of decode/encode/token/join are an interface
+//! (issue #2), so these tests pin them byte for byte against vectors.json.
+
+use serde_json::{json, Value};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+const VECTORS: &str = include_str!("../../tests/vectors/vectors.json");
+
+fn vectors() -> Value {
+    serde_json::from_str(VECTORS).expect("vectors.json parses")
+}
+
+/// Run `uchat args…` with `stdin` and no UCHAT_TOKEN in the environment.
+fn uchat(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uchat"))
+        .args(args)
+        .env_remove("UCHAT_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("uchat starts");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin).expect("write stdin");
+    drop(input);
+    child.wait_with_output().expect("uchat finishes")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_lines(o: &Output) -> Vec<Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each stdout line is JSON"))
+        .collect()
+}
+
+#[test]
+fn decode_hex_with_a_bad_line_and_a_rest() {
+    // p | m with invalid UTF-8 | c 42 | unterminated m
+    let o = uchat(
+        &[
+            "decode",
+            "--hex",
+            "70 0a\n6d 03 ff 0a  63 05 2a 0a 6d 03 03 61",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = json_lines(&o);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[0], json!(["p"]));
+    assert_eq!(
+        got[1],
+        json!({"error": "line 2, field 1: invalid UTF-8 at byte 0 of the value"})
+    );
+    assert_eq!(got[2], json!(["c", {"num": 42}]));
+    assert_eq!(got[3], json!({"rest": "6d030361"}));
+}
+
+#[test]
+fn decode_raw_stdin_matches_server_vectors() {
+    let v = vectors();
+    for case in v["server_frames"].as_array().unwrap() {
+        let hex = case["frame_hex"].as_str().unwrap();
+        let bytes = uchat_bot::codec::hex_decode(hex).unwrap();
+        let o = uchat(&["decode"], &bytes);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let got = json_lines(&o);
+        let want = case["lines"].as_array().unwrap();
+        let rest = case["rest_hex"].as_str().unwrap();
+        let (lines, tail) = if rest.is_empty() {
+            (&got[..], None)
+        } else {
+            (&got[..got.len() - 1], got.last())
+        };
+        // Errors carry the full message on the CLI (vectors.json only names the category).
+        assert_eq!(lines.len(), want.len(), "{hex}");
+        for (g, w) in lines.iter().zip(want) {
+            if w.get("error").is_some() {
+                assert!(g["error"].is_string(), "{hex}: {g}");
+            } else {
+                assert_eq!(g, w, "{hex}");
+            }
+        }
+        if let Some(t) = tail {
+            assert_eq!(t, &json!({ "rest": rest }), "{hex}");
+        }
+    }
+}
+
+#[test]
+fn decode_bad_hex_exits_2() {
+    let o = uchat(&["decode", "--hex", "70 0"], b"");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("odd number of hex digits"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn encode_reproduces_every_client_line() {
+    let v = vectors();
+    let cases = v["client_lines"].as_array().unwrap();
+    // One by one with --json …
+    for case in cases {
+        let o = uchat(&["encode", "--json", &case["line"].to_string()], b"");
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            stdout(&o),
+            format!("{}\n", case["frame_hex"].as_str().unwrap())
+        );
+    }
+    // … and all at once as JSON Lines on stdin.
+    let input: String = cases.iter().map(|c| format!("{}\n", c["line"])).collect();
+    let o = uchat(&["encode"], input.as_bytes());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want: String = cases
+        .iter()
+        .map(|c| format!("{}\n", c["frame_hex"].as_str().unwrap()))
+        .collect();
+    assert_eq!(stdout(&o), want);
+}
+
+#[test]
+fn encode_errors_exit_2_naming_the_line() {
+    let o = uchat(&["encode"], b"[\"p\"]\n[\"m\", {\"str\": 1}]\n");
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("line 2"), "{err}");
+    assert!(err.contains("\"str\" needs a string"), "{err}");
+    assert!(o.stdout.is_empty(), "nothing printed on error");
+
+    let o = uchat(&["encode", "--json", "[\"m\", "], b"");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not valid JSON"), "{}", stderr(&o));
+}
+
+fn token_case(name: &str) -> Value {
+    vectors()["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .unwrap()
+}
+
+/// The `uchat token` arguments for a token vector's input.
+fn token_args(case: &Value) -> Vec<String> {
+    let mut args = vec!["token".to_owned()];
+    for (k, v) in case["input"].as_object().unwrap() {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(), // T4's integer level
+        };
+        args.push(format!("--{k}"));
+        args.push(text);
+    }
+    args.push("--time".into());
+    args.push(case["time"].to_string());
+    args
+}
+
+#[test]
+fn token_reproduces_t1_and_t4_exactly() {
+    for name in ["T1", "T4"] {
+        let case = token_case(name);
+        let args = token_args(&case);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = uchat(&args, b"");
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert_eq!(
+            stdout(&o),
+            format!("{}\n", case["user_data"].as_str().unwrap()),
+            "{name}"
+        );
+        assert!(o.stderr.is_empty());
+    }
+}
+
+#[test]
+fn token_from_environment_and_missing_token() {
+    let case = token_case("T2");
+    let o = Command::new(env!("CARGO_BIN_EXE_uchat"))
+        .args(["token", "--room", "lobby", "--time", "1604136208"])
+        .env("UCHAT_TOKEN", "tok")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("{}\n", case["user_data"].as_str().unwrap())
+    );
+
+    let o = uchat(&["token", "--room", "lobby"], b"");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--token"), "{}", stderr(&o));
+    let o = uchat(&["token", "--room", "lobby", "--token", ""], b"");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("token: the room token is empty"));
+}
+
+#[test]
+fn token_defaults_time_to_now() {
+    let o = uchat(&["token", "--room", "r", "--token", "K"], b"");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let time: i64 = out
+        .split('|')
+        .find_map(|p| p.strip_prefix("time "))
+        .expect("time field")
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - time).abs() < 60, "time {time} vs now {now}");
+    assert!(!out.contains('K'), "the token is never printed");
+}
+
+#[test]
+fn join_reproduces_t1_frame() {
+    let join = &token_case("T1")["join"];
+    let o = uchat(
+        &[
+            "join",
+            "--room",
+            join["room"].as_str().unwrap(),
+            "--user-data",
+            join["user_data"].as_str().unwrap(),
+            "--session",
+            join["session"].as_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("{}\n", join["frame_hex"].as_str().unwrap())
+    );
+}
+
+#[test]
+fn join_guest_random_session_and_bad_session() {
+    let o = uchat(&["join", "--room", "#bWFpbg=="], b"");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let hex = stdout(&o);
+    let line = uchat(&["decode", "--hex", hex.trim()], b"");
+    let got = json_lines(&line);
+    assert_eq!(got.len(), 1);
+    let fields = got[0].as_array().unwrap();
+    assert_eq!(fields.len(), 16);
+    assert_eq!(fields[1], json!({"str": "#bWFpbg=="}));
+    assert_eq!(fields[2], json!({"str": ""}), "guest nick is ''");
+    assert_eq!(fields[5], json!({"str": ""}), "auth is always a string");
+    let session = fields[10]["str"].as_str().unwrap();
+    assert_eq!(session.len(), 32);
+    assert!(uchat_bot::token::check_session(session).is_ok());
+
+    let o = uchat(&["join", "--room", "r", "--session", "tooshort"], b"");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("session: expected 32 characters"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(o.stdout.is_empty());
+
+    let o = uchat(&["join", "--room", "r", "--user-data", "nick %ZZ"], b"");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("key \"nick\""), "{}", stderr(&o));
+
+    let o = uchat(
+        &[
+            "join",
+            "--room",
+            "r",
+            "--user-data",
+            "nick a",
+            "--nick",
+            "b",
+        ],
+        b"",
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "--nick conflicts with --user-data"
+    );
+}
+
+#[test]
+fn help_mentions_examples() {
+    for args in [
+        vec!["--help"],
+        vec!["decode", "--help"],
+        vec!["encode", "--help"],
+        vec!["token", "--help"],
+        vec!["join", "--help"],
+    ] {
+        let o = uchat(&args, b"");
+        assert!(o.status.success(), "{args:?}");
+        let out = stdout(&o);
+        assert!(out.contains("Examples:"), "{args:?}: {out}");
+        assert!(out.contains("uchat "), "{args:?}");
+    }
+    let o = uchat(&["--help"], b"");
+    let out = stdout(&o);
+    for sub in ["decode", "encode", "token", "join", "sim"] {
+        assert!(out.contains(sub), "{sub} listed");
+    }
+}
