@@ -18,6 +18,8 @@ use std::fmt;
 mod codes;
 mod incoming;
 mod outgoing;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod props;
 mod records;
 mod style;
 mod system;
