@@ -243,7 +243,26 @@ fn ensure_wasm_bindgen_cli(ctx: &Ctx) -> Result<(), String> {
     );
     // Not `--locked`: the CLI's own lockfile pins a webpki-roots release that the registry no
     // longer serves, so a locked install fails. The CLI's version itself is still exact.
-    cargo_install(ctx, "wasm-bindgen-cli", &want)
+    cargo_install(ctx, "wasm-bindgen-cli", &want)?;
+    for tool in ["wasm-bindgen", "wasm-bindgen-test-runner"] {
+        verify_installed(tool, &want)?;
+    }
+    Ok(())
+}
+
+/// After an install, the tool found on PATH must be the version just installed (another copy
+/// earlier on PATH would silently win).
+fn verify_installed(tool: &str, want: &str) -> Result<(), String> {
+    let have = tool_version(tool);
+    if version_is(&have, want) {
+        return Ok(());
+    }
+    Err(format!(
+        "after installing, `{tool} --version` says {} (found at {}), not {want}; \
+         put $CARGO_HOME/bin first on PATH or remove the other copy",
+        have.as_deref().unwrap_or("nothing"),
+        which(tool).map_or("no path".into(), |p| p.display().to_string()),
+    ))
 }
 
 fn ensure_geckodriver(ctx: &Ctx) -> Result<(), String> {
@@ -256,7 +275,8 @@ fn ensure_geckodriver(ctx: &Ctx) -> Result<(), String> {
         "geckodriver: want {GECKODRIVER_VERSION}, found {}",
         have.as_deref().unwrap_or("none")
     );
-    cargo_install(ctx, "geckodriver", GECKODRIVER_VERSION)
+    cargo_install(ctx, "geckodriver", GECKODRIVER_VERSION)?;
+    verify_installed("geckodriver", GECKODRIVER_VERSION)
 }
 
 /// `cargo install` with a shared build directory, so a reinstall reuses earlier builds.
@@ -266,11 +286,7 @@ fn cargo_install(ctx: &Ctx, krate: &str, version: &str) -> Result<(), String> {
         Command::new("cargo")
             .args(["install", krate, "--version", version])
             .env("CARGO_TARGET_DIR", &tools_target),
-    )?;
-    if !ctx.cargo_bin.is_dir() {
-        return Err(format!("{} was not created", ctx.cargo_bin.display()));
-    }
-    Ok(())
+    )
 }
 
 fn ensure_browsers(_ctx: &Ctx) -> Result<(), String> {
@@ -643,24 +659,9 @@ fn run_suite(ctx: &Ctx, suite: &Suite) -> SuiteResult {
         notes.push("no test ran".into());
     }
     if let Some(browser) = suite.browser {
-        // Prove each test binary really ran in the intended browser.
-        let ran_in: Vec<&str> = lines
-            .iter()
-            .filter_map(|l| l.trim().strip_prefix("Running headless tests in "))
-            .filter_map(|l| l.split_whitespace().next())
-            .collect();
-        if ran_in.is_empty() && ok {
+        if let Some(problem) = browser_problem(&lines, browser, ok) {
             failed += 1;
-            notes.push(format!(
-                "wasm-bindgen-test-runner never said it ran headless tests in {}",
-                browser.runner_name()
-            ));
-        } else if let Some(other) = ran_in.iter().find(|b| **b != browser.runner_name()) {
-            failed += 1;
-            notes.push(format!(
-                "expected {} but tests ran in {other}",
-                browser.runner_name()
-            ));
+            notes.push(problem);
         }
     }
     SuiteResult {
@@ -669,6 +670,27 @@ fn run_suite(ctx: &Ctx, suite: &Suite) -> SuiteResult {
         failed,
         notes,
         took: start.elapsed(),
+    }
+}
+
+/// Whether the runner's output shows every test binary ran in `browser`: it prints
+/// "Running headless tests in <Browser> on `<url>`" once per binary that has tests.
+fn browser_problem(lines: &[String], browser: Browser, ok: bool) -> Option<String> {
+    let want = browser.runner_name();
+    let ran_in: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("Running headless tests in "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    if let Some(other) = ran_in.iter().find(|b| **b != want) {
+        Some(format!("expected {want} but tests ran in {other}"))
+    } else if ran_in.is_empty() && ok {
+        // (When the command failed, its failure is already counted and explained.)
+        Some(format!(
+            "wasm-bindgen-test-runner never said it ran headless tests in {want}"
+        ))
+    } else {
+        None
     }
 }
 
@@ -824,6 +846,18 @@ mod tests {
             count_tests(&lines("error[E0425]: cannot find value\n")),
             (0, 0)
         );
+    }
+
+    #[test]
+    fn browser_check_needs_the_right_browser() {
+        let chrome = lines("Running headless tests in Chrome on `http://127.0.0.1:1/`\n");
+        assert_eq!(browser_problem(&chrome, Browser::Chrome, true), None);
+        assert!(browser_problem(&chrome, Browser::Firefox, true)
+            .unwrap()
+            .contains("ran in Chrome"));
+        let node = lines("running 3 tests\ntest result: ok. 3 passed; 0 failed\n");
+        assert!(browser_problem(&node, Browser::Chrome, true).is_some());
+        assert_eq!(browser_problem(&node, Browser::Chrome, false), None);
     }
 
     #[test]
