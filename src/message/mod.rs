@@ -104,7 +104,8 @@ pub struct MessageError {
     pub kind: MessageErrorKind,
 }
 
-/// What was wrong with a line's fields. `field` counts from 1 = the first field after the key.
+/// What was wrong with a line's fields (PROTOCOL.md §3). `field` counts from 1 = the first field
+/// after the key, as in the PROTOCOL.md §3 tables.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MessageErrorKind {
     /// A required field is not there.

@@ -129,7 +129,7 @@ impl JoinRequest {
     }
 
     /// Read a `j` line: exactly 15 fields after the key; string-or-undefined fields as in
-    /// §4.2, `room`, `auth`, `session` and `charset` must be strings.
+    /// §4.2, `room`, `auth`, `session` and `charset` must be strings. The key is not checked.
     pub fn from_line(line: Line) -> Result<JoinRequest, MessageError> {
         let mut r = Reader::new(line.key, line.fields);
         let join = JoinRequest {

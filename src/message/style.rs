@@ -23,7 +23,7 @@ pub struct Style {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Color(String);
 
-/// A style string or colour that could not be understood.
+/// A style string or colour that could not be understood (PROTOCOL.md §3.1 `m`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StyleError {
     /// The colour is not in an accepted form.
