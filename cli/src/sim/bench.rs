@@ -16,6 +16,7 @@ use tokio::sync::{Barrier, Semaphore};
 use tokio::time::{sleep, timeout, Instant};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use uchat_bot::codec::{encode, Decoder, Field, Line};
+use uchat_bot::token::{join_line, random_session, UserData};
 
 use super::config::Settings;
 
@@ -216,25 +217,6 @@ struct ClientSpec {
     interval: Duration,
 }
 
-fn join_line(room: &str, nick: &str) -> Line {
-    Line::new("j")
-        .with(room)
-        .with(nick)
-        .with(Field::Undef)
-        .with(Field::Undef)
-        .with("")
-        .with(Field::Undef)
-        .with(Field::Undef)
-        .with(Field::Undef)
-        .with(Field::Undef)
-        .with("0123456789abcdefghiklmnopqrstuvw")
-        .with("utf-8")
-        .with(Field::Undef)
-        .with(Field::Undef)
-        .with(Field::Undef)
-        .with(Field::Undef)
-}
-
 async fn client(
     spec: ClientSpec,
     joined: Arc<Barrier>,
@@ -358,8 +340,11 @@ async fn connect_and_join(spec: &ClientSpec) -> Result<(Ws, Decoder), String> {
         let (mut ws, _) = tokio_tungstenite::client_async(spec.url.as_str(), tcp)
             .await
             .map_err(|e| format!("WebSocket handshake: {e}"))?;
-        let j = encode(&join_line(&spec.room, &format!("bench{}", spec.index)))
+        let nick = format!("bench{}", spec.index);
+        let session = random_session(|| fastrand::u32(..));
+        let j = join_line(&spec.room, &UserData::guest(Some(&nick)), &session, None)
             .map_err(|e| e.to_string())?;
+        let j = encode(&j).map_err(|e| e.to_string())?;
         ws.send(Message::Binary(Bytes::from(j)))
             .await
             .map_err(|e| format!("send j: {e}"))?;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::{sleep, Instant};
-use uchat_bot::codec::{Field, Line};
+use uchat_bot::codec::Line;
+use uchat_bot::token::{join_line, random_session, UserData};
 
 use super::hub::{Client, Hub, Outbox};
 
@@ -31,6 +32,13 @@ fn jitter(mean: Duration) -> Duration {
 /// Runs one simulated user forever: join, chat every ~interval, leave after ~stay, pause, again.
 pub async fn user(hub: Arc<Hub>, index: u32) {
     let crowd = hub.settings.crowd.clone();
+    // Simulated users are the server's own: they know the room password.
+    let password = hub
+        .settings
+        .rooms
+        .iter()
+        .find(|r| r.name == crowd.room)
+        .and_then(|r| r.password.clone());
     // Spread the first joins over a short while instead of a burst.
     sleep(jitter(Duration::from_millis(200)).mul_f64(f64::from(index % 10 + 1))).await;
     loop {
@@ -38,22 +46,20 @@ pub async fn user(hub: Arc<Hub>, index: u32) {
         // Nobody reads a simulated user's screen: drain and discard.
         let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
         let mut client = Client::new(hub.clone(), format!("crowd#{index}"), out, true);
-        let join = Line::new("j")
-            .with(crowd.room.as_str())
-            .with(Field::Undef) // no nick: the server assigns 손님NNNN
-            .with(Field::Undef)
-            .with(Field::Undef)
-            .with("")
-            .with(Field::Undef)
-            .with(Field::Undef)
-            .with(Field::Undef)
-            .with(Field::Undef)
-            .with(format!("crowd{index:026}"))
-            .with("utf-8")
-            .with(Field::Undef)
-            .with(Field::Undef)
-            .with(Field::Undef)
-            .with(Field::Undef);
+        // No nick: the server assigns 손님NNNN.
+        let session = random_session(|| fastrand::u32(..));
+        let Ok(join) = join_line(
+            &crowd.room,
+            &UserData::default(),
+            &session,
+            password.as_deref(),
+        ) else {
+            hub.log(format_args!(
+                "crowd: cannot build a join for room {:?}",
+                crowd.room
+            ));
+            return;
+        };
         client.on_line(Ok(join));
         if client.seat().is_some() {
             let leave_at = Instant::now() + jitter(crowd.stay);

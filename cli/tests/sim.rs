@@ -1,0 +1,461 @@
+//! `uchat sim` protocol tests (issue #3 items 2, 3, 5): the built binary on 127.0.0.1:0 and a
+//! real WebSocket client over loopback.
+
+mod sim_util;
+
+use std::time::Duration;
+
+use futures_util::SinkExt;
+
+use sim_util::*;
+use uchat_bot::codec::{Field, Line};
+use uchat_bot::token::{join_line, UserData, UserFields};
+
+fn key(k: &Line) -> Vec<u8> {
+    k.field(0)
+        .and_then(Field::as_bin)
+        .expect("key field")
+        .to_vec()
+}
+
+fn nick(k: &Line) -> String {
+    k.field(1).and_then(Field::as_str).expect("nick").to_owned()
+}
+
+fn num(l: &Line, i: usize) -> i64 {
+    l.field(i)
+        .and_then(Field::as_i64)
+        .unwrap_or_else(|| panic!("field {i} of {l} is not a number"))
+}
+
+#[tokio::test]
+async fn guest_join_gets_room_info_key_and_guest_nick() {
+    let sim = Sim::start(&[]);
+    let mut c = sim.connect().await;
+    c.send(&join_line("lobby", &UserData::default(), SESSION, None).unwrap())
+        .await;
+    let i1 = c.next().await;
+    assert_eq!(i1.key, "i1");
+    assert_eq!(i1.field(0).and_then(Field::as_str), Some("lobby"));
+    assert!((num(&i1, 4) - now()).abs() <= 5, "server time in i1: {i1}");
+    let k = c.next().await;
+    assert_eq!(k.key, "k");
+    assert_eq!(key(&k).len(), 8);
+    let n = nick(&k);
+    let digits = n.strip_prefix("손님").expect("guest nick starts with 손님");
+    assert!(
+        digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit()),
+        "{n}"
+    );
+    assert_eq!(num(&k, 4), 0, "guest auth");
+    assert_eq!(k.field(9).and_then(Field::as_bin).map(<[u8]>::len), Some(8));
+    let i2 = c.next().await;
+    assert_eq!(i2.key, "i2");
+    assert_eq!(i2.field(0), k.field(0));
+    // keepalive is accepted silently
+    c.send(&Line::new("p")).await;
+    c.expect_silence(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn two_clients_relay_chat_exactly() {
+    let sim = Sim::start(&[]);
+    let (mut a, ka) = sim.join("lobby", Some("앨리스")).await;
+    let (mut b, kb) = sim.join("lobby", Some("bob")).await;
+    // A learns about B: k then j.
+    let k = a.next().await;
+    assert_eq!((k.key.as_str(), key(&k)), ("k", key(&kb)));
+    let j = a.next().await;
+    assert_eq!((j.key.as_str(), key(&j)), ("j", key(&kb)));
+
+    let text = "안녕 \\ back\\slash\nnew line \u{2}\u{3}\u{4}\u{5}\u{6}\u{7} end\\";
+    a.send(&Line::new("m").with("4 #ff0000").with(text)).await;
+    for c in [&mut a, &mut b] {
+        let m = c.expect("m").await;
+        assert_eq!(key(&m), key(&ka));
+        assert_eq!(m.field(1).and_then(Field::as_str), Some("4 #ff0000"));
+        assert_eq!(m.field(2).and_then(Field::as_str), Some(text));
+        assert!((num(&m, 3) - now()).abs() <= 5);
+    }
+    b.send(&chat("반가워요")).await;
+    let m = a.expect("m").await;
+    assert_eq!(key(&m), key(&kb));
+    assert_eq!(m.field(2).and_then(Field::as_str), Some("반가워요"));
+}
+
+#[tokio::test]
+async fn whisper_goes_to_target_and_back_to_sender() {
+    let sim = Sim::start(&[]);
+    let (mut a, ka) = sim.join("lobby", Some("a")).await;
+    let (mut b, kb) = sim.join("lobby", Some("b")).await;
+    let (mut c, _) = sim.join("lobby", Some("c")).await;
+    a.send(&command(
+        "whisper",
+        vec!["b".into(), "".into(), "비밀".into()],
+    ))
+    .await;
+    for cl in [&mut b, &mut a] {
+        let w = cl.expect("w").await;
+        assert_eq!(w.field(0).and_then(Field::as_bin), Some(&key(&ka)[..]));
+        assert_eq!(w.field(1).and_then(Field::as_bin), Some(&key(&kb)[..]));
+        assert_eq!(w.field(3).and_then(Field::as_str), Some("비밀"));
+    }
+    c.expect_silence(Duration::from_millis(300)).await;
+    a.send(&command(
+        "whisper",
+        vec!["nobody".into(), "".into(), "x".into()],
+    ))
+    .await;
+    a.expect_err(404).await;
+    a.send(&command("whisper", vec!["a".into(), "".into(), "x".into()]))
+        .await;
+    a.expect_err(407).await;
+}
+
+#[tokio::test]
+async fn user_list_then_empty_u() {
+    let sim = Sim::start(&[]);
+    let (mut a, ka) = sim.join("lobby", Some("a")).await;
+    let (_b, kb) = sim.join("lobby", Some("b")).await;
+    a.expect("j").await;
+    a.send(&command("userList", vec![Field::Num(10_000), "".into()]))
+        .await;
+    let mut keys = Vec::new();
+    loop {
+        let l = a.next().await;
+        match l.key.as_str() {
+            "k" => {}
+            "u" if l.fields.is_empty() => break,
+            "u" => keys.push(key(&l)),
+            other => panic!("unexpected {other} in user list"),
+        }
+    }
+    keys.sort();
+    let mut want = vec![key(&ka), key(&kb)];
+    want.sort();
+    assert_eq!(keys, want);
+    // search narrows it down
+    a.send(&command("userList", vec![Field::Num(10), "b".into()]))
+        .await;
+    let k = a.next().await;
+    assert_eq!(nick(&k), "b");
+    assert_eq!(key(&a.next().await), key(&kb));
+    assert!(a.next().await.fields.is_empty());
+}
+
+#[tokio::test]
+async fn leave_and_drop_send_o() {
+    let sim = Sim::start(&[]);
+    let (mut a, _) = sim.join("lobby", Some("a")).await;
+    let (mut b, _) = sim.join("lobby", Some("떠나는사람")).await;
+    let (c, _) = sim.join("lobby", Some("c")).await;
+    b.send(&Line::new("disconnect")).await;
+    b.expect_closed(WAIT).await;
+    let o = a.expect("o").await;
+    assert_eq!(o.field(0).and_then(Field::as_str), Some("떠나는사람"));
+    drop(c); // TCP gone without a close frame
+    let o = a.expect("o").await;
+    assert_eq!(o.field(0).and_then(Field::as_str), Some("c"));
+}
+
+#[tokio::test]
+async fn token_room_ok_wrong_missing_stale() {
+    let sim = Sim::start(&["--room", "club:token=s3cret,title=Club"]);
+    let fields = UserFields {
+        nick: Some("탁월한 지도자".into()),
+        id: Some("u1".into()),
+        level: Some("5".into()),
+        auth: Some("admin".into()),
+        ..UserFields::default()
+    };
+    // ok (the space arrives as '+', PROTOCOL.md §4.7-1)
+    let mut c = sim.connect().await;
+    c.send(&token_join("club", "s3cret", now(), &fields)).await;
+    let i1 = c.next().await;
+    assert_eq!(i1.field(0).and_then(Field::as_str), Some("Club"));
+    let k = c.next().await;
+    assert_eq!(nick(&k), "탁월한+지도자");
+    assert_eq!(num(&k, 4), 3, "admin auth");
+    assert_eq!(c.next().await.key, "i2");
+
+    // wrong hash: 202
+    let mut j = token_join("club", "other-token", now(), &fields);
+    j.fields[1] = "someone".into();
+    let mut c = sim.connect().await;
+    c.send(&j).await;
+    c.expect_err(202).await;
+    // tampered field: 202
+    let mut j = token_join("club", "s3cret", now(), &fields);
+    j.fields[4] = "admin".into();
+    j.fields[2] = "u2".into();
+    c.send(&j).await;
+    c.expect_err(202).await;
+    // missing hash: 203
+    let mut j = token_join("club", "s3cret", now(), &fields);
+    j.fields[8] = Field::Undef;
+    c.send(&j).await;
+    c.expect_err(203).await;
+    // stale time (correct hash): 205
+    c.send(&token_join("club", "s3cret", now() - 1000, &fields))
+        .await;
+    c.expect_err(205).await;
+    // the connection is still usable: a fresh token joins
+    let member = UserFields {
+        nick: Some("m".into()),
+        ..UserFields::default()
+    };
+    c.send(&token_join("club", "s3cret", now() - 100, &member))
+        .await;
+    let k = c.expect_joined().await;
+    assert_eq!(num(&k, 4), 1, "'' auth with a valid hash is member");
+}
+
+#[tokio::test]
+async fn password_room() {
+    let sim = Sim::start(&["--room", "vip:password=pw"]);
+    let mut c = sim.connect().await;
+    c.send(&join_line("vip", &UserData::guest(Some("x")), SESSION, None).unwrap())
+        .await;
+    c.expect_err(701).await;
+    c.send(&join_line("vip", &UserData::guest(Some("x")), SESSION, Some("nope")).unwrap())
+        .await;
+    c.expect_err(208).await;
+    c.send(&join_line("vip", &UserData::guest(Some("x")), SESSION, Some("pw")).unwrap())
+        .await;
+    c.expect_joined().await;
+}
+
+#[tokio::test]
+async fn unknown_room_duplicate_nick_full_room() {
+    let sim = Sim::start(&["--room", "lobby", "--room", "tiny:capacity=1"]);
+    let mut c = sim.connect().await;
+    c.send(&join_line("nowhere", &UserData::guest(None), SESSION, None).unwrap())
+        .await;
+    c.expect_err(201).await;
+    let (_a, _) = sim.join("lobby", Some("same")).await;
+    c.send(&join_line("lobby", &UserData::guest(Some("same")), SESSION, None).unwrap())
+        .await;
+    c.expect_err(301).await;
+    let (_t, _) = sim.join("tiny", Some("first")).await;
+    c.send(&join_line("tiny", &UserData::guest(Some("second")), SESSION, None).unwrap())
+        .await;
+    c.expect_err(207).await;
+    // a line before joining is a protocol error, the connection stays
+    c.send(&chat("hi")).await;
+    c.expect_err(101).await;
+    c.send(&join_line("lobby", &UserData::guest(Some("other")), SESSION, None).unwrap())
+        .await;
+    c.expect_joined().await;
+    // a second j
+    c.send(&join_line("lobby", &UserData::guest(Some("again")), SESSION, None).unwrap())
+        .await;
+    c.expect_err(302).await;
+
+    let auto = Sim::start(&["--auto-rooms"]);
+    let (_c, _) = auto.join("made-up", Some("x")).await;
+}
+
+#[tokio::test]
+async fn over_long_line_and_field_keep_connection() {
+    let sim = Sim::start(&["--max-line", "200", "--max-field", "50"]);
+    let (mut a, _) = sim.join("lobby", Some("a")).await;
+    a.send(&chat(&"x".repeat(300))).await;
+    a.expect_err(105).await;
+    a.send(&chat(&"y".repeat(60))).await;
+    a.expect_err(401).await;
+    a.send(&chat("short")).await;
+    let m = a.expect("m").await;
+    assert_eq!(m.field(2).and_then(Field::as_str), Some("short"));
+}
+
+#[tokio::test]
+async fn malformed_lines_and_garbage_frames() {
+    let sim = Sim::start(&[]);
+    let (mut a, _) = sim.join("lobby", Some("a")).await;
+    // invalid UTF-8 in a string field
+    a.send_raw(b"m\x03\x03\xff\xfe\n").await;
+    a.expect_err(101).await;
+    // wrong field types / unknown key
+    a.send(&Line::new("m").with(Field::Num(1))).await;
+    a.expect_err(101).await;
+    a.send(&Line::new("zz")).await;
+    a.expect_err(101).await;
+    // garbage binary frames: random bytes, a lone escape, NULs, no line end
+    let mut junk: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    junk.retain(|b| *b != b'\n');
+    junk.splice(0..0, *b"zz"); // a line starting with NUL would be skipped silently (§2.1)
+    a.send_raw(&junk).await;
+    a.send_raw(b"\x5c").await;
+    a.send_raw(&[0u8; 64]).await;
+    a.send_raw(b"\n").await; // ends the garbage line: one error for it
+    let l = a.next().await;
+    assert_eq!(l.key, "ERR");
+    a.ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        "\u{1}\u{2}garbage".into(),
+    ))
+    .await
+    .unwrap();
+    a.send_raw(b"\n").await;
+    assert_eq!(a.next().await.key, "ERR");
+    // still usable, and the server still serves others
+    a.send(&chat("still here")).await;
+    assert_eq!(
+        a.expect("m").await.field(2).and_then(Field::as_str),
+        Some("still here")
+    );
+    let (_b, _) = sim.join("lobby", Some("b")).await;
+    // unknown command
+    a.send(&command("teleport", vec![])).await;
+    a.expect("ERR").await;
+}
+
+#[tokio::test]
+async fn moderation_mute_notice_info_ban() {
+    let sim = Sim::start(&["--room", "club:token=tok"]);
+    let join = |nick: &str, auth: &str| {
+        token_join(
+            "club",
+            "tok",
+            now(),
+            &UserFields {
+                nick: Some(nick.into()),
+                id: Some(format!("id-{nick}")),
+                auth: Some(auth.into()),
+                ..UserFields::default()
+            },
+        )
+    };
+    let mut admin = sim.connect().await;
+    admin.send(&join("boss", "subadmin")).await;
+    admin.expect_joined().await;
+    let mut user = sim.connect().await;
+    user.send(&join("user", "member")).await;
+    let ku = user.expect_joined().await;
+    admin.expect("j").await;
+
+    // members cannot moderate
+    user.send(&command("notice", vec!["hi".into()])).await;
+    user.expect_err(402).await;
+    user.send(&command(
+        "mute",
+        vec!["boss".into(), Field::Num(5), "".into()],
+    ))
+    .await;
+    user.expect_err(402).await;
+
+    // notice → s 12 to all, and noticeList
+    admin
+        .send(&command("notice", vec!["공지입니다".into()]))
+        .await;
+    for c in [&mut admin, &mut user] {
+        let s = c.expect("s").await;
+        assert_eq!(
+            (num(&s, 0), s.field(1).and_then(Field::as_str)),
+            (12, Some("공지입니다"))
+        );
+    }
+    user.send(&command("noticeList", vec![])).await;
+    let s = user.expect("s").await;
+    assert_eq!(num(&s, 0), 12);
+
+    // mute → s 4; muted user's chat → ERR 413; unmute → s 5
+    admin
+        .send(&command(
+            "mute",
+            vec!["user".into(), Field::Num(5), "".into()],
+        ))
+        .await;
+    let s = user.expect("s").await;
+    assert_eq!(num(&s, 0), 4);
+    assert_eq!(s.field(2).and_then(Field::as_str), Some("user"));
+    user.send(&chat("can I talk?")).await;
+    user.expect_err(413).await;
+    admin.send(&command("unmute", vec!["user".into()])).await;
+    assert_eq!(num(&user.expect("s").await, 0), 5);
+    user.send(&chat("yes")).await;
+    assert_eq!(
+        user.expect("m").await.field(2).and_then(Field::as_str),
+        Some("yes")
+    );
+
+    // chatList returns history
+    admin.send(&command("chatList", vec![Field::Num(1)])).await;
+    let m = admin.expect("m").await;
+    assert_eq!(m.field(0).and_then(Field::as_bin), Some(&key(&ku)[..]));
+
+    // info → s 36
+    admin.send(&command("info", vec!["user".into()])).await;
+    let s = admin.expect("s").await;
+    assert_eq!(num(&s, 0), 36);
+    assert_eq!(s.field(1).and_then(Field::as_str), Some("user"));
+    assert_eq!(s.field(2).and_then(Field::as_str), Some("id-user"));
+    assert_eq!(num(&s, 4), 1);
+
+    // ban → s 1 + ERR 408 to the victim, connection closed; o to the others; no rejoin
+    admin
+        .send(&command(
+            "ban",
+            vec!["user".into(), Field::Num(0), "spam".into()],
+        ))
+        .await;
+    let s = user.expect("s").await;
+    assert_eq!(num(&s, 0), 1);
+    user.expect_err(408).await;
+    user.expect_closed(WAIT).await;
+    assert_eq!(
+        admin.expect("o").await.field(0).and_then(Field::as_str),
+        Some("user")
+    );
+    let mut again = sim.connect().await;
+    again.send(&join("user", "member")).await;
+    again.expect_err(408).await;
+}
+
+#[tokio::test]
+async fn flooding_gets_425_then_system_mute_and_repeats_430() {
+    let sim = Sim::start(&[
+        "--flood",
+        "3/10",
+        "--repeat-limit",
+        "2",
+        "--flood-mute",
+        "1",
+    ]);
+    let (mut a, _) = sim.join("lobby", Some("spammer")).await;
+    let (mut b, _) = sim.join("lobby", Some("watcher")).await;
+    a.expect("j").await;
+    // repeats: the third identical line in a row is refused
+    a.send(&chat("same")).await;
+    a.send(&chat("same")).await;
+    a.send(&chat("same")).await;
+    assert_eq!(
+        a.expect("m").await.field(2).and_then(Field::as_str),
+        Some("same")
+    );
+    assert_eq!(
+        a.expect("m").await.field(2).and_then(Field::as_str),
+        Some("same")
+    );
+    a.expect_err(430).await;
+    // 3 lines per 10 s used up: the next ones are 425, at twice the limit system_mute (s 13)
+    a.send(&chat("four")).await;
+    a.expect_err(425).await;
+    a.send(&chat("five")).await;
+    a.expect_err(425).await;
+    a.send(&chat("six")).await;
+    a.expect_err(425).await;
+    let s = b.expect("s").await;
+    assert_eq!(num(&s, 0), 13);
+    assert_eq!(s.field(1).and_then(Field::as_str), Some("spammer"));
+    let s = a.expect("s").await;
+    assert_eq!(num(&s, 0), 13);
+    a.send(&chat("muted now")).await;
+    a.expect_err(413).await;
+    // the system mute is --flood-mute 1 s long
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    a.send(&chat("free again")).await;
+    assert_eq!(
+        a.expect("m").await.field(2).and_then(Field::as_str),
+        Some("free again")
+    );
+}

@@ -1,0 +1,275 @@
+//! `uchat sim` process, HTTP and fault-injection tests (issue #3 items 1, 4, 5).
+
+mod sim_util;
+
+use std::time::{Duration, Instant};
+
+use sim_util::*;
+use tokio::net::TcpStream;
+use uchat_bot::codec::{Decoder, Field, Line};
+use uchat_bot::token::{join_line, UserData};
+
+#[tokio::test]
+async fn first_line_logs_and_clean_sigterm() {
+    let mut sim = Sim::start_logged(&["--room", "lobby:token=never-printed"]);
+    let port: u16 = sim
+        .addr
+        .strip_prefix("127.0.0.1:")
+        .expect("binds 127.0.0.1")
+        .parse()
+        .unwrap();
+    assert_ne!(port, 0, "prints the real port");
+    let mut a = sim.connect().await;
+    a.send(&join_line("lobby-x", &UserData::guest(Some("a")), SESSION, None).unwrap())
+        .await;
+    a.expect_err(201).await;
+    sim.wait_log("connected");
+    sim.wait_log("ERR 201");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &sim.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + WAIT;
+    let code = loop {
+        if let Some(s) = sim.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "sim did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(code.success(), "exit status {code:?}");
+    // The log never contains the room token.
+    let rx = sim.stderr.take().unwrap();
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(
+        rest.iter().all(|l| !l.contains("never-printed")),
+        "{rest:?}"
+    );
+}
+
+#[tokio::test]
+async fn join_leave_log_lines() {
+    let sim = Sim::start_logged(&[]);
+    sim.wait_log("room \"lobby\"");
+    let (mut a, _) = sim.join("lobby", Some("logged")).await;
+    sim.wait_log("connected");
+    sim.wait_log("joined \"lobby\" as \"logged\"");
+    a.send(&Line::new("disconnect")).await;
+    sim.wait_log("\"logged\" left \"lobby\"");
+    sim.wait_log("closed");
+}
+
+#[tokio::test]
+async fn hijack200_answers_upgrades_with_html() {
+    let sim = Sim::start(&["--fault", "hijack200"]);
+    let resp = http_raw(
+        &sim.addr,
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&resp);
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("text/html"));
+    assert!(text.contains("<html"));
+    let tcp = TcpStream::connect(&sim.addr).await.unwrap();
+    let r = tokio_tungstenite::client_async(sim.url.as_str(), tcp).await;
+    assert!(r.is_err(), "a WebSocket client must fail the handshake");
+}
+
+#[tokio::test]
+async fn refuse_closes_right_after_upgrade() {
+    let sim = Sim::start(&["--fault", "refuse"]);
+    let mut c = sim.connect().await;
+    c.expect_closed(WAIT).await;
+}
+
+#[tokio::test]
+async fn drop_after_drops_connections() {
+    let sim = Sim::start(&["--fault", "drop-after=1"]);
+    let t = Instant::now();
+    let (mut a, _) = sim.join("lobby", Some("a")).await;
+    a.expect_closed(Duration::from_secs(4)).await;
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+}
+
+#[tokio::test]
+async fn idle_timeout_closes_silent_clients_only() {
+    let sim = Sim::start(&["--fault", "idle-timeout=1"]);
+    let (mut quiet, _) = sim.join("lobby", Some("quiet")).await;
+    let (mut talker, _) = sim.join("lobby", Some("talker")).await;
+    let t = Instant::now();
+    // talker sends a keepalive every 300 ms for 1.8 s and stays connected
+    while t.elapsed() < Duration::from_millis(1800) {
+        talker.send(&Line::new("p")).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    quiet.expect_closed(Duration::from_secs(2)).await;
+    let o = talker.expect("o").await;
+    assert_eq!(o.field(0).and_then(Field::as_str), Some("quiet"));
+    talker.send(&chat("alive")).await;
+    assert_eq!(
+        talker.expect("m").await.field(2).and_then(Field::as_str),
+        Some("alive")
+    );
+}
+
+#[tokio::test]
+async fn split_frames_splits_inside_lines() {
+    let sim = Sim::start(&["--fault", "split-frames"]);
+    let (mut a, k) = sim.join("lobby", Some("split")).await;
+    let text = "줄을 나누어도 그대로 \\ \n 도착해야 합니다 ".repeat(5);
+    for _ in 0..3 {
+        a.send(&chat(&text)).await;
+        let m = a.expect("m").await;
+        assert_eq!(m.field(2).and_then(Field::as_str), Some(text.as_str()));
+        assert_eq!(m.field(0), k.field(0));
+    }
+    assert!(a.messages > 4, "only {} WebSocket messages", a.messages);
+    assert!(
+        a.raw.iter().any(|m| m.last() != Some(&b'\n')),
+        "no message ended inside a line"
+    );
+    // the pieces decode to exactly what one decoder sees from the concatenation
+    let mut d = Decoder::new();
+    let lines = d.feed(&a.raw.concat());
+    assert!(lines.iter().all(Result::is_ok));
+    assert!(d.rest().is_empty());
+}
+
+#[tokio::test]
+async fn delay_holds_every_message() {
+    let sim = Sim::start(&["--fault", "delay=300"]);
+    let mut c = sim.connect().await;
+    let t = Instant::now();
+    c.send(&join_line("lobby", &UserData::guest(Some("slow")), SESSION, None).unwrap())
+        .await;
+    c.expect_joined().await;
+    assert!(
+        t.elapsed() >= Duration::from_millis(290),
+        "{:?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    c.send(&chat("x")).await;
+    c.expect("m").await;
+    assert!(
+        t.elapsed() >= Duration::from_millis(290),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn www_serves_files_and_upgrades_on_any_path() {
+    let dir = std::env::temp_dir().join(format!("uchat-sim-www-test-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("pkg")).unwrap();
+    std::fs::write(dir.join("index.html"), "<h1>bot</h1>").unwrap();
+    std::fs::write(dir.join("pkg/bot.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    std::fs::write(dir.join("pkg/bot.js"), "export {}").unwrap();
+    let sim = Sim::start(&["--www", dir.to_str().unwrap()]);
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = String::from_utf8_lossy(&http_raw(&sim.addr, &get("/")).await).into_owned();
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(r.contains("Content-Type: text/html; charset=utf-8"));
+    assert!(r.ends_with("<h1>bot</h1>"));
+    let r = http_raw(&sim.addr, &get("/pkg/bot.wasm?v=2")).await;
+    let r = String::from_utf8_lossy(&r);
+    assert!(r.contains("Content-Type: application/wasm"), "{r}");
+    let r = http_raw(&sim.addr, &get("/pkg/bot.js")).await;
+    assert!(String::from_utf8_lossy(&r).contains("Content-Type: text/javascript"));
+    for bad in ["/../../etc/passwd", "/pkg/%2e%2e/%2e%2e/etc/passwd"] {
+        let r = http_raw(&sim.addr, &get(bad)).await;
+        assert!(
+            String::from_utf8_lossy(&r).starts_with("HTTP/1.1 403"),
+            "{bad}"
+        );
+    }
+    let r = http_raw(&sim.addr, &get("/missing.txt")).await;
+    assert!(String::from_utf8_lossy(&r).starts_with("HTTP/1.1 404"));
+    let mut c = sim.connect_path("/any/path/chat").await;
+    c.send(&join_line("lobby", &UserData::guest(None), SESSION, None).unwrap())
+        .await;
+    c.expect_joined().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn config_file_and_crowd() {
+    let dir = std::env::temp_dir().join(format!("uchat-sim-cfg-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("sim.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+listen = "127.0.0.1:0"
+crowd = 3
+crowd_interval = 0.2
+crowd_stay = 1.0
+crowd_room = "plaza"
+rooms = ["plaza:title=Plaza"]
+[[room]]
+name = "secret"
+password = "pw"
+"#,
+    )
+    .unwrap();
+    let sim = Sim::start(&["--config", cfg.to_str().unwrap()]);
+    let mut c = sim.connect().await;
+    c.send(&join_line("secret", &UserData::guest(None), SESSION, None).unwrap())
+        .await;
+    c.expect_err(701).await;
+    c.send(&join_line("plaza", &UserData::guest(Some("me")), SESSION, None).unwrap())
+        .await;
+    let i1 = c.next().await;
+    assert_eq!(i1.field(0).and_then(Field::as_str), Some("Plaza"));
+    // the crowd (in the first room) joins, chats and leaves again
+    let (mut saw_j, mut saw_m, mut saw_o) = (false, false, false);
+    let t = Instant::now();
+    while !(saw_j && saw_m && saw_o) && t.elapsed() < Duration::from_secs(8) {
+        match c.next_within(Duration::from_millis(500)).await {
+            Some(l) if l.key == "j" => saw_j = true,
+            Some(l) if l.key == "m" => saw_m = true,
+            Some(l) if l.key == "o" => saw_o = true,
+            _ => {}
+        }
+    }
+    assert!(
+        saw_j && saw_m && saw_o,
+        "crowd j/m/o: {saw_j} {saw_m} {saw_o}"
+    );
+    // the crowd's room is in the user list
+    c.send(&command("userList", vec![])).await;
+    c.expect("u").await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn bad_flags_exit_2() {
+    for args in [
+        vec!["sim", "--room", "x:colour=red"],
+        vec!["sim", "--fault", "teleport"],
+        vec!["sim", "--flood", "lots"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_uchat"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+    }
+}
+
+#[tokio::test]
+async fn text_frame_close_frame_do_not_hurt() {
+    let sim = Sim::start(&[]);
+    let (mut a, _) = sim.join("lobby", Some("a")).await;
+    let (mut b, _) = sim.join("lobby", Some("b")).await;
+    b.ws.close(None).await.unwrap();
+    assert_eq!(
+        a.expect("o").await.field(0).and_then(Field::as_str),
+        Some("b")
+    );
+}
