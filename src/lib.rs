@@ -20,5 +20,7 @@ pub mod json;
 pub mod message;
 pub mod session;
 pub mod token;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use codec::{DecodeError, Decoder, Field, Line};

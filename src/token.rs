@@ -396,7 +396,7 @@ fn php_numeric(s: &str) -> Option<f64> {
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits = |d: &str| d.bytes().all(|c| c.is_ascii_digit());
     let mantissa_ok = digits(int) && digits(frac) && !(int.is_empty() && frac.is_empty());
-    let exponent_ok = exponent.map_or(true, |e| {
+    let exponent_ok = exponent.is_none_or(|e| {
         let e = e.strip_prefix(['+', '-']).unwrap_or(e);
         !e.is_empty() && digits(e)
     });
@@ -491,7 +491,7 @@ impl UserData {
                     Some(n) => self
                         .entries
                         .iter()
-                        .position(|(k, _)| array_index(k).map_or(true, |m| m > n))
+                        .position(|(k, _)| array_index(k).is_none_or(|m| m > n))
                         .unwrap_or(self.entries.len()),
                     None => self.entries.len(),
                 };

@@ -1,0 +1,817 @@
+//! The browser layer: the `UChatBot` JS class over a `web_sys::WebSocket` and one timer.
+//!
+//! It moves bytes and time into [`crate::session::Session`] and carries out what the session
+//! asks for; no protocol decision is made here. Resource rules (DESIGN.md "Pitfalls"):
+//! * every `Closure` lives in [`Socket`] (or the bot) and is dropped with it — nothing is
+//!   forgotten, so connect/close cycles do not leak;
+//! * closures hold a `Weak` reference to the bot, so a dropped bot is really freed;
+//! * user callbacks run only after every `RefCell` borrow is released, so a handler may call
+//!   `bot.send()` (or anything else) re-entrantly.
+
+mod convert;
+
+use crate::message::{Command, Outgoing};
+use crate::session::{Action, CommandOptions, Config, ErrorInfo, Event, Session, State};
+use convert::*;
+use gloo_timers::callback::Timeout;
+use js_sys::{Array, Function, Promise, Uint8Array};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+
+/// Installs the panic hook once per module instance.
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn random_seed() -> u64 {
+    let a = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    let b = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    (a << 32) ^ b ^ now_ms()
+}
+
+/// Event names user code may listen to.
+const EVENTS: &[&str] = &[
+    "join",
+    "message",
+    "whisper",
+    "system",
+    "user.join",
+    "user.quit",
+    "user.count",
+    "user.list",
+    "user.modi",
+    "update",
+    "error",
+    "control",
+    "plugin",
+    "disconnect",
+    "reconnecting",
+    "state",
+    "raw",
+];
+
+/// One open (or opening) WebSocket with its handlers. Dropping it detaches the handlers and
+/// closes the socket.
+struct Socket {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut()>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Socket {
+    fn open(url: &str, bot: Weak<Inner>) -> Result<Socket, JsValue> {
+        let ws = WebSocket::new(url)?;
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        let b = bot.clone();
+        let on_open = Closure::<dyn FnMut()>::new(move || {
+            if let Some(bot) = b.upgrade() {
+                bot.input(|s, now| s.on_open(now));
+            }
+        });
+        let b = bot.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            let Some(bot) = b.upgrade() else { return };
+            let data = e.data();
+            let bytes = if let Some(text) = data.as_string() {
+                text.into_bytes() // DECISIONS.md "Decoding" 7: a text frame is its UTF-8 bytes
+            } else {
+                Uint8Array::new(&data).to_vec()
+            };
+            bot.input(|s, now| s.on_frame(now, &bytes));
+        });
+        let b = bot;
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+            if let Some(bot) = b.upgrade() {
+                let (code, reason) = (e.code(), e.reason());
+                bot.input(|s, now| s.on_close(now, code, &reason));
+            }
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        Ok(Socket {
+            ws,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        })
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        // `send` on a closing socket does not throw everywhere; the session only sends while
+        // open, and a socket that is closing will report its close next.
+        if self.ws.ready_state() == WebSocket::OPEN {
+            let _ = self.ws.send_with_u8_array(bytes);
+        }
+    }
+
+    fn close(self, code: u16, reason: &str) {
+        let _ = self.ws.close_with_code_and_reason(code, reason);
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        if self.ws.ready_state() < WebSocket::CLOSING {
+            let _ = self.ws.close();
+        }
+    }
+}
+
+struct Core {
+    session: Session,
+    socket: Option<Socket>,
+    timer: Option<Timeout>,
+    timer_at: Option<u64>,
+}
+
+struct Listener {
+    f: Function,
+    once: bool,
+}
+
+/// The `reply(text)` closure handed to command handlers.
+type ReplyFn = Closure<dyn Fn(JsValue) -> Result<(), JsValue>>;
+
+/// Shared state of one bot. Closures reach it through `Weak`.
+struct Inner {
+    url: String,
+    room_id: String,
+    core: RefCell<Core>,
+    listeners: RefCell<HashMap<String, Vec<Listener>>>,
+    handlers: RefCell<HashMap<u32, Function>>,
+    waiters: RefCell<Vec<(Function, Function)>>,
+    /// The shared `reply(text)` function handed to command handlers.
+    reply: RefCell<Option<ReplyFn>>,
+    dispatching: Cell<bool>,
+}
+
+impl Inner {
+    /// Feed the session one input, carry out its actions, then dispatch its events.
+    fn input(self: &Rc<Self>, f: impl FnOnce(&mut Session, u64)) {
+        {
+            let mut core = self.core.borrow_mut();
+            f(&mut core.session, now_ms());
+        }
+        self.pump();
+    }
+
+    fn pump(self: &Rc<Self>) {
+        let events = {
+            let mut core = self.core.borrow_mut();
+            let core = &mut *core;
+            while let Some(action) = core.session.poll_action() {
+                match action {
+                    Action::Open => {
+                        core.socket = None;
+                        match Socket::open(&self.url, Rc::downgrade(self)) {
+                            Ok(s) => core.socket = Some(s),
+                            Err(_) => core.session.on_close(now_ms(), 1006, "WebSocket failed"),
+                        }
+                    }
+                    Action::Send(bytes) => {
+                        if let Some(s) = &core.socket {
+                            s.send(&bytes);
+                        }
+                    }
+                    Action::Close { code, reason } => {
+                        if let Some(s) = core.socket.take() {
+                            s.close(code, &reason);
+                        }
+                        // Handlers are detached, so report the close ourselves.
+                        core.session.on_close(now_ms(), code, &reason);
+                    }
+                }
+            }
+            self.arm_timer(core);
+            let mut events = Vec::new();
+            while let Some(e) = core.session.poll_event() {
+                events.push(e);
+            }
+            events
+        };
+        // Every borrow is released: user code may call back into the bot.
+        for e in events {
+            self.dispatch(e);
+        }
+    }
+
+    fn arm_timer(self: &Rc<Self>, core: &mut Core) {
+        let now = now_ms();
+        let next = core.session.next_timeout(now);
+        if next == core.timer_at && (next.is_none() || core.timer.is_some()) {
+            return;
+        }
+        core.timer = None;
+        core.timer_at = next;
+        if let Some(at) = next {
+            let delay = at.saturating_sub(now).min(u32::MAX as u64) as u32;
+            let weak = Rc::downgrade(self);
+            core.timer = Some(Timeout::new(delay, move || {
+                if let Some(bot) = weak.upgrade() {
+                    bot.core.borrow_mut().timer_at = None;
+                    bot.input(|s, now| s.on_timeout(now));
+                }
+            }));
+        }
+    }
+
+    fn emit(&self, name: &str, payload: JsValue) {
+        let fns: Vec<Function> = {
+            let mut map = self.listeners.borrow_mut();
+            let Some(list) = map.get_mut(name) else {
+                return;
+            };
+            let fns = list.iter().map(|l| l.f.clone()).collect();
+            list.retain(|l| !l.once);
+            fns
+        };
+        for f in fns {
+            if let Err(e) = f.call1(&JsValue::UNDEFINED, &payload) {
+                web_sys::console::error_2(
+                    &format!("uchat-bot: a '{name}' handler threw:").into(),
+                    &e,
+                );
+            }
+        }
+    }
+
+    fn has_listeners(&self, name: &str) -> bool {
+        self.listeners
+            .borrow()
+            .get(name)
+            .is_some_and(|l| !l.is_empty())
+    }
+
+    fn dispatch(&self, e: Event) {
+        match e {
+            Event::State(s) => self.emit("state", obj(&[("state", s.as_str().into())])),
+            Event::Joined { my, room } => {
+                let my = user_to_js(&my);
+                for (resolve, _) in self.waiters.take() {
+                    let _ = resolve.call1(&JsValue::UNDEFINED, &my);
+                }
+                if self.has_listeners("join") {
+                    let room = room_to_js(&self.room_id, &room);
+                    self.emit("join", obj(&[("my", my), ("room", room)]));
+                }
+            }
+            Event::JoinFailed(info) => {
+                let err = error_to_js(&info);
+                for (_, reject) in self.waiters.take() {
+                    let _ = reject.call1(&JsValue::UNDEFINED, &err);
+                }
+            }
+            Event::Message {
+                user,
+                style,
+                content,
+                time_ms,
+                is_self,
+            } => {
+                if self.has_listeners("message") {
+                    self.emit(
+                        "message",
+                        obj(&[
+                            ("user", user_to_js(&user)),
+                            ("style", style_to_js(&style)),
+                            ("content", content.into()),
+                            ("time", time_ms.into()),
+                            ("self", is_self.into()),
+                        ]),
+                    );
+                }
+            }
+            Event::Whisper {
+                from,
+                to,
+                style,
+                content,
+                time_ms,
+                is_self,
+            } => self.emit(
+                "whisper",
+                obj(&[
+                    ("from", user_to_js(&from)),
+                    ("to", user_to_js(&to)),
+                    ("style", style_to_js(&style)),
+                    ("content", content.into()),
+                    ("time", time_ms.into()),
+                    ("self", is_self.into()),
+                ]),
+            ),
+            Event::System { code, args } => self.emit(
+                "system",
+                obj(&[
+                    ("type", code.name().into()),
+                    ("code", (code.code() as f64).into()),
+                    ("data", fields_to_js(&args)),
+                ]),
+            ),
+            Event::UserJoin(u) => self.emit("user.join", obj(&[("user", user_to_js(&u))])),
+            Event::UserQuit(u) => self.emit("user.quit", obj(&[("user", user_to_js(&u))])),
+            Event::UserCount(n) => self.emit("user.count", obj(&[("count", (n as f64).into())])),
+            Event::UserList(list) => {
+                let list: Array = list.iter().map(user_to_js).collect();
+                self.emit("user.list", obj(&[("list", list.into())]))
+            }
+            Event::UserModi { target, changed } => self.emit(
+                "user.modi",
+                obj(&[
+                    ("target", target.into()),
+                    ("changed", pairs_to_js(&changed)),
+                ]),
+            ),
+            Event::Update(kv) => self.emit("update", pairs_to_js(&kv)),
+            Event::Error(info) => self.emit("error", error_payload(&info)),
+            Event::Control(c) => self.emit(
+                "control",
+                obj(&[("type", c.kind.into()), ("data", fields_to_js(&c.args))]),
+            ),
+            Event::Plugin { user, message } => self.emit(
+                "plugin",
+                obj(&[
+                    ("user", user_to_js(&user)),
+                    ("type", field_to_js(&message.kind)),
+                    ("channel", message.channel.into()),
+                    ("data", fields_to_js(&message.data)),
+                ]),
+            ),
+            Event::Disconnect {
+                code,
+                reason,
+                will_reconnect,
+            } => self.emit(
+                "disconnect",
+                obj(&[
+                    ("code", code.into()),
+                    ("reason", reason.into()),
+                    ("willReconnect", will_reconnect.into()),
+                ]),
+            ),
+            Event::Reconnecting { attempt, delay_ms } => self.emit(
+                "reconnecting",
+                obj(&[
+                    ("attempt", attempt.into()),
+                    ("delayMs", (delay_ms as f64).into()),
+                ]),
+            ),
+            Event::Raw(line) => self.emit(
+                "raw",
+                obj(&[
+                    ("line", line.to_string().into()),
+                    ("key", line.key.as_str().into()),
+                    ("fields", fields_to_js(&line.fields)),
+                ]),
+            ),
+            Event::Command(t) => {
+                let handler = self.handlers.borrow().get(&t.id).cloned();
+                let reply: JsValue = self
+                    .reply
+                    .borrow()
+                    .as_ref()
+                    .map_or(JsValue::UNDEFINED, |c| c.as_ref().clone());
+                if let Some(h) = handler {
+                    let args: Array = t.args.iter().map(|a| JsValue::from_str(a)).collect();
+                    let ctx = obj(&[
+                        ("user", user_to_js(&t.user)),
+                        ("name", t.name.into()),
+                        ("args", args.into()),
+                        ("rest", t.rest.into()),
+                        ("reply", reply),
+                    ]);
+                    if let Err(e) = h.call1(&JsValue::UNDEFINED, &ctx) {
+                        web_sys::console::error_2(
+                            &"uchat-bot: a command handler threw:".into(),
+                            &e,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.dispatching.set(false);
+    }
+}
+
+/// A UChat bot in the browser. See the README for the API; TypeScript declarations ship with
+/// the package.
+#[wasm_bindgen]
+pub struct UChatBot {
+    inner: Rc<Inner>,
+}
+
+#[wasm_bindgen]
+impl UChatBot {
+    /// `new UChatBot({ room, url, nick, …, userData | token, heartbeatMs, reconnect, rateLimit,
+    /// queueLimit })`. Throws a `TypeError` naming a missing or mistyped option.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<UChatBot, JsValue> {
+        let (url, config) = options_from_js(&options, random_seed())?;
+        Self::from_config(url, config)
+    }
+
+    fn from_config(url: String, config: Config) -> Result<UChatBot, JsValue> {
+        let room_id = config.room.clone();
+        let session = Session::new(config).map_err(|e| type_error(&e.message))?;
+        let inner = Rc::new(Inner {
+            url,
+            room_id,
+            core: RefCell::new(Core {
+                session,
+                socket: None,
+                timer: None,
+                timer_at: None,
+            }),
+            listeners: RefCell::new(HashMap::new()),
+            handlers: RefCell::new(HashMap::new()),
+            waiters: RefCell::new(Vec::new()),
+            reply: RefCell::new(None),
+            dispatching: Cell::new(false),
+        });
+        let weak = Rc::downgrade(&inner);
+        *inner.reply.borrow_mut() = Some(Closure::new(move |text: JsValue| {
+            let bot = weak
+                .upgrade()
+                .ok_or_else(|| type_error("this bot no longer exists"))?;
+            let text = text
+                .as_string()
+                .ok_or_else(|| type_error("reply(text): text must be a string"))?;
+            UChatBot { inner: bot }.send_outgoing(&Outgoing::Chat {
+                style: Default::default(),
+                text,
+            })
+        }));
+        Ok(UChatBot { inner })
+    }
+
+    /// `UChatBot.fromElement(el, extraOptions?)`: a bot that joins as the page's user, from a
+    /// `<u-chat room="…" user_data="…">` element.
+    #[wasm_bindgen(js_name = fromElement)]
+    pub fn from_element(el: &web_sys::Element, extra: JsValue) -> Result<UChatBot, JsValue> {
+        let room = el.get_attribute("room").filter(|r| !r.is_empty()).ok_or_else(|| {
+            type_error("fromElement: the element has no `room` attribute; pass the page's <u-chat room=\"…\"> element")
+        })?;
+        let options = js_sys::Object::new();
+        if extra.is_object() {
+            js_sys::Object::assign(&options, extra.unchecked_ref());
+        } else if !(extra.is_undefined() || extra.is_null()) {
+            return Err(type_error(
+                "fromElement(el, options): options must be an object",
+            ));
+        }
+        set(&options, "room", room);
+        if let Some(ud) = el.get_attribute("user_data").filter(|u| !u.is_empty()) {
+            set(&options, "userData", ud);
+        }
+        if let Some(pw) = el.get_attribute("password").filter(|p| !p.is_empty()) {
+            set(&options, "password", pw);
+        }
+        Self::new(options.into())
+    }
+
+    /// Connect and join. Resolves with my user object at `i2`; rejects with an `Error` carrying
+    /// `code` (ERR number or `'handshake'`, …), `name` and an English `message`.
+    pub fn connect(&self) -> Promise {
+        if let Some(me) = self.joined_me() {
+            return Promise::resolve(&me);
+        }
+        let inner = self.inner.clone();
+        Promise::new(&mut |resolve, reject| {
+            inner.waiters.borrow_mut().push((resolve, reject));
+            inner.input(|s, now| s.connect(now));
+        })
+    }
+
+    fn joined_me(&self) -> Option<JsValue> {
+        let core = self.inner.core.borrow();
+        if core.session.state() == State::Joined {
+            core.session.me().map(user_to_js)
+        } else {
+            None
+        }
+    }
+
+    /// Leave the room and close the socket. Pending `connect()` promises reject.
+    pub fn close(&self) {
+        self.inner.input(|s, now| s.close(now));
+        let mut core = self.inner.core.borrow_mut();
+        core.timer = None;
+        core.timer_at = None;
+    }
+
+    /// `bot.on(event, fn)`; returns the bot for chaining. Unknown event names throw.
+    pub fn on(&self, event: &str, f: Function) -> Result<(), JsValue> {
+        self.add_listener(event, f, false)
+    }
+
+    /// `bot.once(event, fn)`: like `on`, removed after the first call.
+    pub fn once(&self, event: &str, f: Function) -> Result<(), JsValue> {
+        self.add_listener(event, f, true)
+    }
+
+    /// `bot.off(event, fn)`: remove a listener added with `on`/`once`.
+    pub fn off(&self, event: &str, f: &Function) {
+        if let Some(list) = self.inner.listeners.borrow_mut().get_mut(event) {
+            list.retain(|l| {
+                let a: &JsValue = l.f.as_ref();
+                let b: &JsValue = f.as_ref();
+                a != b
+            });
+        }
+        if event == "raw" && !self.inner.has_listeners("raw") {
+            self.inner.core.borrow_mut().session.set_raw_events(false);
+        }
+    }
+
+    fn add_listener(&self, event: &str, f: Function, once: bool) -> Result<(), JsValue> {
+        if !EVENTS.contains(&event) {
+            return Err(type_error(&format!(
+                "unknown event '{event}'; events: {}",
+                EVENTS.join(", ")
+            )));
+        }
+        self.inner
+            .listeners
+            .borrow_mut()
+            .entry(event.to_owned())
+            .or_default()
+            .push(Listener { f, once });
+        if event == "raw" {
+            self.inner.core.borrow_mut().session.set_raw_events(true);
+        }
+        Ok(())
+    }
+
+    fn send_outgoing(&self, msg: &Outgoing) -> Result<(), JsValue> {
+        let mut result = Ok(());
+        self.inner.input(|s, now| result = s.send(now, msg));
+        result.map_err(|e: ErrorInfo| error_to_js(&e))
+    }
+
+    /// Send a chat line. `style`: `{bold, italic, underline, color}`.
+    pub fn send(&self, content: JsValue, style: JsValue) -> Result<(), JsValue> {
+        let text = content
+            .as_string()
+            .ok_or_else(|| type_error("send(content, style?): content must be a string"))?;
+        let style = style_from_js(&style)?;
+        self.send_outgoing(&Outgoing::Chat { style, text })
+    }
+
+    /// Whisper to one user.
+    pub fn whisper(&self, nick: JsValue, content: JsValue) -> Result<(), JsValue> {
+        let nick = nick
+            .as_string()
+            .ok_or_else(|| type_error("whisper(nick, content): nick must be a string"))?;
+        let text = content
+            .as_string()
+            .ok_or_else(|| type_error("whisper(nick, content): content must be a string"))?;
+        self.send_outgoing(&Outgoing::Whisper { nick, text })
+    }
+
+    /// `bot.command(name, ...args)`: any command (PROTOCOL.md §3.1), arguments typed as given.
+    #[wasm_bindgen(variadic)]
+    pub fn command(&self, name: String, args: Vec<JsValue>) -> Result<(), JsValue> {
+        let args = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| js_to_field(a, &format!("command argument {}", i + 1)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut line = crate::codec::Line::new("command").with(name);
+        line.fields.extend(args);
+        let cmd = Outgoing::from_line(line).map_err(|e| type_error(&e.to_string()))?;
+        self.send_outgoing(&cmd)
+    }
+
+    fn cmd(&self, c: Command) -> Result<(), JsValue> {
+        self.send_outgoing(&Outgoing::Command(c))
+    }
+
+    /// Mute `nick` for `minutes` (`-1` = permanent; default 10) with an optional reason.
+    pub fn mute(
+        &self,
+        nick: String,
+        minutes: Option<f64>,
+        reason: Option<String>,
+    ) -> Result<(), JsValue> {
+        self.cmd(Command::Mute {
+            nick,
+            minutes: minutes.unwrap_or(10.0) as i64,
+            reason: reason.unwrap_or_default(),
+        })
+    }
+
+    /// Lift a mute.
+    pub fn unmute(&self, nick: String) -> Result<(), JsValue> {
+        self.cmd(Command::Unmute { nick })
+    }
+
+    /// Ban (kick) `nick`; `a1`/`a2` are passed as given (period and reason in the official UI).
+    pub fn ban(&self, nick: String, a1: JsValue, a2: JsValue) -> Result<(), JsValue> {
+        let a1 = js_to_field(&a1, "ban argument 2")?;
+        let a2 = if a2.is_undefined() {
+            crate::codec::Field::Num(0)
+        } else {
+            js_to_field(&a2, "ban argument 3")?
+        };
+        self.cmd(Command::Ban { nick, a1, a2 })
+    }
+
+    /// Post a room notice (auth ≥ subadmin).
+    pub fn notice(&self, text: String) -> Result<(), JsValue> {
+        self.cmd(Command::Notice(text))
+    }
+
+    /// Ask for a user's info (answered by a `'system'` event of type `user_info`).
+    pub fn info(&self, nick: String) -> Result<(), JsValue> {
+        self.cmd(Command::Info { nick })
+    }
+
+    /// Poke a user.
+    pub fn call(&self, nick: String) -> Result<(), JsValue> {
+        self.cmd(Command::Call { nick })
+    }
+
+    /// Ask for a user's IP (auth ≥ subadmin).
+    pub fn ip(&self, nick: String) -> Result<(), JsValue> {
+        self.cmd(Command::Ip { nick })
+    }
+
+    /// Report a user.
+    pub fn report(&self, nick: String, reason: Option<String>) -> Result<(), JsValue> {
+        self.cmd(Command::Report {
+            nick,
+            reason: reason.unwrap_or_default(),
+        })
+    }
+
+    /// Make `nick` a subadmin (auth ≥ admin).
+    pub fn op(&self, nick: String) -> Result<(), JsValue> {
+        self.cmd(Command::Op { nick })
+    }
+
+    /// Take subadmin from `nick` (auth ≥ admin).
+    pub fn deop(&self, nick: String) -> Result<(), JsValue> {
+        self.cmd(Command::Deop { nick })
+    }
+
+    /// Clear the room's chat log (auth ≥ subadmin).
+    #[wasm_bindgen(js_name = clearLog)]
+    pub fn clear_log(&self) -> Result<(), JsValue> {
+        self.cmd(Command::ClearLog)
+    }
+
+    /// Request the user list again (answered by `'user.list'`).
+    #[wasm_bindgen(js_name = userList)]
+    pub fn user_list(&self) -> Result<(), JsValue> {
+        self.cmd(Command::UserList {
+            count: 10_000,
+            search: String::new(),
+        })
+    }
+
+    /// Request the last `count` chat lines (default 15), delivered as `'message'` events.
+    #[wasm_bindgen(js_name = chatList)]
+    pub fn chat_list(&self, count: Option<u32>) -> Result<(), JsValue> {
+        self.cmd(Command::ChatList(count.unwrap_or(15)))
+    }
+
+    /// Send a plugin message to everyone: `bot.plugin(channel, ...data)`.
+    #[wasm_bindgen(variadic)]
+    pub fn plugin(&self, channel: String, data: Vec<JsValue>) -> Result<(), JsValue> {
+        let data = data
+            .iter()
+            .map(|d| js_to_field(d, "plugin data"))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.send_outgoing(&Outgoing::Plugin { channel, data })
+    }
+
+    /// `bot.onCommand(name, handler, { prefix = '!', cooldownMs, perUserCooldownMs, minAuth })`:
+    /// calls `handler({user, name, args, rest, reply})` for `!name args…` in chat from others.
+    /// Returns a function that removes the command.
+    #[wasm_bindgen(js_name = onCommand)]
+    pub fn on_command(
+        &self,
+        name: String,
+        handler: Function,
+        options: JsValue,
+    ) -> Result<Function, JsValue> {
+        let mut opts = CommandOptions::default();
+        if options.is_object() {
+            let get =
+                |k: &str| js_sys::Reflect::get(&options, &k.into()).unwrap_or(JsValue::UNDEFINED);
+            let num = |k: &str| -> Result<Option<f64>, JsValue> {
+                let v = get(k);
+                if v.is_undefined() || v.is_null() {
+                    return Ok(None);
+                }
+                v.as_f64()
+                    .filter(|n| n.is_finite())
+                    .map(Some)
+                    .ok_or_else(|| type_error(&format!("onCommand option `{k}` must be a number")))
+            };
+            let prefix = get("prefix");
+            if !prefix.is_undefined() {
+                opts.prefix = prefix
+                    .as_string()
+                    .ok_or_else(|| type_error("onCommand option `prefix` must be a string"))?;
+            }
+            if let Some(n) = num("cooldownMs")? {
+                opts.cooldown_ms = n.max(0.0) as u64;
+            }
+            if let Some(n) = num("perUserCooldownMs")? {
+                opts.per_user_cooldown_ms = n.max(0.0) as u64;
+            }
+            if let Some(n) = num("minAuth")? {
+                opts.min_auth = n as i64;
+            }
+        } else if !(options.is_undefined() || options.is_null()) {
+            return Err(type_error(
+                "onCommand(name, handler, options?): options must be an object",
+            ));
+        }
+        let id = self
+            .inner
+            .core
+            .borrow_mut()
+            .session
+            .commands_mut()
+            .register(&name, opts)
+            .map_err(|e| type_error(&e))?;
+        self.inner.handlers.borrow_mut().insert(id, handler);
+        let weak = Rc::downgrade(&self.inner);
+        let remove = Closure::once_into_js(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.handlers.borrow_mut().remove(&id);
+                inner
+                    .core
+                    .borrow_mut()
+                    .session
+                    .commands_mut()
+                    .unregister(id);
+            }
+        });
+        Ok(remove.unchecked_into())
+    }
+
+    /// Present users (array of user objects).
+    #[wasm_bindgen(getter)]
+    pub fn users(&self) -> Array {
+        let core = self.inner.core.borrow();
+        core.session.users().present().map(user_to_js).collect()
+    }
+
+    /// The present user called `nick`, or `undefined`.
+    pub fn user(&self, nick: &str) -> JsValue {
+        let core = self.inner.core.borrow();
+        core.session
+            .users()
+            .by_nick(nick)
+            .map_or(JsValue::UNDEFINED, user_to_js)
+    }
+
+    /// My user object, or `null` before the join.
+    #[wasm_bindgen(getter)]
+    pub fn me(&self) -> JsValue {
+        let core = self.inner.core.borrow();
+        core.session.me().map_or(JsValue::NULL, user_to_js)
+    }
+
+    /// Room info, or `null` before the join.
+    #[wasm_bindgen(getter)]
+    pub fn room(&self) -> JsValue {
+        let core = self.inner.core.borrow();
+        core.session
+            .room()
+            .map_or(JsValue::NULL, |r| room_to_js(&self.inner.room_id, r))
+    }
+
+    /// `'idle' | 'connecting' | 'joining' | 'joined' | 'reconnecting' | 'closed'`.
+    #[wasm_bindgen(getter)]
+    pub fn state(&self) -> String {
+        self.inner.core.borrow().session.state().as_str().to_owned()
+    }
+
+    /// Lines waiting to be sent (queued while away or held back by the rate limit).
+    #[wasm_bindgen(getter)]
+    pub fn queued(&self) -> usize {
+        self.inner.core.borrow().session.queued()
+    }
+}
