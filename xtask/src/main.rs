@@ -337,9 +337,16 @@ fn ensure_npm_tools(ctx: &Ctx) -> Result<(), String> {
         println!("ok: no tools/package-lock.json, no npm tools to install");
         return Ok(());
     }
-    if tools.join("node_modules/.package-lock.json").exists() {
-        println!("ok: tools/node_modules is installed (delete it to reinstall)");
-        return Ok(());
+    // npm writes node_modules/.package-lock.json on every install: newer than the lockfile means
+    // node_modules is what the lockfile says.
+    let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let lock = modified(tools.join("package-lock.json"));
+    let installed = modified(tools.join("node_modules/.package-lock.json"));
+    if let (Some(lock), Some(installed)) = (lock, installed) {
+        if installed >= lock {
+            println!("ok: tools/node_modules matches tools/package-lock.json");
+            return Ok(());
+        }
     }
     run_checked(
         Command::new("npm")
