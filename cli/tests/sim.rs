@@ -258,6 +258,11 @@ async fn unknown_room_duplicate_nick_full_room() {
 #[tokio::test]
 async fn over_long_line_and_field_keep_connection() {
     let sim = Sim::start(&["--max-line", "200", "--max-field", "50"]);
+    let mut c = sim.connect().await;
+    let long_nick = "닉".repeat(20); // 60 bytes
+    c.send(&join_line("lobby", &UserData::guest(Some(&long_nick)), SESSION, None).unwrap())
+        .await;
+    c.expect_err(105).await; // join data too long
     let (mut a, _) = sim.join("lobby", Some("a")).await;
     a.send(&chat(&"x".repeat(300))).await;
     a.expect_err(105).await;

@@ -241,7 +241,8 @@ password = "pw"
         "crowd j/m/o: {saw_j} {saw_m} {saw_o}"
     );
     // the crowd's room is in the user list
-    c.send(&command("userList", vec![])).await;
+    c.send(&command("userList", vec![Field::Num(100), "".into()]))
+        .await;
     c.expect("u").await;
     let _ = std::fs::remove_dir_all(&dir);
 }

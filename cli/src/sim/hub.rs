@@ -9,83 +9,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::Bytes;
 use uchat_bot::codec::{encode_into, hex_encode, DecodeError, DecodeErrorKind, Field, Line};
+use uchat_bot::message::{
+    ChatMessage, Command, ErrorCode, Incoming, JoinRequest, Outgoing, PluginMessage, RoomFlags,
+    RoomInfo, RoomMode, SystemCode, SystemMessage, UserKey, UserRecord, WhisperMessage,
+};
 
 use super::config::{Limits, RoomSpec, Settings};
 use super::verify::{hash_matches, HashInput};
-
-/// Error codes the sim sends (`ERR` field 1, PROTOCOL.md §3.4).
-pub mod err {
-    /// Malformed or unexpected line.
-    pub const PROTOCOL: i64 = 101;
-    /// `j` without a room id.
-    pub const NO_ROOM_ID: i64 = 102;
-    /// Line longer than the line limit.
-    pub const LINE_TOO_LONG: i64 = 105;
-    /// Unknown room.
-    pub const NO_SUCH_ROOM: i64 = 201;
-    /// Hash does not match (token changed / data altered).
-    pub const BAD_HASH: i64 = 202;
-    /// Token room joined without a hash.
-    pub const NO_HASH: i64 = 203;
-    /// `time` too far from the server clock.
-    pub const TIME: i64 = 205;
-    /// Room full.
-    pub const FULL: i64 = 207;
-    /// Wrong access password.
-    pub const WRONG_PASSWORD: i64 = 208;
-    /// Nick already in the room.
-    pub const NICK_TAKEN: i64 = 301;
-    /// A second `j` on a joined connection.
-    pub const ALREADY_JOINED: i64 = 302;
-    /// A field longer than the field limit.
-    pub const FIELD_TOO_LONG: i64 = 401;
-    /// Command needs a higher auth level.
-    pub const NO_PERMISSION: i64 = 402;
-    /// Unknown command.
-    pub const UNKNOWN_COMMAND: i64 = 403;
-    /// Target user not in the room.
-    pub const NO_TARGET: i64 = 404;
-    /// Command aimed at yourself.
-    pub const SELF_TARGET: i64 = 407;
-    /// Banned from this room.
-    pub const BANNED: i64 = 408;
-    /// Bad command argument.
-    pub const BAD_VALUE: i64 = 412;
-    /// Sender is muted.
-    pub const MUTED: i64 = 413;
-    /// Target is not muted.
-    pub const NOT_MUTED: i64 = 423;
-    /// Too many chat lines.
-    pub const FLOOD: i64 = 425;
-    /// Target already muted.
-    pub const ALREADY_MUTED: i64 = 426;
-    /// Target has the same or a higher auth level.
-    pub const HIGHER_AUTH: i64 = 427;
-    /// Same text repeated too often.
-    pub const REPEAT: i64 = 430;
-    /// Access password required.
-    pub const PASSWORD_REQUIRED: i64 = 701;
-}
-
-/// System codes the sim sends (`s` field 1, PROTOCOL.md §3.3).
-pub mod sys {
-    /// ban: by, target, reason.
-    pub const BAN: i64 = 1;
-    /// mute: by, target, minutes.
-    pub const MUTE: i64 = 4;
-    /// un_mute: by, target.
-    pub const UN_MUTE: i64 = 5;
-    /// notice: text.
-    pub const NOTICE: i64 = 12;
-    /// system_mute (flooding): target, minutes.
-    pub const SYSTEM_MUTE: i64 = 13;
-    /// clear_log: by.
-    pub const CLEAR_LOG: i64 = 32;
-    /// user_info: nick, id, level, auth, connect time, session.
-    pub const USER_INFO: i64 = 36;
-    /// permanent_mute: by, target.
-    pub const PERMANENT_MUTE: i64 = 37;
-}
 
 /// Lines of chat history kept per room for `chatList`.
 pub const HISTORY: usize = 100;
@@ -110,14 +40,12 @@ fn enc(lines: &[Line]) -> Bytes {
     Bytes::from(out)
 }
 
-fn err_line(code: i64) -> Line {
-    Line::new("ERR").with(Field::Num(code))
+fn err_line(code: ErrorCode) -> Line {
+    Incoming::Error(code).to_line()
 }
 
-fn sys_line(code: i64, args: Vec<Field>) -> Line {
-    let mut l = Line::new("s").with(Field::Num(code));
-    l.fields.extend(args);
-    l
+fn sys_line(code: SystemCode, args: Vec<Field>) -> Line {
+    Incoming::System(SystemMessage { code, args }).to_line()
 }
 
 /// Connection id, unique for the life of the process.
@@ -200,25 +128,26 @@ impl Member {
 
     /// `k` line: PROTOCOL.md §3.2.
     fn k_line(&self) -> Line {
-        let mut l = Line::new("k")
-            .with(Field::Bin(self.key.to_vec()))
-            .with(self.nick.as_str())
-            .with(self.uid.as_str())
-            .with(self.level.as_deref())
-            .with(Field::Num(self.auth))
-            .with(self.icons.as_str())
-            .with(self.nickcon.as_str())
-            .with(Field::Num(self.joined_at as i64))
-            .with(Field::Num(i64::from(self.mute != Mute::No)))
-            .with(Field::Bin(self.session.to_vec()));
-        if let Some(p) = &self.profileimg {
-            l.push(p.as_str());
-        }
-        l
+        let muted = self.mute != Mute::No;
+        Incoming::User(UserRecord {
+            key: self.user_key(),
+            nick: self.nick.clone(),
+            id: self.uid.clone(),
+            level: self.level.clone(),
+            auth: self.auth,
+            icons: self.icons.clone(),
+            nickcon: self.nickcon.clone(),
+            connected: self.joined_at as i64,
+            mute: muted,
+            mute_raw: i64::from(muted),
+            session: self.session.to_vec(),
+            profileimg: self.profileimg.clone(),
+        })
+        .to_line()
     }
 
-    fn key_field(&self) -> Field {
-        Field::Bin(self.key.to_vec())
+    fn user_key(&self) -> UserKey {
+        UserKey(self.key.to_vec())
     }
 }
 
@@ -263,14 +192,25 @@ impl Room {
 
     /// `i1` (PROTOCOL.md §3.2): name, mode 0 (basic), created, function flags, server time.
     fn i1_line(&self) -> Line {
-        // Flags: io (bit 1), message (3), call (4), whisper (5).
-        let flags = vec![0b0011_1010u8, 0];
-        Line::new("i1")
-            .with(self.spec.title.as_deref().unwrap_or(&self.spec.name))
-            .with(Field::Num(0))
-            .with(Field::Num(self.created as i64))
-            .with(Field::Bin(flags))
-            .with(Field::Num(unix_now() as i64))
+        let flags = RoomFlags {
+            io: true,
+            message: true,
+            call: true,
+            whisper: true,
+            ..RoomFlags::default()
+        };
+        Incoming::RoomInfo(RoomInfo {
+            name: self
+                .spec
+                .title
+                .clone()
+                .unwrap_or_else(|| self.spec.name.clone()),
+            mode: RoomMode::Basic,
+            created: self.created as i64,
+            flag_bytes: flags.to_bytes(),
+            server_time: unix_now() as i64,
+        })
+        .to_line()
     }
 }
 
@@ -343,29 +283,41 @@ impl Hub {
 
     /// Handles `j` (PROTOCOL.md §4): verification, then `i1`, `k`, `i2` to the joiner and
     /// `k` + `j` to the others. On failure returns the ERR code to send.
-    fn join(&self, conn: ConnId, j: &Line, out: &Outbox, bot: bool) -> Result<Seat, i64> {
-        let text = |i: usize| -> Option<String> {
-            match j.field(i) {
-                Some(Field::Str(s)) => Some(s.clone()),
-                Some(f @ (Field::Num(_) | Field::Float(_))) => f.as_i64().map(|n| n.to_string()),
-                _ => None,
-            }
-        };
-        let room_id = text(0).filter(|r| !r.is_empty()).ok_or(err::NO_ROOM_ID)?;
-        let (nick, uid, level, auth_s) = (text(1), text(2), text(3), text(4));
-        let (icons, nickcon, other) = (text(5), text(6), text(7));
-        let (hash, time, password, profileimg) = (text(8), text(11), text(12), text(14));
-
+    fn join(
+        &self,
+        conn: ConnId,
+        j: JoinRequest,
+        out: &Outbox,
+        bot: bool,
+    ) -> Result<Seat, ErrorCode> {
+        let JoinRequest {
+            room: room_id,
+            nick,
+            id: uid,
+            level,
+            auth: auth_s,
+            icons,
+            nickcon,
+            other,
+            hash,
+            time,
+            password,
+            profileimg,
+            ..
+        } = j;
+        if room_id.is_empty() {
+            return Err(ErrorCode::RoomIdMissing);
+        }
         let mut rooms = self.rooms();
         if !rooms.contains_key(&room_id) {
             if !self.settings.auto_rooms {
-                return Err(err::NO_SUCH_ROOM);
+                return Err(ErrorCode::RoomNotFound);
             }
             self.log(format_args!("room {room_id:?} created (--auto-rooms)"));
             rooms.insert(room_id.clone(), Room::new(RoomSpec::open(&room_id)));
         }
         let Some(room) = rooms.get_mut(&room_id) else {
-            return Err(err::NO_SUCH_ROOM);
+            return Err(ErrorCode::RoomNotFound);
         };
 
         // Token rooms: PROTOCOL.md §4.5.
@@ -374,13 +326,13 @@ impl Hub {
             let hash = hash
                 .as_deref()
                 .filter(|h| !h.is_empty())
-                .ok_or(err::NO_HASH)?;
+                .ok_or(ErrorCode::TokenMissing)?;
             let input = HashInput {
                 room: &room_id,
                 nick: nick.as_deref(),
                 id: uid.as_deref(),
                 level: level.as_deref(),
-                auth: auth_s.as_deref(),
+                auth: Some(auth_s.as_str()),
                 icons: icons.as_deref(),
                 nickcon: nickcon.as_deref(),
                 other: other.as_deref(),
@@ -388,21 +340,21 @@ impl Hub {
                 profileimg: profileimg.as_deref(),
             };
             if !hash_matches(&input, token, hash) {
-                return Err(err::BAD_HASH);
+                return Err(ErrorCode::TokenChanged);
             }
             let t: i64 = time
                 .as_deref()
                 .and_then(|t| t.trim().parse().ok())
-                .ok_or(err::TIME)?;
+                .ok_or(ErrorCode::TimeOutOfSync)?;
             if t.abs_diff(unix_now() as i64) > self.limits().time_skew {
-                return Err(err::TIME);
+                return Err(ErrorCode::TimeOutOfSync);
             }
             verified = true;
         }
         if let Some(pw) = &room.spec.password {
             match password.as_deref() {
-                None | Some("") => return Err(err::PASSWORD_REQUIRED),
-                Some(p) if p != pw => return Err(err::WRONG_PASSWORD),
+                None | Some("") => return Err(ErrorCode::PasswordRequired),
+                Some(p) if p != pw => return Err(ErrorCode::WrongPassword),
                 Some(_) => {}
             }
         }
@@ -412,16 +364,16 @@ impl Hub {
             None => guest_nick(room),
         };
         if room.banned.contains(&nick) || (!uid.is_empty() && room.banned.contains(&uid)) {
-            return Err(err::BANNED);
+            return Err(ErrorCode::Kicked);
         }
         if room.by_nick(&nick).is_some() {
-            return Err(err::NICK_TAKEN);
+            return Err(ErrorCode::NickExists);
         }
         if room.spec.capacity.is_some_and(|c| room.members.len() >= c) {
-            return Err(err::FULL);
+            return Err(ErrorCode::RoomFull);
         }
         let auth = if verified {
-            match auth_s.as_deref().unwrap_or("") {
+            match auth_s.as_str() {
                 "admin" => 3,
                 "subadmin" => 2,
                 "guest" => 0,
@@ -454,10 +406,10 @@ impl Hub {
         out.send_lines(&[
             room.i1_line(),
             k.clone(),
-            Line::new("i2").with(member.key_field()),
+            Incoming::MyKey(member.user_key()).to_line(),
         ]);
         room.broadcast(
-            &enc(&[k, Line::new("j").with(member.key_field())]),
+            &enc(&[k, Incoming::UserJoin(member.user_key()).to_line()]),
             Some(conn),
         );
         room.members.push(member);
@@ -478,12 +430,12 @@ impl Hub {
             return false;
         };
         let m = room.members.remove(i);
-        room.broadcast(&enc(&[Line::new("o").with(m.nick.as_str())]), None);
+        room.broadcast(&enc(&[Incoming::UserQuit { nick: m.nick }.to_line()]), None);
         true
     }
 
-    /// Handles one line of a joined member (PROTOCOL.md §3.1).
-    fn handle(&self, seat: &Seat, line: Line) -> Flow {
+    /// Handles one message of a joined member (PROTOCOL.md §3.1).
+    fn handle(&self, seat: &Seat, msg: Outgoing) -> Flow {
         let mut rooms = self.rooms();
         let Some(room) = rooms.get_mut(&seat.room) else {
             return Flow::Close;
@@ -491,20 +443,47 @@ impl Hub {
         let Some(me) = room.index(seat.conn) else {
             return Flow::Close;
         };
-        let reply = |room: &Room, code: i64| room.members[me].out.send_lines(&[err_line(code)]);
-        let s = |i: usize| line.field(i).and_then(Field::as_str);
-        match line.key.as_str() {
-            "m" => match (s(0), s(1)) {
-                (Some(style), Some(text)) => self.chat(room, me, style, text),
-                _ => reply(room, err::PROTOCOL),
+        match msg {
+            Outgoing::Chat { style, text } => self.chat(room, me, &style.to_wire(), &text),
+            // uchat.js always sends '' in the whisper's style slot.
+            Outgoing::Whisper { nick, text } => self.whisper(room, me, &nick, &text),
+            Outgoing::Command(cmd) => self.command(room, me, cmd),
+            Outgoing::Plugin { channel, data } => {
+                let p = PluginMessage {
+                    sender: room.members[me].user_key(),
+                    kind: Field::Num(0),
+                    channel,
+                    data,
+                };
+                room.broadcast(&enc(&[Incoming::Plugin(p).to_line()]), None);
+            }
+            Outgoing::PluginTo {
+                target,
+                channel,
+                data,
+            } => match self.target(room, me, Some(&target)) {
+                Ok(t) => {
+                    let from = &room.members[me];
+                    let p = PluginMessage {
+                        sender: from.user_key(),
+                        kind: Field::Num(1),
+                        channel,
+                        data,
+                    };
+                    room.members[t]
+                        .out
+                        .send_lines(&[from.k_line(), Incoming::Plugin(p).to_line()]);
+                }
+                Err(code) => room.members[me].out.send_lines(&[err_line(code)]),
             },
-            "command" => match s(0) {
-                Some(name) => self.command(room, me, name, &line.fields[1..]),
-                None => reply(room, err::PROTOCOL),
-            },
-            "plugin" | "pluginTo" => self.plugin(room, me, &line),
-            "j" => reply(room, err::ALREADY_JOINED),
-            _ => reply(room, err::PROTOCOL),
+            Outgoing::Join(_) => room.members[me]
+                .out
+                .send_lines(&[err_line(ErrorCode::AlreadyConnected)]),
+            Outgoing::Ping => {}
+            Outgoing::Disconnect => return Flow::Close,
+            Outgoing::Other(_) => room.members[me]
+                .out
+                .send_lines(&[err_line(ErrorCode::ProtocolError)]),
         }
         Flow::Continue
     }
@@ -515,7 +494,7 @@ impl Hub {
         let limits = self.limits().clone();
         let m = &mut room.members[me];
         if m.muted(now) {
-            m.out.send_lines(&[err_line(err::MUTED)]);
+            m.out.send_lines(&[err_line(ErrorCode::YouAreMuted)]);
             return Err(());
         }
         if m.bot {
@@ -532,7 +511,7 @@ impl Hub {
             m.recent.push_back(now);
             let n = m.recent.len();
             if n > limits.flood_lines as usize {
-                m.out.send_lines(&[err_line(err::FLOOD)]);
+                m.out.send_lines(&[err_line(ErrorCode::TooFrequent)]);
                 if n >= 2 * limits.flood_lines as usize {
                     // Kept flooding after ERR 425: system_mute for the configured time.
                     m.mute = Mute::Until(now + limits.flood_mute);
@@ -545,7 +524,7 @@ impl Hub {
                     ));
                     room.broadcast(
                         &enc(&[sys_line(
-                            sys::SYSTEM_MUTE,
+                            SystemCode::SystemMute,
                             vec![nick.into(), Field::Num(minutes)],
                         )]),
                         None,
@@ -562,7 +541,7 @@ impl Hub {
                 m.repeats = 1;
             }
             if m.repeats > limits.repeat_limit {
-                m.out.send_lines(&[err_line(err::REPEAT)]);
+                m.out.send_lines(&[err_line(ErrorCode::RepeatedContent)]);
                 return Err(());
             }
         }
@@ -575,11 +554,13 @@ impl Hub {
             return;
         }
         let sender = &room.members[me];
-        let m = enc(&[Line::new("m")
-            .with(sender.key_field())
-            .with(style)
-            .with(text)
-            .with(Field::Num(unix_now() as i64))]);
+        let m = enc(&[Incoming::Message(ChatMessage {
+            from: sender.user_key(),
+            style: style.to_owned(),
+            text: text.to_owned(),
+            time: Some(unix_now() as i64),
+        })
+        .to_line()]);
         let k = enc(&[sender.k_line()]);
         room.broadcast(&m, None);
         if room.history.len() >= HISTORY {
@@ -588,40 +569,70 @@ impl Hub {
         room.history.push_back((k, m));
     }
 
-    fn target(&self, room: &Room, me: usize, nick: Option<&str>) -> Result<usize, i64> {
-        let t = nick.and_then(|n| room.by_nick(n)).ok_or(err::NO_TARGET)?;
+    fn target(&self, room: &Room, me: usize, nick: Option<&str>) -> Result<usize, ErrorCode> {
+        let t = nick
+            .and_then(|n| room.by_nick(n))
+            .ok_or(ErrorCode::TargetNotFound)?;
         if t == me {
-            return Err(err::SELF_TARGET);
+            return Err(ErrorCode::NotOnYourself);
         }
         Ok(t)
     }
 
-    fn command(&self, room: &mut Room, me: usize, name: &str, args: &[Field]) {
-        let s = |i: usize| args.get(i).and_then(Field::as_str);
-        let n = |i: usize| args.get(i).and_then(num_arg);
+    /// `command whisper nick '' text` → `w | from | to | style | text | time` to both ends.
+    fn whisper(&self, room: &mut Room, me: usize, nick: &str, text: &str) {
+        let t = match self.target(room, me, Some(nick)) {
+            Ok(t) => t,
+            Err(code) => return room.members[me].out.send_lines(&[err_line(code)]),
+        };
+        if self.may_chat(room, me, text).is_err() {
+            return;
+        }
+        let (from, to) = (&room.members[me], &room.members[t]);
+        let w = Incoming::Whisper(WhisperMessage {
+            from: from.user_key(),
+            to: to.user_key(),
+            style: String::new(),
+            text: text.to_owned(),
+            time: Some(unix_now() as i64),
+        })
+        .to_line();
+        to.out.send_lines(&[from.k_line(), w.clone()]);
+        from.out.send_lines(&[to.k_line(), w]);
+    }
+
+    fn command(&self, room: &mut Room, me: usize, cmd: Command) {
         let reply = |room: &Room, lines: &[Line]| room.members[me].out.send_lines(lines);
-        let needs_sub = matches!(name, "notice" | "mute" | "unmute" | "ban" | "clearLog");
+        let needs_sub = matches!(
+            cmd,
+            Command::Notice(_)
+                | Command::Mute { .. }
+                | Command::Unmute { .. }
+                | Command::Ban { .. }
+                | Command::ClearLog
+        );
         if needs_sub && room.members[me].auth < 2 {
-            return reply(room, &[err_line(err::NO_PERMISSION)]);
+            return reply(room, &[err_line(ErrorCode::NoPermission)]);
         }
         let by = room.members[me].nick.clone();
-        match name {
-            "userList" => {
-                let count = n(0).unwrap_or(10_000).max(0) as usize;
-                let search = s(1).unwrap_or("");
+        match cmd {
+            Command::UserList { count, search } => {
                 let list: Vec<&Member> = room
                     .members
                     .iter()
-                    .filter(|m| m.nick.contains(search))
-                    .take(count)
+                    .filter(|m| m.nick.contains(search.as_str()))
+                    .take(count as usize)
                     .collect();
                 let mut lines: Vec<Line> = list.iter().map(|m| m.k_line()).collect();
-                lines.extend(list.iter().map(|m| Line::new("u").with(m.key_field())));
-                lines.push(Line::new("u"));
+                lines.extend(
+                    list.iter()
+                        .map(|m| Incoming::UserListEntry(Some(m.user_key())).to_line()),
+                );
+                lines.push(Incoming::UserListEntry(None).to_line());
                 reply(room, &lines);
             }
-            "chatList" => {
-                let count = n(0).unwrap_or(15).clamp(0, HISTORY as i64) as usize;
+            Command::ChatList(count) => {
+                let count = (count as usize).min(HISTORY);
                 let skip = room.history.len().saturating_sub(count);
                 let mut out = Vec::new();
                 for (k, m) in room.history.iter().skip(skip) {
@@ -632,117 +643,101 @@ impl Hub {
                     room.members[me].out.send(Bytes::from(out));
                 }
             }
-            "noticeList" => {
+            Command::NoticeList => {
                 let lines: Vec<Line> = room
                     .notices
                     .iter()
-                    .map(|t| sys_line(sys::NOTICE, vec![t.as_str().into()]))
+                    .map(|t| sys_line(SystemCode::Notice, vec![t.as_str().into()]))
                     .collect();
                 if !lines.is_empty() {
                     reply(room, &lines);
                 }
             }
-            "io" => {
-                room.members[me].io = args.first().and_then(Field::as_bool).unwrap_or(true);
+            Command::Io(on) => room.members[me].io = on,
+            Command::Notice(text) => {
+                let line = sys_line(SystemCode::Notice, vec![text.as_str().into()]);
+                room.notices.push(text);
+                room.broadcast(&enc(&[line]), None);
             }
-            "whisper" => {
-                let (Some(style), Some(text)) = (s(1), s(2)) else {
-                    return reply(room, &[err_line(err::BAD_VALUE)]);
-                };
-                let t = match self.target(room, me, s(0)) {
-                    Ok(t) => t,
-                    Err(code) => return reply(room, &[err_line(code)]),
-                };
-                if self.may_chat(room, me, text).is_err() {
-                    return;
-                }
-                let (from, to) = (&room.members[me], &room.members[t]);
-                let w = Line::new("w")
-                    .with(from.key_field())
-                    .with(to.key_field())
-                    .with(style)
-                    .with(text)
-                    .with(Field::Num(unix_now() as i64));
-                to.out.send_lines(&[from.k_line(), w.clone()]);
-                from.out.send_lines(&[to.k_line(), w]);
-            }
-            "notice" => {
-                let Some(text) = s(0) else {
-                    return reply(room, &[err_line(err::BAD_VALUE)]);
-                };
-                room.notices.push(text.to_owned());
-                room.broadcast(&enc(&[sys_line(sys::NOTICE, vec![text.into()])]), None);
-            }
-            "mute" | "unmute" | "ban" => {
-                let t = match self.target(room, me, s(0)) {
+            Command::Mute { nick, minutes, .. } => {
+                let t = match self.target(room, me, Some(&nick)) {
                     Ok(t) => t,
                     Err(code) => return reply(room, &[err_line(code)]),
                 };
                 if room.members[t].auth >= room.members[me].auth {
-                    return reply(room, &[err_line(err::HIGHER_AUTH)]);
+                    return reply(room, &[err_line(ErrorCode::NotOnEqualOrHigherAuth)]);
                 }
-                let target = room.members[t].nick.clone();
                 let now = Instant::now();
-                match name {
-                    "mute" => {
-                        let line = match n(1) {
-                            Some(-1) => {
-                                room.members[t].mute = Mute::Forever;
-                                sys_line(sys::PERMANENT_MUTE, vec![by.into(), target.into()])
-                            }
-                            Some(min) if min > 0 => {
-                                if room.members[t].muted(now) {
-                                    return reply(room, &[err_line(err::ALREADY_MUTED)]);
-                                }
-                                let d = Duration::from_secs((min as u64).saturating_mul(60));
-                                room.members[t].mute = Mute::Until(now + d);
-                                sys_line(sys::MUTE, vec![by.into(), target.into(), min.into()])
-                            }
-                            _ => return reply(room, &[err_line(err::BAD_VALUE)]),
-                        };
-                        room.broadcast(&enc(&[line]), None);
-                    }
-                    "unmute" => {
-                        if !room.members[t].muted(now) {
-                            return reply(room, &[err_line(err::NOT_MUTED)]);
-                        }
-                        room.members[t].mute = Mute::No;
-                        room.broadcast(
-                            &enc(&[sys_line(sys::UN_MUTE, vec![by.into(), target.into()])]),
-                            None,
-                        );
-                    }
-                    _ => {
-                        // ban: a1 = period (informational), a2 = reason when it is text.
-                        let reason = s(2).unwrap_or("").to_owned();
-                        let victim = room.members.remove(t);
-                        room.banned.push(victim.nick.clone());
-                        if !victim.uid.is_empty() {
-                            room.banned.push(victim.uid.clone());
-                        }
-                        let notice = sys_line(
-                            sys::BAN,
-                            vec![by.clone().into(), target.clone().into(), reason.into()],
-                        );
-                        victim
-                            .out
-                            .send_lines(&[notice.clone(), err_line(err::BANNED)]);
-                        victim.out.kick.notify_one();
-                        room.broadcast(&enc(&[notice, Line::new("o").with(target.as_str())]), None);
-                        self.log(format_args!(
-                            "{target:?} banned from {:?} by {by:?}",
-                            room.spec.name
-                        ));
-                    }
+                if minutes != -1 && room.members[t].muted(now) {
+                    return reply(room, &[err_line(ErrorCode::TargetAlreadyMuted)]);
                 }
+                let line = match minutes {
+                    -1 => {
+                        room.members[t].mute = Mute::Forever;
+                        sys_line(SystemCode::PermanentMute, vec![by.into(), nick.into()])
+                    }
+                    m if m > 0 => {
+                        let d = Duration::from_secs((m as u64).saturating_mul(60));
+                        room.members[t].mute = Mute::Until(now + d);
+                        sys_line(SystemCode::Mute, vec![by.into(), nick.into(), m.into()])
+                    }
+                    _ => return reply(room, &[err_line(ErrorCode::BadCommandValue)]),
+                };
+                room.broadcast(&enc(&[line]), None);
             }
-            "info" => {
-                let Some(t) = s(0).and_then(|nick| room.by_nick(nick)) else {
-                    return reply(room, &[err_line(err::NO_TARGET)]);
+            Command::Unmute { nick } => {
+                let t = match self.target(room, me, Some(&nick)) {
+                    Ok(t) => t,
+                    Err(code) => return reply(room, &[err_line(code)]),
+                };
+                if !room.members[t].muted(Instant::now()) {
+                    return reply(room, &[err_line(ErrorCode::TargetNotMuted)]);
+                }
+                room.members[t].mute = Mute::No;
+                room.broadcast(
+                    &enc(&[sys_line(SystemCode::UnMute, vec![by.into(), nick.into()])]),
+                    None,
+                );
+            }
+            Command::Ban { nick, a2, .. } => {
+                // a1 = period (informational here), a2 = reason when it is text.
+                let t = match self.target(room, me, Some(&nick)) {
+                    Ok(t) => t,
+                    Err(code) => return reply(room, &[err_line(code)]),
+                };
+                if room.members[t].auth >= room.members[me].auth {
+                    return reply(room, &[err_line(ErrorCode::NotOnEqualOrHigherAuth)]);
+                }
+                let reason = a2.as_str().unwrap_or("").to_owned();
+                let victim = room.members.remove(t);
+                room.banned.push(victim.nick.clone());
+                if !victim.uid.is_empty() {
+                    room.banned.push(victim.uid.clone());
+                }
+                let notice = sys_line(
+                    SystemCode::Ban,
+                    vec![by.as_str().into(), nick.as_str().into(), reason.into()],
+                );
+                victim
+                    .out
+                    .send_lines(&[notice.clone(), err_line(ErrorCode::Kicked)]);
+                victim.out.kick.notify_one();
+                room.broadcast(
+                    &enc(&[notice, Incoming::UserQuit { nick: nick.clone() }.to_line()]),
+                    None,
+                );
+                self.log(format_args!(
+                    "{nick:?} banned from {:?} by {by:?}",
+                    room.spec.name
+                ));
+            }
+            Command::Info { nick } => {
+                let Some(t) = room.by_nick(&nick) else {
+                    return reply(room, &[err_line(ErrorCode::TargetNotFound)]);
                 };
                 let m = &room.members[t];
                 let line = sys_line(
-                    sys::USER_INFO,
+                    SystemCode::UserInfo,
                     vec![
                         m.nick.as_str().into(),
                         m.uid.as_str().into(),
@@ -754,40 +749,16 @@ impl Hub {
                 );
                 reply(room, &[line]);
             }
-            "clearLog" => {
+            Command::ClearLog => {
                 room.history.clear();
-                room.broadcast(&enc(&[sys_line(sys::CLEAR_LOG, vec![by.into()])]), None);
+                room.broadcast(
+                    &enc(&[sys_line(SystemCode::ClearLog, vec![by.into()])]),
+                    None,
+                );
             }
-            _ => reply(room, &[err_line(err::UNKNOWN_COMMAND)]),
+            // report, call, ip, invite, individual, changeInfo, op, deop, login and unknown names.
+            _ => reply(room, &[err_line(ErrorCode::UnknownCommand)]),
         }
-    }
-
-    /// `plugin | channel | data…` → `p | UK | 0 | channel | data…` to all;
-    /// `pluginTo | nick | channel | data…` → `p | UK | 1 | channel | data…` to one.
-    fn plugin(&self, room: &mut Room, me: usize, line: &Line) {
-        let from = room.members[me].key_field();
-        if line.key == "plugin" {
-            let mut p = Line::new("p").with(from).with(Field::Num(0));
-            p.fields.extend(line.fields.iter().cloned());
-            room.broadcast(&enc(&[p]), None);
-            return;
-        }
-        let t = match self.target(room, me, line.field(0).and_then(Field::as_str)) {
-            Ok(t) => t,
-            Err(code) => return room.members[me].out.send_lines(&[err_line(code)]),
-        };
-        let mut p = Line::new("p").with(from).with(Field::Num(1));
-        p.fields.extend(line.fields.iter().skip(1).cloned());
-        room.members[t]
-            .out
-            .send_lines(&[room.members[me].k_line(), p]);
-    }
-}
-
-fn num_arg(f: &Field) -> Option<i64> {
-    match f {
-        Field::Str(s) => s.trim().parse().ok(),
-        other => other.as_i64(),
     }
 }
 
@@ -837,10 +808,13 @@ impl Client {
         self.seat.as_ref()
     }
 
-    fn error(&self, code: i64, why: impl std::fmt::Display) {
+    fn error(&self, code: ErrorCode, why: impl std::fmt::Display) {
         self.hub.log(format_args!(
-            "conn {} {}: ERR {code}: {why}",
-            self.conn, self.peer
+            "conn {} {}: ERR {} {}: {why}",
+            self.conn,
+            self.peer,
+            code.code(),
+            code.name()
         ));
         self.out.send_lines(&[err_line(code)]);
     }
@@ -851,8 +825,8 @@ impl Client {
             Ok(l) => l,
             Err(e) => {
                 let code = match e.kind {
-                    DecodeErrorKind::LineTooLong { .. } => err::LINE_TOO_LONG,
-                    _ => err::PROTOCOL,
+                    DecodeErrorKind::LineTooLong { .. } => ErrorCode::JoinDataTooLong,
+                    _ => ErrorCode::ProtocolError,
                 };
                 self.error(code, e);
                 return Flow::Continue;
@@ -864,8 +838,14 @@ impl Client {
             Field::Bin(b) => b.len() > max_field,
             _ => false,
         }) {
+            // 105 is "join data too long" in uchat.js's table, 401 "data too long".
+            let code = if line.key == "j" {
+                ErrorCode::JoinDataTooLong
+            } else {
+                ErrorCode::MessageTooLong
+            };
             self.error(
-                err::FIELD_TOO_LONG,
+                code,
                 format_args!(
                     "{:?} line: field {} is longer than {max_field} bytes",
                     line.key,
@@ -874,11 +854,19 @@ impl Client {
             );
             return Flow::Continue;
         }
-        match (line.key.as_str(), &self.seat) {
-            ("p", _) => Flow::Continue,
-            ("disconnect", _) => Flow::Close,
-            ("j", None) => {
-                match self.hub.join(self.conn, &line, &self.out, self.bot) {
+        let key = line.key.clone();
+        let msg = match Outgoing::from_line(line) {
+            Ok(m) => m,
+            Err(e) => {
+                self.error(ErrorCode::ProtocolError, e);
+                return Flow::Continue;
+            }
+        };
+        match (msg, &self.seat) {
+            (Outgoing::Ping, _) => Flow::Continue,
+            (Outgoing::Disconnect, _) => Flow::Close,
+            (Outgoing::Join(j), None) => {
+                match self.hub.join(self.conn, j, &self.out, self.bot) {
                     Ok(seat) => {
                         self.hub.log(format_args!(
                             "conn {} {}: joined {:?} as {:?}",
@@ -890,9 +878,12 @@ impl Client {
                 }
                 Flow::Continue
             }
-            (_, Some(seat)) => self.hub.handle(seat, line),
-            (key, None) => {
-                self.error(err::PROTOCOL, format_args!("{key:?} line before joining"));
+            (msg, Some(seat)) => self.hub.handle(seat, msg),
+            (_, None) => {
+                self.error(
+                    ErrorCode::ProtocolError,
+                    format_args!("{key:?} line before joining"),
+                );
                 Flow::Continue
             }
         }

@@ -32,14 +32,18 @@
 //!   session hex`. `plugin`/`pluginTo` are relayed as `p`. Other commands → ERR 403.
 //! * `m` → `m | key | style | text | time` to everyone, sender included. `p` and `disconnect` are
 //!   accepted; a leave or drop sends `o | nick` to the rest.
+//! * Client lines are read with [`uchat_bot::message::Outgoing::from_line`], which is strict:
+//!   a known key or command with missing, mistyped or surplus fields, an unparsable style, bad
+//!   UTF-8, an unknown line key, or chat before joining → ERR 101 and the connection stays open.
+//!   The relayed style is the parsed style in uchat.js's wire form. Text frames are read as their
+//!   UTF-8 bytes.
 //! * Limits: a line over `--max-line` bytes (default 8192) → ERR 105; a string or binary field
-//!   over `--max-field` bytes (default 2048) → ERR 401; a muted member's chat → ERR 413. Flood
-//!   control for `m` and whispers: more than `--flood LINES/SECS` (default 8 per 4 s, sliding
-//!   window) → ERR 425 and the line is dropped; reaching twice the limit within the window →
-//!   `s 13` (system_mute: nick, minutes) to the room and a mute of `--flood-mute` seconds
-//!   (default 60). The same text more than `--repeat-limit` times in a row (default 3) → ERR 430.
-//!   Any other malformed line (bad UTF-8, wrong field types, unknown key, chat before joining) →
-//!   ERR 101; the connection stays open. Text frames are read as their UTF-8 bytes.
+//!   over `--max-field` bytes (default 2048) → ERR 401, or ERR 105 ("join data too long") in a
+//!   `j`; a muted member's chat → ERR 413. Flood control for `m` and whispers: more than
+//!   `--flood LINES/SECS` (default 8 per 4 s, sliding window, refused lines count too) → ERR 425
+//!   and the line is dropped; reaching twice the limit within the window → `s 13` (system_mute:
+//!   nick, minutes) to the room and a mute of `--flood-mute` seconds (default 60). The same text
+//!   more than `--repeat-limit` times in a row (default 3) → ERR 430.
 //! * Outgoing lines are coalesced into one binary WebSocket message per burst (like `i1 k i2`).
 //!   A client that lets 4096 chunks pile up unread is disconnected.
 //! * `--www DIR` serves GET/HEAD for files under DIR (index.html for directories; `..`, NUL and
