@@ -9,7 +9,6 @@
 
 use std::collections::BTreeSet;
 use std::env;
-use std::ffi::OsString;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -396,6 +395,17 @@ impl Browser {
             Browser::Firefox => "Firefox",
         }
     }
+
+    /// The variable that tells the runner which WebDriver binary to start, and that binary.
+    fn driver(self, ctx: &Ctx) -> (&'static str, PathBuf) {
+        match self {
+            Browser::Chrome => ("CHROMEDRIVER", CHROMEDRIVER.into()),
+            Browser::Firefox => (
+                "GECKODRIVER",
+                which("geckodriver").unwrap_or_else(|| ctx.cargo_bin.join("geckodriver")),
+            ),
+        }
+    }
 }
 
 struct Suite {
@@ -522,6 +532,19 @@ struct SuiteResult {
     took: Duration,
 }
 
+impl SuiteResult {
+    /// A suite that could not run at all: one failure, and why.
+    fn broken(name: &'static str, why: String, start: Instant) -> SuiteResult {
+        SuiteResult {
+            name,
+            passed: 0,
+            failed: 1,
+            notes: vec![why],
+            took: start.elapsed(),
+        }
+    }
+}
+
 fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
     let start = Instant::now();
     println!(
@@ -531,16 +554,9 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
     );
     let mut results = Vec::new();
     if opts.install {
-        let t = Instant::now();
         if let Err(e) = install(ctx) {
             // Reported as a failed suite; the suites still run and show what still works.
-            results.push(SuiteResult {
-                name: "install",
-                passed: 0,
-                failed: 1,
-                notes: vec![e],
-                took: t.elapsed(),
-            });
+            results.push(SuiteResult::broken("install", e, start));
         }
     }
     let install_took = start.elapsed();
@@ -587,16 +603,7 @@ fn run_suite(ctx: &Ctx, suite: &Suite) -> SuiteResult {
         for var in DRIVER_VARS {
             cmd.env_remove(var);
         }
-        let driver: OsString = match browser {
-            Browser::Chrome => CHROMEDRIVER.into(),
-            Browser::Firefox => which("geckodriver")
-                .map(Into::into)
-                .unwrap_or_else(|| ctx.cargo_bin.join("geckodriver").into()),
-        };
-        let var = match browser {
-            Browser::Chrome => "CHROMEDRIVER",
-            Browser::Firefox => "GECKODRIVER",
-        };
+        let (var, driver) = browser.driver(ctx);
         cmd.env(var, driver)
             // Every test binary runs in the browser (none falls back to Node.js).
             .env("WASM_BINDGEN_USE_BROWSER", "1")
@@ -619,13 +626,8 @@ fn run_suite(ctx: &Ctx, suite: &Suite) -> SuiteResult {
     if let Some(tmp) = &tmp {
         let _ = std::fs::remove_dir_all(tmp);
         if let Err(e) = std::fs::create_dir_all(tmp) {
-            return SuiteResult {
-                name: suite.name,
-                passed: 0,
-                failed: 1,
-                notes: vec![format!("cannot create {}: {e}", tmp.display())],
-                took: start.elapsed(),
-            };
+            let why = format!("cannot create {}: {e}", tmp.display());
+            return SuiteResult::broken(suite.name, why, start);
         }
         cmd.env("TMPDIR", tmp);
     }
@@ -635,15 +637,7 @@ fn run_suite(ctx: &Ctx, suite: &Suite) -> SuiteResult {
     }
     let (ok, lines) = match outcome {
         Ok(r) => r,
-        Err(e) => {
-            return SuiteResult {
-                name: suite.name,
-                passed: 0,
-                failed: 1,
-                notes: vec![e],
-                took: start.elapsed(),
-            }
-        }
+        Err(e) => return SuiteResult::broken(suite.name, e, start),
     };
 
     let mut notes = Vec::new();
@@ -738,18 +732,23 @@ fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
-/// The command as a shell line, with the environment it sets in front.
+/// The command as a shell line, with the environment it changes in front
+/// (`env -u UNSET... SET=value... program args...`).
 fn show(cmd: &Command) -> String {
-    let mut parts = Vec::new();
+    let (mut unset, mut set) = (Vec::new(), Vec::new());
     for (k, v) in cmd.get_envs() {
+        let k = k.to_string_lossy();
         match v {
-            Some(v) => parts.push(format!("{}={}", k.to_string_lossy(), v.to_string_lossy())),
-            None => parts.push(format!("-u {}", k.to_string_lossy())),
+            Some(v) => set.push(format!("{k}={}", v.to_string_lossy())),
+            None => unset.push(format!("-u {k}")),
         }
     }
-    if parts.iter().any(|p| p.starts_with("-u ")) {
-        parts.insert(0, "env".into());
+    let mut parts = Vec::new();
+    if !unset.is_empty() {
+        parts.push("env".to_string());
+        parts.extend(unset);
     }
+    parts.extend(set);
     parts.push(cmd.get_program().to_string_lossy().into_owned());
     parts.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
     parts.join(" ")
