@@ -185,7 +185,7 @@ impl Default for Limits {
         Limits {
             max_line: 8192,
             max_field: 2048,
-            flood_lines: 8,
+            flood_lines: 12,
             flood_window: Duration::from_secs(4),
             repeat_limit: 3,
             flood_mute: Duration::from_secs(60),

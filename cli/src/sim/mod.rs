@@ -40,7 +40,8 @@
 //! * Limits: a line over `--max-line` bytes (default 8192) → ERR 105; a string or binary field
 //!   over `--max-field` bytes (default 2048) → ERR 401, or ERR 105 ("join data too long") in a
 //!   `j`; a muted member's chat → ERR 413. Flood control for `m` and whispers: more than
-//!   `--flood LINES/SECS` (default 8 per 4 s, sliding window, refused lines count too) → ERR 425
+//!   `--flood LINES/SECS` (default 12 per 4 s, sliding window, refused lines count too; the SDK's
+//!   default bucket — burst 5, then 5 per 3 s — sends at most 11.7 lines in any 4 s) → ERR 425
 //!   and the line is dropped; reaching twice the limit within the window → `s 13` (system_mute:
 //!   nick, minutes) to the room and a mute of `--flood-mute` seconds (default 60). The same text
 //!   more than `--repeat-limit` times in a row (default 3) → ERR 430.
@@ -116,7 +117,7 @@ pub struct SimArgs {
     #[arg(long, value_name = "BYTES")]
     pub max_field: Option<usize>,
     /// Per-user chat limit LINES/SECS (ERR 425, then system_mute at twice the limit); 0 turns
-    /// it off [default: 8/4].
+    /// it off [default: 12/4].
     #[arg(long, value_name = "LINES/SECS")]
     pub flood: Option<String>,
     /// Identical consecutive chat lines allowed before ERR 430; 0 turns it off [default: 3].
