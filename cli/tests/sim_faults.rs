@@ -274,3 +274,43 @@ async fn text_frame_close_frame_do_not_hurt() {
         Some("b")
     );
 }
+
+#[tokio::test]
+async fn sigint_stops_cleanly_with_clients_connected() {
+    let mut sim = Sim::start(&[]);
+    let (_a, _) = sim.join("lobby", Some("a")).await;
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &sim.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + WAIT;
+    let code = loop {
+        if let Some(s) = sim.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "sim did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(code.success(), "exit status {code:?}");
+}
+
+#[tokio::test]
+async fn plain_http_without_www_gets_426_and_head_works_with_www() {
+    let sim = Sim::start(&[]);
+    let r = http_raw(&sim.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(String::from_utf8_lossy(&r).starts_with("HTTP/1.1 426"));
+    let dir = std::env::temp_dir().join(format!("uchat-sim-head-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("app.mjs"), "export const x = 1;").unwrap();
+    let sim = Sim::start(&["--www", dir.to_str().unwrap()]);
+    let r = http_raw(&sim.addr, "HEAD /app.mjs HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let r = String::from_utf8_lossy(&r).into_owned();
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    assert!(r.contains("Content-Type: text/javascript"));
+    assert!(r.contains("Content-Length: 19"));
+    assert!(r.ends_with("\r\n\r\n"), "HEAD has no body: {r:?}");
+    let r = http_raw(&sim.addr, "POST /app.mjs HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(String::from_utf8_lossy(&r).starts_with("HTTP/1.1 405"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
