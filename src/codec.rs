@@ -741,6 +741,9 @@ pub fn parse_float(p: &[u8]) -> Result<f64, DecodeErrorKind> {
         b'+' => (1.0, &text[1..]),
         _ => (1.0, text),
     };
+    if body.starts_with(['+', '-']) {
+        return Err(bad()); // JavaScript's Number("--1") is NaN
+    }
     if body == "Infinity" {
         return Ok(sign * f64::INFINITY);
     }
@@ -961,6 +964,8 @@ mod tests {
         assert!(parse_float(b"inf").is_err());
         assert!(parse_float(b"abc").is_err());
         assert!(parse_float(b"1.2.3").is_err());
+        assert!(parse_float(b"--1").is_err());
+        assert!(parse_float(b"+-1").is_err());
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub fn line_from_json(value: &Value) -> Result<Line, String> {
     })
 }
 
-const FIELD_FORMS: &str = "expected one of {\"bin\":\"hex\"}, {\"str\":\"text\"}, {\"bool\":true}, \
+const FIELD_FORMS: &str =
+    "expected one of {\"bin\":\"hex\"}, {\"str\":\"text\"}, {\"bool\":true}, \
      {\"num\":1}, {\"float\":1.5}, {\"undef\":null}";
 
 /// Parse one field from the JSON field form.
@@ -73,14 +74,20 @@ pub fn field_from_json(value: &Value) -> Result<Field, String> {
             .as_str()
             .map(|s| Field::Str(s.to_owned()))
             .ok_or_else(|| wrong("a string")),
-        "bool" => v.as_bool().map(Field::Bool).ok_or_else(|| wrong("true or false")),
+        "bool" => v
+            .as_bool()
+            .map(Field::Bool)
+            .ok_or_else(|| wrong("true or false")),
         "num" => v
             .as_i64()
             .or_else(|| v.as_u64().and_then(|u| i64::try_from(u).ok()))
             .map(Field::Num)
             .ok_or_else(|| wrong("an integer between -2^63 and 2^63-1")),
         "float" => match v {
-            Value::Number(n) => n.as_f64().map(Field::Float).ok_or_else(|| wrong("a number")),
+            Value::Number(n) => n
+                .as_f64()
+                .map(Field::Float)
+                .ok_or_else(|| wrong("a number")),
             Value::String(s) => match s.as_str() {
                 "NaN" => Ok(Field::Float(f64::NAN)),
                 "Infinity" => Ok(Field::Float(f64::INFINITY)),

@@ -43,7 +43,12 @@ fn check_frame(case: &Value) {
     let mut d = Decoder::new();
     let got = decode_as_json(&mut d, &bytes);
     assert_eq!(&got, want_lines, "frame {}", case["frame_hex"]);
-    assert_eq!(d.rest(), &want_rest[..], "rest of frame {}", case["frame_hex"]);
+    assert_eq!(
+        d.rest(),
+        &want_rest[..],
+        "rest of frame {}",
+        case["frame_hex"]
+    );
 
     // Split at every boundary: the same lines, the same rest.
     for cut in 0..=bytes.len() {
@@ -71,7 +76,12 @@ fn client_lines_encode_exactly() {
         );
         // And decode back to the canonical line (negative numbers come back as floats).
         let back: Vec<_> = Decoder::new().feed(&bytes);
-        assert_eq!(back, vec![Ok(line.canonical())], "decoding {}", case["line"]);
+        assert_eq!(
+            back,
+            vec![Ok(line.canonical())],
+            "decoding {}",
+            case["line"]
+        );
     }
 }
 

@@ -76,6 +76,7 @@ pub use config::Settings;
 /// Flags of `uchat sim` (issue #3). Every setting can also come from `--config FILE` (TOML, same
 /// names with `_`: `listen`, `room`/`rooms`, `auto_rooms`, `www`, `fault`, `crowd`, …); flags win.
 #[derive(Debug, Clone, Default, clap::Args)]
+#[command(after_help = SIM_HELP)]
 pub struct SimArgs {
     /// Address to bind, HOST:PORT [default: 127.0.0.1:8787]. Port 0 picks a free port; the
     /// first stdout line prints the real one.
@@ -134,6 +135,29 @@ pub struct SimArgs {
     #[arg(long, short)]
     pub quiet: bool,
 }
+
+/// Behaviour summary shown by `uchat sim --help` (the module documentation has the full list).
+const SIM_HELP: &str = "\
+Behaviour (PROTOCOL.md §3-4):
+  First stdout line: `listening ws://HOST:PORT`. One stderr line per connection, join, leave,
+  error. SIGINT/SIGTERM stop with exit status 0. The room token is never printed.
+  Join: i1 (room info, server time), own k, i2; others get k + j. No nick -> 손님NNNN.
+  User keys and k sessions are 8 random bytes.
+  Token rooms: the PHP uchat_array2data md5 over the received j values + room + token;
+  missing hash 203, mismatch 202, time off by more than --time-skew 205. Values with '+' are
+  also tried with spaces. Password rooms: 701 missing, 208 wrong. Unknown room 201 (unless
+  --auto-rooms), nick taken 301, full 207, banned 408.
+  Auth (k field 5): token rooms after a verified hash: admin 3, subadmin 2, guest 0,
+  member / '' / other 1. Rooms without a token: everyone 0. notice, mute, unmute, ban and
+  clearLog need auth >= 2 (ERR 402).
+  Commands: userList (k + u per member, then empty u), chatList N (last <= 100), noticeList
+  (s 12), io, whisper (w to target and sender), notice, mute N|-1 (s 4 / s 37), unmute (s 5),
+  ban (s 1, o, ERR 408 + disconnect), info (s 36), clearLog (s 32); others ERR 403.
+  Errors: malformed line or field types 101 (connection stays), line > --max-line 105,
+  field > --max-field 401 (105 inside j), muted 413, over --flood 425 and at twice the limit
+  s 13 system_mute for --flood-mute s, more than --repeat-limit identical lines 430.
+  --www DIR: GET/HEAD files under DIR on the same port (index.html for directories, no
+  path traversal); a WebSocket upgrade on any path goes to the chat.";
 
 /// A running sim inside the current tokio runtime (used by `bench-sim`).
 pub struct Running {

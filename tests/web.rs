@@ -1,0 +1,587 @@
+//! Browser tests of the `UChatBot` class against a running `uchat sim` (issue #4 point 3).
+//!
+//! `cargo xtask ci` starts three sims on loopback before running these in headless Chrome and
+//! Firefox (see `xtask`): the main one (`--auto-rooms`, a token room `tok`, a password room `pw`),
+//! one with `--fault hijack200` and one with `--fault drop-after=2`. Their URLs come from the
+//! build-time variables `UCHAT_SIM_URL`, `UCHAT_SIM_HIJACK_URL` and `UCHAT_SIM_DROP_URL`, with the
+//! defaults below. Each test uses its own room, so tests cannot see each other's traffic.
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Function, Object, Reflect};
+use std::cell::RefCell;
+use std::rc::Rc;
+use uchat_bot::web::UChatBot;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const SIM: &str = match option_env!("UCHAT_SIM_URL") {
+    Some(u) => u,
+    None => "ws://127.0.0.1:18787",
+};
+const SIM_HIJACK: &str = match option_env!("UCHAT_SIM_HIJACK_URL") {
+    Some(u) => u,
+    None => "ws://127.0.0.1:18788",
+};
+const SIM_DROP: &str = match option_env!("UCHAT_SIM_DROP_URL") {
+    Some(u) => u,
+    None => "ws://127.0.0.1:18789",
+};
+/// The token of the sim's room `tok` (xtask starts it with `--room tok:token=…`).
+const TOKEN: &str = "s3cret-test-token";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn prop(v: &JsValue, k: &str) -> JsValue {
+    Reflect::get(v, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn text(v: &JsValue, k: &str) -> String {
+    prop(v, k).as_string().unwrap_or_default()
+}
+
+fn options(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in pairs {
+        Reflect::set(&o, &JsValue::from_str(k), v).unwrap();
+    }
+    o.into()
+}
+
+fn bot(pairs: &[(&str, JsValue)]) -> UChatBot {
+    UChatBot::new(options(pairs)).expect("valid options")
+}
+
+fn guest(room: &str, nick: &str) -> UChatBot {
+    bot(&[
+        ("room", room.into()),
+        ("url", SIM.into()),
+        ("nick", nick.into()),
+    ])
+}
+
+async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+/// Poll `cond` every 20 ms for at most `ms`; true if it became true.
+async fn wait_for(ms: u32, cond: impl Fn() -> bool) -> bool {
+    for _ in 0..ms / 20 {
+        if cond() {
+            return true;
+        }
+        sleep(20).await;
+    }
+    cond()
+}
+
+async fn connect(b: &UChatBot) -> Result<JsValue, JsValue> {
+    JsFuture::from(b.connect()).await
+}
+
+/// Records the payloads of one event; keep it alive while the bot may emit.
+struct Rec {
+    items: Rc<RefCell<Vec<JsValue>>>,
+    _closure: Closure<dyn FnMut(JsValue)>,
+}
+
+impl Rec {
+    fn on(b: &UChatBot, event: &str) -> Rec {
+        let items = Rc::new(RefCell::new(Vec::new()));
+        let sink = items.clone();
+        let closure = Closure::<dyn FnMut(JsValue)>::new(move |v| sink.borrow_mut().push(v));
+        b.on(event, closure.as_ref().unchecked_ref::<Function>().clone())
+            .unwrap();
+        Rec {
+            items,
+            _closure: closure,
+        }
+    }
+    fn len(&self) -> usize {
+        self.items.borrow().len()
+    }
+    fn all(&self) -> Vec<JsValue> {
+        self.items.borrow().clone()
+    }
+    fn texts(&self, k: &str) -> Vec<String> {
+        self.items.borrow().iter().map(|v| text(v, k)).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Joins
+
+#[wasm_bindgen_test]
+async fn guest_join_resolves_with_my_user() {
+    let b = bot(&[("room", "t-guest".into()), ("url", SIM.into())]);
+    assert_eq!(b.state(), "idle");
+    let states = Rec::on(&b, "state");
+    let me = connect(&b).await.expect("guest join");
+    assert!(
+        text(&me, "nick").starts_with("손님"),
+        "{:?}",
+        text(&me, "nick")
+    );
+    assert_eq!(text(&me, "key").len(), 16, "8-byte key as hex");
+    assert_eq!(prop(&me, "auth").as_f64(), Some(0.0));
+    assert_eq!(b.state(), "joined");
+    assert_eq!(text(&b.me(), "key"), text(&me, "key"));
+    assert_eq!(text(&b.room(), "id"), "t-guest");
+    b.close();
+    assert_eq!(b.state(), "closed");
+    assert_eq!(
+        states.texts("state"),
+        ["connecting", "joining", "joined", "closed"]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn token_join_builds_user_data_and_gets_member_auth() {
+    let b = bot(&[
+        ("room", "tok".into()),
+        ("url", SIM.into()),
+        ("token", TOKEN.into()),
+        ("nick", "토큰봇".into()),
+        ("auth", "admin".into()),
+        ("level", 7.into()),
+    ]);
+    let me = connect(&b).await.expect("token join");
+    assert_eq!(text(&me, "nick"), "토큰봇");
+    assert_eq!(prop(&me, "auth").as_f64(), Some(3.0), "admin");
+    assert_eq!(text(&me, "level"), "7");
+    b.close();
+}
+
+#[wasm_bindgen_test]
+async fn user_data_join_forwards_the_site_string() {
+    let now = (js_sys::Date::now() / 1000.0) as i64;
+    let fields = uchat_bot::token::UserFields {
+        nick: Some("site user".into()),
+        id: Some("u1".into()),
+        auth: Some("member".into()),
+        ..Default::default()
+    };
+    let ud = uchat_bot::token::build_user_data("tok", TOKEN, now, &fields).unwrap();
+    let b = bot(&[
+        ("room", "tok".into()),
+        ("url", SIM.into()),
+        ("userData", ud.user_data.clone().into()),
+    ]);
+    let me = connect(&b).await.expect("userData join");
+    // PHP urlencode turns the space into '+', and the browser forwards it (PROTOCOL.md §4.7-1).
+    assert_eq!(text(&me, "nick"), "site+user");
+    assert_eq!(prop(&me, "auth").as_f64(), Some(1.0), "member");
+    b.close();
+}
+
+#[wasm_bindgen_test]
+async fn wrong_token_rejects_with_202_and_does_not_reconnect() {
+    let b = bot(&[
+        ("room", "tok".into()),
+        ("url", SIM.into()),
+        ("token", "not-the-token".into()),
+    ]);
+    let reconnecting = Rec::on(&b, "reconnecting");
+    let errors = Rec::on(&b, "error");
+    let err = connect(&b).await.expect_err("must reject");
+    assert!(err.is_instance_of::<js_sys::Error>());
+    assert_eq!(prop(&err, "code").as_f64(), Some(202.0));
+    assert_eq!(text(&err, "name"), "token_changed");
+    assert!(
+        text(&err, "message").contains("202"),
+        "{}",
+        text(&err, "message")
+    );
+    sleep(1500).await;
+    assert_eq!(b.state(), "closed");
+    assert_eq!(reconnecting.len(), 0);
+    assert!(errors.len() >= 1);
+}
+
+#[wasm_bindgen_test]
+async fn hijacked_upgrade_is_a_handshake_error_that_suggests_wss() {
+    let b = bot(&[("room", "lobby".into()), ("url", SIM_HIJACK.into())]);
+    let err = connect(&b).await.expect_err("must reject");
+    assert_eq!(text(&err, "code"), "handshake");
+    let msg = text(&err, "message");
+    assert!(msg.contains("ws://") && msg.contains("wss://"), "{msg}");
+    assert_eq!(b.state(), "closed");
+}
+
+#[wasm_bindgen_test]
+async fn password_room_needs_the_password() {
+    let wrong = bot(&[
+        ("room", "pw".into()),
+        ("url", SIM.into()),
+        ("password", "nope".into()),
+    ]);
+    let err = connect(&wrong).await.expect_err("wrong password");
+    assert_eq!(prop(&err, "code").as_f64(), Some(208.0));
+    let right = bot(&[
+        ("room", "pw".into()),
+        ("url", SIM.into()),
+        ("password", "pw1".into()),
+    ]);
+    connect(&right).await.expect("right password");
+    right.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Two bots in one page
+
+#[wasm_bindgen_test]
+async fn two_bots_exchange_messages_and_whispers() {
+    let a = guest("t-two", "alice");
+    let b = guest("t-two", "bob");
+    let other_room = guest("t-two-elsewhere", "carol");
+    let a_msgs = Rec::on(&a, "message");
+    let a_whispers = Rec::on(&a, "whisper");
+    let carol_msgs = Rec::on(&other_room, "message");
+    connect(&a).await.unwrap();
+    connect(&b).await.unwrap();
+    connect(&other_room).await.unwrap();
+    let tricky = "안녕 \\ back\nslash \u{2}\u{3}\u{7} <b>x</b>";
+    let style = options(&[("bold", true.into()), ("color", "#F00".into())]);
+    b.send(tricky.into(), style).unwrap();
+    assert!(
+        wait_for(3000, || a_msgs.len() >= 1).await,
+        "alice got the message"
+    );
+    let m = &a_msgs.all()[0];
+    assert_eq!(text(m, "content"), tricky);
+    assert_eq!(text(&prop(m, "user"), "nick"), "bob");
+    assert_eq!(prop(m, "self").as_bool(), Some(false));
+    let st = prop(m, "style");
+    assert_eq!(prop(&st, "bold").as_bool(), Some(true));
+    assert_eq!(text(&st, "color"), "#ff0000");
+    assert!(prop(m, "time").as_f64().unwrap() > 1.6e12, "ms since epoch");
+
+    b.whisper("alice".into(), "psst".into()).unwrap();
+    assert!(wait_for(3000, || a_whispers.len() >= 1).await);
+    let w = &a_whispers.all()[0];
+    assert_eq!(text(w, "content"), "psst");
+    assert_eq!(text(&prop(w, "from"), "nick"), "bob");
+    assert_eq!(text(&prop(w, "to"), "nick"), "alice");
+
+    sleep(200).await;
+    assert_eq!(carol_msgs.len(), 0, "a bot in another room sees nothing");
+    a.close();
+    b.close();
+    other_room.close();
+}
+
+#[wasm_bindgen_test]
+async fn user_list_and_join_quit_events() {
+    let a = guest("t-users", "alice");
+    let lists = Rec::on(&a, "user.list");
+    let joins = Rec::on(&a, "user.join");
+    let quits = Rec::on(&a, "user.quit");
+    connect(&a).await.unwrap();
+    assert!(
+        wait_for(3000, || lists.len() >= 1).await,
+        "post-join user list"
+    );
+    let list = js_sys::Array::from(&prop(&lists.all()[0], "list"));
+    assert!(list.iter().any(|u| text(&u, "nick") == "alice"));
+
+    let b = guest("t-users", "bob");
+    connect(&b).await.unwrap();
+    assert!(wait_for(3000, || joins.len() >= 1).await);
+    assert_eq!(text(&prop(&joins.all()[0], "user"), "nick"), "bob");
+    assert!(a.user("bob").is_object());
+    assert_eq!(a.users().length(), 2);
+
+    b.close();
+    assert!(wait_for(3000, || quits.len() >= 1).await);
+    assert_eq!(text(&prop(&quits.all()[0], "user"), "nick"), "bob");
+    assert!(a.user("bob").is_undefined());
+    assert_eq!(a.users().length(), 1);
+    a.close();
+}
+
+#[wasm_bindgen_test]
+async fn a_handler_can_reply_from_inside_on_message() {
+    let a = Rc::new(guest("t-reentrant", "echo"));
+    let b = guest("t-reentrant", "asker");
+    let weak = Rc::downgrade(&a);
+    let handler = Closure::<dyn FnMut(JsValue)>::new(move |m: JsValue| {
+        if text(&m, "content") == "ping" {
+            if let Some(a) = weak.upgrade() {
+                // Re-entrant call while the bot is dispatching.
+                a.send("pong".into(), JsValue::UNDEFINED).unwrap();
+            }
+        }
+    });
+    a.on(
+        "message",
+        handler.as_ref().unchecked_ref::<Function>().clone(),
+    )
+    .unwrap();
+    let b_msgs = Rec::on(&b, "message");
+    connect(&a).await.unwrap();
+    connect(&b).await.unwrap();
+    b.send("ping".into(), JsValue::UNDEFINED).unwrap();
+    assert!(
+        wait_for(3000, || b_msgs
+            .texts("content")
+            .contains(&"pong".to_owned()))
+        .await,
+        "{:?}",
+        b_msgs.texts("content")
+    );
+    a.close();
+    b.close();
+}
+
+#[wasm_bindgen_test]
+async fn on_command_parses_args_replies_and_honours_the_cooldown() {
+    let a = guest("t-cmd", "cmdbot");
+    let b = guest("t-cmd", "user");
+    let calls = Rc::new(RefCell::new(Vec::<String>::new()));
+    let sink = calls.clone();
+    let handler = Closure::<dyn FnMut(JsValue)>::new(move |ctx: JsValue| {
+        let args: Vec<String> = js_sys::Array::from(&prop(&ctx, "args"))
+            .iter()
+            .filter_map(|a| a.as_string())
+            .collect();
+        sink.borrow_mut().push(args.join(","));
+        let reply: Function = prop(&ctx, "reply").unchecked_into();
+        reply
+            .call1(
+                &JsValue::UNDEFINED,
+                &format!("pong {}", args.join(",")).into(),
+            )
+            .unwrap();
+    });
+    let opts = options(&[("perUserCooldownMs", 60_000.into())]);
+    let remove = a
+        .on_command(
+            "ping".into(),
+            handler.as_ref().unchecked_ref::<Function>().clone(),
+            opts,
+        )
+        .unwrap();
+    let b_msgs = Rec::on(&b, "message");
+    connect(&a).await.unwrap();
+    connect(&b).await.unwrap();
+    b.send("!ping 1 2".into(), JsValue::UNDEFINED).unwrap();
+    assert!(
+        wait_for(3000, || b_msgs
+            .texts("content")
+            .contains(&"pong 1,2".to_owned()))
+        .await
+    );
+    b.send("!ping 3".into(), JsValue::UNDEFINED).unwrap();
+    sleep(500).await;
+    assert_eq!(
+        *calls.borrow(),
+        ["1,2"],
+        "second call is inside the per-user cooldown"
+    );
+    remove.call0(&JsValue::UNDEFINED).unwrap();
+    a.close();
+    b.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconnect, rate limit, memory
+
+#[wasm_bindgen_test]
+async fn drop_reconnects_rejoins_and_delivers_queued_lines_once_in_order() {
+    // The drop sim closes every connection 2 s after it opened.
+    let reconnect = options(&[("minDelayMs", 200.into()), ("maxDelayMs", 500.into())]);
+    let a = Rc::new(bot(&[
+        ("room", "t-drop".into()),
+        ("url", SIM_DROP.into()),
+        ("nick", "dropper".into()),
+        ("reconnect", reconnect),
+    ]));
+    let joins = Rec::on(&a, "join");
+    let reconnecting = Rec::on(&a, "reconnecting");
+    let mine = Rec::on(&a, "message");
+    let weak = Rc::downgrade(&a);
+    let on_disconnect = Closure::<dyn FnMut(JsValue)>::new(move |d: JsValue| {
+        if prop(&d, "willReconnect").as_bool() == Some(true) {
+            if let Some(a) = weak.upgrade() {
+                if a.queued() == 0 {
+                    for q in ["q1", "q2", "q3"] {
+                        a.send(q.into(), JsValue::UNDEFINED).unwrap();
+                    }
+                }
+            }
+        }
+    });
+    a.once(
+        "disconnect",
+        on_disconnect.as_ref().unchecked_ref::<Function>().clone(),
+    )
+    .unwrap();
+    connect(&a).await.unwrap();
+    assert!(
+        wait_for(6000, || joins.len() >= 2).await,
+        "re-joined after the drop"
+    );
+    assert!(reconnecting.len() >= 1);
+    assert_eq!(prop(&reconnecting.all()[0], "attempt").as_f64(), Some(1.0));
+    // The queued lines come back as our own echo: once each, in order.
+    assert!(wait_for(1500, || mine.len() >= 3).await);
+    sleep(300).await;
+    let echoed: Vec<String> = mine
+        .all()
+        .iter()
+        .filter(|m| prop(m, "self").as_bool() == Some(true))
+        .map(|m| text(m, "content"))
+        .collect();
+    assert_eq!(echoed, ["q1", "q2", "q3"]);
+    a.close();
+}
+
+#[wasm_bindgen_test]
+async fn the_bucket_keeps_a_fast_sender_below_the_flood_limit() {
+    let a = guest("t-flood", "fast");
+    let errors = Rec::on(&a, "error");
+    let mine = Rec::on(&a, "message");
+    connect(&a).await.unwrap();
+    for i in 0..12 {
+        a.send(format!("line {i}").into(), JsValue::UNDEFINED)
+            .unwrap();
+    }
+    assert!(wait_for(12_000, || mine.len() >= 12).await, "all delivered");
+    let want: Vec<String> = (0..12).map(|i| format!("line {i}")).collect();
+    assert_eq!(mine.texts("content"), want);
+    let codes: Vec<f64> = errors
+        .all()
+        .iter()
+        .filter_map(|e| prop(e, "code").as_f64())
+        .collect();
+    assert!(
+        !codes.contains(&425.0) && !codes.contains(&430.0),
+        "{codes:?}"
+    );
+    a.close();
+
+    // Control: without the bucket the same burst trips the sim's flood limit.
+    let raw = bot(&[
+        ("room", "t-flood".into()),
+        ("url", SIM.into()),
+        ("nick", "unlimited".into()),
+        ("rateLimit", false.into()),
+    ]);
+    let raw_errors = Rec::on(&raw, "error");
+    connect(&raw).await.unwrap();
+    for i in 0..20 {
+        raw.send(format!("burst {i}").into(), JsValue::UNDEFINED)
+            .unwrap();
+    }
+    assert!(
+        wait_for(3000, || raw_errors
+            .all()
+            .iter()
+            .any(|e| prop(e, "code").as_f64() == Some(425.0)))
+        .await,
+        "the sim enforces its limit"
+    );
+    raw.close();
+}
+
+fn wasm_memory_bytes() -> f64 {
+    let mem: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    js_sys::ArrayBuffer::from(mem.buffer()).byte_length() as f64
+}
+
+#[wasm_bindgen_test]
+async fn connect_close_cycles_keep_wasm_memory_flat() {
+    async fn cycle(i: usize) {
+        let b = bot(&[("room", "t-cycles".into()), ("url", SIM.into())]);
+        let rec = Rec::on(&b, "message");
+        connect(&b)
+            .await
+            .unwrap_or_else(|e| panic!("cycle {i}: {e:?}"));
+        b.close();
+        drop(rec);
+    }
+    for i in 0..100 {
+        cycle(i).await;
+    }
+    let before = wasm_memory_bytes();
+    for i in 0..1000 {
+        cycle(i).await;
+    }
+    let after = wasm_memory_bytes();
+    // Memory only grows in 64 KiB pages; a leak of even 100 bytes per cycle would add pages.
+    assert!(
+        after <= before + 65_536.0,
+        "wasm memory grew from {before} to {after} bytes over 1000 cycles"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors a user can act on
+
+fn type_error_message(r: Result<UChatBot, JsValue>) -> String {
+    let e = r.err().expect("must throw");
+    assert!(e.is_instance_of::<js_sys::TypeError>(), "{e:?}");
+    text(&e, "message")
+}
+
+#[wasm_bindgen_test]
+fn bad_options_throw_type_errors_naming_the_option() {
+    let m = type_error_message(UChatBot::new(options(&[])));
+    assert!(m.contains("`room`"), "{m}");
+    let m = type_error_message(UChatBot::new(options(&[("room", 5.into())])));
+    assert!(m.contains("`room`") && m.contains("string"), "{m}");
+    let m = type_error_message(UChatBot::new(options(&[
+        ("room", "r".into()),
+        ("heartbeatMs", "soon".into()),
+    ])));
+    assert!(m.contains("`heartbeatMs`"), "{m}");
+    let m = type_error_message(UChatBot::new(options(&[
+        ("room", "r".into()),
+        ("user_data", "x".into()),
+    ])));
+    assert!(m.contains("userData"), "{m}");
+    let m = type_error_message(UChatBot::new(options(&[
+        ("room", "r".into()),
+        ("url", "http://x".into()),
+    ])));
+    assert!(m.contains("`url`") && m.contains("wss://"), "{m}");
+    let m = type_error_message(UChatBot::new("lobby".into()));
+    assert!(m.contains("options must be an object"), "{m}");
+    let b = guest("r", "n");
+    let e = b.send(5.into(), JsValue::UNDEFINED).unwrap_err();
+    assert!(text(&e, "message").contains("content must be a string"));
+    let e = b
+        .send("x".into(), options(&[("color", "blurple".into())]))
+        .unwrap_err();
+    assert!(
+        text(&e, "message").contains("style.color"),
+        "{:?}",
+        text(&e, "message")
+    );
+    let e = b.on("mesage", Function::new_no_args("")).unwrap_err();
+    assert!(text(&e, "message").contains("unknown event 'mesage'"));
+}
+
+#[wasm_bindgen_test]
+async fn from_element_joins_as_the_page_user() {
+    let doc = web_sys::window().unwrap().document().unwrap();
+    let el = doc.create_element("u-chat").unwrap();
+    el.set_attribute("room", "t-element").unwrap();
+    let b = UChatBot::from_element(
+        &el,
+        options(&[("url", SIM.into()), ("nick", "elbot".into())]),
+    )
+    .unwrap();
+    let me = connect(&b).await.unwrap();
+    assert_eq!(text(&me, "nick"), "elbot");
+    b.close();
+    let bare = doc.create_element("u-chat").unwrap();
+    let e = UChatBot::from_element(&bare, JsValue::UNDEFINED)
+        .err()
+        .unwrap();
+    assert!(text(&e, "message").contains("`room` attribute"));
+}
