@@ -55,6 +55,8 @@ async fn join_leave_log_lines() {
     let (mut a, _) = sim.join("lobby", Some("logged")).await;
     sim.wait_log("connected");
     sim.wait_log("joined \"lobby\" as \"logged\"");
+    a.send(&command("teleport", vec![])).await;
+    sim.wait_log("ERR 403 unknown_command");
     a.send(&Line::new("disconnect")).await;
     sim.wait_log("\"logged\" left \"lobby\"");
     sim.wait_log("closed");

@@ -277,6 +277,18 @@ impl Hub {
         }
     }
 
+    /// Sends `ERR code` to a member and logs it.
+    fn err_to(&self, m: &Member, code: ErrorCode) {
+        self.log(format_args!(
+            "conn {} {:?}: ERR {} {}",
+            m.conn,
+            m.nick,
+            code.code(),
+            code.name()
+        ));
+        m.out.send_lines(&[err_line(code)]);
+    }
+
     fn limits(&self) -> &Limits {
         &self.settings.limits
     }
@@ -474,16 +486,12 @@ impl Hub {
                         .out
                         .send_lines(&[from.k_line(), Incoming::Plugin(p).to_line()]);
                 }
-                Err(code) => room.members[me].out.send_lines(&[err_line(code)]),
+                Err(code) => self.err_to(&room.members[me], code),
             },
-            Outgoing::Join(_) => room.members[me]
-                .out
-                .send_lines(&[err_line(ErrorCode::AlreadyConnected)]),
+            Outgoing::Join(_) => self.err_to(&room.members[me], ErrorCode::AlreadyConnected),
             Outgoing::Ping => {}
             Outgoing::Disconnect => return Flow::Close,
-            Outgoing::Other(_) => room.members[me]
-                .out
-                .send_lines(&[err_line(ErrorCode::ProtocolError)]),
+            Outgoing::Other(_) => self.err_to(&room.members[me], ErrorCode::ProtocolError),
         }
         Flow::Continue
     }
@@ -494,7 +502,7 @@ impl Hub {
         let limits = self.limits().clone();
         let m = &mut room.members[me];
         if m.muted(now) {
-            m.out.send_lines(&[err_line(ErrorCode::YouAreMuted)]);
+            self.err_to(m, ErrorCode::YouAreMuted);
             return Err(());
         }
         if m.bot {
@@ -511,7 +519,7 @@ impl Hub {
             m.recent.push_back(now);
             let n = m.recent.len();
             if n > limits.flood_lines as usize {
-                m.out.send_lines(&[err_line(ErrorCode::TooFrequent)]);
+                self.err_to(m, ErrorCode::TooFrequent);
                 if n >= 2 * limits.flood_lines as usize {
                     // Kept flooding after ERR 425: system_mute for the configured time.
                     m.mute = Mute::Until(now + limits.flood_mute);
@@ -541,7 +549,7 @@ impl Hub {
                 m.repeats = 1;
             }
             if m.repeats > limits.repeat_limit {
-                m.out.send_lines(&[err_line(ErrorCode::RepeatedContent)]);
+                self.err_to(m, ErrorCode::RepeatedContent);
                 return Err(());
             }
         }
@@ -583,7 +591,7 @@ impl Hub {
     fn whisper(&self, room: &mut Room, me: usize, nick: &str, text: &str) {
         let t = match self.target(room, me, Some(nick)) {
             Ok(t) => t,
-            Err(code) => return room.members[me].out.send_lines(&[err_line(code)]),
+            Err(code) => return self.err_to(&room.members[me], code),
         };
         if self.may_chat(room, me, text).is_err() {
             return;
@@ -612,7 +620,7 @@ impl Hub {
                 | Command::ClearLog
         );
         if needs_sub && room.members[me].auth < 2 {
-            return reply(room, &[err_line(ErrorCode::NoPermission)]);
+            return self.err_to(&room.members[me], ErrorCode::NoPermission);
         }
         let by = room.members[me].nick.clone();
         match cmd {
@@ -662,14 +670,14 @@ impl Hub {
             Command::Mute { nick, minutes, .. } => {
                 let t = match self.target(room, me, Some(&nick)) {
                     Ok(t) => t,
-                    Err(code) => return reply(room, &[err_line(code)]),
+                    Err(code) => return self.err_to(&room.members[me], code),
                 };
                 if room.members[t].auth >= room.members[me].auth {
-                    return reply(room, &[err_line(ErrorCode::NotOnEqualOrHigherAuth)]);
+                    return self.err_to(&room.members[me], ErrorCode::NotOnEqualOrHigherAuth);
                 }
                 let now = Instant::now();
                 if minutes != -1 && room.members[t].muted(now) {
-                    return reply(room, &[err_line(ErrorCode::TargetAlreadyMuted)]);
+                    return self.err_to(&room.members[me], ErrorCode::TargetAlreadyMuted);
                 }
                 let line = match minutes {
                     -1 => {
@@ -681,17 +689,17 @@ impl Hub {
                         room.members[t].mute = Mute::Until(now + d);
                         sys_line(SystemCode::Mute, vec![by.into(), nick.into(), m.into()])
                     }
-                    _ => return reply(room, &[err_line(ErrorCode::BadCommandValue)]),
+                    _ => return self.err_to(&room.members[me], ErrorCode::BadCommandValue),
                 };
                 room.broadcast(&enc(&[line]), None);
             }
             Command::Unmute { nick } => {
                 let t = match self.target(room, me, Some(&nick)) {
                     Ok(t) => t,
-                    Err(code) => return reply(room, &[err_line(code)]),
+                    Err(code) => return self.err_to(&room.members[me], code),
                 };
                 if !room.members[t].muted(Instant::now()) {
-                    return reply(room, &[err_line(ErrorCode::TargetNotMuted)]);
+                    return self.err_to(&room.members[me], ErrorCode::TargetNotMuted);
                 }
                 room.members[t].mute = Mute::No;
                 room.broadcast(
@@ -703,10 +711,10 @@ impl Hub {
                 // a1 = period (informational here), a2 = reason when it is text.
                 let t = match self.target(room, me, Some(&nick)) {
                     Ok(t) => t,
-                    Err(code) => return reply(room, &[err_line(code)]),
+                    Err(code) => return self.err_to(&room.members[me], code),
                 };
                 if room.members[t].auth >= room.members[me].auth {
-                    return reply(room, &[err_line(ErrorCode::NotOnEqualOrHigherAuth)]);
+                    return self.err_to(&room.members[me], ErrorCode::NotOnEqualOrHigherAuth);
                 }
                 let reason = a2.as_str().unwrap_or("").to_owned();
                 let victim = room.members.remove(t);
@@ -733,7 +741,7 @@ impl Hub {
             }
             Command::Info { nick } => {
                 let Some(t) = room.by_nick(&nick) else {
-                    return reply(room, &[err_line(ErrorCode::TargetNotFound)]);
+                    return self.err_to(&room.members[me], ErrorCode::TargetNotFound);
                 };
                 let m = &room.members[t];
                 let line = sys_line(
@@ -757,7 +765,7 @@ impl Hub {
                 );
             }
             // report, call, ip, invite, individual, changeInfo, op, deop, login and unknown names.
-            _ => reply(room, &[err_line(ErrorCode::UnknownCommand)]),
+            _ => self.err_to(&room.members[me], ErrorCode::UnknownCommand),
         }
     }
 }
