@@ -464,3 +464,47 @@ async fn flooding_gets_425_then_system_mute_and_repeats_430() {
         Some("free again")
     );
 }
+
+#[tokio::test]
+async fn chat_list_history_plugin_relay_and_style() {
+    let sim = Sim::start(&[]);
+    let (mut a, ka) = sim.join("lobby", Some("a")).await;
+    for t in ["one", "two", "three"] {
+        a.send(&Line::new("m").with("7 #F00").with(t)).await;
+        let m = a.expect("m").await;
+        // the style is relayed in uchat.js's wire form
+        assert_eq!(m.field(1).and_then(Field::as_str), Some("7 #ff0000"));
+    }
+    a.send(&Line::new("m").with("bold please").with("x")).await;
+    a.expect_err(101).await;
+    let (mut b, _) = sim.join("lobby", Some("b")).await;
+    b.send(&command("chatList", vec![Field::Num(2)])).await;
+    // k of the sender, then the line, oldest first
+    let k = b.next().await;
+    assert_eq!((k.key.as_str(), key(&k)), ("k", key(&ka)));
+    let m = b.next().await;
+    assert_eq!(m.field(2).and_then(Field::as_str), Some("two"));
+    b.next().await;
+    let m = b.next().await;
+    assert_eq!(m.field(2).and_then(Field::as_str), Some("three"));
+    // plugin broadcast → p | sender | 0 | channel | data…
+    a.send(&Line::new("plugin").with("dice").with(Field::Num(6)))
+        .await;
+    let p = b.expect("p").await;
+    assert_eq!(p.field(0).and_then(Field::as_bin), Some(&key(&ka)[..]));
+    assert_eq!(num(&p, 1), 0);
+    assert_eq!(p.field(2).and_then(Field::as_str), Some("dice"));
+    assert_eq!(num(&p, 3), 6);
+    assert_eq!(num(&a.expect("p").await, 1), 0); // the sender gets its broadcast too
+    // pluginTo → only the target, kind 1
+    b.send(
+        &Line::new("pluginTo")
+            .with("a")
+            .with("dice")
+            .with(Field::Num(2)),
+    )
+    .await;
+    let p = a.expect("p").await;
+    assert_eq!(num(&p, 1), 1);
+    b.expect_silence(Duration::from_millis(200)).await;
+}
