@@ -496,7 +496,7 @@ async fn chat_list_history_plugin_relay_and_style() {
     assert_eq!(p.field(2).and_then(Field::as_str), Some("dice"));
     assert_eq!(num(&p, 3), 6);
     assert_eq!(num(&a.expect("p").await, 1), 0); // the sender gets its broadcast too
-    // pluginTo → only the target, kind 1
+                                                 // pluginTo → only the target, kind 1
     b.send(
         &Line::new("pluginTo")
             .with("a")
