@@ -508,3 +508,27 @@ async fn chat_list_history_plugin_relay_and_style() {
     assert_eq!(num(&p, 1), 1);
     b.expect_silence(Duration::from_millis(200)).await;
 }
+
+#[tokio::test]
+async fn random_frames_never_break_the_server() {
+    let sim = Sim::start(&["--flood", "0", "--repeat-limit", "0"]);
+    let (mut a, _) = sim.join("lobby", Some("fuzz")).await;
+    let mut rng = fastrand::Rng::with_seed(0x5eed);
+    for _ in 0..200 {
+        let len = rng.usize(0..1000);
+        let frame: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+        a.send_raw(&frame).await;
+    }
+    a.send_raw(b"\n").await;
+    a.send(&chat("after the storm")).await;
+    // Skip the ERR answers (and any random line that happened to be valid) up to our line.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let l = a.next_within(left).await.expect("server went silent");
+        if l.key == "m" && l.field(2).and_then(Field::as_str) == Some("after the storm") {
+            break;
+        }
+    }
+    let (_b, _) = sim.join("lobby", Some("still-serving")).await;
+}
