@@ -103,10 +103,10 @@ async fn idle_timeout_closes_silent_clients_only() {
     let (mut quiet, _) = sim.join("lobby", Some("quiet")).await;
     let (mut talker, _) = sim.join("lobby", Some("talker")).await;
     let t = Instant::now();
-    // talker sends a keepalive every 300 ms for 1.8 s and stays connected
+    // talker sends a keepalive every 200 ms for 1.8 s and stays connected
     while t.elapsed() < Duration::from_millis(1800) {
         talker.send(&Line::new("p")).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     quiet.expect_closed(Duration::from_secs(2)).await;
     let o = talker.expect("o").await;
@@ -255,6 +255,7 @@ async fn bad_flags_exit_2() {
         vec!["sim", "--room", "x:colour=red"],
         vec!["sim", "--fault", "teleport"],
         vec!["sim", "--flood", "lots"],
+        vec!["sim", "--crowd", "1", "--crowd-room", "nowhere"],
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_uchat"))
             .args(&args)
@@ -315,4 +316,29 @@ async fn plain_http_without_www_gets_426_and_head_works_with_www() {
     let r = http_raw(&sim.addr, "POST /app.mjs HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(String::from_utf8_lossy(&r).starts_with("HTTP/1.1 405"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn crowd_joins_token_rooms_too() {
+    let sim = Sim::start(&[
+        "--room",
+        "club:token=crowd-secret",
+        "--crowd",
+        "2",
+        "--crowd-interval",
+        "0.2",
+        "--crowd-stay",
+        "5",
+    ]);
+    let mut c = sim.connect().await;
+    c.send(&token_join(
+        "club",
+        "crowd-secret",
+        now(),
+        &uchat_bot::token::UserFields::default(),
+    ))
+    .await;
+    c.expect_joined().await;
+    let m = c.expect("m").await;
+    assert!(m.field(2).and_then(Field::as_str).is_some());
 }

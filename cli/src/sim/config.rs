@@ -381,6 +381,12 @@ impl Settings {
         } else {
             s.crowd.room = s.rooms[0].name.clone();
         }
+        if s.crowd.users > 0 && !s.auto_rooms && !s.rooms.iter().any(|r| r.name == s.crowd.room) {
+            return Err(format!(
+                "--crowd-room {:?} is not a configured room (add --room {0} or --auto-rooms)",
+                s.crowd.room
+            ));
+        }
         if let Some(v) = args.crowd_interval.or(file.crowd_interval) {
             s.crowd.interval = positive_secs("--crowd-interval", v)?;
         }

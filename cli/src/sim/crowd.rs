@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::time::{sleep, Instant};
 use uchat_bot::codec::Line;
-use uchat_bot::token::{join_line, random_session, UserData};
+use uchat_bot::token::{build_user_data, join_line, random_session, UserData, UserFields};
 
-use super::hub::{Client, Hub, Outbox};
+use super::hub::{unix_now, Client, Hub, Outbox};
 
 const PHRASES: &[&str] = &[
     "안녕하세요",
@@ -32,13 +32,15 @@ fn jitter(mean: Duration) -> Duration {
 /// Runs one simulated user forever: join, chat every ~interval, leave after ~stay, pause, again.
 pub async fn user(hub: Arc<Hub>, index: u32) {
     let crowd = hub.settings.crowd.clone();
-    // Simulated users are the server's own: they know the room password.
-    let password = hub
+    // Simulated users are the server's own: they know the room password and token.
+    let spec = hub
         .settings
         .rooms
         .iter()
         .find(|r| r.name == crowd.room)
-        .and_then(|r| r.password.clone());
+        .cloned();
+    let password = spec.as_ref().and_then(|r| r.password.clone());
+    let token = spec.and_then(|r| r.token);
     // Spread the first joins over a short while instead of a burst.
     sleep(jitter(Duration::from_millis(200)).mul_f64(f64::from(index % 10 + 1))).await;
     loop {
@@ -46,14 +48,21 @@ pub async fn user(hub: Arc<Hub>, index: u32) {
         // Nobody reads a simulated user's screen: drain and discard.
         let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
         let mut client = Client::new(hub.clone(), format!("crowd#{index}"), out, true);
-        // No nick: the server assigns 손님NNNN.
+        // No nick: the server assigns 손님NNNN. Token rooms: a fresh member user_data, made the
+        // way a site's PHP helper makes it.
         let session = random_session(|| fastrand::u32(..));
-        let Ok(join) = join_line(
-            &crowd.room,
-            &UserData::default(),
-            &session,
-            password.as_deref(),
-        ) else {
+        let user = match &token {
+            None => Ok(UserData::default()),
+            Some(t) => {
+                let fields = UserFields {
+                    auth: Some("member".into()),
+                    ..UserFields::default()
+                };
+                build_user_data(&crowd.room, t, unix_now() as i64, &fields).and_then(|b| b.parse())
+            }
+        };
+        let Ok(join) = user.and_then(|u| join_line(&crowd.room, &u, &session, password.as_deref()))
+        else {
             hub.log(format_args!(
                 "crowd: cannot build a join for room {:?}",
                 crowd.room
