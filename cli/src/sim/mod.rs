@@ -52,7 +52,8 @@
 //!   any path goes to the chat server. Without `--www` a plain request gets 426.
 //! * `--crowd N`: N simulated users in `--crowd-room` (default: the first room), each chatting
 //!   every ~`--crowd-interval` s (default 5) and leaving after ~`--crowd-stay` s (default 60),
-//!   then coming back; intervals are jittered ×0.5–1.5. They are exempt from flood control.
+//!   then coming back; intervals are jittered ×0.5–1.5. They are exempt from flood control and,
+//!   being the server's own, know the room's password and token (they join as `member`).
 
 mod config;
 mod crowd;
