@@ -56,9 +56,20 @@ fn bot(pairs: &[(&str, JsValue)]) -> UChatBot {
     UChatBot::new(options(pairs)).expect("valid options")
 }
 
-fn guest(room: &str, nick: &str) -> UChatBot {
+thread_local! {
+    /// A suffix for this run's room names: the sims keep chat history per room, and the same
+    /// sims serve the Chrome and the Firefox run.
+    static RUN: String = format!("{:08x}", (js_sys::Math::random() * 4_294_967_295.0) as u32);
+}
+
+/// `name` made unique to this test run (the sim runs with `--auto-rooms`).
+fn room(name: &str) -> String {
+    RUN.with(|r| format!("{name}-{r}"))
+}
+
+fn guest(room_name: &str, nick: &str) -> UChatBot {
     bot(&[
-        ("room", room.into()),
+        ("room", room(room_name).into()),
         ("url", SIM.into()),
         ("nick", nick.into()),
     ])
@@ -117,7 +128,7 @@ impl Rec {
 
 #[wasm_bindgen_test]
 async fn guest_join_resolves_with_my_user() {
-    let b = bot(&[("room", "t-guest".into()), ("url", SIM.into())]);
+    let b = bot(&[("room", room("t-guest").into()), ("url", SIM.into())]);
     assert_eq!(b.state(), "idle");
     let states = Rec::on(&b, "state");
     let me = connect(&b).await.expect("guest join");
@@ -130,7 +141,7 @@ async fn guest_join_resolves_with_my_user() {
     assert_eq!(prop(&me, "auth").as_f64(), Some(0.0));
     assert_eq!(b.state(), "joined");
     assert_eq!(text(&b.me(), "key"), text(&me, "key"));
-    assert_eq!(text(&b.room(), "id"), "t-guest");
+    assert_eq!(text(&b.room(), "id"), room("t-guest"));
     b.close();
     assert_eq!(b.state(), "closed");
     assert_eq!(
@@ -395,7 +406,7 @@ async fn drop_reconnects_rejoins_and_delivers_queued_lines_once_in_order() {
     // The drop sim closes every connection 2 s after it opened.
     let reconnect = options(&[("minDelayMs", 200.into()), ("maxDelayMs", 500.into())]);
     let a = Rc::new(bot(&[
-        ("room", "t-drop".into()),
+        ("room", room("t-drop").into()),
         ("url", SIM_DROP.into()),
         ("nick", "dropper".into()),
         ("reconnect", reconnect),
@@ -434,6 +445,7 @@ async fn drop_reconnects_rejoins_and_delivers_queued_lines_once_in_order() {
         .all()
         .iter()
         .filter(|m| prop(m, "self").as_bool() == Some(true))
+        .filter(|m| prop(m, "history").as_bool() == Some(false))
         .map(|m| text(m, "content"))
         .collect();
     assert_eq!(echoed, ["q1", "q2", "q3"]);
@@ -466,7 +478,7 @@ async fn the_bucket_keeps_a_fast_sender_below_the_flood_limit() {
 
     // Control: without the bucket the same burst trips the sim's flood limit.
     let raw = bot(&[
-        ("room", "t-flood".into()),
+        ("room", room("t-flood").into()),
         ("url", SIM.into()),
         ("nick", "unlimited".into()),
         ("rateLimit", false.into()),
@@ -496,7 +508,7 @@ fn wasm_memory_bytes() -> f64 {
 #[wasm_bindgen_test]
 async fn connect_close_cycles_keep_wasm_memory_flat() {
     async fn cycle(i: usize) {
-        let b = bot(&[("room", "t-cycles".into()), ("url", SIM.into())]);
+        let b = bot(&[("room", room("t-cycles").into()), ("url", SIM.into())]);
         let rec = Rec::on(&b, "message");
         connect(&b)
             .await
@@ -570,7 +582,7 @@ fn bad_options_throw_type_errors_naming_the_option() {
 async fn from_element_joins_as_the_page_user() {
     let doc = web_sys::window().unwrap().document().unwrap();
     let el = doc.create_element("u-chat").unwrap();
-    el.set_attribute("room", "t-element").unwrap();
+    el.set_attribute("room", &room("t-element")).unwrap();
     let b = UChatBot::from_element(
         &el,
         options(&[("url", SIM.into()), ("nick", "elbot".into())]),

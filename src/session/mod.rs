@@ -208,6 +208,9 @@ pub enum Event {
         time_ms: f64,
         /// Sent by this bot.
         is_self: bool,
+        /// A chat-log replay (`chatList`, sent automatically after every join): its server time
+        /// is before this connection's join. Commands never fire for history.
+        history: bool,
     },
     /// `'whisper'`.
     Whisper {
@@ -343,6 +346,8 @@ pub struct Session {
     raw_events: bool,
     /// `u` entries collected until the empty `u`.
     list_acc: Vec<UserKey>,
+    /// Server time (unix s) of this connection's join, from `i1`: older chat lines are history.
+    joined_server_s: Option<i64>,
     commands: CommandRouter,
 }
 
@@ -397,6 +402,7 @@ impl Session {
             expecting_close: false,
             raw_events: false,
             list_acc: Vec::new(),
+            joined_server_s: None,
             commands: CommandRouter::default(),
             config,
         })
@@ -503,6 +509,7 @@ impl Session {
         self.decoder.reset();
         self.users.clear();
         self.list_acc.clear();
+        self.joined_server_s = None;
         match self.join_bytes(now_ms) {
             Ok(bytes) => {
                 self.actions.push_back(Action::Send(bytes));
@@ -823,6 +830,9 @@ impl Session {
         match msg {
             Incoming::RoomInfo(info) => {
                 self.clock_offset_ms = info.server_time as f64 * 1000.0 - now_ms as f64;
+                if self.state == State::Joining {
+                    self.joined_server_s = Some(info.server_time);
+                }
                 self.room = Some(info);
             }
             Incoming::User(rec) => self.users.upsert(rec),
@@ -860,7 +870,11 @@ impl Session {
                 let style = self.style_or_plain(m.style());
                 let is_self = self.users.is_me(&m.from);
                 let time_ms = self.time_ms(now_ms, m.time);
-                if !is_self {
+                let history = m
+                    .time
+                    .zip(self.joined_server_s)
+                    .is_some_and(|(t, joined)| t < joined);
+                if !is_self && !history {
                     if let Some(t) = self.commands.dispatch(now_ms, &user, &m.text) {
                         self.events.push_back(Event::Command(t));
                     }
@@ -871,6 +885,7 @@ impl Session {
                     content: m.text,
                     time_ms,
                     is_self,
+                    history,
                 });
             }
             Incoming::Whisper(w) => {
@@ -916,6 +931,9 @@ impl Session {
     fn on_joined(&mut self, now_ms: u64, key: UserKey) {
         if self.state != State::Joining {
             return;
+        }
+        if self.joined_server_s.is_none() {
+            self.joined_server_s = Some((self.server_now_ms(now_ms) / 1000.0) as i64);
         }
         self.users.set_me(&key);
         self.ever_joined = true;

@@ -232,7 +232,9 @@ fn users_join_list_quit_and_messages() {
             content,
             time_ms,
             is_self,
+            history,
         } => {
+            assert!(!history, "live message");
             assert_eq!(user.nick, "bob");
             assert!(style.bold && style.color.is_some());
             assert_eq!(content, "안녕");
@@ -505,4 +507,53 @@ fn commands_fire_for_others_but_not_for_my_own_echo() {
         (id, "bob")
     );
     assert_eq!(triggers[0].args, ["x"]);
+}
+
+#[test]
+fn chat_log_replay_is_history_and_never_triggers_commands() {
+    let mut h = H::guest();
+    h.s.commands_mut()
+        .register("ping", CommandOptions::default())
+        .unwrap();
+    h.join(); // i1 server time 1_700_000_005
+    h.server(&[
+        Incoming::User(rec(BOB, "bob", 0)),
+        Incoming::Message(ChatMessage {
+            from: UserKey(BOB.to_vec()),
+            style: String::new(),
+            text: "!ping old".into(),
+            time: Some(1_699_999_000),
+        }),
+        Incoming::Message(ChatMessage {
+            from: UserKey(BOB.to_vec()),
+            style: String::new(),
+            text: "!ping new".into(),
+            time: Some(1_700_000_005),
+        }),
+    ]);
+    let ev = h.take_events();
+    let flags: Vec<(String, bool)> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message {
+                content, history, ..
+            } => Some((content.clone(), *history)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("!ping old".to_owned(), true),
+            ("!ping new".to_owned(), false)
+        ]
+    );
+    let triggers: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Command(t) => Some(t.args.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(triggers, [vec!["new".to_owned()]]);
 }

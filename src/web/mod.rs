@@ -281,6 +281,7 @@ impl Inner {
                 content,
                 time_ms,
                 is_self,
+                history,
             } => {
                 if self.has_listeners("message") {
                     self.emit(
@@ -291,6 +292,7 @@ impl Inner {
                             ("content", content.into()),
                             ("time", time_ms.into()),
                             ("self", is_self.into()),
+                            ("history", history.into()),
                         ]),
                     );
                 }

@@ -7,6 +7,8 @@
 //! going after a failure, and ends with one `<suite>: N passed, M failed` line per suite and a
 //! `total:` line. It exits non-zero if anything failed.
 
+mod sims;
+
 use std::collections::BTreeSet;
 use std::env;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -560,12 +562,25 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
         }
     }
     let install_took = start.elapsed();
+    // Kept until the suites are done; dropping it stops the sims.
+    let mut sims: Option<Vec<sims::Sim>> = None;
     for suite in SUITES {
         if opts.only.as_ref().is_some_and(|o| !o.contains(suite.name)) {
             continue;
         }
+        if suite.browser.is_some() && sims.is_none() {
+            section("sims");
+            match sims::start(&ctx.root) {
+                Ok(s) => sims = Some(s),
+                Err(e) => {
+                    results.push(SuiteResult::broken(suite.name, e, Instant::now()));
+                    continue;
+                }
+            }
+        }
         results.push(run_suite(ctx, suite));
     }
+    drop(sims);
 
     section("summary");
     if opts.install {

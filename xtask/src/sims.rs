@@ -1,0 +1,86 @@
+//! The `uchat sim` servers the browser tests (tests/web.rs) talk to: started on free loopback
+//! ports before the wasm suites, their URLs exported in the variables tests/web.rs reads at build
+//! time, and stopped when the guard is dropped (also when a suite fails).
+
+use std::env;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// The token of the main sim's room `tok` (tests/web.rs `TOKEN`).
+const TEST_TOKEN: &str = "s3cret-test-token";
+
+/// One running sim; killed on drop.
+pub struct Sim {
+    child: Child,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Build `uchat` and start the three sims; sets `UCHAT_SIM_URL`, `UCHAT_SIM_HIJACK_URL` and
+/// `UCHAT_SIM_DROP_URL` for the child processes.
+pub fn start(root: &std::path::Path) -> Result<Vec<Sim>, String> {
+    let status = Command::new("cargo")
+        .args(["build", "--quiet", "-p", "uchat-cli"])
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cargo build -p uchat-cli: {e}"))?;
+    if !status.success() {
+        return Err("cargo build -p uchat-cli failed (see above)".into());
+    }
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("debug").join("uchat");
+    let tok_room = format!("tok:token={TEST_TOKEN}");
+    let specs: [(&str, Vec<&str>); 3] = [
+        (
+            "UCHAT_SIM_URL",
+            vec![
+                "--auto-rooms",
+                "--room",
+                "lobby",
+                "--room",
+                &tok_room,
+                "--room",
+                "pw:password=pw1",
+            ],
+        ),
+        ("UCHAT_SIM_HIJACK_URL", vec!["--fault", "hijack200"]),
+        (
+            "UCHAT_SIM_DROP_URL",
+            vec!["--auto-rooms", "--fault", "drop-after=2"],
+        ),
+    ];
+    let mut sims = Vec::new();
+    for (var, args) in specs {
+        let mut child = Command::new(&bin)
+            .args(["sim", "-q", "--listen", "127.0.0.1:0"])
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("start {}: {e}", bin.display()))?;
+        let stdout = child.stdout.take().ok_or("sim stdout not captured")?;
+        let sim = Sim { child };
+        let mut first = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut first)
+            .map_err(|e| format!("reading the sim's first line: {e}"))?;
+        let url = first
+            .trim()
+            .strip_prefix("listening ")
+            .filter(|u| u.starts_with("ws://127.0.0.1:"))
+            .ok_or_else(|| format!("unexpected first line from uchat sim: {first:?}"))?
+            .to_owned();
+        println!("$ uchat sim {} → {var}={url}", args.join(" "));
+        env::set_var(var, &url);
+        sims.push(sim);
+    }
+    Ok(sims)
+}
