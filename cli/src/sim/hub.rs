@@ -215,10 +215,12 @@ impl Room {
 }
 
 /// A joined member: which room and which connection.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Seat {
     /// Room id.
     pub room: String,
+    /// The room itself (each room has its own lock, so busy rooms do not wait for each other).
+    shared: Arc<Mutex<Room>>,
     /// Connection id.
     pub conn: ConnId,
     /// Nick at join time (for logs).
@@ -238,7 +240,7 @@ pub enum Flow {
 pub struct Hub {
     /// Resolved settings.
     pub settings: Arc<Settings>,
-    rooms: Mutex<HashMap<String, Room>>,
+    rooms: Mutex<HashMap<String, Arc<Mutex<Room>>>>,
     next_conn: Mutex<ConnId>,
 }
 
@@ -248,7 +250,7 @@ impl Hub {
         let rooms = settings
             .rooms
             .iter()
-            .map(|r| (r.name.clone(), Room::new(r.clone())))
+            .map(|r| (r.name.clone(), Arc::new(Mutex::new(Room::new(r.clone())))))
             .collect();
         Arc::new(Hub {
             settings,
@@ -257,10 +259,19 @@ impl Hub {
         })
     }
 
-    fn rooms(&self) -> MutexGuard<'_, HashMap<String, Room>> {
-        // A panic while holding the lock cannot leave a room half-updated in a way that matters
-        // more than stopping the server would, so keep serving.
-        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    /// The room, created first when `--auto-rooms` allows it.
+    fn room(&self, id: &str) -> Option<Arc<Mutex<Room>>> {
+        let mut rooms = lock(&self.rooms);
+        if let Some(r) = rooms.get(id) {
+            return Some(r.clone());
+        }
+        if !self.settings.auto_rooms {
+            return None;
+        }
+        self.log(format_args!("room {id:?} created (--auto-rooms)"));
+        let r = Arc::new(Mutex::new(Room::new(RoomSpec::open(id))));
+        rooms.insert(id.to_owned(), r.clone());
+        Some(r)
     }
 
     /// A fresh connection id.
@@ -320,17 +331,9 @@ impl Hub {
         if room_id.is_empty() {
             return Err(ErrorCode::RoomIdMissing);
         }
-        let mut rooms = self.rooms();
-        if !rooms.contains_key(&room_id) {
-            if !self.settings.auto_rooms {
-                return Err(ErrorCode::RoomNotFound);
-            }
-            self.log(format_args!("room {room_id:?} created (--auto-rooms)"));
-            rooms.insert(room_id.clone(), Room::new(RoomSpec::open(&room_id)));
-        }
-        let Some(room) = rooms.get_mut(&room_id) else {
-            return Err(ErrorCode::RoomNotFound);
-        };
+        let shared = self.room(&room_id).ok_or(ErrorCode::RoomNotFound)?;
+        let mut guard = lock(&shared);
+        let room = &mut *guard;
 
         // Token rooms: PROTOCOL.md §4.5.
         let mut verified = false;
@@ -425,8 +428,10 @@ impl Hub {
             Some(conn),
         );
         room.members.push(member);
+        drop(guard);
         Ok(Seat {
             room: room_id,
+            shared,
             conn,
             nick,
         })
@@ -434,10 +439,7 @@ impl Hub {
 
     /// Removes the member (no-op if already gone) and sends `o` to the others.
     fn leave(&self, seat: &Seat) -> bool {
-        let mut rooms = self.rooms();
-        let Some(room) = rooms.get_mut(&seat.room) else {
-            return false;
-        };
+        let mut room = lock(&seat.shared);
         let Some(i) = room.index(seat.conn) else {
             return false;
         };
@@ -448,10 +450,8 @@ impl Hub {
 
     /// Handles one message of a joined member (PROTOCOL.md §3.1).
     fn handle(&self, seat: &Seat, msg: Outgoing) -> Flow {
-        let mut rooms = self.rooms();
-        let Some(room) = rooms.get_mut(&seat.room) else {
-            return Flow::Close;
-        };
+        let mut guard = lock(&seat.shared);
+        let room = &mut *guard;
         let Some(me) = room.index(seat.conn) else {
             return Flow::Close;
         };
@@ -768,6 +768,12 @@ impl Hub {
             _ => self.err_to(&room.members[me], ErrorCode::UnknownCommand),
         }
     }
+}
+
+/// Locks a mutex. A panic while holding the lock cannot leave a room half-updated in a way that
+/// matters more than stopping the server would, so a poisoned lock keeps serving.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn random_bytes() -> [u8; 8] {
