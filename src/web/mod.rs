@@ -15,7 +15,7 @@ use crate::session::{Action, CommandOptions, Config, ErrorInfo, Event, Session, 
 use convert::*;
 use gloo_timers::callback::Timeout;
 use js_sys::{Array, Function, Promise, Uint8Array};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
@@ -156,7 +156,6 @@ struct Inner {
     waiters: RefCell<Vec<(Function, Function)>>,
     /// The shared `reply(text)` function handed to command handlers.
     reply: RefCell<Option<ReplyFn>>,
-    dispatching: Cell<bool>,
 }
 
 impl Inner {
@@ -407,12 +406,6 @@ impl Inner {
     }
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.dispatching.set(false);
-    }
-}
-
 /// A UChat bot in the browser. See the README for the API; TypeScript declarations ship with
 /// the package.
 #[wasm_bindgen]
@@ -446,7 +439,6 @@ impl UChatBot {
             handlers: RefCell::new(HashMap::new()),
             waiters: RefCell::new(Vec::new()),
             reply: RefCell::new(None),
-            dispatching: Cell::new(false),
         });
         let weak = Rc::downgrade(&inner);
         *inner.reply.borrow_mut() = Some(Closure::new(move |text: JsValue| {
