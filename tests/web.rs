@@ -369,7 +369,7 @@ async fn on_command_parses_args_replies_and_honours_the_cooldown() {
             .unwrap();
     });
     let opts = options(&[("perUserCooldownMs", 60_000.into())]);
-    let remove = a
+    let id = a
         .on_command(
             "ping".into(),
             handler.as_ref().unchecked_ref::<Function>().clone(),
@@ -393,7 +393,8 @@ async fn on_command_parses_args_replies_and_honours_the_cooldown() {
         ["1,2"],
         "second call is inside the per-user cooldown"
     );
-    remove.call0(&JsValue::UNDEFINED).unwrap();
+    assert!(a.off_command(id));
+    assert!(!a.off_command(id), "already removed");
     a.close();
     b.close();
 }

@@ -699,14 +699,14 @@ impl UChatBot {
 
     /// `bot.onCommand(name, handler, { prefix = '!', cooldownMs, perUserCooldownMs, minAuth })`:
     /// calls `handler({user, name, args, rest, reply})` for `!name args…` in chat from others.
-    /// Returns a function that removes the command.
+    /// Returns the command's id for `offCommand(id)`.
     #[wasm_bindgen(js_name = onCommand)]
     pub fn on_command(
         &self,
         name: String,
         handler: Function,
         options: JsValue,
-    ) -> Result<Function, JsValue> {
+    ) -> Result<u32, JsValue> {
         let mut opts = CommandOptions::default();
         if options.is_object() {
             let get =
@@ -750,19 +750,19 @@ impl UChatBot {
             .register(&name, opts)
             .map_err(|e| type_error(&e))?;
         self.inner.handlers.borrow_mut().insert(id, handler);
-        let weak = Rc::downgrade(&self.inner);
-        let remove = Closure::once_into_js(move || {
-            if let Some(inner) = weak.upgrade() {
-                inner.handlers.borrow_mut().remove(&id);
-                inner
-                    .core
-                    .borrow_mut()
-                    .session
-                    .commands_mut()
-                    .unregister(id);
-            }
-        });
-        Ok(remove.unchecked_into())
+        Ok(id)
+    }
+
+    /// Remove a command registered with `onCommand` (by the id it returned); false if unknown.
+    #[wasm_bindgen(js_name = offCommand)]
+    pub fn off_command(&self, id: u32) -> bool {
+        self.inner.handlers.borrow_mut().remove(&id);
+        self.inner
+            .core
+            .borrow_mut()
+            .session
+            .commands_mut()
+            .unregister(id)
     }
 
     /// Present users (array of user objects).
