@@ -9,7 +9,9 @@ use tokio::time::{sleep, Instant};
 use uchat_bot::codec::Line;
 use uchat_bot::token::{build_user_data, join_line, random_session, UserData, UserFields};
 
-use super::hub::{unix_now, Client, Hub, Outbox};
+use super::client::Client;
+use super::hub::Hub;
+use super::room::{unix_now, Outbox};
 
 const PHRASES: &[&str] = &[
     "안녕하세요",

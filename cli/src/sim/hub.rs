@@ -1,218 +1,24 @@
-//! Rooms, members and the server side of the protocol (PROTOCOL.md §3–4), free of socket code:
-//! a connection (or a simulated crowd user) is a [`Client`] fed decoded lines; everything it
-//! must send goes to its [`Outbox`] as encoded bytes.
+//! The server side of the protocol (PROTOCOL.md §3–4), free of socket code: joins and their
+//! checks, chat relay, flood control, commands. Connections reach it through
+//! [`super::client::Client`].
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::Bytes;
-use uchat_bot::codec::{encode_into, hex_encode, DecodeError, DecodeErrorKind, Field, Line};
+use uchat_bot::codec::{hex_encode, Field, Line};
 use uchat_bot::message::{
-    ChatMessage, Command, ErrorCode, Incoming, JoinRequest, Outgoing, PluginMessage, RoomFlags,
-    RoomInfo, RoomMode, SystemCode, SystemMessage, UserKey, UserRecord, WhisperMessage,
+    ChatMessage, Command, ErrorCode, Incoming, JoinRequest, Outgoing, PluginMessage, SystemCode,
+    WhisperMessage,
 };
 
 use super::config::{Limits, RoomSpec, Settings};
+use super::room::{
+    enc, err_line, guest_nick, lock, random_bytes, sys_line, unix_now, ConnId, Member, Mute,
+    Outbox, Room, HISTORY,
+};
 use super::verify::{hash_matches, HashInput};
-
-/// Lines of chat history kept per room for `chatList`.
-pub const HISTORY: usize = 100;
-/// Outgoing queue per connection (encoded chunks); a client that falls this far behind is
-/// dropped instead of growing the server's memory.
-pub const OUTBOX_CAPACITY: usize = 4096;
-
-/// Unix time in seconds.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Encodes lines into one chunk. Server lines always have a non-empty ASCII key, so encoding
-/// cannot fail; a failure would only drop that line.
-fn enc(lines: &[Line]) -> Bytes {
-    let mut out = Vec::with_capacity(64 * lines.len());
-    for l in lines {
-        let _ = encode_into(l, &mut out);
-    }
-    Bytes::from(out)
-}
-
-fn err_line(code: ErrorCode) -> Line {
-    Incoming::Error(code).to_line()
-}
-
-fn sys_line(code: SystemCode, args: Vec<Field>) -> Line {
-    Incoming::System(SystemMessage { code, args }).to_line()
-}
-
-/// Connection id, unique for the life of the process.
-pub type ConnId = u64;
-
-/// Where a member's outgoing bytes go, plus a way to make its connection close.
-#[derive(Clone)]
-pub struct Outbox {
-    tx: mpsc::Sender<Bytes>,
-    /// Notified when the connection must close (banned, or too slow to read).
-    pub kick: Arc<Notify>,
-}
-
-impl Outbox {
-    /// A new outbox and the receiving end the writer drains.
-    pub fn new() -> (Outbox, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
-        (
-            Outbox {
-                tx,
-                kick: Arc::new(Notify::new()),
-            },
-            rx,
-        )
-    }
-
-    /// Queues bytes; a full queue (the peer does not read) kicks the connection.
-    pub fn send(&self, bytes: Bytes) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(bytes) {
-            self.kick.notify_one();
-        }
-    }
-
-    fn send_lines(&self, lines: &[Line]) {
-        self.send(enc(lines));
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Mute {
-    No,
-    Until(Instant),
-    Forever,
-}
-
-struct Member {
-    conn: ConnId,
-    key: [u8; 8],
-    session: [u8; 8],
-    nick: String,
-    uid: String,
-    level: Option<String>,
-    auth: i64,
-    icons: String,
-    nickcon: String,
-    profileimg: Option<String>,
-    joined_at: u64,
-    mute: Mute,
-    io: bool,
-    /// Simulated crowd user: exempt from flood control.
-    bot: bool,
-    recent: VecDeque<Instant>,
-    last_text: String,
-    repeats: u32,
-    out: Outbox,
-}
-
-impl Member {
-    fn muted(&mut self, now: Instant) -> bool {
-        match self.mute {
-            Mute::No => false,
-            Mute::Forever => true,
-            Mute::Until(t) if t > now => true,
-            Mute::Until(_) => {
-                self.mute = Mute::No;
-                false
-            }
-        }
-    }
-
-    /// `k` line: PROTOCOL.md §3.2.
-    fn k_line(&self) -> Line {
-        let muted = self.mute != Mute::No;
-        Incoming::User(UserRecord {
-            key: self.user_key(),
-            nick: self.nick.clone(),
-            id: self.uid.clone(),
-            level: self.level.clone(),
-            auth: self.auth,
-            icons: self.icons.clone(),
-            nickcon: self.nickcon.clone(),
-            connected: self.joined_at as i64,
-            mute: muted,
-            mute_raw: i64::from(muted),
-            session: self.session.to_vec(),
-            profileimg: self.profileimg.clone(),
-        })
-        .to_line()
-    }
-
-    fn user_key(&self) -> UserKey {
-        UserKey(self.key.to_vec())
-    }
-}
-
-struct Room {
-    spec: RoomSpec,
-    created: u64,
-    members: Vec<Member>,
-    /// (`k` of the sender at the time, `m` line) per chat line.
-    history: VecDeque<(Bytes, Bytes)>,
-    notices: Vec<String>,
-    banned: Vec<String>,
-}
-
-impl Room {
-    fn new(spec: RoomSpec) -> Room {
-        let notices = spec.notice.iter().cloned().collect();
-        Room {
-            spec,
-            created: unix_now(),
-            members: Vec::new(),
-            history: VecDeque::new(),
-            notices,
-            banned: Vec::new(),
-        }
-    }
-
-    fn broadcast(&self, bytes: &Bytes, except: Option<ConnId>) {
-        for m in &self.members {
-            if Some(m.conn) != except {
-                m.out.send(bytes.clone());
-            }
-        }
-    }
-
-    fn index(&self, conn: ConnId) -> Option<usize> {
-        self.members.iter().position(|m| m.conn == conn)
-    }
-
-    fn by_nick(&self, nick: &str) -> Option<usize> {
-        self.members.iter().position(|m| m.nick == nick)
-    }
-
-    /// `i1` (PROTOCOL.md §3.2): name, mode 0 (basic), created, function flags, server time.
-    fn i1_line(&self) -> Line {
-        let flags = RoomFlags {
-            io: true,
-            message: true,
-            call: true,
-            whisper: true,
-            ..RoomFlags::default()
-        };
-        Incoming::RoomInfo(RoomInfo {
-            name: self
-                .spec
-                .title
-                .clone()
-                .unwrap_or_else(|| self.spec.name.clone()),
-            mode: RoomMode::Basic,
-            created: self.created as i64,
-            flag_bytes: flags.to_bytes(),
-            server_time: unix_now() as i64,
-        })
-        .to_line()
-    }
-}
 
 /// A joined member: which room and which connection.
 #[derive(Clone)]
@@ -289,7 +95,7 @@ impl Hub {
     }
 
     /// Sends `ERR code` to a member and logs it.
-    fn err_to(&self, m: &Member, code: ErrorCode) {
+    pub(super) fn err_to(&self, m: &Member, code: ErrorCode) {
         self.log(format_args!(
             "conn {} {:?}: ERR {} {}",
             m.conn,
@@ -300,13 +106,13 @@ impl Hub {
         m.out.send_lines(&[err_line(code)]);
     }
 
-    fn limits(&self) -> &Limits {
+    pub(super) fn limits(&self) -> &Limits {
         &self.settings.limits
     }
 
     /// Handles `j` (PROTOCOL.md §4): verification, then `i1`, `k`, `i2` to the joiner and
     /// `k` + `j` to the others. On failure returns the ERR code to send.
-    fn join(
+    pub(super) fn join(
         &self,
         conn: ConnId,
         j: JoinRequest,
@@ -438,7 +244,7 @@ impl Hub {
     }
 
     /// Removes the member (no-op if already gone) and sends `o` to the others.
-    fn leave(&self, seat: &Seat) -> bool {
+    pub(super) fn leave(&self, seat: &Seat) -> bool {
         let mut room = lock(&seat.shared);
         let Some(i) = room.index(seat.conn) else {
             return false;
@@ -449,7 +255,7 @@ impl Hub {
     }
 
     /// Handles one message of a joined member (PROTOCOL.md §3.1).
-    fn handle(&self, seat: &Seat, msg: Outgoing) -> Flow {
+    pub(super) fn handle(&self, seat: &Seat, msg: Outgoing) -> Flow {
         let mut guard = lock(&seat.shared);
         let room = &mut *guard;
         let Some(me) = room.index(seat.conn) else {
@@ -767,157 +573,5 @@ impl Hub {
             // report, call, ip, invite, individual, changeInfo, op, deop, login and unknown names.
             _ => self.err_to(&room.members[me], ErrorCode::UnknownCommand),
         }
-    }
-}
-
-/// Locks a mutex. A panic while holding the lock cannot leave a room half-updated in a way that
-/// matters more than stopping the server would, so a poisoned lock keeps serving.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn random_bytes() -> [u8; 8] {
-    fastrand::u64(..).to_le_bytes()
-}
-
-/// `손님` + four digits, unique in the room (PROTOCOL.md §4.1 step 5).
-fn guest_nick(room: &Room) -> String {
-    for _ in 0..100 {
-        let nick = format!("손님{}", fastrand::u32(1000..10_000));
-        if room.by_nick(&nick).is_none() {
-            return nick;
-        }
-    }
-    format!("손님{}", fastrand::u64(10_000..u64::MAX))
-}
-
-/// Protocol state of one connection (or one simulated user).
-pub struct Client {
-    hub: Arc<Hub>,
-    /// Connection id.
-    pub conn: ConnId,
-    /// Peer description for logs.
-    pub peer: String,
-    out: Outbox,
-    seat: Option<Seat>,
-    bot: bool,
-}
-
-impl Client {
-    /// A client that sends through `out`. `bot` = simulated crowd user (no flood control).
-    pub fn new(hub: Arc<Hub>, peer: String, out: Outbox, bot: bool) -> Client {
-        let conn = hub.conn_id();
-        Client {
-            hub,
-            conn,
-            peer,
-            out,
-            seat: None,
-            bot,
-        }
-    }
-
-    /// The seat once joined.
-    pub fn seat(&self) -> Option<&Seat> {
-        self.seat.as_ref()
-    }
-
-    fn error(&self, code: ErrorCode, why: impl std::fmt::Display) {
-        self.hub.log(format_args!(
-            "conn {} {}: ERR {} {}: {why}",
-            self.conn,
-            self.peer,
-            code.code(),
-            code.name()
-        ));
-        self.out.send_lines(&[err_line(code)]);
-    }
-
-    /// Handles one decoded line (or decode error). ERR 101 / 105 keep the connection open.
-    pub fn on_line(&mut self, line: Result<Line, DecodeError>) -> Flow {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                let code = match e.kind {
-                    DecodeErrorKind::LineTooLong { .. } => ErrorCode::JoinDataTooLong,
-                    _ => ErrorCode::ProtocolError,
-                };
-                self.error(code, e);
-                return Flow::Continue;
-            }
-        };
-        let max_field = self.hub.limits().max_field;
-        if let Some(i) = line.fields.iter().position(|f| match f {
-            Field::Str(s) => s.len() > max_field,
-            Field::Bin(b) => b.len() > max_field,
-            _ => false,
-        }) {
-            // 105 is "join data too long" in uchat.js's table, 401 "data too long".
-            let code = if line.key == "j" {
-                ErrorCode::JoinDataTooLong
-            } else {
-                ErrorCode::MessageTooLong
-            };
-            self.error(
-                code,
-                format_args!(
-                    "{:?} line: field {} is longer than {max_field} bytes",
-                    line.key,
-                    i + 1
-                ),
-            );
-            return Flow::Continue;
-        }
-        let key = line.key.clone();
-        let msg = match Outgoing::from_line(line) {
-            Ok(m) => m,
-            Err(e) => {
-                self.error(ErrorCode::ProtocolError, e);
-                return Flow::Continue;
-            }
-        };
-        match (msg, &self.seat) {
-            (Outgoing::Ping, _) => Flow::Continue,
-            (Outgoing::Disconnect, _) => Flow::Close,
-            (Outgoing::Join(j), None) => {
-                match self.hub.join(self.conn, j, &self.out, self.bot) {
-                    Ok(seat) => {
-                        self.hub.log(format_args!(
-                            "conn {} {}: joined {:?} as {:?}",
-                            self.conn, self.peer, seat.room, seat.nick
-                        ));
-                        self.seat = Some(seat);
-                    }
-                    Err(code) => self.error(code, "join refused"),
-                }
-                Flow::Continue
-            }
-            (msg, Some(seat)) => self.hub.handle(seat, msg),
-            (_, None) => {
-                self.error(
-                    ErrorCode::ProtocolError,
-                    format_args!("{key:?} line before joining"),
-                );
-                Flow::Continue
-            }
-        }
-    }
-
-    /// Leaves the room (if joined); call when the connection ends.
-    pub fn close(&mut self, why: &str) {
-        if let Some(seat) = self.seat.take() {
-            if self.hub.leave(&seat) {
-                self.hub.log(format_args!(
-                    "conn {} {}: {:?} left {:?} ({why})",
-                    self.conn, self.peer, seat.nick, seat.room
-                ));
-            }
-        }
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        self.close("gone");
     }
 }

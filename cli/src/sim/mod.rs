@@ -55,10 +55,12 @@
 //!   then coming back; intervals are jittered ×0.5–1.5. They are exempt from flood control and,
 //!   being the server's own, know the room's password and token (they join as `member`).
 
+mod client;
 mod config;
 mod crowd;
 mod http;
 mod hub;
+mod room;
 mod server;
 mod verify;
 

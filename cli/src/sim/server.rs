@@ -15,9 +15,11 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 use tokio_tungstenite::WebSocketStream;
 use uchat_bot::codec::Decoder;
 
+use super::client::Client;
 use super::config::Faults;
 use super::http;
-use super::hub::{Client, Flow, Hub, Outbox};
+use super::hub::{Flow, Hub};
+use super::room::Outbox;
 
 /// Largest chunk the writer coalesces queued lines into before sending one WebSocket message.
 const MAX_COALESCE: usize = 64 * 1024;
