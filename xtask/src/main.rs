@@ -7,6 +7,7 @@
 //! going after a failure, and ends with one `<suite>: N passed, M failed` line per suite and a
 //! `total:` line. It exits non-zero if anything failed.
 
+mod pkg;
 mod sims;
 
 use std::collections::BTreeSet;
@@ -108,6 +109,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 }
             }
         }
+        "pkg" | "size" | "pkg-test" => pkg::command(&Ctx::new()?, cmd, rest),
         "ci" => {
             let opts = CiOptions::parse(rest)?;
             let ctx = Ctx::new()?;

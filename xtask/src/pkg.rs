@@ -1,0 +1,250 @@
+//! `cargo xtask pkg`, `cargo xtask size` and the `pkg` CI suite: the npm package `uchat-bot`
+//! (issue 5 points 1 and 6).
+//!
+//! [`build_web`] is the one way the browser build is made (the userscript and the demo reuse it):
+//! `cargo build --release` for wasm32, `wasm-bindgen --target web`, then `wasm-opt -Oz` from the
+//! npm package `binaryen` pinned in `tools/package.json`.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use crate::{run_checked, Ctx, WASM_TARGET};
+
+/// Largest allowed gzipped size of wasm + JS glue + facade (issue 5 point 6).
+pub const SIZE_LIMIT: u64 = 40 * 1024;
+
+/// What [`build_web`] made.
+pub struct WebBuild {
+    /// The wasm-bindgen ES module (`OUT/uchat_bot.js`).
+    pub js: PathBuf,
+    /// The wasm module it loads (`OUT/uchat_bot_bg.wasm`), optimised when `optimised` is true.
+    pub wasm: PathBuf,
+    /// The declarations wasm-bindgen wrote (`OUT/uchat_bot.d.ts`).
+    pub dts: PathBuf,
+    /// Whether `wasm-opt` ran (false in debug builds, or when `binaryen` could not be installed).
+    pub optimised: bool,
+}
+
+/// The build directory every cargo command of xtask shares.
+fn target_dir(root: &Path) -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// `tools/node_modules/.bin/wasm-opt`, running `npm ci` in `tools/` first if it is missing.
+/// None (with a printed reason) when it cannot be had, e.g. on a machine without npm.
+pub fn wasm_opt(root: &Path) -> Option<PathBuf> {
+    let tools = root.join("tools");
+    let bin = tools.join("node_modules/.bin/wasm-opt");
+    if !bin.is_file() {
+        let installed = run_checked(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&tools),
+        );
+        if let Err(e) = installed {
+            println!(
+                "note: no wasm-opt (npm ci in tools/ failed: {e}); the wasm stays unoptimised"
+            );
+            return None;
+        }
+    }
+    bin.is_file().then_some(bin)
+}
+
+/// Builds the browser SDK into `out_dir`: `uchat_bot.js` (ES module, `--target web`),
+/// `uchat_bot_bg.wasm` and `uchat_bot.d.ts`.
+///
+/// `release`: the size-tuned release profile plus `wasm-opt -Oz` (skipped with a note if
+/// `binaryen` cannot be installed); otherwise a debug build, quicker to make, not optimised.
+pub fn build_web(root: &Path, release: bool, out_dir: &Path) -> Result<WebBuild, String> {
+    let mut cargo = Command::new("cargo");
+    cargo
+        .args(["build", "-p", "uchat-bot", "--lib", "--target", WASM_TARGET])
+        .current_dir(root);
+    if release {
+        cargo.arg("--release");
+    }
+    run_checked(&mut cargo)?;
+    let profile = if release { "release" } else { "debug" };
+    let raw = target_dir(root)
+        .join(WASM_TARGET)
+        .join(profile)
+        .join("uchat_bot.wasm");
+    fs::create_dir_all(out_dir).map_err(|e| format!("mkdir {}: {e}", out_dir.display()))?;
+    run_checked(
+        Command::new("wasm-bindgen")
+            .args(["--target", "web", "--out-name", "uchat_bot", "--out-dir"])
+            .arg(out_dir)
+            .arg(&raw),
+    )?;
+    let build = WebBuild {
+        js: out_dir.join("uchat_bot.js"),
+        wasm: out_dir.join("uchat_bot_bg.wasm"),
+        dts: out_dir.join("uchat_bot.d.ts"),
+        optimised: false,
+    };
+    if !release {
+        return Ok(build);
+    }
+    let Some(opt) = wasm_opt(root) else {
+        return Ok(build);
+    };
+    // The enabled features come from the module's target_features section (what rustc used);
+    // -Oz measured smaller than -Os here (see `cargo xtask size`).
+    let tmp = out_dir.join("uchat_bot_bg.opt.wasm");
+    run_checked(
+        Command::new(&opt)
+            .arg(&build.wasm)
+            .args(["-Oz", "--strip-debug", "--strip-producers", "-o"])
+            .arg(&tmp),
+    )?;
+    fs::rename(&tmp, &build.wasm).map_err(|e| format!("mv {}: {e}", tmp.display()))?;
+    Ok(WebBuild {
+        optimised: true,
+        ..build
+    })
+}
+
+/// The version in the workspace Cargo.toml (`[workspace.package] version = "…"`).
+pub fn workspace_version(root: &Path) -> Result<String, String> {
+    let toml = fs::read_to_string(root.join("Cargo.toml"))
+        .map_err(|e| format!("reading Cargo.toml: {e}"))?;
+    let mut in_section = false;
+    for line in toml.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_section = line == "[workspace.package]";
+        } else if in_section {
+            if let Some(v) = line
+                .strip_prefix("version")
+                .map(str::trim_start)
+                .and_then(|l| l.strip_prefix('='))
+                .map(str::trim)
+                .and_then(|l| l.strip_prefix('"'))
+                .and_then(|l| l.split('"').next())
+            {
+                return Ok(v.to_string());
+            }
+        }
+    }
+    Err("Cargo.toml: no `version` in [workspace.package]".into())
+}
+
+/// The placeholder in pkg-template/package.json that becomes the Cargo.toml version.
+const VERSION_PLACEHOLDER: &str = "\"version\": \"0.0.0-set-by-xtask\"";
+
+/// `cargo xtask pkg`: builds `pkg/`, the npm package, from pkg-template/ and the release build.
+pub fn pkg(root: &Path) -> Result<PathBuf, String> {
+    let out = root.join("pkg");
+    if out.exists() {
+        fs::remove_dir_all(&out).map_err(|e| format!("rm -r {}: {e}", out.display()))?;
+    }
+    let build = build_web(root, true, &out)?;
+    if !build.js.is_file() || !build.wasm.is_file() {
+        return Err(format!("wasm-bindgen did not write {}", build.js.display()));
+    }
+    // wasm-bindgen's own declarations are replaced by the facade's index.d.ts.
+    for extra in [build.dts.clone(), out.join("uchat_bot_bg.wasm.d.ts")] {
+        let _ = fs::remove_file(extra);
+    }
+    let template = root.join("pkg-template");
+    let entries =
+        fs::read_dir(&template).map_err(|e| format!("reading {}: {e}", template.display()))?;
+    let version = workspace_version(root)?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("reading {}: {e}", template.display()))?;
+        let from = entry.path();
+        if !from.is_file() {
+            continue;
+        }
+        let to = out.join(entry.file_name());
+        if entry.file_name() == "package.json" {
+            let text = fs::read_to_string(&from)
+                .map_err(|e| format!("reading {}: {e}", from.display()))?;
+            if !text.contains(VERSION_PLACEHOLDER) {
+                return Err(format!(
+                    "{} must contain {VERSION_PLACEHOLDER} (replaced by the Cargo.toml version)",
+                    from.display()
+                ));
+            }
+            let text = text.replace(VERSION_PLACEHOLDER, &format!("\"version\": \"{version}\""));
+            fs::write(&to, text).map_err(|e| format!("writing {}: {e}", to.display()))?;
+        } else {
+            fs::copy(&from, &to)
+                .map_err(|e| format!("cp {} {}: {e}", from.display(), to.display()))?;
+        }
+    }
+    if !build.optimised {
+        println!("note: pkg/uchat_bot_bg.wasm is not optimised (no wasm-opt)");
+    }
+    println!("built {} (uchat-bot {version})", out.display());
+    Ok(out)
+}
+
+/// `cargo xtask pkg | size | pkg-test` (dispatched from main.rs).
+pub fn command(ctx: &Ctx, cmd: &str, rest: &[String]) -> Result<ExitCode, String> {
+    if let Some(extra) = rest.first() {
+        return Err(format!("`{cmd}` takes no arguments, got `{extra}`"));
+    }
+    let result = match cmd {
+        "pkg" => pkg(&ctx.root).map(|_| ()),
+        "size" => pkg(&ctx.root).and_then(|dir| size_report(&dir)).map(|_| ()),
+        other => return Err(format!("unknown command `{other}`")),
+    };
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("xtask {cmd} failed: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Bytes of `gzip -9 -c FILE` (xtask stays std-only, so gzip is a child process).
+fn gzipped_len(file: &Path) -> Result<u64, String> {
+    let out = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run gzip: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("gzip -9 -c {} failed", file.display()));
+    }
+    Ok(out.stdout.len() as u64)
+}
+
+/// The files a browser downloads from the package, in the order `size` prints them.
+const SHIPPED: &[&str] = &["uchat_bot_bg.wasm", "uchat_bot.js", "index.js"];
+
+/// Prints raw and gzipped sizes of what the browser downloads from `pkg_dir`, and fails when
+/// the gzipped total is over [`SIZE_LIMIT`]. Returns the gzipped total.
+pub fn size_report(pkg_dir: &Path) -> Result<u64, String> {
+    let mut total = 0;
+    println!("{:<22} {:>9} {:>12}", "file", "bytes", "gzip -9");
+    for name in SHIPPED {
+        let file = pkg_dir.join(name);
+        let raw = fs::metadata(&file)
+            .map_err(|e| format!("{}: {e} (run `cargo xtask pkg`)", file.display()))?
+            .len();
+        let gz = gzipped_len(&file)?;
+        total += gz;
+        println!("{name:<22} {raw:>9} {gz:>12}");
+    }
+    let kib = total as f64 / 1024.0;
+    let limit_kib = SIZE_LIMIT / 1024;
+    println!(
+        "{:<22} {:>9} {total:>12}  ({kib:.1} KiB, limit {limit_kib} KiB)",
+        "total", ""
+    );
+    if total > SIZE_LIMIT {
+        return Err(format!(
+            "gzipped wasm + JS is {total} bytes ({kib:.1} KiB), over the {limit_kib} KiB limit"
+        ));
+    }
+    Ok(total)
+}
