@@ -9,6 +9,7 @@
 
 mod pkg;
 mod sims;
+mod site;
 
 use std::collections::BTreeSet;
 use std::env;
@@ -110,6 +111,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             }
         }
         "pkg" | "size" | "pkg-test" => pkg::command(&Ctx::new()?, cmd, rest),
+        "userscript" | "demo" | "site-test" => site::command(&Ctx::new()?, cmd, rest),
         "ci" => {
             let opts = CiOptions::parse(rest)?;
             let ctx = Ctx::new()?;

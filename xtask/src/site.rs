@@ -1,0 +1,650 @@
+//! `cargo xtask userscript`, `cargo xtask demo` and the `userscript` / `widget` CI suites
+//! (issue 5 points 2–4).
+//!
+//! * `userscript` turns the wasm-bindgen ES module (`--target web`, made by
+//!   [`crate::pkg::build_web`]) into one classic script, `dist/uchat-bot.user.js`: the glue is
+//!   wrapped in a function with its `export`s removed, the wasm is inlined as base64 and
+//!   instantiated synchronously, and `UChatBot` becomes a global. That is what a userscript
+//!   manager's `@require` and a plain `<script>` tag need.
+//! * `demo` builds the SDK into `www/pkg/`, starts `uchat sim --www www --crowd 5` and prints the
+//!   URL of the demo page (`www/index.html` with the `<uchat-bot-widget>` element).
+//! * `site-test userscript|widget` builds what a browser test needs and runs
+//!   `tests/browser/site-<name>.mjs` (Node + playwright-core from `tools/`); it repeats the
+//!   script's final `site-<name>: N passed, M failed` line in the form `cargo xtask ci` counts.
+
+use std::env;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{ensure_rustup, ensure_wasm_bindgen_cli, run_checked, stream, Ctx};
+
+/// Where `cargo xtask userscript` writes the single-file build.
+pub const USERSCRIPT_OUT: &str = "dist/uchat-bot.user.js";
+/// Address `cargo xtask demo` listens on unless told otherwise.
+const DEMO_LISTEN: &str = "127.0.0.1:8787";
+/// Simulated users in the demo room.
+const DEMO_CROWD: &str = "5";
+
+const DEMO_USAGE: &str = "\
+cargo xtask demo [--port PORT | --listen HOST:PORT]
+
+Builds the browser SDK into www/pkg/ (installing the wasm32 target and the matching
+wasm-bindgen-cli first if they are missing), builds `uchat`, then runs
+`uchat sim --www www --crowd 5` on 127.0.0.1:8787 and prints the URL to open.
+Stop it with Ctrl-C.";
+
+/// `cargo xtask userscript | demo | site-test` (dispatched from main.rs).
+pub fn command(ctx: &Ctx, cmd: &str, rest: &[String]) -> Result<ExitCode, String> {
+    match cmd {
+        "userscript" => {
+            if let Some(extra) = rest.first() {
+                return Err(format!("`userscript` takes no arguments, got `{extra}`"));
+            }
+            Ok(match userscript(&ctx.root) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("xtask userscript failed: {e}");
+                    ExitCode::FAILURE
+                }
+            })
+        }
+        "demo" => demo(ctx, rest),
+        "site-test" => site_test(ctx, rest),
+        other => Err(format!("unknown command `{other}`")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// cargo xtask userscript
+// ---------------------------------------------------------------------------------------------
+
+/// `cargo xtask userscript`: builds `dist/uchat-bot.user.js`; returns its path.
+pub fn userscript(root: &Path) -> Result<PathBuf, String> {
+    let version = crate::pkg::workspace_version(root)?;
+    let build_dir = target_dir(root).join("xtask-userscript");
+    if build_dir.exists() {
+        fs::remove_dir_all(&build_dir)
+            .map_err(|e| format!("rm -r {}: {e}", build_dir.display()))?;
+    }
+    let build = crate::pkg::build_web(root, true, &build_dir)?;
+    let glue = fs::read_to_string(&build.js)
+        .map_err(|e| format!("reading {}: {e}", build.js.display()))?;
+    let wasm =
+        fs::read(&build.wasm).map_err(|e| format!("reading {}: {e}", build.wasm.display()))?;
+    let script = classic_script(&glue, &wasm, &version)?;
+    let out = root.join(USERSCRIPT_OUT);
+    if let Some(dir) = out.parent() {
+        fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+    }
+    fs::write(&out, script).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    println!(
+        "built {} ({} KB, wasm {} KB{})",
+        out.display(),
+        fs::metadata(&out).map(|m| m.len() / 1024).unwrap_or(0),
+        wasm.len() / 1024,
+        if build.optimised {
+            ", wasm-opt"
+        } else {
+            ", not optimised: no wasm-opt"
+        }
+    );
+    Ok(out)
+}
+
+/// One `export` of the glue: the local binding and the name it is exported as.
+#[derive(Debug, PartialEq, Eq)]
+struct Export {
+    local: String,
+    name: String,
+}
+
+/// The wasm-bindgen `--target web` ES module as the body of a classic script: `export` keywords
+/// dropped (their names collected), `import.meta.url` replaced (only used to locate the `.wasm`
+/// file, which the single file never fetches). Anything else a classic script cannot hold
+/// (`import` statements, which inline-JS snippets would add; other `import.meta` uses; unknown
+/// `export` forms) is an error rather than a broken file.
+fn strip_module_syntax(glue: &str) -> Result<(String, Vec<Export>), String> {
+    let mut body = String::with_capacity(glue.len());
+    let mut exports = Vec::new();
+    for (n, line) in glue.lines().enumerate() {
+        let at = || format!("uchat_bot.js line {}", n + 1);
+        let mut line = line.to_string();
+        if line.starts_with("import ") || line.starts_with("import{") {
+            return Err(format!(
+                "{}: `{line}`: the glue imports another module (an inline JS snippet?); the \
+                 single-file userscript cannot hold that",
+                at()
+            ));
+        }
+        if let Some(rest) = line.strip_prefix("export ") {
+            if let Some(list) = rest.strip_prefix('{') {
+                let list = list
+                    .trim_end()
+                    .strip_suffix(';')
+                    .unwrap_or(list)
+                    .trim_end()
+                    .strip_suffix('}')
+                    .ok_or_else(|| format!("{}: unexpected export list `{line}`", at()))?;
+                for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    let (local, name) = match item.split_once(" as ") {
+                        Some((l, n)) => (l.trim(), n.trim()),
+                        None => (item, item),
+                    };
+                    exports.push(Export {
+                        local: local.into(),
+                        name: name.into(),
+                    });
+                }
+                continue;
+            }
+            let decl = [
+                "class ",
+                "function ",
+                "async function ",
+                "const ",
+                "let ",
+                "var ",
+            ]
+            .iter()
+            .find_map(|kw| rest.strip_prefix(kw))
+            .ok_or_else(|| format!("{}: unexpected export form `{line}`", at()))?;
+            let name: String = decl
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
+                .collect();
+            if name.is_empty() {
+                return Err(format!("{}: no name in `{line}`", at()));
+            }
+            exports.push(Export {
+                local: name.clone(),
+                name,
+            });
+            line = rest.to_string();
+        }
+        if line.contains("import.meta.url") {
+            line = line.replace("import.meta.url", "UCHAT_BOT_SCRIPT_URL");
+        }
+        if line.contains("import.meta") || line.contains("import(") {
+            return Err(format!(
+                "{}: `{}` needs an ES module; the single file cannot hold it",
+                at(),
+                line.trim()
+            ));
+        }
+        body.push_str(&line);
+        body.push('\n');
+    }
+    for needed in ["UChatBot", "initSync", "default"] {
+        if !exports.iter().any(|e| e.name == needed) {
+            return Err(format!(
+                "uchat_bot.js does not export `{needed}` (was it built with --target web?)"
+            ));
+        }
+    }
+    Ok((body, exports))
+}
+
+/// Standard base64 with padding (RFC 4648 §4), what `atob` reads.
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The part after the glue: decode the inlined wasm, instantiate it synchronously (asynchronously
+/// if the browser refuses a synchronous compile of this size), explain a CSP refusal, and publish
+/// the globals.
+const LOADER: &str = r#"
+  function wasmBytes() {
+    const bin = atob(UCHAT_BOT_WASM_BASE64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return bytes;
+  }
+
+  // Turns a failed instantiation into an error a user can act on.
+  function explain(e) {
+    const said = String((e && e.message) || e);
+    let err;
+    if (/Content[ -]Security[ -]Policy|unsafe-eval|CSP/i.test(said)) {
+      err = new Error(
+        "uchat-bot: this page's Content-Security-Policy does not allow WebAssembly. " +
+        "Its script-src needs 'wasm-unsafe-eval' (the site sets that header; a userscript " +
+        "manager may also run the script outside the page's CSP, e.g. Violentmonkey's " +
+        "'@inject-into content'). The browser said: " + said);
+      err.code = 'csp';
+    } else {
+      err = new Error('uchat-bot: the WebAssembly module could not be started: ' + said);
+      err.code = 'wasm';
+    }
+    err.cause = e;
+    return err;
+  }
+
+  // A stand-in class that repeats why the real one is unavailable.
+  function unavailable(err) {
+    const fail = () => { throw err; };
+    return class UChatBot {
+      constructor() { fail(); }
+      static fromElement() { fail(); }
+    };
+  }
+
+  let Bot = UChatBot;
+  let ready;
+  try {
+    initSync({ module: wasmBytes() });
+    ready = Promise.resolve(UChatBot);
+  } catch (e) {
+    if (e instanceof RangeError) {
+      // Some engines refuse large synchronous compiles on the main thread: compile
+      // asynchronously; `UChatBot.ready` resolves when it is done.
+      ready = __uchat_exports.default({ module_or_path: wasmBytes() }).then(
+        () => UChatBot,
+        (e2) => { const err = explain(e2); console.error(err.message); throw err; });
+    } else {
+      const err = explain(e);
+      console.error(err.message);
+      Bot = unavailable(err);
+      ready = Promise.reject(err);
+    }
+  }
+  ready.catch(() => {}); // reported above; awaiting `UChatBot.ready` still sees the error
+  Object.defineProperty(Bot, 'ready', { value: ready });
+  Object.defineProperty(Bot, 'version', { value: UCHAT_BOT_VERSION });
+  globalThis.UChatBot = Bot;
+  if (typeof window !== 'undefined' && window !== globalThis) {
+    try { window.UChatBot = Bot; } catch (_) { /* a sandbox may forbid it */ }
+  }
+"#;
+
+/// The single-file classic script: the glue inside a function, the wasm inlined, the loader.
+fn classic_script(glue: &str, wasm: &[u8], version: &str) -> Result<String, String> {
+    let (body, exports) = strip_module_syntax(glue)?;
+    let table: Vec<String> = exports
+        .iter()
+        .map(|e| format!("{}: {}", e.name, e.local))
+        .collect();
+    let mut out = String::with_capacity(body.len() + wasm.len() * 4 / 3 + 4096);
+    out.push_str(&format!(
+        "/*! uchat-bot {version} — single-file build for userscripts and <script> tags.\n\
+         \x20*  Made by `cargo xtask userscript` from the wasm-bindgen output; do not edit.\n\
+         \x20*  Load it with `// @require <URL of this file>` (or a <script> tag): it defines the\n\
+         \x20*  global `UChatBot` (ready at once; `await UChatBot.ready` if you want to be sure).\n\
+         \x20*  License: MIT OR Apache-2.0. */\n"
+    ));
+    out.push_str("(function () {\n'use strict';\n");
+    out.push_str(&format!("const UCHAT_BOT_VERSION = {version:?};\n"));
+    out.push_str(
+        "const UCHAT_BOT_SCRIPT_URL = (typeof document !== 'undefined' && document.currentScript \
+         && document.currentScript.src) || (typeof location !== 'undefined' ? location.href : '');\n",
+    );
+    out.push_str("// ---- wasm-bindgen glue (ES module syntax removed) ----\n");
+    out.push_str(&body);
+    out.push_str("// ---- single-file loader ----\n");
+    out.push_str(&format!(
+        "const __uchat_exports = {{ {} }};\n",
+        table.join(", ")
+    ));
+    out.push_str("const UCHAT_BOT_WASM_BASE64 = \"");
+    out.push_str(&base64(wasm));
+    out.push_str("\";\n");
+    out.push_str(LOADER);
+    out.push_str("})();\n");
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// cargo xtask demo
+// ---------------------------------------------------------------------------------------------
+
+/// `cargo xtask demo [--port P | --listen HOST:PORT]`.
+pub fn demo(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
+    let mut listen = DEMO_LISTEN.to_string();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--port" => {
+                let port = it.next().ok_or("--port needs a number")?;
+                port.parse::<u16>()
+                    .map_err(|_| format!("--port: `{port}` is not a port number"))?;
+                listen = format!("127.0.0.1:{port}");
+            }
+            "--listen" => listen = it.next().ok_or("--listen needs HOST:PORT")?.clone(),
+            "-h" | "--help" => {
+                println!("{DEMO_USAGE}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            other => return Err(format!("unknown option `{other}` for `demo`\n{DEMO_USAGE}")),
+        }
+    }
+    if let Err(e) = demo_build(ctx) {
+        eprintln!("xtask demo failed: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let bin = uchat_bin(&ctx.root);
+    let www = ctx.root.join("www");
+    let mut child = Command::new(&bin)
+        .args(["sim", "--www"])
+        .arg(&www)
+        .args(["--crowd", DEMO_CROWD, "--listen", &listen])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    signals::install();
+    let stdout = child.stdout.take().ok_or("sim stdout not captured")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    let Some(ws) = first.trim().strip_prefix("listening ") else {
+        stop_child(&mut child);
+        return Err(format!(
+            "uchat sim did not start (first line {first:?}); is {listen} already in use? \
+             Try `cargo xtask demo --port 8788`"
+        ));
+    };
+    let http = ws.replacen("ws://", "http://", 1);
+    println!();
+    println!("  uchat-bot demo: open {http}/");
+    println!("  (a local UChat simulator with 5 simulated users in room `lobby`; Ctrl-C stops it)");
+    println!();
+    let _ = std::io::stdout().flush();
+    // The sim prints nothing else on stdout, but keep the pipe drained.
+    std::thread::spawn(move || lines.for_each(drop));
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                println!("uchat sim exited ({status})");
+                return Ok(if status.success() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                });
+            }
+            Ok(None) => {}
+            Err(e) => return Err(format!("waiting for uchat sim: {e}")),
+        }
+        if signals::stop_requested() {
+            println!("\nstopping the demo");
+            stop_child(&mut child);
+            return Ok(ExitCode::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Installs what the demo needs and builds it: the wasm target, wasm-bindgen-cli, `www/pkg/`
+/// and `uchat`.
+fn demo_build(ctx: &Ctx) -> Result<(), String> {
+    ensure_rustup(ctx)?;
+    ensure_wasm_bindgen_cli(ctx)?;
+    build_www_pkg(&ctx.root)?;
+    build_uchat(&ctx.root)
+}
+
+/// Builds the SDK into `www/pkg/` (what `www/uchat-bot-widget.js` imports).
+fn build_www_pkg(root: &Path) -> Result<(), String> {
+    let out = root.join("www").join("pkg");
+    let build = crate::pkg::build_web(root, true, &out)?;
+    if !build.optimised {
+        println!("note: www/pkg/uchat_bot_bg.wasm is not size-optimised (no wasm-opt); it works");
+    }
+    Ok(())
+}
+
+fn build_uchat(root: &Path) -> Result<(), String> {
+    run_checked(
+        Command::new("cargo")
+            .args(["build", "-p", "uchat-cli"])
+            .current_dir(root),
+    )
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+fn uchat_bin(root: &Path) -> PathBuf {
+    target_dir(root).join("debug").join("uchat")
+}
+
+/// SIGTERM, then SIGKILL if the child has not gone within 3 s.
+fn stop_child(child: &mut Child) {
+    signals::terminate(child.id());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP set a flag the demo loop polls, so the sim is always
+/// stopped with it. xtask has no dependencies, so this is the few libc calls it needs.
+#[cfg(unix)]
+mod signals {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static STOP: AtomicBool = AtomicBool::new(false);
+
+    const SIGHUP: i32 = 1;
+    const SIGINT: i32 = 2;
+    const SIGTERM: i32 = 15;
+
+    extern "C" {
+        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+
+    extern "C" fn on_signal(_: i32) {
+        // Only an atomic store: async-signal-safe.
+        STOP.store(true, Ordering::SeqCst);
+    }
+
+    pub fn install() {
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            // SAFETY: `on_signal` only stores to an atomic, which is async-signal-safe.
+            unsafe {
+                signal(sig, on_signal);
+            }
+        }
+    }
+
+    pub fn stop_requested() -> bool {
+        STOP.load(Ordering::SeqCst)
+    }
+
+    pub fn terminate(pid: u32) {
+        if let Ok(pid) = i32::try_from(pid) {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe {
+                kill(pid, SIGTERM);
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod signals {
+    pub fn install() {}
+    pub fn stop_requested() -> bool {
+        false
+    }
+    pub fn terminate(_pid: u32) {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// CI suites: cargo xtask site-test userscript|widget
+// ---------------------------------------------------------------------------------------------
+
+/// `cargo xtask site-test userscript|widget`: builds, runs the Node test, and prints its result
+/// as a `test result:` line for `cargo xtask ci`.
+pub fn site_test(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
+    let [which] = args else {
+        return Err("`site-test` takes one argument: userscript or widget".into());
+    };
+    let script = match which.as_str() {
+        "userscript" => "tests/browser/site-userscript.mjs",
+        "widget" => "tests/browser/site-widget.mjs",
+        other => return Err(format!("unknown site test `{other}` (userscript, widget)")),
+    };
+    let built = match which.as_str() {
+        "userscript" => userscript(&ctx.root).map(|_| ()),
+        _ => build_www_pkg(&ctx.root),
+    }
+    .and_then(|()| build_uchat(&ctx.root));
+    if let Err(e) = built {
+        eprintln!("xtask site-test {which}: build failed: {e}");
+        return Ok(ExitCode::FAILURE);
+    }
+    let (ok, lines) = stream(
+        Command::new("node")
+            .arg(script)
+            .current_dir(&ctx.root)
+            .env("UCHAT_BIN", uchat_bin(&ctx.root)),
+    )?;
+    let tag = format!("site-{which}:");
+    let counts = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix(&tag).and_then(parse_counts));
+    match counts {
+        Some((passed, failed)) => {
+            let word = if failed == 0 && ok { "ok" } else { "FAILED" };
+            println!("test result: {word}. {passed} passed; {failed} failed");
+        }
+        None => println!("xtask: {script} ended without a `{tag} N passed, M failed` line"),
+    }
+    Ok(if ok && counts.is_some_and(|(_, f)| f == 0) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// ` N passed, M failed` → (N, M).
+fn parse_counts(s: &str) -> Option<(usize, usize)> {
+    let (p, f) = s.split_once(',')?;
+    let p = p.trim().strip_suffix("passed")?.trim().parse().ok()?;
+    let f = f.trim().strip_suffix("failed")?.trim().parse().ok()?;
+    Some((p, f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GLUE: &str = "\
+let wasm;
+export class UChatBot {
+    constructor() {}
+}
+export function start() {
+    wasm.start();
+}
+async function __wbg_init(module_or_path) {
+    if (module_or_path === undefined) {
+        module_or_path = new URL('uchat_bot_bg.wasm', import.meta.url);
+    }
+}
+export { initSync, __wbg_init as default };
+";
+
+    #[test]
+    fn strips_exports_and_import_meta() {
+        let (body, exports) = strip_module_syntax(GLUE).unwrap();
+        assert!(!body.contains("export"), "{body}");
+        assert!(!body.contains("import.meta"), "{body}");
+        assert!(body.contains("class UChatBot {"));
+        assert!(body.contains("new URL('uchat_bot_bg.wasm', UCHAT_BOT_SCRIPT_URL)"));
+        let names: Vec<_> = exports
+            .iter()
+            .map(|e| (e.local.as_str(), e.name.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("UChatBot", "UChatBot"),
+                ("start", "start"),
+                ("initSync", "initSync"),
+                ("__wbg_init", "default")
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_what_a_classic_script_cannot_hold() {
+        let with_import = format!("import {{ x }} from './snippets/a.js';\n{GLUE}");
+        assert!(strip_module_syntax(&with_import)
+            .unwrap_err()
+            .contains("line 1"));
+        let dynamic = format!("{GLUE}const m = import.meta.resolve('x');\n");
+        assert!(strip_module_syntax(&dynamic).is_err());
+        let default_expr = format!("{GLUE}export default 42;\n");
+        assert!(strip_module_syntax(&default_expr)
+            .unwrap_err()
+            .contains("unexpected export form"));
+        assert!(strip_module_syntax("export class Other {}\n").is_err());
+    }
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), want, "{input:?}");
+        }
+        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
+    }
+
+    #[test]
+    fn the_script_is_one_function_with_the_wasm_inside() {
+        let s = classic_script(GLUE, b"\0asm", "1.2.3").unwrap();
+        assert!(s.contains("(function () {\n'use strict';"));
+        assert!(s.trim_end().ends_with("})();"));
+        assert!(s.contains("UCHAT_BOT_WASM_BASE64 = \"AGFzbQ==\""));
+        assert!(s.contains("const UCHAT_BOT_VERSION = \"1.2.3\";"));
+        assert!(s.contains("default: __wbg_init"));
+        assert!(s.contains("wasm-unsafe-eval"));
+        assert!(!s
+            .lines()
+            .any(|l| l.starts_with("export ") || l.starts_with("import ")));
+    }
+
+    #[test]
+    fn reads_the_final_count_line() {
+        assert_eq!(parse_counts(" 7 passed, 0 failed"), Some((7, 0)));
+        assert_eq!(parse_counts(" 3 passed, 2 failed"), Some((3, 2)));
+        assert_eq!(parse_counts(" three passed, 0 failed"), None);
+    }
+}
