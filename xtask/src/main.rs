@@ -56,6 +56,8 @@ COMMANDS:
               Exits 1 if any suite failed.
     install   Only install what is missing (rustup target/components, wasm-bindgen-cli at the
               Cargo.lock version, Debian chromium/chromium-driver/firefox-esr, geckodriver).
+    pkg       Build pkg/, the npm package uchat-bot (release wasm, wasm-opt, facade, types).
+    size      Build pkg/ and print the gzipped size of wasm + JS; fails above 40 KiB.
 
 OPTIONS (ci):
     --no-install     Skip the install step (quick local runs).
@@ -68,6 +70,7 @@ SUITES:
     native-tests   cargo test --workspace
     wasm-chrome    cargo test --tests -p uchat-bot --target wasm32-unknown-unknown --features json  (headless Chromium)
     wasm-firefox   the same in headless Firefox ESR
+    pkg            cargo xtask pkg-test: build pkg/, size limit, npm consumer test in headless Chromium
 
 ENVIRONMENT:
     CARGO_TARGET_DIR   build directory (default ~/.cache/uchat-bot/target)
@@ -490,6 +493,12 @@ const SUITES: &[Suite] = &[
         args: WASM_TEST_ARGS,
         counts_tests: true,
         browser: Some(Browser::Firefox),
+    },
+    Suite {
+        name: "pkg",
+        args: &["xtask", "pkg-test"],
+        counts_tests: true,
+        browser: None,
     },
 ];
 

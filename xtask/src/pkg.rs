@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
-use crate::{run_checked, Ctx, WASM_TARGET};
+use crate::{run_checked, stream, Ctx, CHROMIUM, WASM_TARGET};
 
 /// Largest allowed gzipped size of wasm + JS glue + facade (issue 5 point 6).
 pub const SIZE_LIMIT: u64 = 40 * 1024;
@@ -193,6 +193,7 @@ pub fn command(ctx: &Ctx, cmd: &str, rest: &[String]) -> Result<ExitCode, String
     let result = match cmd {
         "pkg" => pkg(&ctx.root).map(|_| ()),
         "size" => pkg(&ctx.root).and_then(|dir| size_report(&dir)).map(|_| ()),
+        "pkg-test" => pkg_test(&ctx.root),
         other => return Err(format!("unknown command `{other}`")),
     };
     match result {
@@ -247,4 +248,108 @@ pub fn size_report(pkg_dir: &Path) -> Result<u64, String> {
         ));
     }
     Ok(total)
+}
+
+/// `cargo xtask pkg-test` (the `pkg` CI suite): builds pkg/, checks the size limit and runs the
+/// consumer test (tests/browser/pkg-consumer.mjs). The build and the size check count as one
+/// test each, the consumer test's own checks as theirs; the last line is
+/// `test result: ok|FAILED. N passed; M failed`, the form `cargo xtask ci` counts.
+fn pkg_test(root: &Path) -> Result<(), String> {
+    let (mut passed, mut failed) = (0, 0);
+    let mut count = |name: &str, r: Result<(), String>| match r {
+        Ok(()) => passed += 1,
+        Err(e) => {
+            failed += 1;
+            println!("FAIL - {name}: {e}");
+        }
+    };
+    match pkg(root) {
+        Err(e) => count("cargo xtask pkg", Err(e)),
+        Ok(dir) => {
+            count("cargo xtask pkg", Ok(()));
+            count("size", size_report(&dir).map(|_| ()));
+            match consumer_test(root, &dir) {
+                Ok((p, f)) => {
+                    passed += p;
+                    failed += f;
+                }
+                Err(e) => {
+                    failed += 1;
+                    println!("FAIL - pkg-consumer: {e}");
+                }
+            }
+        }
+    }
+    let verdict = if failed == 0 { "ok" } else { "FAILED" };
+    println!("test result: {verdict}. {passed} passed; {failed} failed");
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{failed} check(s) failed"))
+    }
+}
+
+/// Runs tests/browser/pkg-consumer.mjs against `pkg_dir` and a debug `uchat` build; returns the
+/// counts from its final `pkg-consumer: N passed, M failed` line.
+fn consumer_test(root: &Path, pkg_dir: &Path) -> Result<(usize, usize), String> {
+    run_checked(
+        Command::new("cargo")
+            .args(["build", "--quiet", "-p", "uchat-cli"])
+            .current_dir(root),
+    )?;
+    let uchat = target_dir(root).join("debug").join("uchat");
+    let (_, lines) = stream(
+        Command::new("node")
+            .arg(root.join("tests/browser/pkg-consumer.mjs"))
+            .arg("--pkg")
+            .arg(pkg_dir)
+            .arg("--tools")
+            .arg(root.join("tools"))
+            .arg("--uchat")
+            .arg(&uchat)
+            .arg("--chromium")
+            .arg(CHROMIUM),
+    )?;
+    lines
+        .iter()
+        .rev()
+        .find_map(|l| parse_counts(l.strip_prefix("pkg-consumer: ")?))
+        .ok_or_else(|| {
+            "pkg-consumer.mjs ended without its `pkg-consumer: N passed, M failed` line".into()
+        })
+}
+
+/// `N passed, M failed` → (N, M).
+fn parse_counts(text: &str) -> Option<(usize, usize)> {
+    let (p, f) = text.split_once(", ")?;
+    let p = p.strip_suffix(" passed")?.parse().ok()?;
+    let f = f.trim_end().strip_suffix(" failed")?.parse().ok()?;
+    Some((p, f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_workspace_version() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let v = workspace_version(root).unwrap();
+        assert_eq!(v.split('.').count(), 3, "{v}");
+    }
+
+    #[test]
+    fn parses_the_consumer_summary() {
+        assert_eq!(parse_counts("24 passed, 0 failed"), Some((24, 0)));
+        assert_eq!(parse_counts("3 passed, 2 failed\n"), Some((3, 2)));
+        assert_eq!(parse_counts("3 passed"), None);
+        assert_eq!(parse_counts("x passed, 0 failed"), None);
+    }
+
+    #[test]
+    fn template_has_the_version_placeholder() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let text = fs::read_to_string(root.join("pkg-template/package.json")).unwrap();
+        assert!(text.contains(VERSION_PLACEHOLDER));
+    }
 }

@@ -1,0 +1,159 @@
+// uchat-bot: the package entry point. A thin facade over the wasm-bindgen module
+// (./uchat_bot.js + ./uchat_bot_bg.wasm) that
+//  * loads the WebAssembly once (init() is idempotent; concurrent calls share one promise),
+//  * turns a Content-Security-Policy block of WebAssembly into an error that says what to fix,
+//  * makes `new UChatBot(...)` before init() throw an error that says how to initialise,
+//  * makes on/once/off return the bot, so calls can be chained.
+// Types: ./index.d.ts. Full API: https://github.com/uchat-bot/uchat-bot#readme
+
+import wasmInit, { initSync as wasmInitSync, UChatBot as WasmUChatBot } from './uchat_bot.js';
+
+/** True once the WebAssembly module is instantiated. */
+let ready = false;
+/** The one init() in flight (or done); reset after a failure so init() can be retried. */
+let pending = null;
+/** Why the last init() failed, for the "not initialised" message. */
+let lastError = null;
+
+const HOW_TO_INIT =
+  "import init, { UChatBot } from 'uchat-bot';\n  await init();\n" +
+  'and only then create bots (new UChatBot({ room: ... }) or UChatBot.fromElement(el)).';
+
+const CSP_FIX =
+  "The page's Content-Security-Policy does not allow WebAssembly, so uchat-bot cannot start. " +
+  "Add 'wasm-unsafe-eval' to the page's script-src, for example " +
+  "Content-Security-Policy: script-src 'self' 'wasm-unsafe-eval' " +
+  '(as an HTTP header or a <meta http-equiv="Content-Security-Policy"> tag). ' +
+  "A userscript cannot change a site's CSP: on pages whose CSP lacks 'wasm-unsafe-eval', " +
+  'userscripts cannot use WebAssembly, and so cannot use uchat-bot.';
+
+/**
+ * Whether `e` is the browser refusing to compile WebAssembly because of the page's CSP.
+ * Chromium: CompileError "Refused to compile or instantiate WebAssembly module because
+ * 'unsafe-eval' is not an allowed source of script in the following Content Security Policy
+ * directive"; Firefox: CompileError "... blocked by CSP"; some engines use EvalError or a
+ * SecurityError DOMException.
+ */
+function isCspBlock(e) {
+  if (e === null || typeof e !== 'object') return false;
+  const name = String(e.name || '');
+  const message = String(e.message || '');
+  const byName = name === 'CompileError' || name === 'EvalError' || name === 'SecurityError';
+  const byText = /content[- ]security[- ]policy|\bCSP\b|unsafe-eval|wasm-eval/i.test(message);
+  return byText && (byName || /refused|blocked|not allowed/i.test(message));
+}
+
+function cspError(cause) {
+  const err = new Error(`uchat-bot: ${CSP_FIX} (Browser said: ${cause && cause.message})`, { cause });
+  err.name = 'UChatCspError';
+  err.code = 'csp';
+  return err;
+}
+
+/** The argument for wasm-bindgen's init: it wants `{ module_or_path }` (other forms warn). */
+function wasmInput(input) {
+  if (input === undefined || input === null) return undefined;
+  if (Object.getPrototypeOf(input) === Object.prototype) return input;
+  return { module_or_path: input };
+}
+
+/**
+ * Load and instantiate the WebAssembly module. Call (and await) once before creating bots;
+ * later and concurrent calls return the same promise.
+ *
+ * `input`: where the .wasm is: a URL or string, a `Response` or `fetch` promise, the bytes
+ * (`ArrayBuffer`/`Uint8Array`), a `WebAssembly.Module`, or `{ module_or_path }`.
+ * Default: `uchat_bot_bg.wasm` next to this file (`new URL(..., import.meta.url)`).
+ */
+export default function init(input) {
+  if (pending === null) {
+    lastError = null;
+    pending = wasmInit(wasmInput(input)).then(
+      (exports) => {
+        ready = true;
+        return exports;
+      },
+      (e) => {
+        pending = null;
+        lastError = isCspBlock(e) ? cspError(e) : e;
+        throw lastError;
+      },
+    );
+  }
+  return pending;
+}
+export { init };
+
+/**
+ * Instantiate synchronously from the module's bytes or a `WebAssembly.Module` (e.g. a
+ * userscript with the wasm inlined). Browsers may refuse synchronous compilation of large
+ * modules on the main thread; `await init(bytes)` always works.
+ */
+export function initSync(module) {
+  if (ready) return;
+  try {
+    const bare =
+      module instanceof WebAssembly.Module || module instanceof ArrayBuffer || ArrayBuffer.isView(module);
+    const exports = wasmInitSync(bare ? { module } : module);
+    ready = true;
+    pending = Promise.resolve(exports);
+    return exports;
+  } catch (e) {
+    lastError = isCspBlock(e) ? cspError(e) : e;
+    throw lastError;
+  }
+}
+
+/** Whether `init()` has finished, so bots can be created. */
+export function isInitialized() {
+  return ready;
+}
+
+function notReady(what) {
+  let state;
+  if (lastError) {
+    state = `init() failed (${lastError.message}); fix that and call init() again`;
+  } else if (pending) {
+    state = 'init() was called but has not finished: await it first';
+  } else {
+    state = 'init() has not been called';
+  }
+  const err = new Error(
+    `uchat-bot: ${what} was used before the WebAssembly module was initialised ` +
+      `(${state}). Initialise it once, first:\n  ${HOW_TO_INIT}`,
+  );
+  err.name = 'UChatNotInitializedError';
+  err.code = 'not_initialized';
+  return err;
+}
+
+/**
+ * A UChat bot. The WebAssembly class with three additions: a clear error when it is used
+ * before `init()`, `on`/`once`/`off` return the bot, and `fromElement` returns this class.
+ */
+export class UChatBot extends WasmUChatBot {
+  constructor(options) {
+    if (!ready) throw notReady('new UChatBot(options)');
+    super(options);
+  }
+
+  static fromElement(el, options) {
+    if (!ready) throw notReady('UChatBot.fromElement(el)');
+    return Object.setPrototypeOf(WasmUChatBot.fromElement(el, options), UChatBot.prototype);
+  }
+
+  on(event, fn) {
+    super.on(event, fn);
+    return this;
+  }
+
+  once(event, fn) {
+    super.once(event, fn);
+    return this;
+  }
+
+  off(event, fn) {
+    super.off(event, fn);
+    return this;
+  }
+}

@@ -1,0 +1,347 @@
+#!/usr/bin/env node
+// Consumer test of the npm package (issue 5 point 1; `cargo xtask pkg-test` runs it).
+//
+// `npm pack`s pkg/, installs the tarball into a fresh app in a temp dir, type-checks a
+// TypeScript usage file against the shipped index.d.ts, serves the app with `uchat sim --www`
+// and drives it in headless Chromium (playwright-core): the bot joins and answers `!ping`,
+// using the class before init() throws the how-to-initialise message, and a page whose CSP
+// lacks 'wasm-unsafe-eval' gets the CSP message from init().
+//
+// Usage: node tests/browser/pkg-consumer.mjs --pkg DIR --uchat BIN [--tools DIR] [--chromium BIN]
+// Ends with `pkg-consumer: N passed, M failed`; exits 1 on any failure.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+const pkgDir = path.resolve(arg('pkg', path.join(root, 'pkg')));
+const toolsDir = path.resolve(arg('tools', path.join(root, 'tools')));
+const uchatBin = arg('uchat', null);
+const chromiumBin = arg('chromium', '/usr/bin/chromium');
+/** Whole-run limit: the test ends by itself even if something hangs. */
+const DEADLINE_MS = 150_000;
+
+let passed = 0;
+let failed = 0;
+function check(name, ok, detail = '') {
+  if (ok) {
+    passed++;
+    console.log(`ok   - ${name}`);
+  } else {
+    failed++;
+    console.log(`FAIL - ${name}${detail ? `: ${detail}` : ''}`);
+  }
+}
+function finish() {
+  console.log(`pkg-consumer: ${passed} passed, ${failed} failed`);
+  process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
+}
+
+/** Runs a command to completion; throws with its output on failure. */
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000, ...opts });
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.error || `exit ${r.status}`}):\n${r.stdout}\n${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+/** Starts `uchat sim` on a free loopback port; resolves with { url, stop }. */
+function startSim(wwwDir) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(uchatBin, ['sim', '-q', '--listen', '127.0.0.1:0', '--auto-rooms', '--www', wwwDir], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const stop = () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+    };
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error('uchat sim did not print its address within 10 s'));
+    }, 10_000);
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = buf.match(/^listening (ws:\/\/127\.0\.0\.1:\d+)/m);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ url: m[1], stop });
+      }
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`uchat sim exited with ${code} before listening`));
+    });
+  });
+}
+
+// --- the tiny app -----------------------------------------------------------------------------
+
+const APP_IMPORT = "import init, { UChatBot } from './node_modules/uchat-bot/index.js';";
+
+/** Main page: init, a ping bot, and a second bot that asks `!ping`. Reports on body[data-result]. */
+const MAIN_JS = `${APP_IMPORT}
+const report = (r) => { document.body.dataset.result = JSON.stringify(r); };
+const r = {};
+try {
+  const ws = new URLSearchParams(location.search).get('ws');
+  const p1 = init(), p2 = init();
+  r.samePromise = p1 === p2;
+  await p1;
+  r.initAgain = (await init()) !== undefined;
+  const room = 'consumer' + Math.floor(Math.random() * 1e9);
+  const bot = new UChatBot({ room, url: ws, nick: 'pingbot' });
+  r.instance = bot instanceof UChatBot;
+  r.stateBefore = bot.state;
+  r.meBefore = bot.me;
+  r.chain = bot.on('state', () => {}).once('join', () => {}) === bot;
+  const noop = () => {};
+  r.offChain = bot.on('message', noop).off('message', noop) === bot;
+  bot.onCommand('ping', ({ reply, user, args }) => reply('pong'), { perUserCooldownMs: 1000 });
+  const me = await bot.connect();
+  r.meNick = me.nick;
+  r.state = bot.state;
+  r.getterMe = bot.me && bot.me.nick;
+  r.roomId = bot.room && bot.room.id;
+  r.queued = typeof bot.queued;
+  r.usersHasMe = Array.isArray(bot.users) && bot.users.some((u) => u.nick === 'pingbot');
+  try { bot.on('nosuchevent', () => {}); } catch (e) { r.badEvent = String(e.message); }
+  try { new UChatBot({}); } catch (e) { r.missingRoom = e instanceof TypeError && /room/.test(e.message); }
+
+  const asker = new UChatBot({ room, url: ws, nick: 'asker' });
+  const seen = new Promise((resolve) => {
+    asker.on('message', (m) => {
+      if (!m.history && m.user.nick === 'pingbot' && m.content === 'pong') resolve(m.content);
+    });
+  });
+  await asker.connect();
+  r.userJoinSeen = await new Promise((res) => {
+    if (bot.user('asker')) return res(true);
+    bot.once('user.join', (e) => res(e.user.nick === 'asker'));
+    setTimeout(() => res(!!bot.user('asker')), 3000);
+  });
+  asker.command('info', 'pingbot');          // variadic command(name, ...args)
+  asker.send('!ping');
+  r.pong = await Promise.race([seen, new Promise((res) => setTimeout(() => res('timeout'), 10000))]);
+  asker.close();
+  bot.close();
+  r.closed = bot.state;
+  asker.free();
+  bot.free();
+} catch (e) {
+  r.error = String(e && e.stack || e);
+}
+report(r);
+`;
+
+/** Uses the class before init(): both the constructor and fromElement must explain how. */
+const PREINIT_JS = `${APP_IMPORT}
+const r = {};
+try { new UChatBot({ room: 'x' }); r.ctor = 'no error'; } catch (e) { r.ctor = String(e.message); }
+try { UChatBot.fromElement(document.querySelector('u-chat')); r.el = 'no error'; } catch (e) { r.el = String(e.message); }
+const p = init();
+try { new UChatBot({ room: 'x' }); r.during = 'no error'; } catch (e) { r.during = String(e.message); }
+await p;
+const bot = UChatBot.fromElement(document.querySelector('u-chat'), { url: 'ws://127.0.0.1:9' });
+r.fromElement = bot instanceof UChatBot && bot.on('state', () => {}) === bot;
+bot.free();
+document.body.dataset.result = JSON.stringify(r);
+`;
+
+/** Under a CSP without 'wasm-unsafe-eval': init() must reject with the CSP explanation. */
+const CSP_JS = `${APP_IMPORT}
+const r = {};
+try { await init(); r.message = 'init resolved'; } catch (e) { r.message = String(e.message); r.code = e.code; }
+try { new UChatBot({ room: 'x' }); r.after = 'no error'; } catch (e) { r.after = String(e.message); }
+document.body.dataset.result = JSON.stringify(r);
+`;
+
+const page = (script, head = '') =>
+  `<!doctype html><html><head><meta charset="utf-8">${head}<title>uchat-bot consumer</title></head>` +
+  `<body><u-chat room="elroom" user_data=""></u-chat><script type="module" src="./${script}"></script></body></html>\n`;
+
+/** Type-checked against the installed package's declarations under --strict. */
+const USAGE_TS = `import init, { UChatBot, type UChatBotEvents, type User, type UChatError } from 'uchat-bot';
+
+export async function main(url: string): Promise<string> {
+  await init();
+  const bot = new UChatBot({ room: 'r', url, nick: 'n', reconnect: { minDelayMs: 500, maxRetries: 3 }, rateLimit: false });
+  bot
+    .on('message', (m) => { const s: string = m.content; const h: boolean = m.history; void s; void h; })
+    .on('user.join', ({ user }) => { const u: User = user; void u; })
+    .on('disconnect', (d) => { const w: boolean = d.willReconnect; void w; })
+    .once('error', (e) => { const c: number | string = e.code; void c; });
+  bot.onCommand('ping', ({ reply, args, user }) => reply(\`pong \${args.length} \${user.nick}\`), { cooldownMs: 1000 });
+  bot.command('mute', 'someone', 10, 'spam');
+  bot.send('hi', { bold: true, color: '#f00' });
+  const me: User = await bot.connect().catch((e: UChatError) => { throw new Error(String(e.code)); });
+  const payload: UChatBotEvents['reconnecting'] = { attempt: 1, delayMs: 100 };
+  // @ts-expect-error: unknown event names do not type-check
+  bot.on('nosuch', () => {});
+  // @ts-expect-error: 'message' payloads have no 'nick' field
+  bot.on('message', (m) => m.nick);
+  // @ts-expect-error: room is required
+  new UChatBot({ nick: 'x' });
+  const el = document.querySelector('u-chat');
+  if (el) UChatBot.fromElement(el, { url });
+  return me.nick + bot.state + String(bot.queued) + String(payload.attempt) + String(bot.users.length);
+}
+`;
+
+const TSCONFIG = {
+  compilerOptions: {
+    target: 'es2022',
+    module: 'es2022',
+    moduleResolution: 'bundler',
+    lib: ['es2022', 'dom'],
+    strict: true,
+    noEmit: true,
+    skipLibCheck: false,
+  },
+  files: ['usage.ts'],
+};
+
+async function main() {
+  if (!uchatBin) throw new Error('--uchat BIN (the uchat binary) is required');
+  const require = createRequire(path.join(toolsDir, 'package.json'));
+  const { chromium } = require('playwright-core');
+  const tsc = path.join(toolsDir, 'node_modules/typescript/bin/tsc');
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'uchat-pkg-consumer-'));
+  let sim = null;
+  let browser = null;
+  try {
+    // npm pack + install into a fresh app.
+    const packed = JSON.parse(run('npm', ['pack', pkgDir, '--json', '--pack-destination', tmp], { cwd: tmp }));
+    const tarball = path.join(tmp, packed[0].filename);
+    const files = packed[0].files.map((f) => f.path).sort();
+    check('npm pack', fs.existsSync(tarball), tarball);
+    const want = ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json', 'uchat_bot.js', 'uchat_bot_bg.wasm'];
+    check('tarball holds exactly the package files', JSON.stringify(files) === JSON.stringify(want), files.join(', '));
+
+    const app = path.join(tmp, 'app');
+    fs.mkdirSync(app);
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer-app', private: true, type: 'module' }));
+    run('npm', ['install', '--no-audit', '--no-fund', '--offline', tarball], { cwd: app });
+    const installed = path.join(app, 'node_modules/uchat-bot');
+    const meta = JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8'));
+    check('installed package.json: name, version, exports, types', meta.name === 'uchat-bot' && /^\d+\.\d+\.\d+/.test(meta.version) &&
+      meta.exports['.'].types === './index.d.ts' && meta.exports['.'].default === './index.js' && meta.type === 'module',
+      JSON.stringify(meta));
+
+    fs.writeFileSync(path.join(app, 'main.js'), MAIN_JS);
+    fs.writeFileSync(path.join(app, 'preinit.js'), PREINIT_JS);
+    fs.writeFileSync(path.join(app, 'csp.js'), CSP_JS);
+    fs.writeFileSync(path.join(app, 'index.html'), page('main.js'));
+    fs.writeFileSync(path.join(app, 'preinit.html'), page('preinit.js'));
+    fs.writeFileSync(path.join(app, 'csp.html'),
+      page('csp.js', `<meta http-equiv="Content-Security-Policy" content="script-src 'self'">`));
+
+    // (c) TypeScript: the shipped declarations type-check a strict usage file.
+    fs.writeFileSync(path.join(app, 'usage.ts'), USAGE_TS);
+    fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
+    const t = spawnSync(process.execPath, [tsc, '-p', app], { encoding: 'utf8', timeout: 120_000 });
+    check('tsc --strict type-checks usage.ts against index.d.ts', t.status === 0, `${t.stdout}${t.stderr}`);
+
+    sim = await startSim(app);
+    const http = sim.url.replace(/^ws:/, 'http:');
+    for (const [file, type] of [['node_modules/uchat-bot/uchat_bot_bg.wasm', 'application/wasm'], ['node_modules/uchat-bot/index.js', 'text/javascript']]) {
+      const res = await fetch(`${http}/${file}`);
+      const ct = res.headers.get('content-type') || '';
+      check(`sim serves ${path.basename(file)} as ${type}`, res.ok && ct.startsWith(type), `${res.status} ${ct}`);
+    }
+
+    browser = await chromium.launch({
+      executablePath: chromiumBin,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+        '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
+    });
+    const ctx = await browser.newContext();
+    const result = async (url) => {
+      const p = await ctx.newPage();
+      const logs = [];
+      p.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+      p.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+      try {
+        await p.goto(url);
+        await p.waitForSelector('body[data-result]', { state: 'attached', timeout: 30_000 });
+        return { r: JSON.parse(await p.getAttribute('body', 'data-result')), logs };
+      } catch (e) {
+        return { r: { error: `${e.message}\n${logs.join('\n')}` }, logs };
+      } finally {
+        await p.close();
+      }
+    };
+
+    // The bot joins and answers !ping.
+    {
+      const { r, logs } = await result(`${http}/index.html?ws=${encodeURIComponent(sim.url)}`);
+      check('main page ran without error', !r.error, r.error);
+      check('init(): concurrent calls share one promise; calling again resolves', r.samePromise === true && r.initAgain === true);
+      check('new UChatBot is an instance of the exported class', r.instance === true);
+      check("state 'idle' and me null before connect", r.stateBefore === 'idle' && r.meBefore === null, `${r.stateBefore} ${r.meBefore}`);
+      check('on/once/off return the bot (chaining)', r.chain === true && r.offChain === true);
+      check('connect() resolves with my user; getters me/state/room/queued/users work',
+        r.meNick === 'pingbot' && r.state === 'joined' && r.getterMe === 'pingbot' && /^consumer/.test(r.roomId || '') &&
+        r.queued === 'number' && r.usersHasMe === true, JSON.stringify(r));
+      check('unknown event name throws a TypeError listing events', /unknown event/.test(r.badEvent || ''), r.badEvent);
+      check('missing room throws a TypeError naming it', r.missingRoom === true);
+      check("second client's user.join seen by the bot", r.userJoinSeen === true);
+      check("'!ping' from a second client is answered with 'pong'", r.pong === 'pong', `${r.pong}; console: ${logs.join(' | ')}`);
+      check("close() leaves state 'closed'", r.closed === 'closed', r.closed);
+      const warned = logs.filter((l) => /MIME|deprecated/i.test(l));
+      check('no wasm-bindgen MIME/deprecation warnings', warned.length === 0, warned.join(' | '));
+    }
+
+    // (a) Using the class before init() explains how to initialise.
+    {
+      const { r } = await result(`${http}/preinit.html`);
+      const how = (m) => typeof m === 'string' && m.includes("import init, { UChatBot } from 'uchat-bot';") && m.includes('await init();');
+      check('new UChatBot before init() throws the how-to-initialise message', how(r.ctor), r.ctor || r.error);
+      check('UChatBot.fromElement before init() throws the same help', how(r.el), r.el);
+      check('while init() runs, the message says to await it', how(r.during) && /await it/.test(r.during), r.during);
+      check('fromElement after init() returns the facade class (chainable)', r.fromElement === true, JSON.stringify(r));
+    }
+
+    // (b) A CSP without 'wasm-unsafe-eval' blocks WebAssembly: init() says what to add.
+    {
+      const { r } = await result(`${http}/csp.html`);
+      console.log(`     init() under CSP said: ${r.message}`);
+      check("init() under script-src 'self' rejects naming 'wasm-unsafe-eval'",
+        typeof r.message === 'string' && r.message.includes("'wasm-unsafe-eval'") &&
+        r.message.includes("script-src 'self' 'wasm-unsafe-eval'") && /userscript/i.test(r.message) && r.code === 'csp',
+        r.message || r.error);
+      check('after a CSP failure, new UChatBot reports the init failure', typeof r.after === 'string' && r.after.includes('wasm-unsafe-eval'), r.after);
+    }
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    if (sim) sim.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+const killer = setTimeout(() => {
+  check(`finished within ${DEADLINE_MS / 1000} s`, false);
+  finish();
+  process.exit(1);
+}, DEADLINE_MS);
+main()
+  .catch((e) => check('consumer test ran to the end', false, String(e && e.stack || e)))
+  .finally(() => {
+    clearTimeout(killer);
+    finish();
+  });
