@@ -1,0 +1,159 @@
+// Browser test of the demo page www/index.html and its <uchat-bot-widget> (issue 5 point 3), in
+// headless Chromium against `uchat sim --www www --crowd 3 --crowd-interval 1`.
+//
+// Clicks through the page: the widget joins and shows the crowd's users and chat, the echo bot
+// starts and echoes a line another in-page client sends, the dice bot answers !dice typed into the
+// widget's own input, the greeter welcomes a newcomer, a bot stops. Chat text and nicks holding
+// markup (`<img src=x onerror=…>`) must show as text and run nothing. A narrow (phone) viewport
+// must stack the user list above the chat without sideways scrolling. Saves a screenshot to
+// $SITE_WIDGET_SCREENSHOT (default: $CARGO_TARGET_DIR/site-widget.png).
+//
+// Run: `cargo xtask site-test widget` (builds www/pkg and uchat first), or
+// `node tests/browser/site-widget.mjs` after `cargo xtask demo` has built www/pkg.
+// Ends with `site-widget: N passed, M failed`.
+
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, launchChromium, run, startSim, waitFor } from './site-lib.mjs';
+
+const SHOT = process.env.SITE_WIDGET_SCREENSHOT ||
+  join(process.env.CARGO_TARGET_DIR || join(homedir(), '.cache', 'uchat-bot', 'target'), 'site-widget.png');
+const XSS = '<img src=x onerror="window.__xss=1">';
+
+let sim;
+let browser;
+
+await run('site-widget', async (t) => {
+  if (!existsSync(join(ROOT, 'www', 'pkg', 'uchat_bot.js'))) {
+    throw new Error('www/pkg is missing: run `cargo xtask demo` (or `cargo xtask site-test widget`)');
+  }
+  sim = await startSim(['--www', join(ROOT, 'www'), '--crowd', '3', '--crowd-interval', '1']);
+  browser = await launchChromium();
+  const p = await browser.context.newPage();
+  await p.setViewportSize({ width: 1040, height: 860 });
+  const errors = [];
+  p.on('pageerror', (e) => errors.push(e.message));
+  p.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  await p.goto(`${sim.http}/`);
+
+  // Helpers that look inside the widget's shadow root.
+  const w = (fn, arg) => p.evaluate(([src, arg]) => {
+    const root = document.querySelector('uchat-bot-widget').shadowRoot;
+    return new Function('root', 'arg', src)(root, arg);
+  }, [fn, arg]);
+  const logLines = () => w(`return [...root.querySelectorAll('.log .line:not(.event)')].map((li) => ({
+      nick: li.querySelector('.nick').textContent, text: li.querySelector('.text').textContent }));`);
+  const userNicks = () => w(`return [...root.querySelectorAll('.users li .who')].map((e) => e.textContent);`);
+  const status = () => w(`const s = root.querySelector('.status'); return { state: s.dataset.state, text: s.textContent };`);
+  const findLine = (pred, timeoutMs = 6000) => waitFor(async () => (await logLines()).find(pred), timeoutMs);
+
+  // --- loads, joins, shows the crowd ----------------------------------------------------------
+  const joined = await waitFor(async () => (await status()).state === 'joined', 10000);
+  t.ok('widget joins the room (status joined)', joined, JSON.stringify(await status()));
+  t.ok('status line names the room and says read-only', /#lobby .*read-only/.test((await status()).text), (await status()).text);
+  const crowd = await waitFor(async () => (await userNicks()).filter((n) => !n.startsWith('viewer')).length >= 2 && await userNicks(), 8000);
+  t.ok('user list shows the simulated users', crowd, JSON.stringify(await userNicks()));
+  const chatter = await findLine((l) => !l.nick.startsWith('viewer'), 8000);
+  t.ok('chat shows the crowd talking', chatter, JSON.stringify(chatter));
+  t.ok('header counts the people online', /^\d+ online$/.test(await w(`return root.querySelector('.count').textContent;`)));
+
+  // --- echo bot ------------------------------------------------------------------------------
+  await p.locator('uchat-bot-widget select').selectOption('echo');
+  await p.locator('uchat-bot-widget button.start').click();
+  const echoNick = await waitFor(() => w(`const c = root.querySelector('.chip[data-state=joined] .name'); return c && c.textContent;`), 8000);
+  t.ok('echo bot starts (chip joined)', echoNick && /^EchoBot\d+$/.test(echoNick), String(echoNick));
+  t.ok('echo bot appears in the user list', await waitFor(async () => (await userNicks()).includes(echoNick), 5000));
+  t.ok('status line lists the running bot', await waitFor(async () => (await status()).text.includes(echoNick), 3000), (await status()).text);
+
+  // Another client in the page, through the SDK the widget loaded.
+  const tester = await p.evaluate(async (url) => {
+    const sdk = await import('/pkg/uchat_bot.js');
+    await sdk.default();
+    window.tester = new sdk.UChatBot({ room: 'lobby', url, nick: 'tester' });
+    return (await window.tester.connect()).nick;
+  }, sim.ws);
+  t.ok('second in-page client joins', tester === 'tester', tester);
+  await p.evaluate(() => window.tester.send('hello echo 123'));
+  t.ok('the widget shows the tester line', await findLine((l) => l.nick === 'tester' && l.text === 'hello echo 123'));
+  const echo = await findLine((l) => l.nick === echoNick && l.text === '🔁 tester: hello echo 123');
+  t.ok('echo bot echoes it through the sim', echo, JSON.stringify(await logLines()).slice(-400));
+
+  // --- dice bot, typed into the widget ---------------------------------------------------------
+  await p.locator('uchat-bot-widget select').selectOption('dice');
+  await p.locator('uchat-bot-widget button.start').click();
+  const diceNick = await waitFor(() => w(`const c = [...root.querySelectorAll('.chip[data-state=joined] .name')].map((e) => e.textContent).find((n) => n.startsWith('DiceBot')); return c;`), 8000);
+  t.ok('dice bot starts', diceNick, String(diceNick));
+  await p.locator('uchat-bot-widget input[type=text]').fill('!dice 20');
+  await p.locator('uchat-bot-widget input[type=text]').press('Enter');
+  const roll = await findLine((l) => l.nick === diceNick && /rolled \d+ \(1–20\)/.test(l.text), 8000);
+  const n = roll && Number(/rolled (\d+)/.exec(roll.text)[1]);
+  t.ok('dice bot answers !dice 20 typed into the widget', roll && n >= 1 && n <= 20, JSON.stringify(roll));
+  t.ok('the input is cleared after sending', (await p.locator('uchat-bot-widget input[type=text]').inputValue()) === '');
+
+  // --- greeter --------------------------------------------------------------------------------
+  await p.locator('uchat-bot-widget select').selectOption('greeter');
+  await p.locator('uchat-bot-widget button.start').click();
+  const greeter = await waitFor(() => w(`return [...root.querySelectorAll('.chip[data-state=joined] .name')].map((e) => e.textContent).find((n) => n.startsWith('Greeter'));`), 8000);
+  t.ok('greeter starts', greeter, String(greeter));
+  await p.evaluate(async (url) => {
+    const sdk = await import('/pkg/uchat_bot.js');
+    window.newcomer = new sdk.UChatBot({ room: 'lobby', url, nick: 'newcomer' });
+    await window.newcomer.connect();
+  }, sim.ws);
+  t.ok('greeter welcomes a newcomer', await findLine((l) => l.nick === greeter && l.text.includes('newcomer')));
+
+  // The screenshot: three bots at work (the pointer moved away so no button shows hover).
+  await p.mouse.move(0, 0);
+  await new Promise((r) => setTimeout(r, 700));
+  await p.screenshot({ path: SHOT });
+  console.log(`     screenshot: ${SHOT}`);
+
+  // --- markup is text --------------------------------------------------------------------------
+  await p.evaluate((x) => window.tester.send(x), XSS);
+  t.ok('markup in chat is shown as text', await findLine((l) => l.nick === 'tester' && l.text === XSS));
+  t.ok('…and echoed as text', await findLine((l) => l.nick === echoNick && l.text === `🔁 tester: ${XSS}`));
+  let markupNick = null;
+  try {
+    markupNick = await p.evaluate(async (url) => {
+      const sdk = await import('/pkg/uchat_bot.js');
+      window.evil = new sdk.UChatBot({ room: 'lobby', url, nick: '<b>bold</b>', reconnect: false });
+      return (await window.evil.connect()).nick;
+    }, sim.ws);
+  } catch (e) {
+    console.log(`     (the sim refused a nick with markup: ${e.message.split('\n')[0]})`);
+  }
+  if (markupNick) {
+    t.ok('a nick with markup is listed as text', await waitFor(async () => (await userNicks()).includes('<b>bold</b>'), 4000));
+    await p.evaluate(() => window.evil.send('hi from evil'));
+    t.ok('…and shown as text in chat', await findLine((l) => l.nick === '<b>bold</b>'));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  const injected = await w(`return { img: root.querySelectorAll('img').length, b: root.querySelectorAll('.log b, .users b').length,
+    pageImg: document.querySelectorAll('img').length, xss: window.__xss };`);
+  t.ok('no <img>/<b> element created and window.__xss undefined', injected.img === 0 && injected.b === 0 &&
+    injected.pageImg === 0 && injected.xss === undefined, JSON.stringify(injected));
+
+  // --- stop a bot ----------------------------------------------------------------------------
+  await p.locator('uchat-bot-widget .chip', { hasText: echoNick }).locator('button').click();
+  t.ok('stopping the echo bot removes it from the room', await waitFor(async () => !(await userNicks()).includes(echoNick), 5000));
+  t.ok('two bots still running', (await w(`return root.querySelectorAll('.chip').length;`)) === 2);
+  await p.evaluate(() => { if (window.evil) window.evil.close(); window.newcomer.close(); });
+
+
+  // --- phone width ---------------------------------------------------------------------------
+  await p.setViewportSize({ width: 375, height: 740 });
+  await new Promise((r) => setTimeout(r, 300));
+  const layout = await w(`const u = root.querySelector('.users').getBoundingClientRect();
+    const l = root.querySelector('.log').getBoundingClientRect();
+    return { usersAbove: u.bottom <= l.top + 1, logWidth: l.width,
+      pageScroll: document.documentElement.scrollWidth, view: window.innerWidth };`);
+  t.ok('phone width: users above the chat, chat full width, no sideways scroll',
+    layout.usersAbove && layout.logWidth > 300 && layout.pageScroll <= layout.view, JSON.stringify(layout));
+  if (process.env.SITE_WIDGET_SCREENSHOT_MOBILE) await p.screenshot({ path: process.env.SITE_WIDGET_SCREENSHOT_MOBILE });
+
+  t.ok('no page errors', errors.length === 0, errors.join(' | '));
+}, async () => {
+  if (browser) await browser.close();
+  if (sim) await sim.stop();
+});

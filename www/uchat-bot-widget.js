@@ -1,0 +1,525 @@
+// <uchat-bot-widget>: a UChat room's live chat and user list, and buttons that start example
+// bots (echo, dice, greeter) in that room. Vanilla JS, shadow DOM, no framework.
+//
+//   <script type="module" src="uchat-bot-widget.js"></script>
+//   <uchat-bot-widget room="lobby" url="ws://127.0.0.1:8787"></uchat-bot-widget>
+//
+// Attributes:
+//   room    the room id (default "lobby")
+//   url     the server's WebSocket URL; default: the page's own host (ws://host:port, or wss://
+//           on https pages), which is right when `uchat sim --www` serves the page
+//   nick    nick of the read-only viewer connection (default "viewer" + 3 digits)
+//   sdk     URL of the SDK module (default: pkg/uchat_bot.js next to this file, which
+//           `cargo xtask demo` builds)
+// Theme with CSS custom properties on the element: --ubw-accent, --ubw-bg, --ubw-fg,
+// --ubw-muted, --ubw-border, --ubw-panel, --ubw-radius; size it with height/width as usual.
+//
+// Everything a server or another user sends (nicks, chat text) is put on the page as text
+// (textContent / text nodes), never parsed as HTML.
+
+const MAX_LINES = 200;
+const BOT_KINDS = {
+  echo: { label: 'Echo bot', nick: 'EchoBot', hint: 'repeats what others say' },
+  dice: { label: 'Dice bot', nick: 'DiceBot', hint: 'answers !dice [N]' },
+  greeter: { label: 'Greeter', nick: 'Greeter', hint: 'welcomes people who join' },
+};
+// Nicks of bots started from any widget: bots never answer each other (no echo loops).
+const BOT_NICK = /^(EchoBot|DiceBot|Greeter)\d*$/;
+
+let sdkPromise = null;
+
+/** Loads and initialises the SDK once per page. */
+function loadSdk(url) {
+  if (!sdkPromise) {
+    sdkPromise = import(url).then(async (mod) => {
+      await mod.default();
+      return mod;
+    });
+    sdkPromise.catch(() => { sdkPromise = null; });
+  }
+  return sdkPromise;
+}
+
+/** ws://host:port of the page (wss:// on https), the sim that served it. */
+function defaultUrl() {
+  if (location.protocol === 'http:' || location.protocol === 'https:') {
+    return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}`;
+  }
+  return 'ws://127.0.0.1:8787';
+}
+
+const rand3 = () => String(100 + Math.floor(Math.random() * 900));
+
+function hhmm(ms) {
+  const d = new Date(ms || Date.now());
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
+/** A stable colour per nick. */
+function nickColor(nick) {
+  let h = 0;
+  for (const ch of String(nick)) h = (h * 31 + ch.codePointAt(0)) >>> 0;
+  return `hsl(${h % 360} 55% var(--ubw-nick-l, 42%))`;
+}
+
+/** An element with a class and optional text (text only, never HTML). */
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = String(text);
+  return e;
+}
+
+const AUTH_NAMES = ['', 'member', 'subadmin', 'admin', 'owner'];
+
+const CSS = `
+:host {
+  --ubw-accent: #4f46e5; --ubw-accent-fg: #fff; --ubw-bg: #ffffff; --ubw-fg: #1f2430;
+  --ubw-muted: #6b7280; --ubw-border: #e4e6eb; --ubw-panel: #f6f7f9; --ubw-radius: 14px;
+  --ubw-ok: #16a34a; --ubw-warn: #d97706; --ubw-bad: #dc2626;
+  display: block; height: 540px; min-height: 320px;
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;
+  color: var(--ubw-fg);
+}
+@media (prefers-color-scheme: dark) {
+  :host {
+    --ubw-bg: #161a22; --ubw-fg: #e6e8ee; --ubw-muted: #9aa3b2; --ubw-border: #2a303c;
+    --ubw-panel: #1c212b; --ubw-accent: #818cf8; --ubw-accent-fg: #0b0d12; --ubw-nick-l: 70%;
+  }
+}
+* { box-sizing: border-box; }
+.frame {
+  display: grid; grid-template-rows: auto minmax(0, 1fr) auto auto auto;
+  grid-template-columns: minmax(0, 1fr); height: 100%; container-type: inline-size;
+  background: var(--ubw-bg); border: 1px solid var(--ubw-border); border-radius: var(--ubw-radius);
+  overflow: hidden; box-shadow: 0 1px 2px rgb(0 0 0 / .04), 0 8px 24px rgb(0 0 0 / .06);
+}
+header {
+  display: flex; align-items: center; gap: .6rem; padding: .65rem .9rem;
+  border-bottom: 1px solid var(--ubw-border);
+}
+header .room { font-weight: 650; font-size: 15px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+header .room::before { content: "#"; color: var(--ubw-muted); margin-right: 1px; }
+header .count {
+  margin-left: auto; font-size: 12px; color: var(--ubw-muted); background: var(--ubw-panel);
+  border: 1px solid var(--ubw-border); border-radius: 999px; padding: .1rem .55rem; white-space: nowrap;
+}
+.main { display: grid; grid-template-columns: minmax(0, 1fr) 190px; min-height: 0; }
+.log { list-style: none; margin: 0; padding: .5rem .9rem; overflow-y: auto; overscroll-behavior: contain; }
+.line { display: flex; gap: .5rem; align-items: baseline; padding: .12rem 0; overflow-wrap: anywhere; }
+.line time { flex: none; font-size: 11px; color: var(--ubw-muted); font-variant-numeric: tabular-nums; }
+.line .nick { flex: none; font-weight: 600; max-width: 40%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.line .text { min-width: 0; white-space: pre-wrap; }
+.line.history { opacity: .6; }
+.line.bot .nick::after {
+  content: "bot"; margin-left: .3rem; font-size: 10px; font-weight: 600; color: var(--ubw-accent-fg);
+  background: var(--ubw-accent); border-radius: 4px; padding: 0 .25rem; vertical-align: 1px;
+}
+.line.event { color: var(--ubw-muted); font-size: 12px; font-style: italic; }
+.line.event .nick { font-weight: 500; color: inherit !important; }
+.empty { color: var(--ubw-muted); padding: 1rem 0; text-align: center; font-size: 13px; }
+.users { border-left: 1px solid var(--ubw-border); background: var(--ubw-panel); overflow-y: auto; min-height: 0; }
+.users h3 {
+  margin: 0; padding: .6rem .8rem .3rem; font-size: 11px; font-weight: 650; letter-spacing: .06em;
+  text-transform: uppercase; color: var(--ubw-muted);
+}
+.users ul { list-style: none; margin: 0; padding: 0 .4rem .5rem; }
+.users li {
+  display: flex; align-items: center; gap: .45rem; padding: .22rem .4rem; border-radius: 8px;
+  overflow: hidden; white-space: nowrap;
+}
+.users li .dot { flex: none; width: 8px; height: 8px; border-radius: 50%; background: var(--ubw-ok); }
+.users li .who { overflow: hidden; text-overflow: ellipsis; }
+.users li .tag { margin-left: auto; font-size: 10px; color: var(--ubw-muted); }
+.users li.me .who { font-style: italic; }
+.bots, .composer {
+  display: flex; flex-wrap: wrap; align-items: center; gap: .5rem; padding: .55rem .9rem;
+  border-top: 1px solid var(--ubw-border);
+}
+.bots label { font-size: 12px; color: var(--ubw-muted); }
+select, input, button { font: inherit; color: inherit; }
+select, input[type=text] {
+  background: var(--ubw-bg); border: 1px solid var(--ubw-border); border-radius: 9px;
+  padding: .38rem .55rem; min-height: 36px;
+}
+input[type=text] { flex: 1 1 160px; min-width: 0; }
+select { flex: 0 1 auto; min-width: 0; max-width: 100%; text-overflow: ellipsis; }
+select:focus-visible, input:focus-visible, button:focus-visible { outline: 2px solid var(--ubw-accent); outline-offset: 1px; }
+button {
+  border: 1px solid transparent; border-radius: 9px; padding: .38rem .85rem; min-height: 36px;
+  background: var(--ubw-accent); color: var(--ubw-accent-fg); font-weight: 600; cursor: pointer;
+}
+button:disabled { opacity: .5; cursor: default; }
+.chips { display: flex; flex-wrap: wrap; gap: .35rem; }
+.chip {
+  display: inline-flex; align-items: center; gap: .35rem; padding: .15rem .2rem .15rem .6rem;
+  border-radius: 999px; background: var(--ubw-panel); border: 1px solid var(--ubw-border); font-size: 12px;
+}
+.chip .st { width: 7px; height: 7px; border-radius: 50%; background: var(--ubw-warn); }
+.chip[data-state=joined] .st { background: var(--ubw-ok); }
+.chip[data-state=closed] .st { background: var(--ubw-bad); }
+.chip button {
+  min-height: 0; padding: 0 .45rem; line-height: 1.4; border-radius: 999px; font-size: 12px;
+  background: transparent; color: var(--ubw-muted); border: 0;
+}
+.chip button:hover { color: var(--ubw-bad); }
+.status {
+  display: flex; align-items: center; gap: .45rem; padding: .4rem .9rem; font-size: 12px;
+  color: var(--ubw-muted); border-top: 1px solid var(--ubw-border); background: var(--ubw-panel);
+  min-height: 30px;
+}
+.status .led { flex: none; width: 8px; height: 8px; border-radius: 50%; background: var(--ubw-warn); }
+.status[data-state=joined] .led { background: var(--ubw-ok); }
+.status[data-state=closed] .led, .status[data-state=error] .led { background: var(--ubw-bad); }
+.status .msg { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+@container (max-width: 560px) {
+  .main { grid-template-columns: minmax(0, 1fr); grid-template-rows: auto minmax(0, 1fr); }
+  .log { grid-row: 2; }
+  .users { grid-row: 1; border-left: 0; border-bottom: 1px solid var(--ubw-border); display: flex; align-items: center; overflow-x: auto; overflow-y: hidden; }
+  .users h3 { padding: .45rem .3rem .45rem .8rem; }
+  .users ul { display: flex; gap: .25rem; padding: .35rem .6rem .35rem 0; }
+  .users li { padding: .1rem .5rem; background: var(--ubw-bg); border: 1px solid var(--ubw-border); border-radius: 999px; }
+  .users li .tag { display: none; }
+  .line .nick { max-width: 55%; }
+  .bots label { display: none; }
+  .bots select { flex: 1 1 0; }
+  .chips { flex-basis: 100%; }
+  .chips:empty { display: none; }
+}
+`;
+
+/** One bot started from the widget: a UChatBot with its behaviour attached. */
+function makeBot(sdk, kind, room, url) {
+  const info = BOT_KINDS[kind];
+  const bot = new sdk.UChatBot({ room, url, nick: info.nick + rand3() });
+  if (kind === 'echo') {
+    bot.on('message', (m) => {
+      if (m.self || m.history || BOT_NICK.test(m.user.nick) || m.content.startsWith('🔁')) return;
+      bot.send(`🔁 ${m.user.nick}: ${m.content}`);
+    });
+  } else if (kind === 'dice') {
+    bot.onCommand('dice', ({ user, args, reply }) => {
+      const n = args[0] === undefined ? 6 : Number(String(args[0]).replace(/^d/i, ''));
+      if (!Number.isInteger(n) || n < 1 || n > 1e6) {
+        reply(`${user.nick}: try !dice or !dice 20`);
+        return;
+      }
+      reply(`🎲 ${user.nick} rolled ${1 + Math.floor(Math.random() * n)} (1–${n})`);
+    }, { perUserCooldownMs: 2000 });
+  } else if (kind === 'greeter') {
+    bot.on('user.join', ({ user }) => {
+      if (!BOT_NICK.test(user.nick)) bot.send(`👋 Welcome to #${room}, ${user.nick}!`);
+    });
+  }
+  return bot;
+}
+
+export class UChatBotWidget extends HTMLElement {
+  static get observedAttributes() { return ['room', 'url', 'nick']; }
+
+  constructor() {
+    super();
+    this.viewer = null;   // read-only observer connection
+    this.visitor = null;  // the visitor's own connection, made on first "Send"
+    this.bots = [];       // { kind, bot, chip }
+    this.generation = 0;  // bumps on every (re)start; stale async work checks it
+    const root = this.attachShadow({ mode: 'open' });
+    const style = el('style');
+    style.textContent = CSS;
+    root.append(style, this.build());
+  }
+
+  get room() { return this.getAttribute('room') || 'lobby'; }
+  get url() { return this.getAttribute('url') || defaultUrl(); }
+  get sdkUrl() { return this.getAttribute('sdk') || new URL('./pkg/uchat_bot.js', import.meta.url).href; }
+
+  build() {
+    const frame = el('div', 'frame');
+    frame.setAttribute('part', 'frame');
+
+    const header = el('header');
+    this.$room = el('span', 'room', this.room);
+    this.$count = el('span', 'count', '…');
+    header.append(this.$room, this.$count);
+
+    const main = el('div', 'main');
+    this.$log = el('ol', 'log');
+    this.$log.setAttribute('role', 'log');
+    this.$log.setAttribute('aria-live', 'polite');
+    this.$log.setAttribute('aria-label', 'Chat');
+    this.$log.append(el('li', 'empty', 'Connecting…'));
+    const users = el('aside', 'users');
+    users.setAttribute('aria-label', 'People in the room');
+    this.$users = el('ul');
+    users.append(el('h3', '', 'Online'), this.$users);
+    main.append(this.$log, users);
+
+    const bots = el('div', 'bots');
+    const label = el('label', '', 'Bot');
+    this.$kind = el('select');
+    this.$kind.setAttribute('aria-label', 'Bot to start');
+    for (const [value, info] of Object.entries(BOT_KINDS)) {
+      const o = el('option', '', `${info.label} — ${info.hint}`);
+      o.value = value;
+      this.$kind.append(o);
+    }
+    this.$start = el('button', 'start', 'Start bot');
+    this.$start.type = 'button';
+    this.$start.addEventListener('click', () => this.startBot(this.$kind.value));
+    this.$chips = el('div', 'chips');
+    bots.append(label, this.$kind, this.$start, this.$chips);
+
+    const form = el('form', 'composer');
+    this.$input = el('input');
+    this.$input.type = 'text';
+    this.$input.placeholder = 'Say something (try !dice 20)';
+    this.$input.setAttribute('aria-label', 'Message');
+    this.$input.maxLength = 500;
+    this.$send = el('button', '', 'Send');
+    this.$send.type = 'submit';
+    form.append(this.$input, this.$send);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.say(this.$input.value);
+    });
+
+    this.$status = el('div', 'status');
+    this.$status.setAttribute('role', 'status');
+    this.$statusMsg = el('span', 'msg', 'Loading the SDK…');
+    this.$status.append(el('span', 'led'), this.$statusMsg);
+
+    frame.append(header, main, bots, form, this.$status);
+    return frame;
+  }
+
+  connectedCallback() { this.restart(); }
+
+  disconnectedCallback() { this.stop(); }
+
+  attributeChangedCallback(name, old, value) {
+    if (old !== value && this.isConnected) this.restart();
+  }
+
+  stop() {
+    this.generation++;
+    for (const b of this.bots) this.dispose(b.bot);
+    this.bots = [];
+    this.$chips.replaceChildren();
+    if (this.viewer) this.dispose(this.viewer);
+    if (this.visitor) this.dispose(this.visitor);
+    this.viewer = this.visitor = null;
+    this.visitorReady = null;
+  }
+
+  dispose(bot) {
+    try { bot.close(); } catch (_) { /* already closed */ }
+    try { bot.free(); } catch (_) { /* already freed */ }
+  }
+
+  async restart() {
+    this.stop();
+    const gen = this.generation;
+    this.$room.textContent = this.room;
+    this.setStatus('connecting', 'Loading the SDK…');
+    let sdk;
+    try {
+      sdk = await loadSdk(this.sdkUrl);
+    } catch (e) {
+      this.setStatus('error', `Could not load the SDK from ${this.sdkUrl} (run \`cargo xtask demo\` to build www/pkg): ${e.message}`);
+      return;
+    }
+    if (gen !== this.generation) return;
+    this.sdk = sdk;
+    const nick = this.getAttribute('nick') || `viewer${rand3()}`;
+    let viewer;
+    try {
+      viewer = new sdk.UChatBot({ room: this.room, url: this.url, nick });
+    } catch (e) {
+      this.setStatus('error', e.message);
+      return;
+    }
+    this.viewer = viewer;
+    const live = () => gen === this.generation;
+    viewer.on('state', ({ state }) => live() && this.showViewerState(state));
+    viewer.on('message', (m) => live() && this.addMessage(m));
+    viewer.on('user.join', ({ user }) => { if (live()) { this.addEvent(user.nick, 'joined'); this.renderUsers(); } });
+    viewer.on('user.quit', ({ user }) => { if (live()) { this.addEvent(user.nick, 'left'); this.renderUsers(); } });
+    viewer.on('user.list', () => live() && this.renderUsers());
+    viewer.on('user.count', () => live() && this.renderUsers());
+    viewer.on('join', () => {
+      if (!live()) return;
+      this.$log.replaceChildren();
+      this.renderUsers();
+      try { viewer.chatList(30); } catch (_) { /* history is a nicety */ }
+    });
+    viewer.on('error', ({ code, message }) => live() && this.setStatus('error', `Server error ${code}: ${message}`));
+    viewer.on('disconnect', ({ willReconnect }) => { if (live() && willReconnect) this.setStatus('reconnecting', 'Connection lost, reconnecting…'); });
+    try {
+      await viewer.connect();
+    } catch (e) {
+      if (live()) this.setStatus('error', `Could not join #${this.room} at ${this.url}: ${e.message}`);
+    }
+  }
+
+  showViewerState(state) {
+    const text = {
+      connecting: `Connecting to ${this.url}…`,
+      joining: `Joining #${this.room}…`,
+      reconnecting: 'Reconnecting…',
+      closed: 'Disconnected',
+      idle: 'Idle',
+    }[state];
+    if (state === 'joined') this.refreshStatus();
+    else if (text) this.setStatus(state, text);
+  }
+
+  refreshStatus() {
+    if (!this.viewer || this.viewer.state !== 'joined') return;
+    const me = this.viewer.me;
+    const running = this.bots.filter((b) => b.bot.state === 'joined').map((b) => b.nick);
+    const bots = running.length ? ` · bots: ${running.join(', ')}` : ' · no bot running';
+    this.setStatus('joined', `Live in #${this.room} as ${me ? me.nick : 'viewer'} (read-only)${bots}`);
+  }
+
+  setStatus(state, text) {
+    this.$status.dataset.state = state;
+    this.$statusMsg.textContent = text;
+    this.$statusMsg.title = text;
+  }
+
+  ownNicks() {
+    const nicks = new Set(this.bots.map((b) => b.nick));
+    if (this.viewer && this.viewer.me) nicks.add(this.viewer.me.nick);
+    if (this.visitor && this.visitor.me) nicks.add(this.visitor.me.nick);
+    return nicks;
+  }
+
+  appendLine(li) {
+    const log = this.$log;
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    const empty = log.querySelector('.empty');
+    if (empty) empty.remove();
+    log.append(li);
+    while (log.children.length > MAX_LINES) log.firstElementChild.remove();
+    if (atBottom) log.scrollTop = log.scrollHeight;
+  }
+
+  addMessage(m) {
+    const nick = m.user.nick;
+    const li = el('li', 'line');
+    if (m.history) li.classList.add('history');
+    if (BOT_NICK.test(nick)) li.classList.add('bot');
+    const time = el('time', '', hhmm(m.time));
+    if (m.time) time.dateTime = new Date(m.time).toISOString();
+    const who = el('span', 'nick', nick);
+    who.style.color = nickColor(nick);
+    who.title = nick;
+    // Chat text is a text node: markup in it is shown, not run.
+    li.append(time, who, el('span', 'text', m.content));
+    this.appendLine(li);
+  }
+
+  addEvent(nick, what) {
+    const li = el('li', 'line event');
+    li.append(el('time', '', hhmm()), el('span', 'nick', nick), el('span', 'text', what));
+    this.appendLine(li);
+  }
+
+  renderUsers() {
+    if (!this.viewer) return;
+    const users = this.viewer.users.slice().sort((a, b) => (b.auth - a.auth) || a.nick.localeCompare(b.nick));
+    const mine = this.ownNicks();
+    const me = this.viewer.me && this.viewer.me.nick;
+    this.$users.replaceChildren(...users.map((u) => {
+      const li = el('li');
+      if (u.nick === me) li.classList.add('me');
+      const dot = el('span', 'dot');
+      if (BOT_NICK.test(u.nick)) dot.style.background = 'var(--ubw-accent)';
+      const who = el('span', 'who', u.nick);
+      who.title = u.nick;
+      const visitor = this.visitor && this.visitor.me && this.visitor.me.nick;
+      const tag = u.nick === me ? 'viewer' : u.nick === visitor ? 'you'
+        : mine.has(u.nick) ? 'your bot' : (AUTH_NAMES[u.auth] || '');
+      li.append(dot, who, el('span', 'tag', tag));
+      return li;
+    }));
+    this.$count.textContent = `${users.length} online`;
+    this.refreshStatus();
+  }
+
+  /** Starts a bot of `kind` in the room; resolves with its nick. */
+  async startBot(kind) {
+    if (!this.sdk || !BOT_KINDS[kind]) return null;
+    const gen = this.generation;
+    let bot;
+    try {
+      bot = makeBot(this.sdk, kind, this.room, this.url);
+    } catch (e) {
+      this.setStatus('error', e.message);
+      return null;
+    }
+    const entry = { kind, bot, nick: '' };
+    this.bots.push(entry);
+    const chip = el('span', 'chip');
+    chip.dataset.state = 'connecting';
+    const name = el('span', 'name', `${BOT_KINDS[kind].label}…`);
+    const stop = el('button', '', '✕');
+    stop.type = 'button';
+    stop.title = 'Stop this bot';
+    stop.setAttribute('aria-label', `Stop ${BOT_KINDS[kind].label}`);
+    stop.addEventListener('click', () => this.stopBot(entry));
+    chip.append(el('span', 'st'), name, stop);
+    entry.chip = chip;
+    this.$chips.append(chip);
+    bot.on('state', ({ state }) => {
+      chip.dataset.state = state;
+      if (gen === this.generation) this.refreshStatus();
+    });
+    try {
+      const me = await bot.connect();
+      entry.nick = me.nick;
+      name.textContent = me.nick;
+      chip.title = `${BOT_KINDS[kind].label}: ${BOT_KINDS[kind].hint}`;
+      if (gen === this.generation) this.renderUsers();
+      return me.nick;
+    } catch (e) {
+      chip.dataset.state = 'closed';
+      name.textContent = `${BOT_KINDS[kind].label}: ${e.message}`;
+      this.setStatus('error', `The ${BOT_KINDS[kind].label} could not join: ${e.message}`);
+      return null;
+    }
+  }
+
+  stopBot(entry) {
+    this.dispose(entry.bot);
+    entry.chip.remove();
+    this.bots = this.bots.filter((b) => b !== entry);
+    this.renderUsers();
+  }
+
+  /** Sends `text` as the visitor (a second connection, made on first use). */
+  async say(text) {
+    text = text.trim();
+    if (!text || !this.sdk) return;
+    const gen = this.generation;
+    if (!this.visitorReady) {
+      this.visitor = new this.sdk.UChatBot({ room: this.room, url: this.url, nick: `you${rand3()}` });
+      this.visitorReady = this.visitor.connect();
+      this.visitorReady.then(() => gen === this.generation && this.renderUsers(), () => {});
+    }
+    try {
+      await this.visitorReady;
+      if (gen !== this.generation) return;
+      this.visitor.send(text);
+      this.$input.value = '';
+    } catch (e) {
+      if (this.visitor) this.dispose(this.visitor);
+      this.visitor = this.visitorReady = null;
+      this.setStatus('error', `Could not send: ${e.message}`);
+    }
+  }
+}
+
+if (!customElements.get('uchat-bot-widget')) {
+  customElements.define('uchat-bot-widget', UChatBotWidget);
+}
