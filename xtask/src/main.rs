@@ -58,6 +58,9 @@ COMMANDS:
               Cargo.lock version, Debian chromium/chromium-driver/firefox-esr, geckodriver).
     pkg       Build pkg/, the npm package uchat-bot (release wasm, wasm-opt, facade, types).
     size      Build pkg/ and print the gzipped size of wasm + JS; fails above 40 KiB.
+    userscript  Build dist/uchat-bot.user.js: one classic script with the wasm inlined, for @require.
+    demo      Build www/pkg/ and uchat, run `uchat sim --www www --crowd 5` on 127.0.0.1:8787
+              (--port P / --listen HOST:PORT) and print the URL of the demo page; Ctrl-C stops it.
 
 OPTIONS (ci):
     --no-install     Skip the install step (quick local runs).
@@ -71,6 +74,8 @@ SUITES:
     wasm-chrome    cargo test --tests -p uchat-bot --target wasm32-unknown-unknown --features json  (headless Chromium)
     wasm-firefox   the same in headless Firefox ESR
     pkg            cargo xtask pkg-test: build pkg/, size limit, npm consumer test in headless Chromium
+    userscript     cargo xtask site-test userscript: dist/uchat-bot.user.js + the example userscript in headless Chromium
+    widget         cargo xtask site-test widget: the www/ demo page and <uchat-bot-widget> in headless Chromium
 
 ENVIRONMENT:
     CARGO_TARGET_DIR   build directory (default ~/.cache/uchat-bot/target)
@@ -497,6 +502,18 @@ const SUITES: &[Suite] = &[
     Suite {
         name: "pkg",
         args: &["xtask", "pkg-test"],
+        counts_tests: true,
+        browser: None,
+    },
+    Suite {
+        name: "userscript",
+        args: &["xtask", "site-test", "userscript"],
+        counts_tests: true,
+        browser: None,
+    },
+    Suite {
+        name: "widget",
+        args: &["xtask", "site-test", "widget"],
         counts_tests: true,
         browser: None,
     },
