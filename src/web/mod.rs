@@ -80,14 +80,9 @@ impl Socket {
         });
         let b = bot.clone();
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            let Some(bot) = b.upgrade() else { return };
-            let data = e.data();
-            let bytes = if let Some(text) = data.as_string() {
-                text.into_bytes() // DECISIONS.md "Decoding" 7: a text frame is its UTF-8 bytes
-            } else {
-                Uint8Array::new(&data).to_vec()
-            };
-            bot.input(|s, now| s.on_frame(now, &bytes));
+            if let Some(bot) = b.upgrade() {
+                bot.on_socket_data(&e.data());
+            }
         });
         let b = bot;
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
@@ -136,6 +131,8 @@ struct Core {
     socket: Option<Socket>,
     timer: Option<Timeout>,
     timer_at: Option<u64>,
+    /// Bench hook (`__sink`): outgoing bytes go to this function instead of the socket.
+    sink: Option<Function>,
 }
 
 struct Listener {
@@ -159,6 +156,18 @@ struct Inner {
 }
 
 impl Inner {
+    /// One WebSocket message (`MessageEvent.data`: an `ArrayBuffer`, or a string for a text
+    /// frame) into the session. The socket's `onmessage` and the bench hook `__feed` both come
+    /// here, so the bench measures exactly what a bot does with a frame.
+    fn on_socket_data(self: &Rc<Self>, data: &JsValue) {
+        let bytes = if let Some(text) = data.as_string() {
+            text.into_bytes() // DECISIONS.md "Decoding" 7: a text frame is its UTF-8 bytes
+        } else {
+            Uint8Array::new(data).to_vec()
+        };
+        self.input(|s, now| s.on_frame(now, &bytes));
+    }
+
     /// Feed the session one input, carry out its actions, then dispatch its events.
     fn input(self: &Rc<Self>, f: impl FnOnce(&mut Session, u64)) {
         {
@@ -182,7 +191,9 @@ impl Inner {
                         }
                     }
                     Action::Send(bytes) => {
-                        if let Some(s) = &core.socket {
+                        if let Some(sink) = &core.sink {
+                            let _ = sink.call1(&JsValue::UNDEFINED, &Uint8Array::from(&bytes[..]));
+                        } else if let Some(s) = &core.socket {
                             s.send(&bytes);
                         }
                     }
@@ -434,6 +445,7 @@ impl UChatBot {
                 socket: None,
                 timer: None,
                 timer_at: None,
+                sink: None,
             }),
             listeners: RefCell::new(HashMap::new()),
             handlers: RefCell::new(HashMap::new()),
@@ -763,6 +775,23 @@ impl UChatBot {
             .session
             .commands_mut()
             .unregister(id)
+    }
+
+    /// Bench hook, not API (`cargo xtask bench`, docs/PERFORMANCE.md): handle `data` (an
+    /// `ArrayBuffer`, `Uint8Array` or string) exactly as if the WebSocket had delivered it. The
+    /// session ignores it unless the bot is joining or joined.
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = __feed)]
+    pub fn bench_feed(&self, data: JsValue) {
+        self.inner.on_socket_data(&data);
+    }
+
+    /// Bench hook, not API: send outgoing lines to `f(Uint8Array)` instead of the socket
+    /// (`null` restores the socket), so encoding can be timed without the network.
+    #[doc(hidden)]
+    #[wasm_bindgen(js_name = __sink)]
+    pub fn bench_sink(&self, f: Option<Function>) {
+        self.inner.core.borrow_mut().sink = f;
     }
 
     /// Present users (array of user objects).

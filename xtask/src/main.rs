@@ -7,6 +7,7 @@
 //! going after a failure, and ends with one `<suite>: N passed, M failed` line per suite and a
 //! `total:` line. It exits non-zero if anything failed.
 
+mod bench;
 mod pkg;
 mod sims;
 mod site;
@@ -118,6 +119,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 }
             }
         }
+        "bench" => bench::command(&Ctx::new()?, rest),
         "pkg" | "size" | "pkg-test" => pkg::command(&Ctx::new()?, cmd, rest),
         "userscript" | "demo" | "site-test" => site::command(&Ctx::new()?, cmd, rest),
         "ci" => {

@@ -1,0 +1,454 @@
+// The pure-JS competitors of the SDK's decode path (`cargo xtask bench`, docs/PERFORMANCE.md).
+//
+// Both produce exactly the events a UChatBot delivers (src/web/mod.rs `Inner::dispatch`, payload
+// shapes in tests/web.rs) from the same rules (PROTOCOL.md §2-3, the session's user table), so
+// the bench compares like with like:
+//   * BestDecoder — as fast as we could write it: one TextDecoder pass per frame, fields sliced
+//     out of the decoded string by UTF-16 offsets counted during the byte scan, user objects
+//     built once per `k` record and shared, no per-byte arrays. (An alternative that calls
+//     TextDecoder per field is kept as BestDecoderPerField; bench.js takes the faster of the two.)
+//   * ReferenceDecoder — written the way uchat.js decodes (PROTOCOL.md §7): every byte pushed
+//     into JS arrays, strings built per byte as `%XX` and decodeURIComponent.
+// Room (below) is the shared protocol logic: user table, style parsing, event objects.
+
+const HEX = [];
+for (let i = 0; i < 256; i++) HEX.push((i < 16 ? '0' : '') + i.toString(16));
+
+export const SYSTEM_NAMES = ['connected', 'ban', 'system_ban', 'apply_report', 'mute', 'un_mute',
+  'system_un_mute', 'to_call', 'from_call', 'ip', 'invite', 'ignore', 'notice', 'system_mute',
+  'muted', 'invite_notice', 'report_ban', 'bad_word', 'un_ignore', 'change_option', 'notify',
+  'frozen', 'defrozen', 'admin_join', 'admin_out', 'block_info', 'changed_info', 'op', 'deop',
+  'login', 'logout', 'channel_made', 'clear_log', 'too_many', 'admin_login', 'admin_logout',
+  'user_info', 'permanent_mute', 'permanent_muted', 'system_notice', 'toplayer', 'call_admin'];
+
+// Field types (PROTOCOL.md §2.3). Field values handed to Room: BIN → lowercase hex string,
+// STR → string, BOOL → boolean, NUM/FLOAT → number, UNDEF → undefined.
+const BIN = 2, STR = 3, BOOL = 4, NUM = 5, UNDEF = 6, FLOAT = 7;
+
+const COLOR6 = /^#[0-9a-f]{6}$/;
+function parseColor(c) {
+  if (COLOR6.test(c)) return c;
+  const s = c.trim();
+  if (s[0] === '#') {
+    const h = s.slice(1);
+    if (!/^[0-9a-fA-F]+$/.test(h)) return null;
+    const l = h.toLowerCase();
+    if (l.length === 6) return '#' + l;
+    if (l.length === 3) return '#' + l[0] + l[0] + l[1] + l[1] + l[2] + l[2];
+    return null;
+  }
+  const m = /^rgb\s*\(([^)]*)\)$/.exec(s.toLowerCase());
+  if (m) {
+    const p = m[1].split(',').map((x) => x.trim());
+    if (p.length === 3 && p.every((x) => /^\d+$/.test(x) && +x <= 255)) {
+      return '#' + p.map((x) => (+x).toString(16).padStart(2, '0')).join('');
+    }
+  }
+  return null;
+}
+
+/** Style text → [bits, colour|null] or null when malformed (message/style.rs `Style::parse`). */
+function parseStyle(w) {
+  const sp = w.indexOf(' ');
+  const bits = sp < 0 ? w : w.slice(0, sp);
+  let n = 0;
+  if (bits.length) {
+    if (!/^[0-9]+$/.test(bits) || +bits > 7) return null;
+    n = +bits;
+  }
+  let color = null;
+  if (sp >= 0) {
+    const c = w.slice(sp + 1).trim();
+    if (c.length) {
+      color = parseColor(c);
+      if (color === null) return null;
+    }
+  }
+  return [n, color];
+}
+
+function unknownUser(key) {
+  return { key, nick: '', id: '', level: undefined, auth: 0, icons: '', nickcon: '', connected: 0,
+    mute: false, session: '', profileimg: undefined };
+}
+
+/** The session's protocol logic over decoded fields; `emit(name, payload)` gets the events. */
+class Room {
+  constructor(emit, me, joinedServerS) {
+    this.emit = emit;
+    this.records = new Map(); // key hex → shared user object
+    this.present = [];
+    this.acc = [];
+    this.me = me ? me.key : null;
+    if (me) { this.records.set(me.key, me); this.present.push(me.key); }
+    this.joined = joinedServerS;
+    this.styles = new Map();
+  }
+
+  user(key) { return this.records.get(key) || unknownUser(key); }
+
+  style(w) {
+    let s = this.styles.get(w);
+    if (s === undefined) {
+      s = parseStyle(w);
+      if (this.styles.size < 256) this.styles.set(w, s);
+    }
+    if (s === null) {
+      this.emit('error', { code: 'message', name: 'message',
+        message: 'malformed chat style from the server' });
+      return { bold: false, italic: false, underline: false, color: null };
+    }
+    const n = s[0];
+    return { bold: (n & 4) !== 0, italic: (n & 2) !== 0, underline: (n & 1) !== 0, color: s[1] };
+  }
+
+  /** One line: `key`, then `n` fields in `t` (types) and `v` (values). */
+  line(key, t, v, n) {
+    switch (key) {
+      case 'm': {
+        if (n < 3 || t[0] !== BIN || t[1] !== STR || t[2] !== STR) return this.bad(key);
+        const k = v[0];
+        const time = n > 3 && t[3] === NUM ? v[3] : undefined;
+        this.emit('message', {
+          user: this.user(k), style: this.style(v[1]), content: v[2],
+          time: time === undefined ? Date.now() : time * 1000, self: k === this.me,
+          history: time !== undefined && time < this.joined,
+        });
+        return;
+      }
+      case 'w': {
+        if (n < 4 || t[0] !== BIN || t[1] !== BIN || t[2] !== STR || t[3] !== STR) return this.bad(key);
+        const time = n > 4 && t[4] === NUM ? v[4] : undefined;
+        this.emit('whisper', {
+          from: this.user(v[0]), to: this.user(v[1]), style: this.style(v[2]), content: v[3],
+          time: time === undefined ? Date.now() : time * 1000, self: v[0] === this.me,
+        });
+        return;
+      }
+      case 'k': {
+        if (n < 10 || t[0] !== BIN) return this.bad(key);
+        const u = {
+          key: v[0], nick: v[1], id: t[2] === UNDEF ? '' : v[2],
+          level: t[3] === UNDEF ? undefined : v[3], auth: v[4],
+          icons: t[5] === UNDEF ? '' : v[5], nickcon: t[6] === UNDEF ? '' : v[6],
+          connected: v[7] * 1000, mute: (v[8] & 1) !== 0, session: v[9],
+          profileimg: n > 10 && t[10] === STR ? v[10] : undefined,
+        };
+        this.records.set(u.key, u);
+        return;
+      }
+      case 's': {
+        const data = new Array(n - 1);
+        for (let i = 1; i < n; i++) data[i - 1] = v[i];
+        const code = v[0];
+        this.emit('system', { type: SYSTEM_NAMES[code] || 'unknown_system_code', code, data });
+        return;
+      }
+      case 'j': {
+        const k = v[0];
+        if (!this.present.includes(k)) this.present.push(k);
+        this.emit('user.join', { user: this.user(k) });
+        return;
+      }
+      case 'o': {
+        const nick = v[0];
+        const i = this.present.findIndex((k) => { const r = this.records.get(k); return r !== undefined && r.nick === nick; });
+        let u;
+        if (i < 0) {
+          u = unknownUser('');
+          u.nick = nick;
+        } else {
+          const k = this.present[i];
+          this.present.splice(i, 1);
+          u = this.records.get(k);
+          if (k !== this.me) this.records.delete(k);
+        }
+        this.emit('user.quit', { user: u });
+        return;
+      }
+      case 'u': {
+        if (n > 0) { this.acc.push(v[0]); return; }
+        const keys = this.acc;
+        this.acc = [];
+        this.present = keys.slice();
+        if (this.me !== null && !this.present.includes(this.me)) this.present.push(this.me);
+        this.emit('user.list', { list: keys.map((k) => this.user(k)) });
+        return;
+      }
+      case 'c':
+        this.emit('user.count', { count: v[0] });
+        return;
+      default:
+        return; // other keys are not in the corpus
+    }
+  }
+
+  bad(key) {
+    this.emit('error', { code: 'message', name: 'message', message: 'malformed line ' + key });
+  }
+}
+
+function numLE(u8, a, b) {
+  let x = 0, m = 1;
+  for (let i = a; i < b; i++) { x += u8[i] * m; m *= 256; }
+  return x;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fast decoder
+
+const td = new TextDecoder('utf-8', { fatal: true });
+const MAXF = 64;
+
+export class BestDecoder {
+  constructor(emit, me, joinedServerS) {
+    this.room = new Room(emit, me, joinedServerS);
+    this.pending = null;
+    this.t = new Uint8Array(MAXF);
+    this.v = new Array(MAXF);
+    this.str = new Uint8Array(1 << 16); // string bytes of the frame, unescaped
+    this.bin = new Uint8Array(1 << 16); // other payloads, unescaped
+    this.desc = new Int32Array(1 << 14); // per line: n, then per field (key first): type, a, b
+  }
+
+  feed(buf) {
+    let u8 = new Uint8Array(buf);
+    if (this.pending !== null) {
+      const j = new Uint8Array(this.pending.length + u8.length);
+      j.set(this.pending);
+      j.set(u8, this.pending.length);
+      u8 = j;
+      this.pending = null;
+    }
+    const len = u8.length;
+    if (this.str.length < len) { this.str = new Uint8Array(len * 2); this.bin = new Uint8Array(len * 2); }
+    if (this.desc.length < len * 3 + 64) this.desc = new Int32Array(len * 3 + 64);
+    const str = this.str, bin = this.bin, desc = this.desc;
+    // Pass 1: split lines and fields, copy payloads unescaped, count UTF-16 units of strings.
+    let pos = 0, so = 0, bo = 0, u16 = 0, d = 0, end = 0;
+    while (pos < len) {
+      let i = pos, ty = 0, n = 0, fa = u16, ended = false;
+      const head = d;
+      d++;
+      while (i < len) {
+        let b = u8[i];
+        if (b === 0x5c) {
+          if (i + 1 >= len) { i++; break; }
+          const c = u8[i + 1];
+          if (c === 0x0a || c === 0x5c || (c >= 2 && c <= 7)) b = c;
+          else if (ty === 0 || ty === STR) { str[so++] = 0x5c; u16++; b = c; } else { bin[bo++] = 0x5c; b = c; }
+          i += 2;
+        } else if (b <= 0x0a && (b === 0x0a || (b >= 2 && b <= 7))) {
+          // end of a field
+          desc[d] = ty; desc[d + 1] = fa; desc[d + 2] = ty === 0 || ty === STR ? u16 : bo;
+          d += 3;
+          n++;
+          i++;
+          if (b === 0x0a) { ended = true; break; }
+          ty = b;
+          fa = ty === STR ? u16 : bo;
+          continue;
+        } else i++;
+        if (ty === 0 || ty === STR) {
+          str[so++] = b;
+          if (b < 0x80) u16++; else if (b >= 0xc0) u16 += b >= 0xf0 ? 2 : 1;
+        } else bin[bo++] = b;
+      }
+      if (!ended) {
+        this.pending = u8.slice(pos);
+        d = head;
+        break;
+      }
+      desc[head] = n;
+      pos = i;
+      end = d;
+    }
+    if (end === 0) return;
+    // Pass 2: one TextDecoder call for every string of the frame, then the events.
+    const text = td.decode(str.subarray(0, so));
+    const t = this.t, v = this.v;
+    for (let k = 0; k < end;) {
+      const n = desc[k];
+      const key = text.substring(desc[k + 2], desc[k + 3]);
+      const m = Math.min(n - 1, MAXF);
+      for (let f = 0; f < m; f++) {
+        const x = k + 4 + f * 3;
+        const ty = desc[x], a = desc[x + 1], b = desc[x + 2];
+        t[f] = ty;
+        switch (ty) {
+          case STR: v[f] = text.substring(a, b); break;
+          case BIN: { let s = ''; for (let i = a; i < b; i++) s += HEX[bin[i]]; v[f] = s; break; }
+          case NUM: v[f] = numLE(bin, a, b); break;
+          case BOOL: v[f] = b - a === 1 && bin[a] === 0x31; break;
+          case FLOAT: v[f] = Number(String.fromCharCode.apply(null, bin.subarray(a, b))); break;
+          default: v[f] = undefined;
+        }
+      }
+      if (key.length && key.charCodeAt(0) !== 0) this.room.line(key, t, v, m);
+      k += 1 + n * 3;
+    }
+  }
+}
+
+/** A field with escapes: undo both layers into bytes, then decode. */
+function unescapeBytes(u8, a, b) {
+  const out = new Uint8Array(b - a);
+  let o = 0;
+  for (let i = a; i < b; i++) {
+    let x = u8[i];
+    if (x === 0x5c && i + 1 < b) {
+      const y = u8[++i];
+      if (y === 0x0a || y === 0x5c || (y >= 2 && y <= 7)) x = y;
+      else { out[o++] = 0x5c; x = y; }
+    }
+    out[o++] = x;
+  }
+  return out.subarray(0, o);
+}
+function unescapeKey(u8, a, b) { return td.decode(unescapeBytes(u8, a, b)); }
+function slow(ty, u8, a, b) {
+  const x = unescapeBytes(u8, a, b);
+  switch (ty) {
+    case STR: return td.decode(x);
+    case BIN: { let s = ''; for (let i = 0; i < x.length; i++) s += HEX[x[i]]; return s; }
+    case NUM: return numLE(x, 0, x.length);
+    case BOOL: return x.length === 1 && x[0] === 0x31;
+    case UNDEF: return undefined;
+    case FLOAT: return Number(td.decode(x));
+  }
+  return undefined;
+}
+
+/** The same, but one TextDecoder call per string field instead of one per frame. */
+export class BestDecoderPerField {
+  constructor(emit, me, joinedServerS) {
+    this.room = new Room(emit, me, joinedServerS);
+    this.pending = null;
+    this.t = new Uint8Array(MAXF);
+    this.v = new Array(MAXF);
+  }
+
+  feed(buf) {
+    let u8 = new Uint8Array(buf);
+    if (this.pending !== null) {
+      const j = new Uint8Array(this.pending.length + u8.length);
+      j.set(this.pending);
+      j.set(u8, this.pending.length);
+      u8 = j;
+      this.pending = null;
+    }
+    const len = u8.length;
+    const t = this.t, v = this.v;
+    let pos = 0;
+    while (pos < len) {
+      let i = pos, ty = 0, n = -1, fa = pos, esc = false, key = '', ended = false;
+      while (i < len) {
+        const b = u8[i];
+        if (b !== 0x0a && b !== 0x5c && (b > 7 || b < 2)) { i++; continue; }
+        if (b === 0x5c) { esc = true; i += 2; continue; }
+        if (n < 0) key = esc ? unescapeKey(u8, fa, i) : td.decode(u8.subarray(fa, i));
+        else if (n < MAXF) { t[n] = ty; v[n] = esc ? slow(ty, u8, fa, i) : fieldPF(ty, u8, fa, i); }
+        n++;
+        esc = false;
+        if (b === 0x0a) { ended = true; i++; break; }
+        ty = b; i++; fa = i;
+      }
+      if (!ended) { this.pending = u8.slice(pos); return; }
+      if (key.length && key.charCodeAt(0) !== 0) this.room.line(key, t, v, Math.min(n, MAXF));
+      pos = i;
+    }
+  }
+}
+
+function fieldPF(ty, u8, a, b) {
+  switch (ty) {
+    case STR: return a === b ? '' : td.decode(u8.subarray(a, b));
+    case BIN: { let s = ''; for (let i = a; i < b; i++) s += HEX[u8[i]]; return s; }
+    case NUM: return numLE(u8, a, b);
+    case BOOL: return b - a === 1 && u8[a] === 0x31;
+    case UNDEF: return undefined;
+    case FLOAT: return Number(td.decode(u8.subarray(a, b)));
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference decoder: uchat.js's way (bytelinesplit → bytesplit → per-byte strings).
+
+export class ReferenceDecoder {
+  constructor(emit, me, joinedServerS) {
+    this.room = new Room(emit, me, joinedServerS);
+    this.rest = [];
+  }
+
+  feed(buf) {
+    const dv = new DataView(buf instanceof ArrayBuffer ? buf : buf.buffer);
+    const bytes = this.rest;
+    for (let i = 0; i < dv.byteLength; i++) bytes.push(dv.getUint8(i));
+    // bytelinesplit
+    const lines = [];
+    let line = [];
+    let i = 0;
+    for (; i < bytes.length; i++) {
+      const b = bytes[i];
+      if (b === 0x5c) {
+        if (i + 1 < bytes.length) {
+          const nx = bytes[i + 1];
+          if (nx !== 0x0a) line.push(b);
+          line.push(nx);
+          i++;
+        }
+      } else if (b === 0x0a) {
+        lines.push(line);
+        line = [];
+      } else line.push(b);
+    }
+    this.rest = line;
+    const t = [], v = [];
+    for (const l of lines) {
+      if (l.length === 0 || l[0] === 0) continue;
+      // bytesplit
+      const fields = [];
+      let cur = { type: 3, data: [] };
+      for (let j = 0; j < l.length; j++) {
+        const b = l[j];
+        if (b === 0x5c && j + 1 < l.length) {
+          const nx = l[j + 1];
+          if (nx === 0x5c || (nx >= 2 && nx <= 7)) { cur.data.push(nx); j++; continue; }
+          cur.data.push(b);
+          continue;
+        }
+        if (b >= 2 && b <= 7) { fields.push(cur); cur = { type: b, data: [] }; } else cur.data.push(b);
+      }
+      fields.push(cur);
+      const key = b2s(fields[0].data);
+      const n = fields.length - 1;
+      for (let f = 1; f <= n; f++) {
+        const { type, data } = fields[f];
+        t[f - 1] = type;
+        v[f - 1] = type === STR ? b2s(data) : type === BIN ? b2hex(data) : type === NUM ? b2n(data)
+          : type === BOOL ? data.length === 1 && data[0] === 0x31 : type === FLOAT ? Number(b2s(data)) : undefined;
+      }
+      this.room.line(key, t, v, n);
+    }
+  }
+}
+
+function b2s(data) {
+  let s = '';
+  for (let i = 0; i < data.length; i++) s += '%' + (data[i] < 16 ? '0' : '') + data[i].toString(16);
+  return decodeURIComponent(s);
+}
+function b2hex(data) {
+  // uchat.js keeps keys as binary strings (one char per byte) and hex-encodes them for display.
+  let bin = '';
+  for (let i = 0; i < data.length; i++) bin += String.fromCharCode(data[i]);
+  let s = '';
+  for (let i = 0; i < bin.length; i++) s += (bin.charCodeAt(i) < 16 ? '0' : '') + bin.charCodeAt(i).toString(16);
+  return s;
+}
+function b2n(data) {
+  let x = 0;
+  for (let i = 0; i < data.length; i++) x += data[i] * 2 ** (8 * i);
+  return x;
+}

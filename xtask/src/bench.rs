@@ -1,0 +1,191 @@
+//! `cargo xtask bench [--quick] [--soak]` (issue 6): end-to-end performance of the browser SDK in
+//! headless Chromium, against pure-JS decoders of the same rules, and a memory soak.
+//! Reasoning and figures: docs/PERFORMANCE.md. Not part of `cargo xtask ci`: timings are not
+//! tests.
+//!
+//! Steps: build the release package with [`crate::pkg::build_web`], copy the pages of `bench/`
+//! next to it, start a release `uchat sim --www` serving them, and let `bench/run.mjs`
+//! (playwright-core from `tools/node_modules`) open the page in headless Chromium. The page
+//! prints human-readable lines and `RESULT <name> <value>` lines, which are echoed here.
+
+use std::env;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+
+use crate::{run_checked, Ctx};
+
+const USAGE: &str = "\
+cargo xtask bench [--quick] [--soak] [--mb N] [--rounds N]
+
+    (default)  decode/encode throughput of the SDK vs pure-JS decoders on a 10 MB corpus,
+               init time and gzipped size; prints RESULT <name> <value> lines
+    --quick    the same on a 2 MB corpus, 5 rounds (under a minute)
+    --soak     10,000 chat lines/s from `uchat sim --crowd` through a joined bot for 60 s;
+               wasm memory and JS heap before/after warm-up and at the end
+    --mb N, --rounds N, --seconds N   override corpus size, rounds, soak duration
+";
+
+/// Files of `bench/` the pages need.
+const PAGES: &[&str] = &[
+    "index.html",
+    "bench.js",
+    "corpus.js",
+    "decoders.js",
+    "soak.html",
+    "soak.js",
+];
+
+struct Opts {
+    soak: bool,
+    mb: f64,
+    rounds: u32,
+    seconds: u32,
+}
+
+impl Opts {
+    fn parse(rest: &[String]) -> Result<Opts, String> {
+        let mut o = Opts {
+            soak: false,
+            mb: 10.0,
+            rounds: 7,
+            seconds: 60,
+        };
+        let mut it = rest.iter();
+        while let Some(a) = it.next() {
+            let mut num = |name: &str| -> Result<f64, String> {
+                it.next()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .filter(|v| *v > 0.0)
+                    .ok_or_else(|| format!("{name} needs a positive number\n\n{USAGE}"))
+            };
+            match a.as_str() {
+                "--quick" => {
+                    o.mb = 2.0;
+                    o.rounds = 5;
+                }
+                "--soak" => o.soak = true,
+                "--mb" => o.mb = num("--mb")?,
+                "--rounds" => o.rounds = num("--rounds")? as u32,
+                "--seconds" => o.seconds = num("--seconds")? as u32,
+                "-h" | "--help" => return Err(USAGE.to_owned()),
+                other => return Err(format!("unknown bench option `{other}`\n\n{USAGE}")),
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// A child process killed on drop (the sim).
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// `cargo xtask bench …`.
+pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
+    let opts = Opts::parse(rest)?;
+    let root = &ctx.root;
+    let www = target_dir(root).join("bench-www");
+    let build = crate::pkg::build_web(root, true, &www.join("pkg"))?;
+    if !build.optimised {
+        println!("note: wasm-opt did not run; sizes and timings are for the unoptimised module");
+    }
+    for page in PAGES {
+        let from = root.join("bench").join(page);
+        fs::copy(&from, www.join(page)).map_err(|e| format!("copy {}: {e}", from.display()))?;
+    }
+    let vectors = root.join("tests/vectors/vectors.json");
+    fs::copy(&vectors, www.join("vectors.json"))
+        .map_err(|e| format!("copy {}: {e}", vectors.display()))?;
+    let tools = root.join("tools");
+    if !tools.join("node_modules/playwright-core").is_dir() {
+        run_checked(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&tools),
+        )?;
+    }
+
+    run_checked(
+        Command::new("cargo")
+            .args(["build", "--release", "--quiet", "-p", "uchat-cli"])
+            .current_dir(root),
+    )?;
+    let uchat = target_dir(root).join("release").join("uchat");
+    let mut sim = Command::new(&uchat);
+    sim.args(["sim", "-q", "--listen", "127.0.0.1:0", "--auto-rooms"])
+        .args(["--flood", "0", "--repeat-limit", "0", "--www"])
+        .arg(&www);
+    let soak_rate = 10_000u32;
+    let (crowd, interval) = (2_000u32, 0.2f64); // 2000 users × 5 lines/s = 10,000 lines/s
+    if opts.soak {
+        sim.args(["--room", "soak", "--crowd-room", "soak"])
+            .args(["--crowd", &crowd.to_string()])
+            .args(["--crowd-interval", &interval.to_string()])
+            .args(["--crowd-stay", "30"]);
+    }
+    let mut child = sim
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", uchat.display()))?;
+    let stdout = child.stdout.take().ok_or("sim stdout not captured")?;
+    let _sim = Guard(child);
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .map_err(|e| format!("reading the sim's first line: {e}"))?;
+    let ws = first
+        .trim()
+        .strip_prefix("listening ")
+        .ok_or_else(|| format!("unexpected first line from uchat sim: {first:?}"))?
+        .to_owned();
+    let http = ws.replacen("ws://", "http://", 1);
+    let (page, timeout) = if opts.soak {
+        println!(
+            "soak: uchat sim --crowd {crowd} --crowd-interval {interval} (≈{soak_rate} lines/s) for {} s",
+            opts.seconds
+        );
+        (
+            format!("{http}/soak.html?seconds={}&rate={soak_rate}", opts.seconds),
+            opts.seconds + 120,
+        )
+    } else {
+        (
+            format!("{http}/index.html?mb={}&rounds={}", opts.mb, opts.rounds),
+            600,
+        )
+    };
+    println!("$ node bench/run.mjs {page}");
+    let ok = Command::new("node")
+        .arg(root.join("bench/run.mjs"))
+        .arg(&page)
+        .arg(timeout.to_string())
+        .env("UCHAT_TOOLS_DIR", &tools)
+        .status()
+        .map_err(|e| format!("cannot run node: {e}"))?
+        .success();
+    println!(
+        "note: Firefox skipped: playwright-core drives only its own patched Firefox builds, not \
+         firefox-esr. To run the page in Firefox by hand: `uchat sim --auto-rooms --flood 0 \
+         --repeat-limit 0 --www {}` and open /index.html on the printed port",
+        www.display()
+    );
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
