@@ -9,8 +9,8 @@
 //   url     the server's WebSocket URL; default: the page's own host (ws://host:port, or wss://
 //           on https pages), which is right when `uchat sim --www` serves the page
 //   nick    nick of the read-only viewer connection (default "viewer" + 3 digits)
-//   sdk     URL of the SDK module (default: pkg/uchat_bot.js next to this file, which
-//           `cargo xtask demo` builds)
+//   sdk     URL of the SDK module (default: pkg/index.js next to this file, which
+//           `cargo xtask demo` builds: the npm package's entry point and its wasm)
 // Theme with CSS custom properties on the element: --ubw-accent, --ubw-bg, --ubw-fg,
 // --ubw-muted, --ubw-border, --ubw-panel, --ubw-radius; size it with height/width as usual.
 //
@@ -231,7 +231,7 @@ export class UChatBotWidget extends HTMLElement {
 
   get room() { return this.getAttribute('room') || 'lobby'; }
   get url() { return this.getAttribute('url') || defaultUrl(); }
-  get sdkUrl() { return this.getAttribute('sdk') || new URL('./pkg/uchat_bot.js', import.meta.url).href; }
+  get sdkUrl() { return this.getAttribute('sdk') || new URL('./pkg/index.js', import.meta.url).href; }
 
   build() {
     const frame = el('div', 'frame');

@@ -66,7 +66,7 @@ await run('site-userscript', async (t) => {
 
   // --- pages ---------------------------------------------------------------------------------
   // The sim serves `dir`, which is filled below (files are read on each request).
-  sim = await startSim(['--www', dir, '--room', 'lobby', '--room', `shop:token=${TOKEN}`]);
+  sim = await startSim(['--www', dir, '--room', 'lobby', '--room', 'hall', '--room', `shop:token=${TOKEN}`]);
   const token = (nick) => uchatOutput(['token', '--room', 'shop', '--nick', nick, '--auth', 'member'], { UCHAT_TOKEN: TOKEN });
   const [shopUd, aliceUd] = [await token('ShopKeeper'), await token('alice')];
   copyFileSync(LIB, join(dir, 'uchat-bot.user.js'));
@@ -75,6 +75,11 @@ await run('site-userscript', async (t) => {
     '', `<h1>A site with UChat</h1><u-chat room="shop" user_data="${attr(shopUd)}" data-uchat-url="${sim.ws}"></u-chat>`));
   writeFileSync(join(dir, 'guest.html'), page('guest room',
     `<script>window.UCHAT_BOT_URL = ${JSON.stringify(sim.ws)};</script>`, '<u-chat room="lobby"></u-chat>'));
+  // A userscript manager runs @require'd files and the script as one function body.
+  writeFileSync(join(dir, 'wrapped.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">' +
+    `<u-chat room="hall" data-uchat-url="${sim.ws}"></u-chat><script>` +
+    "Promise.all(['uchat-bot.user.js', 'command-bot.user.js'].map((f) => fetch(f).then((r) => r.text())))" +
+    ".then(([lib, script]) => { window.__ran = true; new Function(lib + '\\n;\\n' + script)(); });</script>\n");
   writeFileSync(join(dir, 'csp.html'), page('csp',
     `<meta http-equiv="Content-Security-Policy" content="script-src 'self'">`, '<u-chat room="lobby"></u-chat>'));
 
@@ -93,6 +98,12 @@ await run('site-userscript', async (t) => {
   t.ok('UChatBot is a global function after the <script>', await p.evaluate(() => typeof window.UChatBot === 'function'));
   const joined = await waitFor(() => p.evaluate(() => globalThis.uchatCommandBot && globalThis.uchatCommandBot.state === 'joined' && globalThis.uchatCommandBot.me.nick), 8000);
   t.ok('example bot joined the token room as the <u-chat> user', joined === 'ShopKeeper', `got ${joined}; errors: ${errors.join(' | ')}`);
+  t.ok('on() returns the bot, as in the npm package', await p.evaluate(() => {
+    const b = new UChatBot({ room: 'x', url: 'ws://127.0.0.1:9' });
+    const same = b.on('state', () => {}) === b;
+    b.free();
+    return same;
+  }));
   const alice = await addClient(p, { room: 'shop', url: sim.ws, userData: aliceUd });
   t.ok('second client joined', alice === 'alice', alice);
 
@@ -137,6 +148,15 @@ await run('site-userscript', async (t) => {
   from = await seen(g);
   await g.evaluate(() => window.client.send('!dice 1'));
   t.ok('guest bot answers !dice 1 with 1', await reply(g, guest, /rolled 1 \(1–1\)/, from));
+
+  // --- library + script concatenated in one function, as a userscript manager runs them -------
+  const wr = await open('wrapped.html');
+  const wrapped = await waitFor(() => wr.evaluate(() => globalThis.uchatCommandBot && globalThis.uchatCommandBot.state === 'joined' && globalThis.uchatCommandBot.me.nick), 8000);
+  t.ok('library + script run as one function body (userscript manager style) join', typeof wrapped === 'string', String(wrapped));
+  await addClient(wr, { room: 'hall', url: sim.ws, nick: 'carol' });
+  from = await seen(wr);
+  await wr.evaluate(() => window.client.send('!ping'));
+  t.ok('…and answer !ping', await reply(wr, wrapped, /^pong$/, from));
 
   t.ok('no page errors in the working pages', errors.length === 0, errors.join(' | '));
 

@@ -25,7 +25,7 @@ let sim;
 let browser;
 
 await run('site-widget', async (t) => {
-  if (!existsSync(join(ROOT, 'www', 'pkg', 'uchat_bot.js'))) {
+  if (!existsSync(join(ROOT, 'www', 'pkg', 'index.js'))) {
     throw new Error('www/pkg is missing: run `cargo xtask demo` (or `cargo xtask site-test widget`)');
   }
   sim = await startSim(['--www', join(ROOT, 'www'), '--crowd', '3', '--crowd-interval', '1']);
@@ -68,7 +68,7 @@ await run('site-widget', async (t) => {
 
   // Another client in the page, through the SDK the widget loaded.
   const tester = await p.evaluate(async (url) => {
-    const sdk = await import('/pkg/uchat_bot.js');
+    const sdk = await import('/pkg/index.js');
     await sdk.default();
     window.tester = new sdk.UChatBot({ room: 'lobby', url, nick: 'tester' });
     return (await window.tester.connect()).nick;
@@ -97,7 +97,7 @@ await run('site-widget', async (t) => {
   const greeter = await waitFor(() => w(`return [...root.querySelectorAll('.chip[data-state=joined] .name')].map((e) => e.textContent).find((n) => n.startsWith('Greeter'));`), 8000);
   t.ok('greeter starts', greeter, String(greeter));
   await p.evaluate(async (url) => {
-    const sdk = await import('/pkg/uchat_bot.js');
+    const sdk = await import('/pkg/index.js');
     window.newcomer = new sdk.UChatBot({ room: 'lobby', url, nick: 'newcomer' });
     await window.newcomer.connect();
   }, sim.ws);
@@ -116,7 +116,7 @@ await run('site-widget', async (t) => {
   let markupNick = null;
   try {
     markupNick = await p.evaluate(async (url) => {
-      const sdk = await import('/pkg/uchat_bot.js');
+      const sdk = await import('/pkg/index.js');
       window.evil = new sdk.UChatBot({ room: 'lobby', url, nick: '<b>bold</b>', reconnect: false });
       return (await window.evil.connect()).nick;
     }, sim.ws);

@@ -61,6 +61,12 @@ pub fn command(ctx: &Ctx, cmd: &str, rest: &[String]) -> Result<ExitCode, String
 // cargo xtask userscript
 // ---------------------------------------------------------------------------------------------
 
+/// The npm package's facade (pkg-template/index.js): the userscript build wraps it too, so the
+/// global `UChatBot` behaves exactly like the package's class (chainable `on`, clear errors).
+const FACADE: &str = "pkg-template/index.js";
+/// The module the facade imports the wasm-bindgen glue as.
+const GLUE_SPECIFIER: &str = "./uchat_bot.js";
+
 /// `cargo xtask userscript`: builds `dist/uchat-bot.user.js`; returns its path.
 pub fn userscript(root: &Path) -> Result<PathBuf, String> {
     let version = crate::pkg::workspace_version(root)?;
@@ -70,11 +76,13 @@ pub fn userscript(root: &Path) -> Result<PathBuf, String> {
             .map_err(|e| format!("rm -r {}: {e}", build_dir.display()))?;
     }
     let build = crate::pkg::build_web(root, true, &build_dir)?;
-    let glue = fs::read_to_string(&build.js)
-        .map_err(|e| format!("reading {}: {e}", build.js.display()))?;
+    let read =
+        |p: &Path| fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()));
+    let glue = read(&build.js)?;
+    let facade = read(&root.join(FACADE))?;
     let wasm =
         fs::read(&build.wasm).map_err(|e| format!("reading {}: {e}", build.wasm.display()))?;
-    let script = classic_script(&glue, &wasm, &version)?;
+    let script = classic_script(&glue, &facade, &wasm, &version)?;
     let out = root.join(USERSCRIPT_OUT);
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
@@ -94,30 +102,85 @@ pub fn userscript(root: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// One `export` of the glue: the local binding and the name it is exported as.
+/// One `export` of a module: the local binding and the name it is exported as.
 #[derive(Debug, PartialEq, Eq)]
 struct Export {
     local: String,
     name: String,
 }
 
-/// The wasm-bindgen `--target web` ES module as the body of a classic script: `export` keywords
-/// dropped (their names collected), `import.meta.url` replaced (only used to locate the `.wasm`
-/// file, which the single file never fetches). Anything else a classic script cannot hold
-/// (`import` statements, which inline-JS snippets would add; other `import.meta` uses; unknown
-/// `export` forms) is an error rather than a broken file.
-fn strip_module_syntax(glue: &str) -> Result<(String, Vec<Export>), String> {
-    let mut body = String::with_capacity(glue.len());
-    let mut exports = Vec::new();
-    for (n, line) in glue.lines().enumerate() {
-        let at = || format!("uchat_bot.js line {}", n + 1);
+/// One `import` line: `import def, { a as b, c } from 'from';` → bindings (`local`, `name`),
+/// with `name` `default` for the default import.
+#[derive(Debug, PartialEq, Eq)]
+struct Import {
+    from: String,
+    bindings: Vec<Export>,
+}
+
+/// `a as b, c` → [(a, b), (c, c)] as (exported name, local) pairs in [`Export`] form.
+fn specifiers(list: &str, import: bool) -> Vec<Export> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            let (left, right) = match item.split_once(" as ") {
+                Some((l, r)) => (l.trim(), r.trim()),
+                None => (item, item),
+            };
+            // export { local as name } / import { name as local }
+            let (local, name) = if import { (right, left) } else { (left, right) };
+            Export {
+                local: local.into(),
+                name: name.into(),
+            }
+        })
+        .collect()
+}
+
+/// `import def, { a as b } from './x.js';` (one line, the form the facade uses).
+fn parse_import(line: &str) -> Option<Import> {
+    let rest = line.strip_prefix("import ")?.trim_end().strip_suffix(';')?;
+    let (what, from) = rest.rsplit_once(" from ")?;
+    let from = from
+        .trim()
+        .trim_matches(|c| c == '\'' || c == '"')
+        .to_string();
+    let mut bindings = Vec::new();
+    let (default, named) = match what.split_once('{') {
+        Some((d, n)) => (d.trim().trim_end_matches(',').trim(), Some(n)),
+        None => (what.trim(), None),
+    };
+    if !default.is_empty() {
+        bindings.push(Export {
+            local: default.into(),
+            name: "default".into(),
+        });
+    }
+    if let Some(named) = named {
+        bindings.extend(specifiers(named.trim().strip_suffix('}')?, true));
+    }
+    Some(Import { from, bindings })
+}
+
+/// An ES module (`file` names it in errors) as the body of a classic script: `export` keywords
+/// dropped (their names collected), `import` lines collected, `import.meta.url` replaced (only
+/// used to locate the `.wasm` file, which the single file never fetches). Anything else a classic
+/// script cannot hold (other `import.meta` uses, dynamic `import()`, unknown `export` forms) is an
+/// error rather than a broken file.
+fn strip_module_syntax(
+    src: &str,
+    file: &str,
+) -> Result<(String, Vec<Export>, Vec<Import>), String> {
+    let mut body = String::with_capacity(src.len());
+    let (mut exports, mut imports) = (Vec::new(), Vec::new());
+    for (n, line) in src.lines().enumerate() {
+        let at = || format!("{file} line {}", n + 1);
         let mut line = line.to_string();
         if line.starts_with("import ") || line.starts_with("import{") {
-            return Err(format!(
-                "{}: `{line}`: the glue imports another module (an inline JS snippet?); the \
-                 single-file userscript cannot hold that",
-                at()
-            ));
+            let import = parse_import(&line)
+                .ok_or_else(|| format!("{}: cannot read the import `{line}`", at()))?;
+            imports.push(import);
+            continue;
         }
         if let Some(rest) = line.strip_prefix("export ") {
             if let Some(list) = rest.strip_prefix('{') {
@@ -128,19 +191,14 @@ fn strip_module_syntax(glue: &str) -> Result<(String, Vec<Export>), String> {
                     .trim_end()
                     .strip_suffix('}')
                     .ok_or_else(|| format!("{}: unexpected export list `{line}`", at()))?;
-                for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    let (local, name) = match item.split_once(" as ") {
-                        Some((l, n)) => (l.trim(), n.trim()),
-                        None => (item, item),
-                    };
-                    exports.push(Export {
-                        local: local.into(),
-                        name: name.into(),
-                    });
-                }
+                exports.extend(specifiers(list, false));
                 continue;
             }
-            let decl = [
+            let (decl, default) = match rest.strip_prefix("default ") {
+                Some(d) => (d, true),
+                None => (rest, false),
+            };
+            let name_start = [
                 "class ",
                 "function ",
                 "async function ",
@@ -149,20 +207,23 @@ fn strip_module_syntax(glue: &str) -> Result<(String, Vec<Export>), String> {
                 "var ",
             ]
             .iter()
-            .find_map(|kw| rest.strip_prefix(kw))
+            .filter(|kw| !default || kw.contains("function") || kw.contains("class"))
+            .find_map(|kw| decl.strip_prefix(kw))
             .ok_or_else(|| format!("{}: unexpected export form `{line}`", at()))?;
-            let name: String = decl
+            let local: String = name_start
                 .chars()
                 .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '$')
                 .collect();
-            if name.is_empty() {
+            if local.is_empty() {
                 return Err(format!("{}: no name in `{line}`", at()));
             }
-            exports.push(Export {
-                local: name.clone(),
-                name,
-            });
-            line = rest.to_string();
+            let name = if default {
+                "default".into()
+            } else {
+                local.clone()
+            };
+            exports.push(Export { local, name });
+            line = decl.to_string();
         }
         if line.contains("import.meta.url") {
             line = line.replace("import.meta.url", "UCHAT_BOT_SCRIPT_URL");
@@ -177,14 +238,16 @@ fn strip_module_syntax(glue: &str) -> Result<(String, Vec<Export>), String> {
         body.push_str(&line);
         body.push('\n');
     }
-    for needed in ["UChatBot", "initSync", "default"] {
-        if !exports.iter().any(|e| e.name == needed) {
-            return Err(format!(
-                "uchat_bot.js does not export `{needed}` (was it built with --target web?)"
-            ));
+    Ok((body, exports, imports))
+}
+
+fn require_exports(exports: &[Export], file: &str, names: &[&str]) -> Result<(), String> {
+    for needed in names {
+        if !exports.iter().any(|e| e.name == *needed) {
+            return Err(format!("{file} does not export `{needed}`"));
         }
     }
-    Ok((body, exports))
+    Ok(())
 }
 
 /// Standard base64 with padding (RFC 4648 §4), what `atob` reads.
@@ -209,10 +272,10 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// The part after the glue: decode the inlined wasm, instantiate it synchronously (asynchronously
-/// if the browser refuses a synchronous compile of this size), explain a CSP refusal, and publish
-/// the globals.
-const LOADER: &str = r#"
+/// The part after the facade: decode the inlined wasm, instantiate it synchronously
+/// (asynchronously if the browser refuses a synchronous compile of this size), report a failure
+/// (the facade's CSP error names 'wasm-unsafe-eval') and publish the global.
+const LOADER: &str = r#"{
   function wasmBytes() {
     const bin = atob(UCHAT_BOT_WASM_BASE64);
     const bytes = new Uint8Array(bin.length);
@@ -220,22 +283,12 @@ const LOADER: &str = r#"
     return bytes;
   }
 
-  // Turns a failed instantiation into an error a user can act on.
+  // The facade explains a CSP block (code 'csp'); anything else gets a prefix saying what failed.
   function explain(e) {
-    const said = String((e && e.message) || e);
-    let err;
-    if (/Content[ -]Security[ -]Policy|unsafe-eval|CSP/i.test(said)) {
-      err = new Error(
-        "uchat-bot: this page's Content-Security-Policy does not allow WebAssembly. " +
-        "Its script-src needs 'wasm-unsafe-eval' (the site sets that header; a userscript " +
-        "manager may also run the script outside the page's CSP, e.g. Violentmonkey's " +
-        "'@inject-into content'). The browser said: " + said);
-      err.code = 'csp';
-    } else {
-      err = new Error('uchat-bot: the WebAssembly module could not be started: ' + said);
-      err.code = 'wasm';
-    }
-    err.cause = e;
+    if (e && e.code === 'csp') return e;
+    const err = new Error('uchat-bot: the WebAssembly module could not be started: ' +
+      String((e && e.message) || e), { cause: e });
+    err.code = 'wasm';
     return err;
   }
 
@@ -251,13 +304,13 @@ const LOADER: &str = r#"
   let Bot = UChatBot;
   let ready;
   try {
-    initSync({ module: wasmBytes() });
+    initSync(wasmBytes());
     ready = Promise.resolve(UChatBot);
   } catch (e) {
     if (e instanceof RangeError) {
       // Some engines refuse large synchronous compiles on the main thread: compile
-      // asynchronously; `UChatBot.ready` resolves when it is done.
-      ready = __uchat_exports.default({ module_or_path: wasmBytes() }).then(
+      // asynchronously; `await UChatBot.ready` before creating bots.
+      ready = init(wasmBytes()).then(
         () => UChatBot,
         (e2) => { const err = explain(e2); console.error(err.message); throw err; });
     } else {
@@ -274,21 +327,66 @@ const LOADER: &str = r#"
   if (typeof window !== 'undefined' && window !== globalThis) {
     try { window.UChatBot = Bot; } catch (_) { /* a sandbox may forbid it */ }
   }
+}
 "#;
 
-/// The single-file classic script: the glue inside a function, the wasm inlined, the loader.
-fn classic_script(glue: &str, wasm: &[u8], version: &str) -> Result<String, String> {
-    let (body, exports) = strip_module_syntax(glue)?;
-    let table: Vec<String> = exports
+/// The single-file classic script: the glue in its own function scope, the facade bound to it
+/// in place of its `import`, the wasm inlined, then the loader.
+fn classic_script(glue: &str, facade: &str, wasm: &[u8], version: &str) -> Result<String, String> {
+    let (glue_body, glue_exports, glue_imports) = strip_module_syntax(glue, "uchat_bot.js")?;
+    if let Some(i) = glue_imports.first() {
+        return Err(format!(
+            "uchat_bot.js imports `{}` (an inline JS snippet?); the single-file userscript \
+             cannot hold that",
+            i.from
+        ));
+    }
+    require_exports(
+        &glue_exports,
+        "uchat_bot.js",
+        &["UChatBot", "initSync", "default"],
+    )?;
+    let (facade_body, facade_exports, facade_imports) = strip_module_syntax(facade, FACADE)?;
+    require_exports(
+        &facade_exports,
+        FACADE,
+        &["UChatBot", "initSync", "default"],
+    )?;
+    let mut bindings = Vec::new();
+    for import in &facade_imports {
+        if import.from != GLUE_SPECIFIER {
+            return Err(format!(
+                "{FACADE} imports `{}`; the single file only holds {GLUE_SPECIFIER}",
+                import.from
+            ));
+        }
+        for b in &import.bindings {
+            if !glue_exports.iter().any(|e| e.name == b.name) {
+                return Err(format!(
+                    "{FACADE} imports `{}`, which uchat_bot.js does not export",
+                    b.name
+                ));
+            }
+            bindings.push(format!("{}: {}", b.name, b.local));
+        }
+    }
+    let glue_table: Vec<String> = glue_exports
         .iter()
         .map(|e| format!("{}: {}", e.name, e.local))
         .collect();
-    let mut out = String::with_capacity(body.len() + wasm.len() * 4 / 3 + 4096);
+    let facade_init = facade_exports
+        .iter()
+        .find(|e| e.name == "default")
+        .map_or("init", |e| e.local.as_str());
+
+    let mut out =
+        String::with_capacity(glue_body.len() + facade_body.len() + wasm.len() * 4 / 3 + 4096);
     out.push_str(&format!(
         "/*! uchat-bot {version} — single-file build for userscripts and <script> tags.\n\
-         \x20*  Made by `cargo xtask userscript` from the wasm-bindgen output; do not edit.\n\
-         \x20*  Load it with `// @require <URL of this file>` (or a <script> tag): it defines the\n\
-         \x20*  global `UChatBot` (ready at once; `await UChatBot.ready` if you want to be sure).\n\
+         \x20*  Made by `cargo xtask userscript` from the wasm-bindgen output and the npm package's\n\
+         \x20*  facade; do not edit. Load it with `// @require <URL of this file>` (or a <script>\n\
+         \x20*  tag): it defines the global `UChatBot`, the same class the npm package exports,\n\
+         \x20*  ready to use at once (`await UChatBot.ready` to be sure).\n\
          \x20*  License: MIT OR Apache-2.0. */\n"
     ));
     out.push_str("(function () {\n'use strict';\n");
@@ -298,12 +396,24 @@ fn classic_script(glue: &str, wasm: &[u8], version: &str) -> Result<String, Stri
          && document.currentScript.src) || (typeof location !== 'undefined' ? location.href : '');\n",
     );
     out.push_str("// ---- wasm-bindgen glue (ES module syntax removed) ----\n");
-    out.push_str(&body);
-    out.push_str("// ---- single-file loader ----\n");
+    out.push_str("const __uchat_glue = (function () {\n");
+    out.push_str(&glue_body);
     out.push_str(&format!(
-        "const __uchat_exports = {{ {} }};\n",
-        table.join(", ")
+        "return {{ {} }};\n}})();\n",
+        glue_table.join(", ")
     ));
+    out.push_str(&format!(
+        "// ---- {FACADE} (ES module syntax removed) ----\n"
+    ));
+    out.push_str(&format!(
+        "const {{ {} }} = __uchat_glue;\n",
+        bindings.join(", ")
+    ));
+    out.push_str(&facade_body);
+    out.push_str("// ---- single-file loader ----\n");
+    if facade_init != "init" {
+        out.push_str(&format!("const init = {facade_init};\n"));
+    }
     out.push_str("const UCHAT_BOT_WASM_BASE64 = \"");
     out.push_str(&base64(wasm));
     out.push_str("\";\n");
@@ -402,10 +512,13 @@ fn demo_build(ctx: &Ctx) -> Result<(), String> {
     build_uchat(&ctx.root)
 }
 
-/// Builds the SDK into `www/pkg/` (what `www/uchat-bot-widget.js` imports).
+/// Builds the SDK into `www/pkg/`: the wasm-bindgen output plus the npm package's facade as
+/// `index.js` (what `www/uchat-bot-widget.js` imports), so the demo runs the package's code.
 fn build_www_pkg(root: &Path) -> Result<(), String> {
     let out = root.join("www").join("pkg");
     let build = crate::pkg::build_web(root, true, &out)?;
+    let (from, to) = (root.join(FACADE), out.join("index.js"));
+    fs::copy(&from, &to).map_err(|e| format!("cp {} {}: {e}", from.display(), to.display()))?;
     if !build.optimised {
         println!("note: www/pkg/uchat_bot_bg.wasm is not size-optimised (no wasm-opt); it works");
     }
@@ -575,19 +688,33 @@ async function __wbg_init(module_or_path) {
 export { initSync, __wbg_init as default };
 ";
 
-    #[test]
-    fn strips_exports_and_import_meta() {
-        let (body, exports) = strip_module_syntax(GLUE).unwrap();
-        assert!(!body.contains("export"), "{body}");
-        assert!(!body.contains("import.meta"), "{body}");
-        assert!(body.contains("class UChatBot {"));
-        assert!(body.contains("new URL('uchat_bot_bg.wasm', UCHAT_BOT_SCRIPT_URL)"));
-        let names: Vec<_> = exports
+    const FACADE_SRC: &str = "\
+import wasmInit, { initSync as wasmInitSync, UChatBot as WasmUChatBot } from './uchat_bot.js';
+let ready = false;
+export default function init(input) { return wasmInit(input); }
+export { init };
+export function initSync(m) { wasmInitSync(m); ready = true; }
+export class UChatBot extends WasmUChatBot {}
+const CSP = \"'wasm-unsafe-eval'\";
+";
+
+    fn pairs(exports: &[Export]) -> Vec<(&str, &str)> {
+        exports
             .iter()
             .map(|e| (e.local.as_str(), e.name.as_str()))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn strips_exports_and_import_meta() {
+        let (body, exports, imports) = strip_module_syntax(GLUE, "glue").unwrap();
+        assert!(!body.contains("export"), "{body}");
+        assert!(!body.contains("import.meta"), "{body}");
+        assert!(imports.is_empty());
+        assert!(body.contains("class UChatBot {"));
+        assert!(body.contains("new URL('uchat_bot_bg.wasm', UCHAT_BOT_SCRIPT_URL)"));
         assert_eq!(
-            names,
+            pairs(&exports),
             [
                 ("UChatBot", "UChatBot"),
                 ("start", "start"),
@@ -598,18 +725,54 @@ export { initSync, __wbg_init as default };
     }
 
     #[test]
+    fn reads_the_facade_import_and_default_export() {
+        let (body, exports, imports) = strip_module_syntax(FACADE_SRC, "facade").unwrap();
+        assert_eq!(imports.len(), 1);
+        assert_eq!(imports[0].from, "./uchat_bot.js");
+        assert_eq!(
+            pairs(&imports[0].bindings),
+            [
+                ("wasmInit", "default"),
+                ("wasmInitSync", "initSync"),
+                ("WasmUChatBot", "UChatBot")
+            ]
+        );
+        assert_eq!(
+            pairs(&exports),
+            [
+                ("init", "default"),
+                ("init", "init"),
+                ("initSync", "initSync"),
+                ("UChatBot", "UChatBot")
+            ]
+        );
+        assert!(
+            body.starts_with("let ready = false;\nfunction init(input)"),
+            "{body}"
+        );
+    }
+
+    #[test]
     fn refuses_what_a_classic_script_cannot_hold() {
         let with_import = format!("import {{ x }} from './snippets/a.js';\n{GLUE}");
-        assert!(strip_module_syntax(&with_import)
+        assert!(classic_script(&with_import, FACADE_SRC, b"", "1")
             .unwrap_err()
-            .contains("line 1"));
+            .contains("./snippets/a.js"));
         let dynamic = format!("{GLUE}const m = import.meta.resolve('x');\n");
-        assert!(strip_module_syntax(&dynamic).is_err());
+        assert!(strip_module_syntax(&dynamic, "glue").is_err());
         let default_expr = format!("{GLUE}export default 42;\n");
-        assert!(strip_module_syntax(&default_expr)
+        assert!(strip_module_syntax(&default_expr, "glue")
             .unwrap_err()
             .contains("unexpected export form"));
-        assert!(strip_module_syntax("export class Other {}\n").is_err());
+        assert!(classic_script("export class Other {}\n", FACADE_SRC, b"", "1").is_err());
+        let other_import = FACADE_SRC.replace("./uchat_bot.js", "./elsewhere.js");
+        assert!(classic_script(GLUE, &other_import, b"", "1")
+            .unwrap_err()
+            .contains("./elsewhere.js"));
+        let missing = FACADE_SRC.replace("initSync as wasmInitSync", "nothere as wasmInitSync");
+        assert!(classic_script(GLUE, &missing, b"", "1")
+            .unwrap_err()
+            .contains("nothere"));
     }
 
     #[test]
@@ -630,12 +793,17 @@ export { initSync, __wbg_init as default };
 
     #[test]
     fn the_script_is_one_function_with_the_wasm_inside() {
-        let s = classic_script(GLUE, b"\0asm", "1.2.3").unwrap();
+        let s = classic_script(GLUE, FACADE_SRC, b"\0asm", "1.2.3").unwrap();
         assert!(s.contains("(function () {\n'use strict';"));
         assert!(s.trim_end().ends_with("})();"));
         assert!(s.contains("UCHAT_BOT_WASM_BASE64 = \"AGFzbQ==\""));
         assert!(s.contains("const UCHAT_BOT_VERSION = \"1.2.3\";"));
-        assert!(s.contains("default: __wbg_init"));
+        assert!(s.contains(
+            "return { UChatBot: UChatBot, start: start, initSync: initSync, default: __wbg_init };"
+        ));
+        assert!(s.contains(
+            "const { default: wasmInit, initSync: wasmInitSync, UChatBot: WasmUChatBot } = __uchat_glue;"
+        ));
         assert!(s.contains("wasm-unsafe-eval"));
         assert!(!s
             .lines()
