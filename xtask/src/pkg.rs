@@ -2,7 +2,7 @@
 //! (issue 5 points 1 and 6).
 //!
 //! [`build_web`] is the one way the browser build is made (the userscript and the demo reuse it):
-//! `cargo build --release` for wasm32, `wasm-bindgen --target web`, then `wasm-opt -Oz` from the
+//! `cargo build --release` for wasm32, `wasm-bindgen --target web`, then `wasm-opt -Os` from the
 //! npm package `binaryen` pinned in `tools/package.json`.
 
 use std::env;
@@ -58,7 +58,7 @@ pub fn wasm_opt(root: &Path) -> Option<PathBuf> {
 /// Builds the browser SDK into `out_dir`: `uchat_bot.js` (ES module, `--target web`),
 /// `uchat_bot_bg.wasm` and `uchat_bot.d.ts`.
 ///
-/// `release`: the size-tuned release profile plus `wasm-opt -Oz` (skipped with a note if
+/// `release`: the size-tuned release profile plus `wasm-opt -Os` (skipped with a note if
 /// `binaryen` cannot be installed); otherwise a debug build, quicker to make, not optimised.
 pub fn build_web(root: &Path, release: bool, out_dir: &Path) -> Result<WebBuild, String> {
     let mut cargo = Command::new("cargo");
@@ -93,13 +93,14 @@ pub fn build_web(root: &Path, release: bool, out_dir: &Path) -> Result<WebBuild,
     let Some(opt) = wasm_opt(root) else {
         return Ok(build);
     };
-    // The enabled features come from the module's target_features section (what rustc used);
-    // -Oz measured smaller than -Os here (see `cargo xtask size`).
+    // The enabled features come from the module's target_features section (what rustc used).
+    // -Os, not -Oz: what counts is the gzipped size, and -Os measured 60-360 bytes smaller
+    // gzipped on this module (while 1.5 % larger raw).
     let tmp = out_dir.join("uchat_bot_bg.opt.wasm");
     run_checked(
         Command::new(&opt)
             .arg(&build.wasm)
-            .args(["-Oz", "--strip-debug", "--strip-producers", "-o"])
+            .args(["-Os", "--strip-debug", "--strip-producers", "-o"])
             .arg(&tmp),
     )?;
     fs::rename(&tmp, &build.wasm).map_err(|e| format!("mv {}: {e}", tmp.display()))?;
