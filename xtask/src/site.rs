@@ -476,7 +476,8 @@ pub fn demo(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
     let http = ws.replacen("ws://", "http://", 1);
     println!();
     println!("  uchat-bot demo: open {http}/");
-    println!("  (a local UChat simulator with 5 simulated users in room `lobby`; Ctrl-C stops it)");
+    println!("  (a local UChat simulator with 5 simulated users in room `lobby`; Ctrl-C stops it;");
+    println!("  the lines below are its connection log)");
     println!();
     let _ = std::io::stdout().flush();
     // The sim prints nothing else on stdout, but keep the pipe drained.
