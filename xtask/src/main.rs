@@ -305,15 +305,29 @@ fn cargo_install(ctx: &Ctx, krate: &str, version: &str) -> Result<(), String> {
 }
 
 fn ensure_browsers(_ctx: &Ctx) -> Result<(), String> {
-    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER, FIREFOX]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
-    if missing.is_empty() {
-        println!("ok: {CHROMIUM}, {CHROMEDRIVER} and {FIREFOX} are installed");
+    let missing_files = || -> Vec<&str> {
+        [CHROMIUM, CHROMEDRIVER, FIREFOX]
+            .into_iter()
+            .filter(|p| !Path::new(p).exists())
+            .collect()
+    };
+    // Node.js runs the npm-package, userscript and widget tests (playwright-core) and wasm-opt's
+    // npm package; machine images usually have it, a bare one gets Debian's.
+    let node_missing = which("node").is_none() || which("npm").is_none();
+    let missing = missing_files();
+    if missing.is_empty() && !node_missing {
+        println!("ok: {CHROMIUM}, {CHROMEDRIVER}, {FIREFOX}, node and npm are installed");
         return Ok(());
     }
-    println!("apt: missing {}", missing.join(", "));
+    let mut packages: Vec<&str> = Vec::new();
+    if !missing.is_empty() {
+        println!("apt: missing {}", missing.join(", "));
+        packages.extend_from_slice(APT_PACKAGES);
+    }
+    if node_missing {
+        println!("apt: node or npm missing");
+        packages.extend_from_slice(&["nodejs", "npm"]);
+    }
     let root = capture("id", &["-u"])
         .map(|u| u.trim() == "0")
         .unwrap_or(false);
@@ -331,12 +345,12 @@ fn ensure_browsers(_ctx: &Ctx) -> Result<(), String> {
     };
     apt(&["update"])?;
     let mut install_args = vec!["install", "-y"];
-    install_args.extend_from_slice(APT_PACKAGES);
+    install_args.extend_from_slice(&packages);
     apt(&install_args)?;
-    let still: Vec<&str> = [CHROMIUM, CHROMEDRIVER, FIREFOX]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
+    let mut still = missing_files();
+    if which("node").is_none() {
+        still.push("node");
+    }
     if still.is_empty() {
         Ok(())
     } else {
