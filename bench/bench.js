@@ -1,5 +1,6 @@
 // The bench page's logic (`cargo xtask bench`; docs/PERFORMANCE.md). Query parameters:
-//   mb=N      corpus size in MB (default 10), rounds=N (default 7)
+//   mb=N      corpus size in MB (default 10), rounds=N (default 7),
+//   only=NAME time one decoder alone (sdk, js_best, …; for profiling), no ratios
 // It loads the SDK from ./pkg/, joins a room of the `uchat sim` that serves this page, checks
 // that the SDK and the JS decoders deliver the same events (count + checksum), then times them
 // side by side, interleaved, for several rounds, and reports the median ratios.
@@ -128,9 +129,11 @@ async function main() {
     reference: () => { const d = new ReferenceDecoder((n, p) => cb(p), meObj, joined); for (let i = 0; i < frames.length; i++) d.feed(frames[i]); },
     floor: () => { const td = new TextDecoder(); for (let i = 0; i < frames.length; i++) sink += td.decode(frames[i]).length; },
   };
-  const names = Object.keys(runners);
+  // ?only=NAME times one decoder alone (for profiling with DevTools), no ratios.
+  const only = q.get('only');
+  const names = Object.keys(runners).filter((n) => !only || n === only);
   const times = Object.fromEntries(names.map((n) => [n, []]));
-  runners.sdk(); runners.js_best(); runners.js_best_per_field(); // warm-up
+  for (const n of names) runners[n](); // warm-up
   for (let r = 0; r < rounds; r++) {
     const order = names.map((_, i) => names[(i + r) % names.length]);
     for (const n of order) {
@@ -143,6 +146,7 @@ async function main() {
   for (const e of EVENTS) bot.off(e, cb);
   const mbps = (ms) => (corpus.bytes / 1e3 / ms).toFixed(1);
   for (const n of names) log(`decode ${n.padEnd(18)} median ${median(times[n]).toFixed(1)} ms  ${mbps(median(times[n]))} MB/s`);
+  if (only) { bot.close(); return res; }
   // Per round: the faster of the two JS-best variants is the competitor.
   const best = times.js_best.map((t, i) => Math.min(t, times.js_best_per_field[i]));
   const ratio = (other) => median(other.map((t, i) => t / times.sdk[i]));

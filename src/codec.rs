@@ -545,6 +545,14 @@ impl Decoder {
     }
 }
 
+/// Bytes the line splitter stops at: LF and the escape byte.
+static LINE_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[LF as usize] = true;
+    t[ESCAPE as usize] = true;
+    t
+};
+
 enum Scan {
     /// Index of the terminating LF.
     End(usize),
@@ -559,7 +567,7 @@ fn find_line_end(buf: &[u8], from: usize) -> Scan {
     let mut i = from;
     while i < buf.len() {
         // Fast skip to the next byte that matters.
-        match buf[i..].iter().position(|&b| b == LF || b == ESCAPE) {
+        match buf[i..].iter().position(|&b| LINE_SPECIAL[b as usize]) {
             None => return Scan::Incomplete { open_escape: false },
             Some(off) => {
                 i += off;
@@ -629,8 +637,24 @@ fn is_type_byte(b: u8) -> bool {
     (TYPE_BIN..=TYPE_FLOAT).contains(&b)
 }
 
+/// Bytes that end a run of ordinary field bytes: the type bytes and the escape byte. A table
+/// lookup per byte is the cheapest test in wasm (no SIMD memchr there).
+static FIELD_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = TYPE_BIN;
+    while b <= TYPE_FLOAT {
+        t[b as usize] = true;
+        b += 1;
+    }
+    t[ESCAPE as usize] = true;
+    t
+};
+
 /// Split a line-unescaped line into fields (PROTOCOL.md §2.2). `None` for skipped lines (empty or
 /// starting with NUL). Errors carry the field index (0 = key).
+///
+/// A field without escape bytes (nearly all of them) is converted straight from its slice of
+/// `bytes`; only a field with escapes is first unescaped into `value`.
 fn decode_fields(
     bytes: &[u8],
     value: &mut Vec<u8>,
@@ -638,44 +662,67 @@ fn decode_fields(
     if bytes.first().is_none_or(|&b| b == 0) {
         return None;
     }
-    let mut line = Line::default();
+    let n = bytes.len();
+    let mut line = Line {
+        key: String::new(),
+        fields: Vec::with_capacity(8),
+    };
     let mut ty: u8 = 0; // 0 = key
     let mut index = 0usize;
+    let mut start = 0;
     let mut i = 0;
-    value.clear();
+    let mut escaped = false;
     loop {
-        // Copy a run of ordinary bytes at once.
-        let run = bytes[i..]
-            .iter()
-            .position(|&b| b == ESCAPE || is_type_byte(b))
-            .unwrap_or(bytes.len() - i);
-        value.extend_from_slice(&bytes[i..i + run]);
-        i += run;
-        let at_end = i >= bytes.len();
-        if !at_end && bytes[i] == ESCAPE {
-            if i + 1 < bytes.len() {
-                let next = bytes[i + 1];
-                if next != ESCAPE && !is_type_byte(next) {
-                    value.push(ESCAPE);
-                }
-                value.push(next);
-                i += 2;
-            } else {
-                i += 1; // lone trailing escape: dropped
-            }
+        while i < n && !FIELD_SPECIAL[bytes[i] as usize] {
+            i += 1;
+        }
+        if i < n && bytes[i] == ESCAPE {
+            // The escaped byte is taken whatever it is (a lone trailing escape ends the line).
+            escaped = true;
+            i = (i + 2).min(n);
             continue;
         }
         // End of the current field.
-        if let Err(kind) = finish_field(ty, value, &mut line) {
+        let raw = &bytes[start..i];
+        let r = if escaped {
+            unescape_field_into(raw, value);
+            finish_field(ty, value, &mut line)
+        } else {
+            finish_field(ty, raw, &mut line)
+        };
+        if let Err(kind) = r {
             return Some(Err((index, kind)));
         }
-        value.clear();
-        if at_end {
+        if i >= n {
             return Some(Ok(line));
         }
         ty = bytes[i];
         index += 1;
         i += 1;
+        start = i;
+        escaped = false;
+    }
+}
+
+/// Undo the field layer of one field: `5C` + (type byte or `5C`) → that byte; `5C` + any other
+/// byte → both kept; a lone trailing `5C` is dropped (PROTOCOL.md §2.2).
+fn unescape_field_into(raw: &[u8], value: &mut Vec<u8>) {
+    value.clear();
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        if b == ESCAPE {
+            if let Some(&next) = raw.get(i + 1) {
+                if next != ESCAPE && !is_type_byte(next) {
+                    value.push(ESCAPE);
+                }
+                value.push(next);
+            }
+            i += 2;
+        } else {
+            value.push(b);
+            i += 1;
+        }
     }
 }
 

@@ -34,6 +34,7 @@ use crate::message::{
 };
 use crate::token::{build_user_data, join_line, random_session, UserData, UserFields};
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 /// How the bot identifies itself when joining (DECISIONS.md "Joining" 1).
 #[derive(Clone, PartialEq, Eq)]
@@ -198,8 +199,9 @@ pub enum Event {
     JoinFailed(ErrorInfo),
     /// `'message'`.
     Message {
-        /// Sender (a record with only the key if the server never defined it).
-        user: UserRecord,
+        /// Sender (a record with only the key if the server never defined it), shared with the
+        /// user table.
+        user: Rc<UserRecord>,
         /// Parsed style (plain if the style text was malformed; an `'error'` event says so).
         style: Style,
         /// Text.
@@ -215,9 +217,9 @@ pub enum Event {
     /// `'whisper'`.
     Whisper {
         /// Sender.
-        from: UserRecord,
+        from: Rc<UserRecord>,
         /// Recipient.
-        to: UserRecord,
+        to: Rc<UserRecord>,
         /// Style.
         style: Style,
         /// Text.
@@ -235,13 +237,13 @@ pub enum Event {
         args: Vec<Field>,
     },
     /// `'user.join'`.
-    UserJoin(UserRecord),
+    UserJoin(Rc<UserRecord>),
     /// `'user.quit'`.
     UserQuit(UserRecord),
     /// `'user.count'`.
     UserCount(i64),
     /// `'user.list'`.
-    UserList(Vec<UserRecord>),
+    UserList(Vec<Rc<UserRecord>>),
     /// `'user.modi'`.
     UserModi {
         /// Nick of the changed user (before the change).
@@ -802,11 +804,10 @@ impl Session {
         }
     }
 
-    fn user_or_key(&self, key: &UserKey) -> UserRecord {
+    fn user_or_key(&self, key: &UserKey) -> Rc<UserRecord> {
         self.users
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| Self::unknown_user(key))
+            .get_shared(key)
+            .unwrap_or_else(|| Rc::new(Self::unknown_user(key)))
     }
 
     fn time_ms(&self, now_ms: u64, time: Option<i64>) -> f64 {
@@ -858,7 +859,7 @@ impl Session {
                 self.events.push_back(Event::UserQuit(user));
             }
             Incoming::UserModi(modi) => {
-                let target = self.user_or_key(&modi.target).nick;
+                let target = self.user_or_key(&modi.target).nick.clone();
                 self.users.replace(&modi.target, &modi.after);
                 self.events.push_back(Event::UserModi {
                     target,
@@ -909,7 +910,7 @@ impl Session {
             }),
             Incoming::Error(code) => self.on_server_error(now_ms, code),
             Incoming::Plugin(p) => {
-                let user = self.user_or_key(&p.sender);
+                let user = (*self.user_or_key(&p.sender)).clone();
                 self.events.push_back(Event::Plugin { user, message: p });
             }
             Incoming::Update(kv) => self.events.push_back(Event::Update(kv)),
@@ -956,7 +957,7 @@ impl Session {
                 self.push_line(&Outgoing::Command(cmd).to_line());
             }
         }
-        let my = self.user_or_key(&key);
+        let my = (*self.user_or_key(&key)).clone();
         let room = self.room.clone().unwrap_or_else(|| RoomInfo {
             name: self.config.room.clone(),
             mode: crate::message::RoomMode::Basic,

@@ -3,11 +3,15 @@
 
 use crate::message::{UserKey, UserRecord};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Users known to the session. Records come from `k`; presence from `u` lists, `j` and `o`.
+///
+/// Records are reference-counted: every event about a user shares the table's record instead of
+/// copying its strings (docs/PERFORMANCE.md "Decode path"); a `k` line replaces it.
 #[derive(Debug, Default, Clone)]
 pub struct UserTable {
-    records: HashMap<UserKey, UserRecord>,
+    records: HashMap<UserKey, Rc<UserRecord>>,
     /// Present users in arrival order.
     present: Vec<UserKey>,
     me: Option<UserKey>,
@@ -23,12 +27,17 @@ impl UserTable {
 
     /// Define or refresh a record (`k`).
     pub fn upsert(&mut self, rec: UserRecord) {
-        self.records.insert(rec.key.clone(), rec);
+        self.records.insert(rec.key.clone(), Rc::new(rec));
     }
 
     /// The record for `key`.
     pub fn get(&self, key: &UserKey) -> Option<&UserRecord> {
-        self.records.get(key)
+        self.records.get(key).map(|r| &**r)
+    }
+
+    /// The shared record for `key` (events hand this out; no copy).
+    pub fn get_shared(&self, key: &UserKey) -> Option<Rc<UserRecord>> {
+        self.records.get(key).cloned()
     }
 
     /// `i2`: this key is me (and I am present).
@@ -39,7 +48,7 @@ impl UserTable {
 
     /// My record.
     pub fn me(&self) -> Option<&UserRecord> {
-        self.me.as_ref().and_then(|k| self.records.get(k))
+        self.me.as_ref().and_then(|k| self.get(k))
     }
 
     /// Whether `key` is me.
@@ -70,9 +79,11 @@ impl UserTable {
             .position(|k| self.records.get(k).is_some_and(|r| r.nick == nick))?;
         let key = self.present.remove(pos);
         if self.me.as_ref() == Some(&key) {
-            return self.records.get(&key).cloned();
+            return self.get(&key).cloned();
         }
-        self.records.remove(&key)
+        self.records
+            .remove(&key)
+            .map(|r| Rc::try_unwrap(r).unwrap_or_else(|r| (*r).clone()))
     }
 
     /// `d`: the user `old` now has the record `new` (already defined by a `k`).
@@ -90,7 +101,7 @@ impl UserTable {
 
     /// Present users in arrival order.
     pub fn present(&self) -> impl Iterator<Item = &UserRecord> {
-        self.present.iter().filter_map(|k| self.records.get(k))
+        self.present.iter().filter_map(|k| self.get(k))
     }
 
     /// The present user called `nick`.

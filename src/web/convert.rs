@@ -6,6 +6,8 @@ use crate::message::{RoomInfo, Style, UserRecord};
 use crate::session::{Config, ErrorInfo, Login, RateLimit, ReconnectPolicy};
 use crate::token::UserFields;
 use js_sys::{Array, Object, Reflect, Uint8Array};
+use std::rc::Rc;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// Default server (DECISIONS.md "Keepalive, reconnect, rate" 4).
@@ -77,23 +79,7 @@ pub fn js_to_field(v: &JsValue, what: &str) -> Result<Field, JsValue> {
 /// A user object as user code sees it (`{key, nick, id, level, auth, icons, nickcon,
 /// connected, mute, session, profileimg}`; `connected` in ms since the epoch).
 pub fn user_to_js(u: &UserRecord) -> JsValue {
-    let o = Object::new();
-    set(&o, "key", u.key.to_hex());
-    set(&o, "nick", u.nick.as_str());
-    set(&o, "id", u.id.as_str());
-    set(&o, "level", opt_str(u.level.as_deref()));
-    set(&o, "auth", u.auth as f64);
-    set(&o, "icons", u.icons.as_str());
-    set(&o, "nickcon", u.nickcon.as_str());
-    set(&o, "connected", u.connected as f64 * 1000.0);
-    set(&o, "mute", u.mute);
-    set(&o, "session", u.session_hex());
-    set(&o, "profileimg", opt_str(u.profileimg.as_deref()));
-    o.into()
-}
-
-fn opt_str(s: Option<&str>) -> JsValue {
-    s.map_or(JsValue::UNDEFINED, JsValue::from_str)
+    build_user(u)
 }
 
 /// Room info: `{id, name, mode, created (ms), serverTime (ms), flags: {ad, io, …}}`.
@@ -118,21 +104,6 @@ pub fn room_to_js(id: &str, r: &RoomInfo) -> JsValue {
         ("created", (r.created as f64 * 1000.0).into()),
         ("serverTime", (r.server_time as f64 * 1000.0).into()),
         ("flags", flags),
-    ])
-}
-
-/// Style: `{bold, italic, underline, color}` (colour `#rrggbb` or `null`).
-pub fn style_to_js(s: &Style) -> JsValue {
-    obj(&[
-        ("bold", s.bold.into()),
-        ("italic", s.italic.into()),
-        ("underline", s.underline.into()),
-        (
-            "color",
-            s.color
-                .as_ref()
-                .map_or(JsValue::NULL, |c| c.as_str().into()),
-        ),
     ])
 }
 
@@ -397,4 +368,237 @@ fn sub_number(o: &JsValue, parent: &str, key: &str) -> Result<Option<f64>, JsVal
             "option `{parent}.{key}` must be a non-negative number"
         ))),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event objects on the hot path (docs/PERFORMANCE.md "Decode path")
+//
+// Every value crossing from wasm to JS is a call into the glue. `Reflect.set(o, "name", v)` with
+// a `&str` name costs a fresh JS string (a TextDecoder call) plus a generic, slow property store
+// per property. The imports below are wasm-bindgen *structural setters*: the glue compiles each
+// to a plain `o.name = v`, a named store the JS engine caches per site, so setting a property
+// costs one cheap call. User objects are built once per user record and shared until the
+// record changes.
+
+#[wasm_bindgen]
+extern "C" {
+    /// A plain JS object being filled with event fields.
+    #[wasm_bindgen(extends = Object, typescript_type = "object")]
+    type Payload;
+    #[wasm_bindgen(method, structural, setter = "user")]
+    fn set_user(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "style")]
+    fn set_style(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "content")]
+    fn set_content(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "time")]
+    fn set_time(this: &Payload, v: f64);
+    #[wasm_bindgen(method, structural, setter = "self")]
+    fn set_self(this: &Payload, v: bool);
+    #[wasm_bindgen(method, structural, setter = "history")]
+    fn set_history(this: &Payload, v: bool);
+    #[wasm_bindgen(method, structural, setter = "from")]
+    fn set_from(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "to")]
+    fn set_to(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "bold")]
+    fn set_bold(this: &Payload, v: bool);
+    #[wasm_bindgen(method, structural, setter = "italic")]
+    fn set_italic(this: &Payload, v: bool);
+    #[wasm_bindgen(method, structural, setter = "underline")]
+    fn set_underline(this: &Payload, v: bool);
+    #[wasm_bindgen(method, structural, setter = "color")]
+    fn set_color(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "key")]
+    fn set_key(this: &Payload, v: &str);
+    #[wasm_bindgen(method, structural, setter = "nick")]
+    fn set_nick(this: &Payload, v: &str);
+    #[wasm_bindgen(method, structural, setter = "id")]
+    fn set_id(this: &Payload, v: &str);
+    #[wasm_bindgen(method, structural, setter = "level")]
+    fn set_level(this: &Payload, v: Option<&str>);
+    #[wasm_bindgen(method, structural, setter = "auth")]
+    fn set_auth(this: &Payload, v: f64);
+    #[wasm_bindgen(method, structural, setter = "icons")]
+    fn set_icons(this: &Payload, v: &str);
+    #[wasm_bindgen(method, structural, setter = "nickcon")]
+    fn set_nickcon(this: &Payload, v: &str);
+    #[wasm_bindgen(method, structural, setter = "connected")]
+    fn set_connected(this: &Payload, v: f64);
+    #[wasm_bindgen(method, structural, setter = "mute")]
+    fn set_mute(this: &Payload, v: bool);
+    #[wasm_bindgen(method, structural, setter = "session")]
+    fn set_session(this: &Payload, v: &str);
+    #[wasm_bindgen(method, structural, setter = "profileimg")]
+    fn set_profileimg(this: &Payload, v: Option<&str>);
+}
+
+fn payload() -> Payload {
+    Object::new().unchecked_into()
+}
+
+/// A fast non-cryptographic hasher (the FxHash mix) for the web layer's small maps: listener
+/// names and user keys. SipHash's DoS resistance buys nothing here (the maps are bounded and
+/// keyed by the bot's own event names and server-assigned keys) and costs a visible share of
+/// each event in wasm.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(buf));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// `HashMap` with [`FxHasher`].
+pub type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
+/// Most user objects kept; past this the cache starts over (memory stays bounded in rooms with
+/// many short visits).
+const USER_CACHE_MAX: usize = 4096;
+/// Most distinct colour strings kept.
+const COLOR_CACHE_MAX: usize = 256;
+
+/// Builds the payloads of `message`, `whisper`, `user.*` events (style: `{bold, italic,
+/// underline, color}`, colour `#rrggbb` or `null`; users as [`user_to_js`]). User objects are shared: the same JS object for the same record until a
+/// `k` line changes it (docs/PERFORMANCE.md "Shared user objects").
+#[derive(Default)]
+pub struct EventBuilder {
+    users: FxMap<Vec<u8>, (Rc<UserRecord>, JsValue)>,
+    colors: FxMap<String, JsValue>,
+}
+
+impl EventBuilder {
+    /// The JS object for `u` (cached while the record is unchanged). The session shares one
+    /// `Rc` per record, so an unchanged user is usually a pointer comparison.
+    pub fn user(&mut self, u: &Rc<UserRecord>) -> JsValue {
+        if let Some((rec, obj)) = self.users.get_mut(u.key.as_bytes()) {
+            if Rc::ptr_eq(rec, u) {
+                return obj.clone();
+            }
+            if **rec == **u {
+                *rec = u.clone();
+                return obj.clone();
+            }
+        }
+        let obj = build_user(u);
+        if self.users.len() >= USER_CACHE_MAX {
+            self.users.clear();
+        }
+        self.users
+            .insert(u.key.as_bytes().to_vec(), (u.clone(), obj.clone()));
+        obj
+    }
+
+    /// Forget the cached object of `key` (the user left).
+    pub fn forget(&mut self, key: &[u8]) {
+        self.users.remove(key);
+    }
+
+    fn style(&mut self, s: &Style) -> JsValue {
+        let o = payload();
+        o.set_bold(s.bold);
+        o.set_italic(s.italic);
+        o.set_underline(s.underline);
+        match &s.color {
+            None => o.set_color(&JsValue::NULL),
+            Some(c) => match self.colors.get(c.as_str()) {
+                Some(v) => o.set_color(v),
+                None => {
+                    let v = JsValue::from_str(c.as_str());
+                    o.set_color(&v);
+                    if self.colors.len() >= COLOR_CACHE_MAX {
+                        self.colors.clear();
+                    }
+                    self.colors.insert(c.as_str().to_owned(), v);
+                }
+            },
+        }
+        o.into()
+    }
+
+    /// `{user, style, content, time, self, history}`.
+    pub fn message(
+        &mut self,
+        user: &Rc<UserRecord>,
+        style: &Style,
+        content: &JsValue,
+        time_ms: f64,
+        is_self: bool,
+        history: bool,
+    ) -> JsValue {
+        let user = self.user(user);
+        let style = self.style(style);
+        let o = payload();
+        o.set_user(&user);
+        o.set_style(&style);
+        o.set_content(content);
+        o.set_time(time_ms);
+        o.set_self(is_self);
+        o.set_history(history);
+        o.into()
+    }
+
+    /// `{from, to, style, content, time, self}`.
+    pub fn whisper(
+        &mut self,
+        from: &Rc<UserRecord>,
+        to: &Rc<UserRecord>,
+        style: &Style,
+        content: &JsValue,
+        time_ms: f64,
+        is_self: bool,
+    ) -> JsValue {
+        let from = self.user(from);
+        let to = self.user(to);
+        let style = self.style(style);
+        let o = payload();
+        o.set_from(&from);
+        o.set_to(&to);
+        o.set_style(&style);
+        o.set_content(content);
+        o.set_time(time_ms);
+        o.set_self(is_self);
+        o.into()
+    }
+
+    /// `{user}` (user.join, user.quit).
+    pub fn user_event(&mut self, user: &Rc<UserRecord>) -> JsValue {
+        let user = self.user(user);
+        let o = payload();
+        o.set_user(&user);
+        o.into()
+    }
+}
+
+fn build_user(u: &UserRecord) -> JsValue {
+    let o = payload();
+    o.set_key(&u.key.to_hex());
+    o.set_nick(&u.nick);
+    o.set_id(&u.id);
+    o.set_level(u.level.as_deref());
+    o.set_auth(u.auth as f64);
+    o.set_icons(&u.icons);
+    o.set_nickcon(&u.nickcon);
+    o.set_connected(u.connected as f64 * 1000.0);
+    o.set_mute(u.mute);
+    o.set_session(&u.session_hex());
+    o.set_profileimg(u.profileimg.as_deref());
+    o.into()
 }

@@ -148,11 +148,13 @@ struct Inner {
     url: String,
     room_id: String,
     core: RefCell<Core>,
-    listeners: RefCell<HashMap<String, Vec<Listener>>>,
+    listeners: RefCell<FxMap<String, Vec<Listener>>>,
     handlers: RefCell<HashMap<u32, Function>>,
     waiters: RefCell<Vec<(Function, Function)>>,
     /// The shared `reply(text)` function handed to command handlers.
     reply: RefCell<Option<ReplyFn>>,
+    /// Builds the hot event payloads and keeps the shared user objects.
+    builder: RefCell<EventBuilder>,
 }
 
 impl Inner {
@@ -214,8 +216,9 @@ impl Inner {
             events
         };
         // Every borrow is released: user code may call back into the bot.
-        for e in events {
-            self.dispatch(e);
+        let texts = Texts::of(&events, self.has_listeners("message"));
+        for (i, e) in events.into_iter().enumerate() {
+            self.dispatch(e, &texts, i);
         }
     }
 
@@ -240,21 +243,33 @@ impl Inner {
     }
 
     fn emit(&self, name: &str, payload: JsValue) {
+        let report = |e: JsValue| {
+            web_sys::console::error_2(&format!("uchat-bot: a '{name}' handler threw:").into(), &e);
+        };
         let fns: Vec<Function> = {
             let mut map = self.listeners.borrow_mut();
             let Some(list) = map.get_mut(name) else {
                 return;
             };
+            if let [one] = list.as_slice() {
+                // The common case: one listener, no list to copy.
+                let f = one.f.clone();
+                if one.once {
+                    list.clear();
+                }
+                drop(map);
+                if let Err(e) = f.call1(&JsValue::UNDEFINED, &payload) {
+                    report(e);
+                }
+                return;
+            }
             let fns = list.iter().map(|l| l.f.clone()).collect();
             list.retain(|l| !l.once);
             fns
         };
         for f in fns {
             if let Err(e) = f.call1(&JsValue::UNDEFINED, &payload) {
-                web_sys::console::error_2(
-                    &format!("uchat-bot: a '{name}' handler threw:").into(),
-                    &e,
-                );
+                report(e);
             }
         }
     }
@@ -266,7 +281,7 @@ impl Inner {
             .is_some_and(|l| !l.is_empty())
     }
 
-    fn dispatch(&self, e: Event) {
+    fn dispatch(&self, e: Event, texts: &Texts, index: usize) {
         match e {
             Event::State(s) => self.emit("state", obj(&[("state", s.as_str().into())])),
             Event::Joined { my, room } => {
@@ -294,17 +309,12 @@ impl Inner {
                 history,
             } => {
                 if self.has_listeners("message") {
-                    self.emit(
-                        "message",
-                        obj(&[
-                            ("user", user_to_js(&user)),
-                            ("style", style_to_js(&style)),
-                            ("content", content.into()),
-                            ("time", time_ms.into()),
-                            ("self", is_self.into()),
-                            ("history", history.into()),
-                        ]),
-                    );
+                    let content = texts.get(index, &content);
+                    let payload = self
+                        .builder
+                        .borrow_mut()
+                        .message(&user, &style, &content, time_ms, is_self, history);
+                    self.emit("message", payload);
                 }
             }
             Event::Whisper {
@@ -314,17 +324,14 @@ impl Inner {
                 content,
                 time_ms,
                 is_self,
-            } => self.emit(
-                "whisper",
-                obj(&[
-                    ("from", user_to_js(&from)),
-                    ("to", user_to_js(&to)),
-                    ("style", style_to_js(&style)),
-                    ("content", content.into()),
-                    ("time", time_ms.into()),
-                    ("self", is_self.into()),
-                ]),
-            ),
+            } => {
+                let content = texts.get(index, &content);
+                let payload = self
+                    .builder
+                    .borrow_mut()
+                    .whisper(&from, &to, &style, &content, time_ms, is_self);
+                self.emit("whisper", payload)
+            }
             Event::System { code, args } => self.emit(
                 "system",
                 obj(&[
@@ -333,11 +340,26 @@ impl Inner {
                     ("data", fields_to_js(&args)),
                 ]),
             ),
-            Event::UserJoin(u) => self.emit("user.join", obj(&[("user", user_to_js(&u))])),
-            Event::UserQuit(u) => self.emit("user.quit", obj(&[("user", user_to_js(&u))])),
+            Event::UserJoin(u) => {
+                let payload = self.builder.borrow_mut().user_event(&u);
+                self.emit("user.join", payload)
+            }
+            Event::UserQuit(u) => {
+                let payload = {
+                    let mut b = self.builder.borrow_mut();
+                    let u = Rc::new(u);
+                    let p = b.user_event(&u);
+                    b.forget(u.key.as_bytes());
+                    p
+                };
+                self.emit("user.quit", payload)
+            }
             Event::UserCount(n) => self.emit("user.count", obj(&[("count", (n as f64).into())])),
             Event::UserList(list) => {
-                let list: Array = list.iter().map(user_to_js).collect();
+                let list: Array = {
+                    let mut b = self.builder.borrow_mut();
+                    list.iter().map(|u| b.user(u)).collect()
+                };
                 self.emit("user.list", obj(&[("list", list.into())]))
             }
             Event::UserModi { target, changed } => self.emit(
@@ -417,6 +439,60 @@ impl Inner {
     }
 }
 
+/// The chat texts of one batch of events as one JS string, decoded from UTF-8 once; each event
+/// gets its text with `substring` (one cheap call instead of a TextDecoder call per message;
+/// docs/PERFORMANCE.md "Decode path").
+struct Texts {
+    all: Option<js_sys::JsString>,
+    /// Per event (same index as the batch): the UTF-16 range of its text in `all`.
+    spans: Vec<Option<(u32, u32)>>,
+}
+
+impl Texts {
+    /// Collects the texts of the chat events (`message` ones only when `messages` is set).
+    fn of(events: &[Event], messages: bool) -> Texts {
+        let mut buf = String::new();
+        let mut spans = Vec::with_capacity(events.len());
+        let mut at = 0u32;
+        let mut count = 0;
+        for e in events {
+            let text = match e {
+                Event::Message { content, .. } if messages => content,
+                Event::Whisper { content, .. } => content,
+                _ => {
+                    spans.push(None);
+                    continue;
+                }
+            };
+            buf.push_str(text);
+            let len = utf16_len(text) as u32;
+            spans.push(Some((at, at + len)));
+            at += len;
+            count += 1;
+        }
+        Texts {
+            all: (count > 1).then(|| JsValue::from_str(&buf).unchecked_into()),
+            spans,
+        }
+    }
+
+    /// The JS string for the text `text` of event `index`.
+    fn get(&self, index: usize, text: &str) -> JsValue {
+        match (&self.all, self.spans.get(index).copied().flatten()) {
+            (Some(all), Some((a, b))) => all.substring(a, b).into(),
+            _ => JsValue::from_str(text),
+        }
+    }
+}
+
+/// Length of `s` in UTF-16 code units (the JS string length): one per UTF-8 sequence, two for
+/// the 4-byte ones.
+fn utf16_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0))
+        .sum()
+}
+
 /// A UChat bot in the browser. See the README for the API; TypeScript declarations ship with
 /// the package.
 #[wasm_bindgen]
@@ -447,10 +523,11 @@ impl UChatBot {
                 timer_at: None,
                 sink: None,
             }),
-            listeners: RefCell::new(HashMap::new()),
+            listeners: RefCell::new(FxMap::default()),
             handlers: RefCell::new(HashMap::new()),
             waiters: RefCell::new(Vec::new()),
             reply: RefCell::new(None),
+            builder: RefCell::new(EventBuilder::default()),
         });
         let weak = Rc::downgrade(&inner);
         *inner.reply.borrow_mut() = Some(Closure::new(move |text: JsValue| {
