@@ -401,7 +401,7 @@ fn php_numeric(s: &str) -> Option<f64> {
         !e.is_empty() && digits(e)
     });
     if mantissa_ok && exponent_ok {
-        t.parse::<f64>().ok()
+        crate::codec::parse_decimal(t)
     } else {
         None
     }
