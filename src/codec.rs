@@ -813,7 +813,8 @@ pub fn parse_float(p: &[u8]) -> Result<f64, DecodeErrorKind> {
 /// parser and its tables (about 10 KB of wasm) out of the module; natively it is Rust's parser.
 #[cfg(target_arch = "wasm32")]
 pub(crate) fn parse_decimal(text: &str) -> Option<f64> {
-    let v = js_sys::Number::new(&wasm_bindgen::JsValue::from_str(text)).value_of();
+    // `new Number(text)`; infallible, NaN for text Number() rejects.
+    let v = text.parse::<js_sys::Number>().ok()?.value_of();
     (!v.is_nan()).then_some(v)
 }
 
@@ -898,7 +899,7 @@ fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
 #[cfg(target_arch = "wasm32")]
 pub fn js_number_to_string(x: f64) -> String {
     js_sys::Number::from(x)
-        .to_string(10)
+        .to_string_with_radix(10)
         .map(String::from)
         .unwrap_or_else(|_| "NaN".into())
 }
