@@ -67,6 +67,8 @@ function parseStyle(w) {
   return [n, color];
 }
 
+const PLAIN = Object.freeze({ bold: false, italic: false, underline: false, color: null });
+
 function unknownUser(key) {
   return { key, nick: '', id: '', level: undefined, auth: 0, icons: '', nickcon: '', connected: 0,
     mute: false, session: '', profileimg: undefined };
@@ -87,19 +89,21 @@ class Room {
 
   user(key) { return this.records.get(key) || unknownUser(key); }
 
+  // One frozen style object per distinct style text, shared like the SDK does.
   style(w) {
     let s = this.styles.get(w);
     if (s === undefined) {
-      s = parseStyle(w);
+      const p = parseStyle(w);
+      s = p === null ? null : Object.freeze({ bold: (p[0] & 4) !== 0, italic: (p[0] & 2) !== 0,
+        underline: (p[0] & 1) !== 0, color: p[1] });
       if (this.styles.size < 256) this.styles.set(w, s);
     }
     if (s === null) {
       this.emit('error', { code: 'message', name: 'message',
         message: 'malformed chat style from the server' });
-      return { bold: false, italic: false, underline: false, color: null };
+      return PLAIN;
     }
-    const n = s[0];
-    return { bold: (n & 4) !== 0, italic: (n & 2) !== 0, underline: (n & 1) !== 0, color: s[1] };
+    return s;
   }
 
   /** One line: `key`, then `n` fields in `t` (types) and `v` (values). */

@@ -3,9 +3,10 @@
 
 use crate::codec::{hex_encode, Field};
 use crate::message::{RoomInfo, Style, UserRecord};
+use crate::session::Event;
 use crate::session::{Config, ErrorInfo, Login, RateLimit, ReconnectPolicy};
 use crate::token::UserFields;
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Array, JsString, Object, Reflect, Uint8Array};
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
@@ -431,6 +432,22 @@ extern "C" {
     fn set_session(this: &Payload, v: &str);
     #[wasm_bindgen(method, structural, setter = "profileimg")]
     fn set_profileimg(this: &Payload, v: Option<&str>);
+    #[wasm_bindgen(method, structural, setter = "key")]
+    fn set_key_js(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "nick")]
+    fn set_nick_js(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "id")]
+    fn set_id_js(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "level")]
+    fn set_level_js(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "icons")]
+    fn set_icons_js(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "nickcon")]
+    fn set_nickcon_js(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "session")]
+    fn set_session_js(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "profileimg")]
+    fn set_profileimg_js(this: &Payload, v: &JsValue);
 }
 
 fn payload() -> Payload {
@@ -472,8 +489,8 @@ pub type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDef
 /// Most user objects kept; past this the cache starts over (memory stays bounded in rooms with
 /// many short visits).
 const USER_CACHE_MAX: usize = 4096;
-/// Most distinct colour strings kept.
-const COLOR_CACHE_MAX: usize = 256;
+/// Most distinct style objects kept (a room uses a handful).
+const STYLE_CACHE_MAX: usize = 64;
 
 /// Builds the payloads of `message`, `whisper`, `user.*` events (style: `{bold, italic,
 /// underline, color}`, colour `#rrggbb` or `null`; users as [`user_to_js`]). User objects are shared: the same JS object for the same record until a
@@ -481,7 +498,7 @@ const COLOR_CACHE_MAX: usize = 256;
 #[derive(Default)]
 pub struct EventBuilder {
     users: FxMap<Vec<u8>, (Rc<UserRecord>, JsValue)>,
-    colors: FxMap<String, JsValue>,
+    styles: Vec<(Style, JsValue)>,
 }
 
 impl EventBuilder {
@@ -498,11 +515,7 @@ impl EventBuilder {
             }
         }
         let obj = build_user(u);
-        if self.users.len() >= USER_CACHE_MAX {
-            self.users.clear();
-        }
-        self.users
-            .insert(u.key.as_bytes().to_vec(), (u.clone(), obj.clone()));
+        self.insert(u, obj.clone());
         obj
     }
 
@@ -511,26 +524,27 @@ impl EventBuilder {
         self.users.remove(key);
     }
 
+    /// The style object for `s`: one frozen object per distinct style, shared by every event
+    /// with that style (docs/PERFORMANCE.md "Shared objects"). Frozen, so a handler that
+    /// writes to it cannot change other messages.
     fn style(&mut self, s: &Style) -> JsValue {
+        if let Some((_, obj)) = self.styles.iter().find(|(st, _)| st == s) {
+            return obj.clone();
+        }
         let o = payload();
         o.set_bold(s.bold);
         o.set_italic(s.italic);
         o.set_underline(s.underline);
         match &s.color {
             None => o.set_color(&JsValue::NULL),
-            Some(c) => match self.colors.get(c.as_str()) {
-                Some(v) => o.set_color(v),
-                None => {
-                    let v = JsValue::from_str(c.as_str());
-                    o.set_color(&v);
-                    if self.colors.len() >= COLOR_CACHE_MAX {
-                        self.colors.clear();
-                    }
-                    self.colors.insert(c.as_str().to_owned(), v);
-                }
-            },
+            Some(c) => o.set_color(&JsValue::from_str(c.as_str())),
         }
-        o.into()
+        let obj: JsValue = Object::freeze(&o).into();
+        if self.styles.len() >= STYLE_CACHE_MAX {
+            self.styles.clear();
+        }
+        self.styles.push((s.clone(), obj.clone()));
+        obj
     }
 
     /// `{user, style, content, time, self, history}`.
@@ -601,4 +615,156 @@ fn build_user(u: &UserRecord) -> JsValue {
     o.set_session(&u.session_hex());
     o.set_profileimg(u.profileimg.as_deref());
     o.into()
+}
+
+/// A user object whose strings are slices of a batch string (see [`EventBuilder::prepare`]);
+/// `s` holds the UTF-16 ranges of key, nick, id, level, icons, nickcon, session, profileimg.
+fn build_user_from(all: &JsString, u: &UserRecord, s: &[Span; 8]) -> JsValue {
+    let sub = |(a, b): Span| -> JsValue { all.substring(a, b).into() };
+    let o = payload();
+    o.set_key_js(&sub(s[0]));
+    o.set_nick_js(&sub(s[1]));
+    o.set_id_js(&sub(s[2]));
+    o.set_level_js(&u.level.as_ref().map_or(JsValue::UNDEFINED, |_| sub(s[3])));
+    o.set_auth(u.auth as f64);
+    o.set_icons_js(&sub(s[4]));
+    o.set_nickcon_js(&sub(s[5]));
+    o.set_connected(u.connected as f64 * 1000.0);
+    o.set_mute(u.mute);
+    o.set_session_js(&sub(s[6]));
+    o.set_profileimg_js(
+        &u.profileimg
+            .as_ref()
+            .map_or(JsValue::UNDEFINED, |_| sub(s[7])),
+    );
+    o.into()
+}
+
+/// A UTF-16 range in a batch string.
+type Span = (u32, u32);
+
+/// The strings of one batch of events (a WebSocket frame), decoded from UTF-8 with one
+/// TextDecoder call: a call costs far more than the bytes it decodes, so one per frame instead
+/// of one per string (docs/PERFORMANCE.md "Decode path").
+pub struct Batch {
+    all: Option<JsString>,
+    /// Per event (same index as the batch): the range of its chat text.
+    texts: Vec<Option<Span>>,
+}
+
+impl Batch {
+    /// The JS string for the chat text `text` of event `index`.
+    pub fn text(&self, index: usize, text: &str) -> JsValue {
+        match (&self.all, self.texts.get(index).copied().flatten()) {
+            (Some(all), Some((a, b))) => all.substring(a, b).into(),
+            _ => JsValue::from_str(text),
+        }
+    }
+}
+
+/// Collects strings for a [`Batch`], counting their UTF-16 length as it goes.
+#[derive(Default)]
+struct BatchText {
+    buf: String,
+    at: u32,
+}
+
+impl BatchText {
+    fn push(&mut self, s: &str) -> Span {
+        self.buf.push_str(s);
+        let start = self.at;
+        self.at += utf16_len(s) as u32;
+        (start, self.at)
+    }
+}
+
+/// Length of `s` in UTF-16 code units (the JS string length): one per UTF-8 sequence, two for
+/// the 4-byte ones.
+pub fn utf16_len(s: &str) -> usize {
+    if s.is_ascii() {
+        return s.len();
+    }
+    s.bytes()
+        .map(|b| usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0))
+        .sum()
+}
+
+impl EventBuilder {
+    /// Before a batch of events is dispatched: decode every string it will need — chat texts
+    /// (`messages`: whether `message` events have listeners) and the fields of users whose
+    /// objects are not cached yet — with one TextDecoder call, and build those user objects.
+    pub fn prepare(&mut self, events: &[Event], messages: bool) -> Batch {
+        let mut text = BatchText::default();
+        let mut texts = Vec::with_capacity(events.len());
+        let mut users: Vec<(Rc<UserRecord>, [Span; 8])> = Vec::new();
+        let mut want = |u: &Rc<UserRecord>, text: &mut BatchText, this: &Self| {
+            if this.cached(u).is_some() || users.iter().any(|(p, _)| Rc::ptr_eq(p, u)) {
+                return;
+            }
+            let spans = [
+                text.push(&u.key.to_hex()),
+                text.push(&u.nick),
+                text.push(&u.id),
+                text.push(u.level.as_deref().unwrap_or("")),
+                text.push(&u.icons),
+                text.push(&u.nickcon),
+                text.push(&u.session_hex()),
+                text.push(u.profileimg.as_deref().unwrap_or("")),
+            ];
+            users.push((u.clone(), spans));
+        };
+        for e in events {
+            let span = match e {
+                Event::Message { user, content, .. } if messages => {
+                    want(user, &mut text, self);
+                    Some(text.push(content))
+                }
+                Event::Whisper {
+                    from, to, content, ..
+                } => {
+                    want(from, &mut text, self);
+                    want(to, &mut text, self);
+                    Some(text.push(content))
+                }
+                Event::UserJoin(u) => {
+                    want(u, &mut text, self);
+                    None
+                }
+                Event::UserList(list) => {
+                    for u in list {
+                        want(u, &mut text, self);
+                    }
+                    None
+                }
+                _ => None,
+            };
+            texts.push(span);
+        }
+        if text.buf.is_empty() {
+            return Batch { all: None, texts };
+        }
+        let all: JsString = JsValue::from_str(&text.buf).unchecked_into();
+        for (u, spans) in &users {
+            let obj = build_user_from(&all, u, spans);
+            self.insert(u, obj);
+        }
+        Batch {
+            all: Some(all),
+            texts,
+        }
+    }
+
+    /// The cached object for `u`, if its record is unchanged.
+    fn cached(&self, u: &Rc<UserRecord>) -> Option<&JsValue> {
+        let (rec, obj) = self.users.get(u.key.as_bytes())?;
+        (Rc::ptr_eq(rec, u) || **rec == **u).then_some(obj)
+    }
+
+    fn insert(&mut self, u: &Rc<UserRecord>, obj: JsValue) {
+        if self.users.len() >= USER_CACHE_MAX {
+            self.users.clear();
+        }
+        self.users
+            .insert(u.key.as_bytes().to_vec(), (u.clone(), obj));
+    }
 }

@@ -216,9 +216,12 @@ impl Inner {
             events
         };
         // Every borrow is released: user code may call back into the bot.
-        let texts = Texts::of(&events, self.has_listeners("message"));
+        let batch = (!events.is_empty()).then(|| {
+            let messages = self.has_listeners("message");
+            self.builder.borrow_mut().prepare(&events, messages)
+        });
         for (i, e) in events.into_iter().enumerate() {
-            self.dispatch(e, &texts, i);
+            self.dispatch(e, batch.as_ref(), i);
         }
     }
 
@@ -281,7 +284,7 @@ impl Inner {
             .is_some_and(|l| !l.is_empty())
     }
 
-    fn dispatch(&self, e: Event, texts: &Texts, index: usize) {
+    fn dispatch(&self, e: Event, batch: Option<&Batch>, index: usize) {
         match e {
             Event::State(s) => self.emit("state", obj(&[("state", s.as_str().into())])),
             Event::Joined { my, room } => {
@@ -309,7 +312,8 @@ impl Inner {
                 history,
             } => {
                 if self.has_listeners("message") {
-                    let content = texts.get(index, &content);
+                    let content = batch
+                        .map_or_else(|| JsValue::from_str(&content), |b| b.text(index, &content));
                     let payload = self
                         .builder
                         .borrow_mut()
@@ -325,7 +329,8 @@ impl Inner {
                 time_ms,
                 is_self,
             } => {
-                let content = texts.get(index, &content);
+                let content =
+                    batch.map_or_else(|| JsValue::from_str(&content), |b| b.text(index, &content));
                 let payload = self
                     .builder
                     .borrow_mut()
@@ -437,60 +442,6 @@ impl Inner {
             }
         }
     }
-}
-
-/// The chat texts of one batch of events as one JS string, decoded from UTF-8 once; each event
-/// gets its text with `substring` (one cheap call instead of a TextDecoder call per message;
-/// docs/PERFORMANCE.md "Decode path").
-struct Texts {
-    all: Option<js_sys::JsString>,
-    /// Per event (same index as the batch): the UTF-16 range of its text in `all`.
-    spans: Vec<Option<(u32, u32)>>,
-}
-
-impl Texts {
-    /// Collects the texts of the chat events (`message` ones only when `messages` is set).
-    fn of(events: &[Event], messages: bool) -> Texts {
-        let mut buf = String::new();
-        let mut spans = Vec::with_capacity(events.len());
-        let mut at = 0u32;
-        let mut count = 0;
-        for e in events {
-            let text = match e {
-                Event::Message { content, .. } if messages => content,
-                Event::Whisper { content, .. } => content,
-                _ => {
-                    spans.push(None);
-                    continue;
-                }
-            };
-            buf.push_str(text);
-            let len = utf16_len(text) as u32;
-            spans.push(Some((at, at + len)));
-            at += len;
-            count += 1;
-        }
-        Texts {
-            all: (count > 1).then(|| JsValue::from_str(&buf).unchecked_into()),
-            spans,
-        }
-    }
-
-    /// The JS string for the text `text` of event `index`.
-    fn get(&self, index: usize, text: &str) -> JsValue {
-        match (&self.all, self.spans.get(index).copied().flatten()) {
-            (Some(all), Some((a, b))) => all.substring(a, b).into(),
-            _ => JsValue::from_str(text),
-        }
-    }
-}
-
-/// Length of `s` in UTF-16 code units (the JS string length): one per UTF-8 sequence, two for
-/// the 4-byte ones.
-fn utf16_len(s: &str) -> usize {
-    s.bytes()
-        .map(|b| usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0))
-        .sum()
 }
 
 /// A UChat bot in the browser. See the README for the API; TypeScript declarations ship with
