@@ -20,7 +20,7 @@ async function main() {
   for (const e of ['user.join', 'user.quit', 'user.count', 'user.list', 'system', 'whisper', 'error']) bot.on(e, () => { events++; });
   await bot.connect();
   const sample = (label) => {
-    if (typeof window.gc === 'function') window.gc();
+    if (typeof window.gc === 'function') { window.gc(); window.gc(); }
     const s = {
       wasm: wasm.memory.buffer.byteLength,
       heap: performance.memory ? performance.memory.usedJSHeapSize : NaN,

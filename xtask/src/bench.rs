@@ -129,12 +129,14 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
         .args(["--flood", "0", "--repeat-limit", "0", "--www"])
         .arg(&www);
     let soak_rate = 10_000u32;
-    let (crowd, interval) = (2_000u32, 0.2f64); // 2000 users × 5 lines/s = 10,000 lines/s
+    // 112 users × ~100 lines/s ≈ 10,000 lines/s (measured ~9,000 with 100). Few fast users rather than many slow ones: the
+    // sim sends every line to every member, so its work grows with users × lines.
+    let (crowd, interval) = (112u32, 0.01f64);
     if opts.soak {
         sim.args(["--room", "soak", "--crowd-room", "soak"])
             .args(["--crowd", &crowd.to_string()])
             .args(["--crowd-interval", &interval.to_string()])
-            .args(["--crowd-stay", "30"]);
+            .args(["--crowd-stay", "3600"]);
     }
     let mut child = sim
         .stdout(Stdio::piped())
