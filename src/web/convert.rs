@@ -118,8 +118,11 @@ pub fn style_from_js(v: &JsValue) -> Result<Style, JsValue> {
             "style must be an object like { bold: true, color: '#ff0000' }",
         ));
     }
-    let flag = |k: &str| -> Result<bool, JsValue> {
-        let x = get(v, k);
+    // Structural getters (`v.bold` in the glue): no JS key string per property and call
+    // (docs/PERFORMANCE.md "Encode path"). A throwing getter reads as undefined, as before.
+    let v: &StyleIn = v.unchecked_ref();
+    let flag = |x: Result<JsValue, JsValue>, k: &str| -> Result<bool, JsValue> {
+        let x = x.unwrap_or(JsValue::UNDEFINED);
         if x.is_undefined() || x.is_null() {
             Ok(false)
         } else {
@@ -128,12 +131,12 @@ pub fn style_from_js(v: &JsValue) -> Result<Style, JsValue> {
         }
     };
     let mut style = Style {
-        bold: flag("bold")?,
-        italic: flag("italic")?,
-        underline: flag("underline")?,
+        bold: flag(v.bold(), "bold")?,
+        italic: flag(v.italic(), "italic")?,
+        underline: flag(v.underline(), "underline")?,
         color: None,
     };
-    let color = get(v, "color");
+    let color = v.color().unwrap_or(JsValue::UNDEFINED);
     if !(color.is_undefined() || color.is_null()) {
         let text = color.as_string().ok_or_else(|| {
             type_error("style.color must be a string like '#ff0000', '#f00' or 'rgb(255, 0, 0)'")
@@ -448,6 +451,20 @@ extern "C" {
     fn set_session_js(this: &Payload, v: &JsValue);
     #[wasm_bindgen(method, structural, setter = "profileimg")]
     fn set_profileimg_js(this: &Payload, v: &JsValue);
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The `style` argument of `send` (any object; read through plain property gets).
+    type StyleIn;
+    #[wasm_bindgen(method, structural, getter = "bold", catch)]
+    fn bold(this: &StyleIn) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, structural, getter = "italic", catch)]
+    fn italic(this: &StyleIn) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, structural, getter = "underline", catch)]
+    fn underline(this: &StyleIn) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, structural, getter = "color", catch)]
+    fn color(this: &StyleIn) -> Result<JsValue, JsValue>;
 }
 
 fn payload() -> Payload {

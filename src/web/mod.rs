@@ -172,14 +172,16 @@ impl Inner {
 
     /// Feed the session one input, carry out its actions, then dispatch its events.
     fn input(self: &Rc<Self>, f: impl FnOnce(&mut Session, u64)) {
+        // One clock read per input: the actions and the timer below happen in the same tick.
+        let now = now_ms();
         {
             let mut core = self.core.borrow_mut();
-            f(&mut core.session, now_ms());
+            f(&mut core.session, now);
         }
-        self.pump();
+        self.pump(now);
     }
 
-    fn pump(self: &Rc<Self>) {
+    fn pump(self: &Rc<Self>, now: u64) {
         let events = {
             let mut core = self.core.borrow_mut();
             let core = &mut *core;
@@ -189,7 +191,7 @@ impl Inner {
                         core.socket = None;
                         match Socket::open(&self.url, Rc::downgrade(self)) {
                             Ok(s) => core.socket = Some(s),
-                            Err(_) => core.session.on_close(now_ms(), 1006, "WebSocket failed"),
+                            Err(_) => core.session.on_close(now, 1006, "WebSocket failed"),
                         }
                     }
                     Action::Send(bytes) => {
@@ -204,11 +206,11 @@ impl Inner {
                             s.close(code, &reason);
                         }
                         // Handlers are detached, so report the close ourselves.
-                        core.session.on_close(now_ms(), code, &reason);
+                        core.session.on_close(now, code, &reason);
                     }
                 }
             }
-            self.arm_timer(core);
+            self.arm_timer(core, now);
             let mut events = Vec::new();
             while let Some(e) = core.session.poll_event() {
                 events.push(e);
@@ -225,8 +227,7 @@ impl Inner {
         }
     }
 
-    fn arm_timer(self: &Rc<Self>, core: &mut Core) {
-        let now = now_ms();
+    fn arm_timer(self: &Rc<Self>, core: &mut Core, now: u64) {
         let next = core.session.next_timeout(now);
         if next == core.timer_at && (next.is_none() || core.timer.is_some()) {
             return;
