@@ -25,6 +25,8 @@ mod users;
 
 pub use commands::{CommandOptions, CommandRouter, CommandTrigger};
 pub use policy::{RateLimit, ReconnectPolicy, Rng, TokenBucket};
+#[cfg(target_arch = "wasm32")]
+pub(crate) use users::FxMap;
 pub use users::UserTable;
 
 use crate::codec::{encode, Decoder, Field, Line, DEFAULT_MAX_LINE};
@@ -351,6 +353,8 @@ pub struct Session {
     /// Server time (unix s) of this connection's join, from `i1`: older chat lines are history.
     joined_server_s: Option<i64>,
     commands: CommandRouter,
+    /// Recently parsed chat styles (style text, parsed).
+    styles: Vec<(String, Style)>,
 }
 
 impl Session {
@@ -406,6 +410,7 @@ impl Session {
             list_acc: Vec::new(),
             joined_server_s: None,
             commands: CommandRouter::default(),
+            styles: Vec::new(),
             config,
         })
     }
@@ -868,7 +873,7 @@ impl Session {
             }
             Incoming::Message(m) => {
                 let user = self.user_or_key(&m.from);
-                let style = self.style_or_plain(m.style());
+                let style = self.style_of(&m.style);
                 let is_self = self.users.is_me(&m.from);
                 let time_ms = self.time_ms(now_ms, m.time);
                 let history = m
@@ -892,7 +897,7 @@ impl Session {
             Incoming::Whisper(w) => {
                 let from = self.user_or_key(&w.from);
                 let to = self.user_or_key(&w.to);
-                let style = self.style_or_plain(w.style());
+                let style = self.style_of(&w.style);
                 let is_self = self.users.is_me(&w.from);
                 let time_ms = self.time_ms(now_ms, w.time);
                 self.events.push_back(Event::Whisper {
@@ -917,6 +922,22 @@ impl Session {
             Incoming::Control(c) => self.events.push_back(Event::Control(c)),
             Incoming::Other(_) => {}
         }
+    }
+
+    /// The parsed style for a style text. A room uses a handful of styles, so the last few
+    /// are kept (parsing allocates the colour each time; docs/PERFORMANCE.md "Decode path").
+    fn style_of(&mut self, wire: &str) -> Style {
+        if let Some((_, st)) = self.styles.iter().find(|(w, _)| w == wire) {
+            return st.clone();
+        }
+        let parsed = Style::parse(wire);
+        if let Ok(st) = &parsed {
+            if self.styles.len() >= 16 {
+                self.styles.remove(0);
+            }
+            self.styles.push((wire.to_owned(), st.clone()));
+        }
+        self.style_or_plain(parsed)
     }
 
     fn style_or_plain(&mut self, r: Result<Style, crate::message::StyleError>) -> Style {

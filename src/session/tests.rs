@@ -557,3 +557,84 @@ fn chat_log_replay_is_history_and_never_triggers_commands() {
         .collect();
     assert_eq!(triggers, [vec!["new".to_owned()]]);
 }
+
+#[test]
+fn chat_styles_are_parsed_once_per_text_and_bad_ones_are_reported_every_time() {
+    let mut h = H::guest();
+    h.join();
+    h.server(&[Incoming::User(rec(BOB, "bob", 1))]);
+    h.take_events();
+    let m = |style: &str, text: &str| {
+        Incoming::Message(ChatMessage {
+            from: UserKey(BOB.to_vec()),
+            style: style.into(),
+            text: text.into(),
+            time: Some(1_700_000_010),
+        })
+    };
+    // More distinct styles than the cache keeps, then the first ones again.
+    let mut lines: Vec<Incoming> = (0..20)
+        .map(|i| m(&format!("{} #{:06x}", i % 8, i), "x"))
+        .collect();
+    lines.push(m("4 #FF0000", "a"));
+    lines.push(m("4 #FF0000", "b"));
+    lines.push(m("0 #000000", "c"));
+    lines.push(m("9 #zz", "bad1"));
+    lines.push(m("9 #zz", "bad2"));
+    h.server(&lines);
+    let ev = h.take_events();
+    let styles: Vec<(String, Style)> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { style, content, .. } => Some((content.clone(), style.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(styles.len(), 25);
+    for (i, (_, st)) in styles.iter().take(20).enumerate() {
+        assert_eq!(*st, Style::parse(&format!("{} #{:06x}", i % 8, i)).unwrap());
+    }
+    let red = Style::parse("4 #ff0000").unwrap();
+    assert_eq!(styles[20].1, red);
+    assert_eq!(styles[21].1, red, "a cached style is the same style");
+    assert_eq!(styles[22].1, Style::parse("0 #000000").unwrap());
+    assert_eq!(styles[23].1, Style::plain(), "a bad style reads as plain");
+    assert_eq!(styles[24].1, Style::plain());
+    let errors = ev.iter().filter(|e| matches!(e, Event::Error(_))).count();
+    assert_eq!(errors, 2, "a bad style is reported every time, not cached");
+}
+
+#[test]
+fn events_share_the_table_record_until_a_k_line_replaces_it() {
+    let mut h = H::guest();
+    h.join();
+    h.server(&[Incoming::User(rec(BOB, "bob", 1))]);
+    h.take_events();
+    let m = |text: &str| {
+        Incoming::Message(ChatMessage {
+            from: UserKey(BOB.to_vec()),
+            style: String::new(),
+            text: text.into(),
+            time: Some(1_700_000_010),
+        })
+    };
+    let mut muted = rec(BOB, "bob", 1);
+    muted.mute = true;
+    muted.mute_raw = 1;
+    h.server(&[m("1"), m("2"), Incoming::User(muted), m("3")]);
+    let users: Vec<Rc<UserRecord>> = h
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Message { user, .. } => Some(user),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(users.len(), 3);
+    assert!(Rc::ptr_eq(&users[0], &users[1]), "no copy per message");
+    assert!(
+        !Rc::ptr_eq(&users[1], &users[2]),
+        "a k line makes a new record"
+    );
+    assert!(!users[1].mute && users[2].mute);
+}

@@ -2,8 +2,40 @@
 //! (PROTOCOL.md §3.2 `k i2 u j o d`).
 
 use crate::message::{UserKey, UserRecord};
-use std::collections::HashMap;
 use std::rc::Rc;
+
+/// A fast non-cryptographic hasher (the FxHash mix) for the user table and the web layer's
+/// small maps. The keys are server-assigned user keys and the bot's own event names; SipHash's
+/// flooding resistance buys little for one bot's room and costs a visible share of every
+/// message in wasm (docs/PERFORMANCE.md).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(buf));
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// `HashMap` with [`FxHasher`].
+pub(crate) type FxMap<K, V> =
+    std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
 
 /// Users known to the session. Records come from `k`; presence from `u` lists, `j` and `o`.
 ///
@@ -11,7 +43,7 @@ use std::rc::Rc;
 /// copying its strings (docs/PERFORMANCE.md "Decode path"); a `k` line replaces it.
 #[derive(Debug, Default, Clone)]
 pub struct UserTable {
-    records: HashMap<UserKey, Rc<UserRecord>>,
+    records: FxMap<UserKey, Rc<UserRecord>>,
     /// Present users in arrival order.
     present: Vec<UserKey>,
     me: Option<UserKey>,
@@ -117,5 +149,54 @@ impl UserTable {
     /// No one is present.
     pub fn is_empty(&self) -> bool {
         self.present.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::{BuildHasher, BuildHasherDefault};
+
+    #[test]
+    fn fx_hash_separates_keys_and_the_table_finds_them() {
+        let b = BuildHasherDefault::<FxHasher>::default();
+        let keys: Vec<UserKey> = (0u8..=255)
+            .map(|i| UserKey(vec![i, 0, 0, 0, 0, 0, 0, i]))
+            .collect();
+        let hashes: std::collections::HashSet<u64> = keys.iter().map(|k| b.hash_one(k)).collect();
+        assert_eq!(
+            hashes.len(),
+            keys.len(),
+            "no collisions among 256 simple keys"
+        );
+        // Lengths matter: a key and its zero-padded longer form differ.
+        assert_ne!(
+            b.hash_one(UserKey(vec![1])),
+            b.hash_one(UserKey(vec![1, 0]))
+        );
+        let mut t = UserTable::default();
+        for k in &keys {
+            t.upsert(UserRecord {
+                key: k.clone(),
+                nick: format!("n{}", k.0[0]),
+                id: String::new(),
+                level: None,
+                auth: 0,
+                icons: String::new(),
+                nickcon: String::new(),
+                connected: 0,
+                mute: false,
+                mute_raw: 0,
+                session: vec![],
+                profileimg: None,
+            });
+        }
+        for k in &keys {
+            assert_eq!(
+                t.get(k).map(|r| r.nick.clone()),
+                Some(format!("n{}", k.0[0]))
+            );
+        }
+        assert!(t.get(&UserKey(vec![9; 8])).is_none());
     }
 }

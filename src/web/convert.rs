@@ -3,8 +3,8 @@
 
 use crate::codec::{hex_encode, Field};
 use crate::message::{RoomInfo, Style, UserRecord};
-use crate::session::Event;
 use crate::session::{Config, ErrorInfo, Login, RateLimit, ReconnectPolicy};
+use crate::session::{Event, FxMap};
 use crate::token::UserFields;
 use js_sys::{Array, JsString, Object, Reflect, Uint8Array};
 use std::rc::Rc;
@@ -435,6 +435,16 @@ extern "C" {
     fn set_session(this: &Payload, v: &str);
     #[wasm_bindgen(method, structural, setter = "profileimg")]
     fn set_profileimg(this: &Payload, v: Option<&str>);
+    #[wasm_bindgen(method, structural, setter = "count")]
+    fn set_count(this: &Payload, v: f64);
+    #[wasm_bindgen(method, structural, setter = "type")]
+    fn set_type(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "code")]
+    fn set_code(this: &Payload, v: f64);
+    #[wasm_bindgen(method, structural, setter = "data")]
+    fn set_data(this: &Payload, v: &JsValue);
+    #[wasm_bindgen(method, structural, setter = "list")]
+    fn set_list(this: &Payload, v: &JsValue);
     #[wasm_bindgen(method, structural, setter = "key")]
     fn set_key_js(this: &Payload, v: &JsValue);
     #[wasm_bindgen(method, structural, setter = "nick")]
@@ -471,41 +481,11 @@ fn payload() -> Payload {
     Object::new().unchecked_into()
 }
 
-/// A fast non-cryptographic hasher (the FxHash mix) for the web layer's small maps: listener
-/// names and user keys. SipHash's DoS resistance buys nothing here (the maps are bounded and
-/// keyed by the bot's own event names and server-assigned keys) and costs a visible share of
-/// each event in wasm.
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut buf = [0u8; 8];
-            buf[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(buf));
-        }
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// `HashMap` with [`FxHasher`].
-pub type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
-
 /// Most user objects kept; past this the cache starts over (memory stays bounded in rooms with
 /// many short visits).
 const USER_CACHE_MAX: usize = 4096;
+/// Most system-code names kept as JS strings (the table has 42 and one for unknown codes).
+const NAME_CACHE_MAX: usize = 64;
 /// Most distinct style objects kept (a room uses a handful).
 const STYLE_CACHE_MAX: usize = 64;
 
@@ -516,6 +496,7 @@ const STYLE_CACHE_MAX: usize = 64;
 pub struct EventBuilder {
     users: FxMap<Vec<u8>, (Rc<UserRecord>, JsValue)>,
     styles: Vec<(Style, JsValue)>,
+    names: Vec<(&'static str, JsValue)>,
 }
 
 impl EventBuilder {
@@ -606,6 +587,40 @@ impl EventBuilder {
         o.set_content(content);
         o.set_time(time_ms);
         o.set_self(is_self);
+        o.into()
+    }
+
+    /// `{count}` (user.count).
+    pub fn count(&self, n: f64) -> JsValue {
+        let o = payload();
+        o.set_count(n);
+        o.into()
+    }
+
+    /// `{list}` (user.list).
+    pub fn list(&self, list: &JsValue) -> JsValue {
+        let o = payload();
+        o.set_list(list);
+        o.into()
+    }
+
+    /// `{type, code, data}` (system). The type names come from a fixed table, so their JS
+    /// strings are made once.
+    pub fn system(&mut self, name: &'static str, code: f64, data: &JsValue) -> JsValue {
+        let name = match self.names.iter().find(|(n, _)| std::ptr::eq(*n, name)) {
+            Some((_, v)) => v.clone(),
+            None => {
+                let v = JsValue::from_str(name);
+                if self.names.len() < NAME_CACHE_MAX {
+                    self.names.push((name, v.clone()));
+                }
+                v
+            }
+        };
+        let o = payload();
+        o.set_type(&name);
+        o.set_code(code);
+        o.set_data(data);
         o.into()
     }
 

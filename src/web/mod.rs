@@ -11,7 +11,7 @@
 mod convert;
 
 use crate::message::{Command, Outgoing};
-use crate::session::{Action, CommandOptions, Config, ErrorInfo, Event, Session, State};
+use crate::session::{Action, CommandOptions, Config, ErrorInfo, Event, FxMap, Session, State};
 use convert::*;
 use gloo_timers::callback::Timeout;
 use js_sys::{Array, Function, Promise, Uint8Array};
@@ -338,14 +338,14 @@ impl Inner {
                     .whisper(&from, &to, &style, &content, time_ms, is_self);
                 self.emit("whisper", payload)
             }
-            Event::System { code, args } => self.emit(
-                "system",
-                obj(&[
-                    ("type", code.name().into()),
-                    ("code", (code.code() as f64).into()),
-                    ("data", fields_to_js(&args)),
-                ]),
-            ),
+            Event::System { code, args } => {
+                let data = fields_to_js(&args);
+                let payload =
+                    self.builder
+                        .borrow_mut()
+                        .system(code.name(), code.code() as f64, &data);
+                self.emit("system", payload)
+            }
             Event::UserJoin(u) => {
                 let payload = self.builder.borrow_mut().user_event(&u);
                 self.emit("user.join", payload)
@@ -360,13 +360,17 @@ impl Inner {
                 };
                 self.emit("user.quit", payload)
             }
-            Event::UserCount(n) => self.emit("user.count", obj(&[("count", (n as f64).into())])),
+            Event::UserCount(n) => {
+                let payload = self.builder.borrow().count(n as f64);
+                self.emit("user.count", payload)
+            }
             Event::UserList(list) => {
                 let list: Array = {
                     let mut b = self.builder.borrow_mut();
                     list.iter().map(|u| b.user(u)).collect()
                 };
-                self.emit("user.list", obj(&[("list", list.into())]))
+                let payload = self.builder.borrow().list(&list);
+                self.emit("user.list", payload)
             }
             Event::UserModi { target, changed } => self.emit(
                 "user.modi",
