@@ -12,8 +12,11 @@ import { BestDecoder, BestDecoderPerField, ReferenceDecoder } from './decoders.j
 
 const EVENTS = ['message', 'whisper', 'system', 'user.join', 'user.quit', 'user.count', 'user.list', 'error'];
 const q = new URLSearchParams(location.search);
+// Every log line is also kept for drivers that cannot read the console (WebDriver).
+window.__benchLog = [];
 const log = (s) => {
   console.log(s);
+  window.__benchLog.push(s);
   const pre = document.getElementById('out');
   if (pre) pre.textContent += s + '\n';
 };
@@ -205,4 +208,4 @@ async function main() {
 window.__bench = main().catch((e) => {
   log('ERROR ' + (e && e.stack || e));
   return { error: String(e && e.stack || e) };
-});
+}).then((r) => { window.__benchResult = r; return r; });

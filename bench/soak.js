@@ -7,7 +7,8 @@ import init, { UChatBot } from './pkg/uchat_bot.js';
 const q = new URLSearchParams(location.search);
 const seconds = Number(q.get('seconds') || 60);
 const warmup = Math.min(15, seconds / 4);
-const log = (s) => { console.log(s); document.getElementById('out').textContent += s + '\n'; };
+window.__benchLog = [];
+const log = (s) => { console.log(s); window.__benchLog.push(s); document.getElementById('out').textContent += s + '\n'; };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
@@ -54,4 +55,5 @@ async function main() {
   return res;
 }
 
-window.__bench = main().catch((e) => { log('ERROR ' + (e && e.stack || e)); return { error: String(e) }; });
+window.__bench = main().catch((e) => { log('ERROR ' + (e && e.stack || e)); return { error: String(e) }; })
+  .then((r) => { window.__benchResult = r; return r; });

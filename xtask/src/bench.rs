@@ -5,8 +5,10 @@
 //!
 //! Steps: build the release package with [`crate::pkg::build_web`], copy the pages of `bench/`
 //! next to it, start a release `uchat sim --www` serving them, and let `bench/run.mjs`
-//! (playwright-core from `tools/node_modules`) open the page in headless Chromium. The page
-//! prints human-readable lines and `RESULT <name> <value>` lines, which are echoed here.
+//! (playwright-core from `tools/node_modules`) open the page in headless Chromium, then
+//! `bench/run-firefox.mjs` in headless Firefox ESR through geckodriver (its RESULT names get a
+//! `firefox_` prefix). The page prints human-readable lines and `RESULT <name> <value>` lines,
+//! which are echoed here.
 
 use std::env;
 use std::fs;
@@ -85,6 +87,21 @@ impl Drop for Guard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+const FIREFOX: &str = "/usr/bin/firefox-esr";
+
+/// geckodriver on PATH or in `$CARGO_HOME/bin` (where `cargo xtask install` puts it).
+fn geckodriver(ctx: &Ctx) -> Option<PathBuf> {
+    let installed = ctx.cargo_bin.join("geckodriver");
+    if installed.is_file() {
+        return Some(installed);
+    }
+    env::var_os("PATH").and_then(|paths| {
+        env::split_paths(&paths)
+            .map(|d| d.join("geckodriver"))
+            .find(|p| p.is_file())
+    })
 }
 
 fn target_dir(root: &Path) -> PathBuf {
@@ -179,12 +196,28 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
         .status()
         .map_err(|e| format!("cannot run node: {e}"))?
         .success();
-    println!(
-        "note: Firefox skipped: playwright-core drives only its own patched Firefox builds, not \
-         firefox-esr. To run the page in Firefox by hand: `uchat sim --auto-rooms --flood 0 \
-         --repeat-limit 0 --www {}` and open /index.html on the printed port",
-        www.display()
-    );
+    let mut ok = ok;
+    match (opts.soak, geckodriver(ctx)) {
+        (true, _) => println!(
+            "note: the soak runs in Chromium only (Firefox has no performance.memory and no \
+             forced GC from a page)"
+        ),
+        (false, Some(gecko)) if Path::new(FIREFOX).is_file() => {
+            println!("$ node bench/run-firefox.mjs {page}   (headless Firefox ESR, geckodriver)");
+            ok &= Command::new("node")
+                .arg(root.join("bench/run-firefox.mjs"))
+                .arg(&page)
+                .arg(timeout.to_string())
+                .env("GECKODRIVER", gecko)
+                .env("FIREFOX", FIREFOX)
+                .status()
+                .map_err(|e| format!("cannot run node: {e}"))?
+                .success();
+        }
+        _ => println!(
+            "note: Firefox skipped: no geckodriver or {FIREFOX} (cargo xtask install provides both)"
+        ),
+    }
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
