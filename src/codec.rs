@@ -431,6 +431,31 @@ impl Decoder {
         })
     }
 
+    /// Feed one chunk and get each complete line *raw* (still escaped, as received), for a
+    /// caller with a faster path for some lines; `Err` for an over-long line. Lines the caller
+    /// does not handle itself go through [`Decoder::decode_line`], which must be called inside
+    /// `f` (error line numbers count the lines split so far). Empty and NUL-led lines are passed
+    /// on too; `decode_line` skips them.
+    pub fn feed_lines(
+        &mut self,
+        chunk: &[u8],
+        mut f: impl FnMut(&mut Decoder, Result<&[u8], DecodeError>),
+    ) {
+        self.feed_raw(chunk, |this, raw| match raw {
+            Ok(raw) => f(this, Ok(raw)),
+            Err(()) => {
+                let e = this.too_long_error();
+                f(this, Err(e))
+            }
+        })
+    }
+
+    /// Decode one raw line from [`Decoder::feed_lines`] exactly as [`Decoder::feed`] would:
+    /// `None` for a skipped line (empty or starting with NUL).
+    pub fn decode_line(&mut self, raw: &[u8]) -> Option<Result<Line, DecodeError>> {
+        self.decode_raw_line(Ok(raw))
+    }
+
     fn too_long_error(&self) -> DecodeError {
         DecodeError {
             line: self.lines,
@@ -994,6 +1019,29 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feed_lines_then_decode_line_equals_feed_at_every_split() {
+        // Escapes of both layers, a skipped NUL line, an empty line, an over-long line.
+        let stream: &[u8] =
+            b"m\x03\x03a\\\\b\\\nc\n\x00x\n\nk\x02\\\x02\x03n\nlong-long-long-line\np\n";
+        for split in 0..=stream.len() {
+            let (a, b) = stream.split_at(split);
+            let mut want = Decoder::with_max_line(12);
+            let mut expected = want.feed(a);
+            expected.extend(want.feed(b));
+            let mut d = Decoder::with_max_line(12);
+            let mut got = Vec::new();
+            for chunk in [a, b] {
+                d.feed_lines(chunk, |d, raw| match raw {
+                    Ok(raw) => got.extend(d.decode_line(raw)),
+                    Err(e) => got.push(Err(e)),
+                });
+            }
+            assert_eq!(got, expected, "split at {split}");
+            assert_eq!(d.rest(), want.rest());
+        }
+    }
 
     fn dec(hex: &str) -> Vec<Result<Line, DecodeError>> {
         Decoder::new().feed(&hex_decode(hex).unwrap())

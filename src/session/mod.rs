@@ -534,20 +534,29 @@ impl Session {
         if !matches!(self.state, State::Joining | State::Joined) {
             return;
         }
-        let mut lines = Vec::new();
-        self.decoder.feed_with(bytes, |r| lines.push(r));
-        for r in lines {
-            match r {
-                Ok(line) => self.on_line(now_ms, line),
-                Err(e) => self.events.push_back(Event::Error(ErrorInfo::sdk(
+        // Lines are handled as they are split; once a line ends the session (a fatal ERR), the
+        // rest of the frame is split but ignored. Plain chat lines take a shortcut that builds
+        // no `Line` (docs/PERFORMANCE.md "Decode path"); every other line is decoded as usual.
+        let mut decoder = std::mem::take(&mut self.decoder);
+        decoder.feed_lines(bytes, |decoder, raw| {
+            if !matches!(self.state, State::Joining | State::Joined) {
+                return;
+            }
+            let decoded = match raw {
+                Ok(raw) if !self.raw_events && self.plain_chat(now_ms, raw) => return,
+                Ok(raw) => decoder.decode_line(raw),
+                Err(e) => Some(Err(e)),
+            };
+            match decoded {
+                None => {}
+                Some(Ok(line)) => self.on_line(now_ms, line),
+                Some(Err(e)) => self.events.push_back(Event::Error(ErrorInfo::sdk(
                     "decode",
                     format!("could not decode a line from the server: {e}"),
                 ))),
             }
-            if !matches!(self.state, State::Joining | State::Joined) {
-                break;
-            }
-        }
+        });
+        self.decoder = decoder;
         self.flush(now_ms);
     }
 
@@ -871,29 +880,7 @@ impl Session {
                     changed: modi.changes,
                 });
             }
-            Incoming::Message(m) => {
-                let user = self.user_or_key(&m.from);
-                let style = self.style_of(&m.style);
-                let is_self = self.users.is_me(&m.from);
-                let time_ms = self.time_ms(now_ms, m.time);
-                let history = m
-                    .time
-                    .zip(self.joined_server_s)
-                    .is_some_and(|(t, joined)| t < joined);
-                if !is_self && !history {
-                    if let Some(t) = self.commands.dispatch(now_ms, &user, &m.text) {
-                        self.events.push_back(Event::Command(t));
-                    }
-                }
-                self.events.push_back(Event::Message {
-                    user,
-                    style,
-                    content: m.text,
-                    time_ms,
-                    is_self,
-                    history,
-                });
-            }
+            Incoming::Message(m) => self.on_chat(now_ms, &m.from, &m.style, m.text, m.time),
             Incoming::Whisper(w) => {
                 let from = self.user_or_key(&w.from);
                 let to = self.user_or_key(&w.to);
@@ -922,6 +909,95 @@ impl Session {
             Incoming::Control(c) => self.events.push_back(Event::Control(c)),
             Incoming::Other(_) => {}
         }
+    }
+
+    /// An `m` line (PROTOCOL.md §3.2): the message event, and a command if one matches.
+    fn on_chat(
+        &mut self,
+        now_ms: u64,
+        from: &UserKey,
+        style: &str,
+        text: String,
+        time: Option<i64>,
+    ) {
+        let user = self.user_or_key(from);
+        let style = self.style_of(style);
+        let is_self = self.users.is_me(from);
+        let time_ms = self.time_ms(now_ms, time);
+        let history = time
+            .zip(self.joined_server_s)
+            .is_some_and(|(t, joined)| t < joined);
+        if !is_self && !history {
+            if let Some(t) = self.commands.dispatch(now_ms, &user, &text) {
+                self.events.push_back(Event::Command(t));
+            }
+        }
+        self.events.push_back(Event::Message {
+            user,
+            style,
+            content: text,
+            time_ms,
+            is_self,
+            history,
+        });
+    }
+
+    /// The shortcut for the commonest line: `m | B key | S style | S text [| N time]` with no
+    /// escape byte anywhere (so neither escaping layer applies and the fields are the bytes
+    /// between type bytes). Handles it exactly as `Incoming::from_line` + [`Session::on_chat`]
+    /// would and returns true; returns false, having done nothing, for any other line (other
+    /// key or field types, escapes, invalid UTF-8, a bad number), which then takes the general
+    /// path and gets its usual result or error.
+    fn plain_chat(&mut self, now_ms: u64, raw: &[u8]) -> bool {
+        let Some(rest) = raw.strip_prefix(b"m\x02") else {
+            return false;
+        };
+        if rest.contains(&crate::codec::ESCAPE) {
+            return false;
+        }
+        let mut fields: [(u8, &[u8]); 4] = [(0, &[]); 4];
+        let (mut n, mut ty, mut start) = (0, crate::codec::TYPE_BIN, 0);
+        for (i, &b) in rest.iter().enumerate() {
+            if (crate::codec::TYPE_BIN..=crate::codec::TYPE_FLOAT).contains(&b) {
+                if n == 3 {
+                    return false;
+                }
+                fields[n] = (ty, &rest[start..i]);
+                n += 1;
+                ty = b;
+                start = i + 1;
+            }
+        }
+        fields[n] = (ty, &rest[start..]);
+        n += 1;
+        use crate::codec::{decode_number, TYPE_BIN, TYPE_NUM, TYPE_STR};
+        let [(TYPE_BIN, key), (TYPE_STR, style), (TYPE_STR, text), last] = fields else {
+            return false;
+        };
+        let time = match (n, last) {
+            (3, _) => None,
+            (4, (TYPE_NUM, p)) => match decode_number(p) {
+                Ok(t) => Some(t),
+                Err(_) => return false,
+            },
+            _ => return false,
+        };
+        self.plain_chat_fields(now_ms, key, style, text, time)
+    }
+
+    fn plain_chat_fields(
+        &mut self,
+        now_ms: u64,
+        key: &[u8],
+        style: &[u8],
+        text: &[u8],
+        time: Option<i64>,
+    ) -> bool {
+        let (Ok(style), Ok(text)) = (std::str::from_utf8(style), std::str::from_utf8(text)) else {
+            return false;
+        };
+        self.on_chat(now_ms, &UserKey(key.to_vec()), style, text.to_owned(), time);
+        true
     }
 
     /// The parsed style for a style text. A room uses a handful of styles, so the last few

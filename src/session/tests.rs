@@ -638,3 +638,112 @@ fn events_share_the_table_record_until_a_k_line_replaces_it() {
     );
     assert!(!users[1].mute && users[2].mute);
 }
+
+/// The plain-chat shortcut of `on_frame` gives exactly the events of the general path (which
+/// `raw` events force), for lines it takes and for lines it must leave alone.
+#[test]
+fn plain_chat_shortcut_matches_the_general_path() {
+    let key = |k: [u8; 8]| k.to_vec();
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    let m = |fields: &[Field]| {
+        let mut l = Line::new("m");
+        l.fields.extend(fields.iter().cloned());
+        encode(&l).unwrap()
+    };
+    use Field::{Bin, Num, Str, Undef};
+    lines.push(m(&[
+        Bin(key(BOB)),
+        Str("4 #ff0000".into()),
+        Str("안녕".into()),
+    ]));
+    lines.push(m(&[
+        Bin(key(BOB)),
+        Str("".into()),
+        Str("hi".into()),
+        Num(1_700_000_010),
+    ]));
+    lines.push(m(&[
+        Bin(key(BOB)),
+        Str("".into()),
+        Str("old".into()),
+        Num(1_600_000_000),
+    ]));
+    lines.push(m(&[
+        Bin(key(ME)),
+        Str("".into()),
+        Str("mine".into()),
+        Num(1_700_000_011),
+    ]));
+    lines.push(m(&[
+        Bin(key(BOB)),
+        Str("".into()),
+        Str("!ping a b".into()),
+        Num(1_700_000_012),
+    ]));
+    lines.push(m(&[
+        Bin(key(BOB)),
+        Str("".into()),
+        Str("undef time".into()),
+        Undef,
+    ]));
+    lines.push(m(&[
+        Bin(key(BOB)),
+        Str("".into()),
+        Str("extra".into()),
+        Num(1),
+        Str("x".into()),
+    ]));
+    lines.push(m(&[
+        Bin(vec![0x5c, 0x02, 0x0a, 1, 2, 3, 4, 5]),
+        Str("".into()),
+        Str("esc \\ \n".into()),
+    ]));
+    lines.push(m(&[
+        Bin(vec![7; 8]),
+        Str("".into()),
+        Str("unknown sender".into()),
+    ]));
+    lines.push(m(&[
+        Bin(key(BOB)),
+        Str("9 #zz".into()),
+        Str("bad style".into()),
+    ]));
+    lines.push(m(&[
+        Str("not a key".into()),
+        Str("".into()),
+        Str("x".into()),
+    ]));
+    lines.push(m(&[Bin(key(BOB)), Str("".into())]));
+    lines.push(b"m\x02\x02\x02\x02\x02\x02\x02\x02\x02\x03\x03\xff\xfe\n".to_vec()); // bad UTF-8
+    lines.push(
+        b"m\x02\x01\x01\x01\x01\x01\x01\x01\x01\x03\x03t\x05\x01\x02\x03\x04\x05\x06\x07\x08\x09\n"
+            .to_vec(),
+    ); // 9-byte number
+    lines.push(b"mm\x02\x01\x03\x03x\n".to_vec());
+    let run = |raw_events: bool| {
+        let mut h = H::guest();
+        h.s.set_raw_events(raw_events);
+        h.join();
+        h.server(&[Incoming::User(rec(BOB, "bob", 1))]);
+        h.s.commands_mut()
+            .register("ping", CommandOptions::default())
+            .unwrap();
+        h.take_events();
+        // One frame with everything, then each line in its own frame.
+        h.s.on_frame(h.now, &lines.concat());
+        for l in &lines {
+            h.s.on_frame(h.now, l);
+        }
+        h.drain();
+        h.take_events()
+            .into_iter()
+            .filter(|e| !matches!(e, Event::Raw(_)))
+            .collect::<Vec<_>>()
+    };
+    let general = run(true);
+    let shortcut = run(false);
+    assert!(general.len() > 2 * 10, "{}", general.len());
+    assert!(general.iter().any(|e| matches!(e, Event::Command(_))));
+    assert!(general.iter().any(|e| matches!(e, Event::Error(_))));
+    assert_eq!(shortcut, general);
+}
