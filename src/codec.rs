@@ -122,6 +122,14 @@ impl Field {
         matches!(self, Field::Undef)
     }
 
+    /// Equality that also holds between two NaN floats (see [`Line::same_as`]).
+    pub fn same_as(&self, other: &Field) -> bool {
+        match (self, other) {
+            (Field::Float(x), Field::Float(y)) => x == y || (x.is_nan() && y.is_nan()),
+            _ => self == other,
+        }
+    }
+
     /// The canonical form this value takes after an encode/decode round trip: a negative
     /// [`Field::Num`] is sent as type-7 text and so comes back as [`Field::Float`].
     pub fn canonical(self) -> Field {
@@ -226,6 +234,18 @@ impl Line {
     pub fn canonical(mut self) -> Line {
         self.fields = self.fields.into_iter().map(Field::canonical).collect();
         self
+    }
+
+    /// Equality that also holds between NaN floats (`==` on [`Field::Float`] follows IEEE 754,
+    /// where NaN differs from itself, so a line holding NaN never equals its own round trip).
+    pub fn same_as(&self, other: &Line) -> bool {
+        self.key == other.key
+            && self.fields.len() == other.fields.len()
+            && self
+                .fields
+                .iter()
+                .zip(&other.fields)
+                .all(|(a, b)| a.same_as(b))
     }
 }
 

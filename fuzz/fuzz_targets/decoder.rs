@@ -14,27 +14,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use uchat_bot::codec::{encode, DecodeError, Decoder, Field, Line};
+use uchat_bot::codec::{encode, DecodeError, Decoder, Line};
 
 type Decoded = Vec<Result<Line, DecodeError>>;
-
-fn field_eq(a: &Field, b: &Field) -> bool {
-    match (a, b) {
-        (Field::Float(x), Field::Float(y)) => x == y || (x.is_nan() && y.is_nan()),
-        _ => a == b,
-    }
-}
-
-fn line_eq(a: &Line, b: &Line) -> bool {
-    a.key == b.key
-        && a.fields.len() == b.fields.len()
-        && a.fields.iter().zip(&b.fields).all(|(x, y)| field_eq(x, y))
-}
 
 fn results_eq(a: &Decoded, b: &Decoded) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| match (x, y) {
-            (Ok(x), Ok(y)) => line_eq(x, y),
+            (Ok(x), Ok(y)) => x.same_as(y),
             (Err(x), Err(y)) => x == y,
             _ => false,
         })

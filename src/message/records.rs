@@ -202,6 +202,25 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
+    /// A record holding only `key`: what a client knows of a user the server referred to (in
+    /// `m`, `w`, `j`, `u`, …) without defining it by a `k` line first.
+    pub fn unknown(key: UserKey) -> UserRecord {
+        UserRecord {
+            key,
+            nick: String::new(),
+            id: String::new(),
+            level: None,
+            auth: 0,
+            icons: String::new(),
+            nickcon: String::new(),
+            connected: 0,
+            mute: false,
+            mute_raw: 0,
+            session: Vec::new(),
+            profileimg: None,
+        }
+    }
+
     /// The session as lowercase hex, as uchat.js shows it.
     pub fn session_hex(&self) -> String {
         hex_encode(&self.session)

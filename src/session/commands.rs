@@ -149,18 +149,9 @@ mod tests {
 
     fn user(nick: &str, auth: i64) -> UserRecord {
         UserRecord {
-            key: UserKey(vec![1, 2]),
             nick: nick.into(),
-            id: String::new(),
-            level: None,
             auth,
-            icons: String::new(),
-            nickcon: String::new(),
-            connected: 0,
-            mute: false,
-            mute_raw: 0,
-            session: vec![],
-            profileimg: None,
+            ..UserRecord::unknown(UserKey(vec![1, 2]))
         }
     }
 

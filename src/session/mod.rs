@@ -801,27 +801,10 @@ impl Session {
         self.set_state(State::Closed);
     }
 
-    fn unknown_user(key: &UserKey) -> UserRecord {
-        UserRecord {
-            key: key.clone(),
-            nick: String::new(),
-            id: String::new(),
-            level: None,
-            auth: 0,
-            icons: String::new(),
-            nickcon: String::new(),
-            connected: 0,
-            mute: false,
-            mute_raw: 0,
-            session: Vec::new(),
-            profileimg: None,
-        }
-    }
-
     fn user_or_key(&self, key: &UserKey) -> Rc<UserRecord> {
         self.users
             .get_shared(key)
-            .unwrap_or_else(|| Rc::new(Self::unknown_user(key)))
+            .unwrap_or_else(|| Rc::new(UserRecord::unknown(key.clone())))
     }
 
     fn time_ms(&self, now_ms: u64, time: Option<i64>) -> f64 {
@@ -868,7 +851,7 @@ impl Session {
             Incoming::UserQuit { nick } => {
                 let user = self.users.quit(&nick).unwrap_or_else(|| UserRecord {
                     nick: nick.clone(),
-                    ..Self::unknown_user(&UserKey(Vec::new()))
+                    ..UserRecord::unknown(UserKey(Vec::new()))
                 });
                 self.events.push_back(Event::UserQuit(user));
             }

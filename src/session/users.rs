@@ -177,18 +177,8 @@ mod tests {
         let mut t = UserTable::default();
         for k in &keys {
             t.upsert(UserRecord {
-                key: k.clone(),
                 nick: format!("n{}", k.0[0]),
-                id: String::new(),
-                level: None,
-                auth: 0,
-                icons: String::new(),
-                nickcon: String::new(),
-                connected: 0,
-                mute: false,
-                mute_raw: 0,
-                session: vec![],
-                profileimg: None,
+                ..UserRecord::unknown(k.clone())
             });
         }
         for k in &keys {
