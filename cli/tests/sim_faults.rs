@@ -25,19 +25,7 @@ async fn first_line_logs_and_clean_sigterm() {
     a.expect_err(201).await;
     sim.wait_log("connected");
     sim.wait_log("ERR 201");
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &sim.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + WAIT;
-    let code = loop {
-        if let Some(s) = sim.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "sim did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let code = sim.stop_with("TERM");
     assert!(code.success(), "exit status {code:?}");
     // The log never contains the room token.
     let rx = sim.stderr.take().unwrap();
@@ -282,19 +270,7 @@ async fn text_frame_close_frame_do_not_hurt() {
 async fn sigint_stops_cleanly_with_clients_connected() {
     let mut sim = Sim::start(&[]);
     let (_a, _) = sim.join("lobby", Some("a")).await;
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &sim.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + WAIT;
-    let code = loop {
-        if let Some(s) = sim.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "sim did not stop on SIGINT");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let code = sim.stop_with("INT");
     assert!(code.success(), "exit status {code:?}");
 }
 

@@ -65,17 +65,10 @@ pub fn run(args: BenchArgs) -> ExitCode {
         eprintln!("uchat bench-sim: --rate must be a positive number");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("uchat bench-sim: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(bench(args))
+    match super::runtime("uchat bench-sim") {
+        Ok(runtime) => runtime.block_on(bench(args)),
+        Err(code) => code,
+    }
 }
 
 async fn bench(args: BenchArgs) -> ExitCode {

@@ -230,6 +230,18 @@ async fn stop_signal() -> &'static str {
     }
 }
 
+/// The multi-threaded tokio runtime of `uchat sim` and `uchat bench-sim`; on failure it prints
+/// why (prefixed with `tool`) and gives the exit status.
+pub(crate) fn runtime(tool: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("{tool}: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
 /// Runs `uchat sim` until SIGINT/SIGTERM. Exit status 0 on a signal, 2 on bad settings, 1 when
 /// the address cannot be bound.
 pub fn run(args: SimArgs) -> ExitCode {
@@ -240,15 +252,9 @@ pub fn run(args: SimArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime("uchat sim") {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("uchat sim: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let code = runtime.block_on(async {
         let quiet = settings.quiet;

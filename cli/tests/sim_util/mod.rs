@@ -95,6 +95,27 @@ impl Sim {
         }
     }
 
+    /// Sends `signal` (`"TERM"`, `"INT"`) to the sim and waits at most [`WAIT`] for it to exit;
+    /// returns its exit status.
+    pub fn stop_with(&mut self, signal: &str) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "sim did not stop on SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits for a stderr line containing `needle` (requires [`Sim::start_logged`]).
     pub fn wait_log(&self, needle: &str) -> String {
         let rx = self.stderr.as_ref().expect("start_logged");
