@@ -56,6 +56,15 @@ function run(cmd, args, opts = {}) {
   return r.stdout;
 }
 
+/** Files under `dir/sub`, as `sub/…` paths with `/` separators (empty if there is no `sub`). */
+function listFiles(dir, sub) {
+  const top = path.join(dir, sub);
+  if (!fs.existsSync(top)) return [];
+  return fs.readdirSync(top, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath ?? e.path, e.name)).split(path.sep).join('/'));
+}
+
 /** Starts `uchat sim` on a free loopback port; resolves with { url, stop }. */
 function startSim(wwwDir) {
   return new Promise((resolve, reject) => {
@@ -230,8 +239,16 @@ async function main() {
     const tarball = path.join(tmp, packed[0].filename);
     const files = packed[0].files.map((f) => f.path).sort();
     check('npm pack', fs.existsSync(tarball), tarball);
-    const want = ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json', 'uchat_bot.js', 'uchat_bot_bg.wasm'];
+    // The JS snippets wasm-bindgen wrote (pkg/snippets/…, imported by uchat_bot.js) ship too.
+    const snippets = listFiles(pkgDir, 'snippets');
+    const want = ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json', 'uchat_bot.js', 'uchat_bot_bg.wasm',
+      ...snippets].sort();
     check('tarball holds exactly the package files', JSON.stringify(files) === JSON.stringify(want), files.join(', '));
+    const glueImports = [...fs.readFileSync(path.join(pkgDir, 'uchat_bot.js'), 'utf8')
+      .matchAll(/^import\b.*\bfrom\s*['"]([^'"]+)['"]/gm)].map((m) => m[1]);
+    const unshipped = glueImports.filter((f) => !f.startsWith('./snippets/') || !files.includes(f.slice(2)));
+    check('every module uchat_bot.js imports is in the tarball', unshipped.length === 0,
+      `imports: ${glueImports.join(', ')}; not shipped: ${unshipped.join(', ')}`);
 
     const app = path.join(tmp, 'app');
     fs.mkdirSync(app);

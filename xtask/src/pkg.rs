@@ -4,6 +4,10 @@
 //! [`build_web`] is the one way the browser build is made (the userscript and the demo reuse it):
 //! `cargo build --release` for wasm32, `wasm-bindgen --target web`, then `wasm-opt -Os` from the
 //! npm package `binaryen` pinned in `tools/package.json`.
+//!
+//! JS modules the Rust code imports (`#[wasm_bindgen(module = "/src/web/hub.js")]`) are written
+//! by wasm-bindgen under `OUT/snippets/` and imported by the glue as `./snippets/…`: every
+//! distribution ships that directory next to `uchat_bot.js` (the userscript inlines it).
 
 use std::env;
 use std::fs;
@@ -23,6 +27,9 @@ pub struct WebBuild {
     pub wasm: PathBuf,
     /// The declarations wasm-bindgen wrote (`OUT/uchat_bot.d.ts`).
     pub dts: PathBuf,
+    /// Every file wasm-bindgen wrote under `OUT/snippets/` (the JS modules the glue imports),
+    /// relative to `OUT` with `/` separators, sorted; see [`snippet_files`].
+    pub snippets: Vec<String>,
     /// Whether `wasm-opt` ran (false in debug builds, or when `binaryen` could not be installed).
     pub optimised: bool,
 }
@@ -55,8 +62,58 @@ pub fn wasm_opt(root: &Path) -> Option<PathBuf> {
     bin.is_file().then_some(bin)
 }
 
+/// The directory under a build's output where wasm-bindgen writes the JS snippets.
+pub const SNIPPETS_DIR: &str = "snippets";
+
+/// Every file under `dir/snippets/`, as paths relative to `dir` with `/` separators, sorted
+/// (empty when there is no such directory).
+pub fn snippet_files(dir: &Path) -> Result<Vec<String>, String> {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) -> Result<(), String> {
+        let entries = fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("reading {}: {e}", dir.display()))?;
+            let name = entry.file_name();
+            let name = name
+                .to_str()
+                .ok_or_else(|| format!("{}: a file name that is not UTF-8", dir.display()))?;
+            let rel = format!("{rel}/{name}");
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, &rel, out)?;
+            } else {
+                out.push(rel);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    let top = dir.join(SNIPPETS_DIR);
+    if top.is_dir() {
+        walk(&top, SNIPPETS_DIR, &mut out)?;
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Checks that every module `glue` (the text of `uchat_bot.js` in `out_dir`) imports is one of
+/// the `snippets` wasm-bindgen wrote next to it, so the directory works as shipped.
+fn check_glue_imports(glue: &str, out_dir: &Path, snippets: &[String]) -> Result<(), String> {
+    for from in crate::site::import_specifiers(glue, "uchat_bot.js")? {
+        let found = from
+            .strip_prefix("./")
+            .is_some_and(|rel| snippets.iter().any(|s| s == rel));
+        if !found {
+            return Err(format!(
+                "uchat_bot.js imports `{from}`, which is not a file wasm-bindgen wrote under {}",
+                out_dir.join(SNIPPETS_DIR).display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Builds the browser SDK into `out_dir`: `uchat_bot.js` (ES module, `--target web`),
-/// `uchat_bot_bg.wasm` and `uchat_bot.d.ts`.
+/// `uchat_bot_bg.wasm`, `uchat_bot.d.ts` and the JS snippets under `snippets/`.
 ///
 /// `release`: the size-tuned release profile plus `wasm-opt -Os` (skipped with a note if
 /// `binaryen` cannot be installed); otherwise a debug build, quicker to make, not optimised.
@@ -75,16 +132,28 @@ pub fn build_web(root: &Path, release: bool, out_dir: &Path) -> Result<WebBuild,
         .join(profile)
         .join("uchat_bot.wasm");
     fs::create_dir_all(out_dir).map_err(|e| format!("mkdir {}: {e}", out_dir.display()))?;
+    // Snippet directories are named by a hash: drop those of an earlier build of a reused
+    // directory (www/pkg) so only what this glue imports is served and counted.
+    let old_snippets = out_dir.join(SNIPPETS_DIR);
+    if old_snippets.exists() {
+        fs::remove_dir_all(&old_snippets)
+            .map_err(|e| format!("rm -r {}: {e}", old_snippets.display()))?;
+    }
     run_checked(
         Command::new("wasm-bindgen")
             .args(["--target", "web", "--out-name", "uchat_bot", "--out-dir"])
             .arg(out_dir)
             .arg(&raw),
     )?;
+    let js = out_dir.join("uchat_bot.js");
+    let glue = fs::read_to_string(&js).map_err(|e| format!("reading {}: {e}", js.display()))?;
+    let snippets = snippet_files(out_dir)?;
+    check_glue_imports(&glue, out_dir, &snippets)?;
     let build = WebBuild {
-        js: out_dir.join("uchat_bot.js"),
+        js,
         wasm: out_dir.join("uchat_bot_bg.wasm"),
         dts: out_dir.join("uchat_bot.d.ts"),
+        snippets,
         optimised: false,
     };
     if !release {
@@ -137,6 +206,8 @@ pub fn workspace_version(root: &Path) -> Result<String, String> {
 
 /// The placeholder in pkg-template/package.json that becomes the Cargo.toml version.
 const VERSION_PLACEHOLDER: &str = "\"version\": \"0.0.0-set-by-xtask\"";
+/// The entry of pkg-template/package.json `files` that makes `npm pack` ship the snippets.
+const FILES_SNIPPETS: &str = "\"snippets/\"";
 
 /// `cargo xtask pkg`: builds `pkg/`, the npm package, from pkg-template/ and the release build.
 pub fn pkg(root: &Path) -> Result<PathBuf, String> {
@@ -170,6 +241,13 @@ pub fn pkg(root: &Path) -> Result<PathBuf, String> {
                 return Err(format!(
                     "{} must contain {VERSION_PLACEHOLDER} (replaced by the Cargo.toml version)",
                     from.display()
+                ));
+            }
+            if !build.snippets.is_empty() && !text.contains(FILES_SNIPPETS) {
+                return Err(format!(
+                    "{} must list {FILES_SNIPPETS} in `files`: uchat_bot.js imports {}",
+                    from.display(),
+                    build.snippets.join(", ")
                 ));
             }
             let text = text.replace(VERSION_PLACEHOLDER, &format!("\"version\": \"{version}\""));
@@ -220,27 +298,32 @@ fn gzipped_len(file: &Path) -> Result<u64, String> {
     Ok(out.stdout.len() as u64)
 }
 
-/// The files a browser downloads from the package, in the order `size` prints them.
+/// The files a browser downloads from the package, in the order `size` prints them; the JS
+/// snippets under `snippets/` (see [`snippet_files`]) follow them.
 const SHIPPED: &[&str] = &["uchat_bot_bg.wasm", "uchat_bot.js", "index.js"];
 
-/// Prints raw and gzipped sizes of what the browser downloads from `pkg_dir`, and fails when
-/// the gzipped total is over [`SIZE_LIMIT`]. Returns the gzipped total.
+/// Prints raw and gzipped sizes of what the browser downloads from `pkg_dir` ([`SHIPPED`] and
+/// every snippet), and fails when the gzipped total is over [`SIZE_LIMIT`]. Returns the gzipped
+/// total.
 pub fn size_report(pkg_dir: &Path) -> Result<u64, String> {
+    let mut names: Vec<String> = SHIPPED.iter().map(|s| s.to_string()).collect();
+    names.extend(snippet_files(pkg_dir)?);
+    let w = names.iter().map(String::len).max().unwrap_or(0).max(22);
     let mut total = 0;
-    println!("{:<22} {:>9} {:>12}", "file", "bytes", "gzip -9");
-    for name in SHIPPED {
+    println!("{:<w$} {:>9} {:>12}", "file", "bytes", "gzip -9");
+    for name in &names {
         let file = pkg_dir.join(name);
         let raw = fs::metadata(&file)
             .map_err(|e| format!("{}: {e} (run `cargo xtask pkg`)", file.display()))?
             .len();
         let gz = gzipped_len(&file)?;
         total += gz;
-        println!("{name:<22} {raw:>9} {gz:>12}");
+        println!("{name:<w$} {raw:>9} {gz:>12}");
     }
     let kib = total as f64 / 1024.0;
     let limit_kib = SIZE_LIMIT / 1024;
     println!(
-        "{:<22} {:>9} {total:>12}  ({kib:.1} KiB, limit {limit_kib} KiB)",
+        "{:<w$} {:>9} {total:>12}  ({kib:.1} KiB, limit {limit_kib} KiB)",
         "total", ""
     );
     if total > SIZE_LIMIT {
@@ -357,5 +440,43 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let text = fs::read_to_string(root.join("pkg-template/package.json")).unwrap();
         assert!(text.contains(VERSION_PLACEHOLDER));
+        assert!(text.contains(FILES_SNIPPETS));
+    }
+
+    #[test]
+    fn lists_snippet_files_recursively_and_checks_the_glue_imports() {
+        let dir = env::temp_dir().join(format!("xtask-snippets-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(snippet_files(&dir).unwrap(), Vec::<String>::new());
+        let web = dir.join("snippets/uchat-bot-0123/src/web");
+        fs::create_dir_all(&web).unwrap();
+        fs::write(web.join("hub.js"), "export class Hub {}\n").unwrap();
+        fs::write(
+            dir.join("snippets/uchat-bot-0123/inline0.js"),
+            "export function f() {}\n",
+        )
+        .unwrap();
+        fs::write(dir.join("uchat_bot.js"), "not a snippet\n").unwrap();
+        let files = snippet_files(&dir).unwrap();
+        assert_eq!(
+            files,
+            [
+                "snippets/uchat-bot-0123/inline0.js",
+                "snippets/uchat-bot-0123/src/web/hub.js"
+            ]
+        );
+        let glue = "import { Hub } from './snippets/uchat-bot-0123/src/web/hub.js';\nlet wasm;\n";
+        assert_eq!(check_glue_imports(glue, &dir, &files), Ok(()));
+        let stale = glue.replace("0123", "4567");
+        let err = check_glue_imports(&stale, &dir, &files).unwrap_err();
+        assert!(
+            err.contains("./snippets/uchat-bot-4567/src/web/hub.js"),
+            "{err}"
+        );
+        let bare = "import { x } from 'somewhere';\n";
+        assert!(check_glue_imports(bare, &dir, &files)
+            .unwrap_err()
+            .contains("`somewhere`"));
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
