@@ -5,7 +5,9 @@
 //!   [`crate::pkg::build_web`]) into one classic script, `dist/uchat-bot.user.js`: the glue is
 //!   wrapped in a function with its `export`s removed, the wasm is inlined as base64 and
 //!   instantiated synchronously, and `UChatBot` becomes a global. That is what a userscript
-//!   manager's `@require` and a plain `<script>` tag need.
+//!   manager's `@require` and a plain `<script>` tag need. The JS snippets the glue imports
+//!   (`./snippets/…`, e.g. src/web/hub.js) are inlined the same way, each in its own function
+//!   scope, and bound inside the glue's scope under the names it imports.
 //! * `demo` builds the SDK into `www/pkg/`, starts `uchat sim --www www --crowd 5` and prints the
 //!   URL of the demo page (`www/index.html` with the `<uchat-bot-widget>` element).
 //! * `site-test userscript|widget` builds what a browser test needs and runs
@@ -66,6 +68,8 @@ pub fn command(ctx: &Ctx, cmd: &str, rest: &[String]) -> Result<ExitCode, String
 const FACADE: &str = "pkg-template/index.js";
 /// The module the facade imports the wasm-bindgen glue as.
 const GLUE_SPECIFIER: &str = "./uchat_bot.js";
+/// How the glue imports the JS snippets wasm-bindgen writes next to it (`OUT/snippets/…`).
+const SNIPPET_PREFIX: &str = "./snippets/";
 
 /// `cargo xtask userscript`: builds `dist/uchat-bot.user.js`; returns its path.
 pub fn userscript(root: &Path) -> Result<PathBuf, String> {
@@ -82,7 +86,7 @@ pub fn userscript(root: &Path) -> Result<PathBuf, String> {
     let facade = read(&root.join(FACADE))?;
     let wasm =
         fs::read(&build.wasm).map_err(|e| format!("reading {}: {e}", build.wasm.display()))?;
-    let script = classic_script(&glue, &facade, &wasm, &version)?;
+    let script = classic_script(&glue, &facade, &wasm, &version, &snippet_reader(&build_dir))?;
     let out = root.join(USERSCRIPT_OUT);
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
@@ -110,7 +114,7 @@ struct Export {
 }
 
 /// One `import` line: `import def, { a as b, c } from 'from';` → bindings (`local`, `name`),
-/// with `name` `default` for the default import.
+/// with `name` `default` for the default import and `*` for `* as ns`.
 #[derive(Debug, PartialEq, Eq)]
 struct Import {
     from: String,
@@ -137,29 +141,64 @@ fn specifiers(list: &str, import: bool) -> Vec<Export> {
         .collect()
 }
 
-/// `import def, { a as b } from './x.js';` (one line, the form the facade uses).
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+}
+
+/// `import def, { a as b } from './x.js';` or `import * as ns from './x.js';` (one line, the
+/// forms the facade and wasm-bindgen's glue use). None for anything else.
 fn parse_import(line: &str) -> Option<Import> {
-    let rest = line.strip_prefix("import ")?.trim_end().strip_suffix(';')?;
+    let rest = line
+        .strip_prefix("import")?
+        .trim_start()
+        .trim_end()
+        .strip_suffix(';')?;
     let (what, from) = rest.rsplit_once(" from ")?;
+    let from = from.trim();
     let from = from
-        .trim()
-        .trim_matches(|c| c == '\'' || c == '"')
+        .strip_prefix('\'')
+        .and_then(|f| f.strip_suffix('\''))
+        .or_else(|| from.strip_prefix('"').and_then(|f| f.strip_suffix('"')))?
         .to_string();
     let mut bindings = Vec::new();
-    let (default, named) = match what.split_once('{') {
-        Some((d, n)) => (d.trim().trim_end_matches(',').trim(), Some(n)),
-        None => (what.trim(), None),
+    let (head, named) = match what.split_once('{') {
+        Some((d, n)) => (d, Some(n)),
+        None => (what, None),
     };
-    if !default.is_empty() {
+    for part in head.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (local, name) = match part.strip_prefix("* as ") {
+            Some(ns) => (ns.trim(), "*"),
+            None => (part, "default"),
+        };
         bindings.push(Export {
-            local: default.into(),
-            name: "default".into(),
+            local: local.into(),
+            name: name.into(),
         });
     }
     if let Some(named) = named {
         bindings.extend(specifiers(named.trim().strip_suffix('}')?, true));
     }
-    Some(Import { from, bindings })
+    let valid = bindings
+        .iter()
+        .all(|b| is_identifier(&b.local) && (b.name == "*" || is_identifier(&b.name)));
+    (valid && !bindings.is_empty()).then_some(Import { from, bindings })
+}
+
+/// The modules an ES module (`file` names it in errors) imports, in order: what [`crate::pkg`]
+/// checks wasm-bindgen's glue against the snippets it wrote.
+pub(crate) fn import_specifiers(src: &str, file: &str) -> Result<Vec<String>, String> {
+    src.lines()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("import ") || l.starts_with("import{"))
+        .map(|(n, l)| {
+            parse_import(l)
+                .map(|i| i.from)
+                .ok_or_else(|| format!("{file} line {}: cannot read the import `{l}`", n + 1))
+        })
+        .collect()
 }
 
 /// An ES module (`file` names it in errors) as the body of a classic script: `export` keywords
@@ -330,16 +369,120 @@ const LOADER: &str = r#"{
 }
 "#;
 
-/// The single-file classic script: the glue in its own function scope, the facade bound to it
-/// in place of its `import`, the wasm inlined, then the loader.
-fn classic_script(glue: &str, facade: &str, wasm: &[u8], version: &str) -> Result<String, String> {
+/// `const { name: local, … } = var;` (and `const ns = var;` for `* as ns`): the bindings of
+/// `import` (made by `importer`) taken from `var`, the object of `exports` of `import.from`.
+fn bind(import: &Import, var: &str, exports: &[Export], importer: &str) -> Result<String, String> {
+    let mut named = Vec::new();
+    let mut namespaces = String::new();
+    for b in &import.bindings {
+        if b.name == "*" {
+            namespaces.push_str(&format!("const {} = {var};\n", b.local));
+            continue;
+        }
+        if !exports.iter().any(|e| e.name == b.name) {
+            return Err(format!(
+                "{importer} imports `{}`, which {} does not export",
+                b.name, import.from
+            ));
+        }
+        named.push(format!("{}: {}", b.name, b.local));
+    }
+    let mut out = String::new();
+    if !named.is_empty() {
+        out.push_str(&format!("const {{ {} }} = {var};\n", named.join(", ")));
+    }
+    out.push_str(&namespaces);
+    Ok(out)
+}
+
+/// `{ name: local, … }`: the object a wrapped module's function returns.
+fn export_table(exports: &[Export]) -> String {
+    let items: Vec<String> = exports
+        .iter()
+        .map(|e| format!("{}: {}", e.name, e.local))
+        .collect();
+    format!("{{ {} }}", items.join(", "))
+}
+
+/// Reads the glue's `./snippets/…` imports from the build directory `dir`, refusing
+/// specifiers that would leave it.
+fn snippet_reader(dir: &Path) -> impl Fn(&str) -> Result<String, String> + '_ {
+    move |from: &str| {
+        let rel = from.strip_prefix("./").unwrap_or(from);
+        if rel
+            .split('/')
+            .any(|seg| seg.is_empty() || seg == "." || seg == ".." || seg.contains('\\'))
+        {
+            return Err(format!(
+                "uchat_bot.js imports `{from}`, which is not a plain path under {}",
+                dir.display()
+            ));
+        }
+        let path = dir.join(rel);
+        fs::read_to_string(&path).map_err(|e| {
+            format!(
+                "uchat_bot.js imports `{from}`, but {} cannot be read: {e}",
+                path.display()
+            )
+        })
+    }
+}
+
+/// A snippet module inlined into the single file.
+struct Snippet {
+    from: String,
+    body: String,
+    exports: Vec<Export>,
+}
+
+/// The single-file classic script: each JS snippet the glue imports (`./snippets/…`, read with
+/// `read_snippet`) in its own function scope, then the glue in its own function scope with the
+/// snippets' exports bound to the names it imports, the facade bound to the glue in place of
+/// its `import`, the wasm inlined, then the loader.
+fn classic_script(
+    glue: &str,
+    facade: &str,
+    wasm: &[u8],
+    version: &str,
+    read_snippet: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<String, String> {
     let (glue_body, glue_exports, glue_imports) = strip_module_syntax(glue, "uchat_bot.js")?;
-    if let Some(i) = glue_imports.first() {
-        return Err(format!(
-            "uchat_bot.js imports `{}` (an inline JS snippet?); the single-file userscript \
-             cannot hold that",
-            i.from
-        ));
+    let mut snippets: Vec<Snippet> = Vec::new();
+    let mut snippet_bindings = String::new();
+    for import in &glue_imports {
+        if !import.from.starts_with(SNIPPET_PREFIX) {
+            return Err(format!(
+                "uchat_bot.js imports `{}`; the single-file userscript only inlines the JS \
+                 snippets wasm-bindgen writes ({SNIPPET_PREFIX}…)",
+                import.from
+            ));
+        }
+        let index = match snippets.iter().position(|s| s.from == import.from) {
+            Some(i) => i,
+            None => {
+                let src = read_snippet(&import.from)?;
+                let (body, exports, imports) = strip_module_syntax(&src, &import.from)?;
+                if let Some(i) = imports.first() {
+                    return Err(format!(
+                        "{} imports `{}`; a snippet inlined into the single-file userscript \
+                         cannot import",
+                        import.from, i.from
+                    ));
+                }
+                snippets.push(Snippet {
+                    from: import.from.clone(),
+                    body,
+                    exports,
+                });
+                snippets.len() - 1
+            }
+        };
+        snippet_bindings.push_str(&bind(
+            import,
+            &format!("__uchat_snippet{index}"),
+            &snippets[index].exports,
+            "uchat_bot.js",
+        )?);
     }
     require_exports(
         &glue_exports,
@@ -352,7 +495,7 @@ fn classic_script(glue: &str, facade: &str, wasm: &[u8], version: &str) -> Resul
         FACADE,
         &["UChatBot", "initSync", "default"],
     )?;
-    let mut bindings = Vec::new();
+    let mut facade_bindings = String::new();
     for import in &facade_imports {
         if import.from != GLUE_SPECIFIER {
             return Err(format!(
@@ -360,27 +503,17 @@ fn classic_script(glue: &str, facade: &str, wasm: &[u8], version: &str) -> Resul
                 import.from
             ));
         }
-        for b in &import.bindings {
-            if !glue_exports.iter().any(|e| e.name == b.name) {
-                return Err(format!(
-                    "{FACADE} imports `{}`, which uchat_bot.js does not export",
-                    b.name
-                ));
-            }
-            bindings.push(format!("{}: {}", b.name, b.local));
-        }
+        facade_bindings.push_str(&bind(import, "__uchat_glue", &glue_exports, FACADE)?);
     }
-    let glue_table: Vec<String> = glue_exports
-        .iter()
-        .map(|e| format!("{}: {}", e.name, e.local))
-        .collect();
     let facade_init = facade_exports
         .iter()
         .find(|e| e.name == "default")
         .map_or("init", |e| e.local.as_str());
 
-    let mut out =
-        String::with_capacity(glue_body.len() + facade_body.len() + wasm.len() * 4 / 3 + 4096);
+    let snippets_len: usize = snippets.iter().map(|s| s.body.len()).sum();
+    let mut out = String::with_capacity(
+        snippets_len + glue_body.len() + facade_body.len() + wasm.len() * 4 / 3 + 4096,
+    );
     out.push_str(&format!(
         "/*! uchat-bot {version} — single-file build for userscripts and <script> tags.\n\
          \x20*  Made by `cargo xtask userscript` from the wasm-bindgen output and the npm package's\n\
@@ -395,20 +528,30 @@ fn classic_script(glue: &str, facade: &str, wasm: &[u8], version: &str) -> Resul
         "const UCHAT_BOT_SCRIPT_URL = (typeof document !== 'undefined' && document.currentScript \
          && document.currentScript.src) || (typeof location !== 'undefined' ? location.href : '');\n",
     );
+    for (i, snippet) in snippets.iter().enumerate() {
+        out.push_str(&format!(
+            "// ---- wasm-bindgen snippet {} (ES module syntax removed) ----\n",
+            snippet.from
+        ));
+        out.push_str(&format!("const __uchat_snippet{i} = (function () {{\n"));
+        out.push_str(&snippet.body);
+        out.push_str(&format!(
+            "return {};\n}})();\n",
+            export_table(&snippet.exports)
+        ));
+    }
     out.push_str("// ---- wasm-bindgen glue (ES module syntax removed) ----\n");
     out.push_str("const __uchat_glue = (function () {\n");
+    out.push_str(&snippet_bindings);
     out.push_str(&glue_body);
     out.push_str(&format!(
-        "return {{ {} }};\n}})();\n",
-        glue_table.join(", ")
+        "return {};\n}})();\n",
+        export_table(&glue_exports)
     ));
     out.push_str(&format!(
         "// ---- {FACADE} (ES module syntax removed) ----\n"
     ));
-    out.push_str(&format!(
-        "const {{ {} }} = __uchat_glue;\n",
-        bindings.join(", ")
-    ));
+    out.push_str(&facade_bindings);
     out.push_str(&facade_body);
     out.push_str("// ---- single-file loader ----\n");
     if facade_init != "init" {
@@ -699,6 +842,41 @@ export class UChatBot extends WasmUChatBot {}
 const CSP = \"'wasm-unsafe-eval'\";
 ";
 
+    /// A hub.js-like snippet: it declares names the glue also declares (`wasm`, `start`), which
+    /// its own function scope keeps apart.
+    const HUB_SRC: &str = "\
+const td = new TextDecoder();
+let wasm = 'snippet';
+export class Hub {
+    constructor(memory) { this.memory = memory; }
+}
+function start() {}
+export function helper() { return td; }
+";
+
+    const HUB_PATH: &str = "./snippets/uchat-bot-0123abcd/src/web/hub.js";
+
+    fn glue_with_hub() -> String {
+        format!("import {{ Hub }} from '{HUB_PATH}';\n{GLUE}")
+    }
+
+    /// A build without snippets: any read is an error.
+    fn no_snippets(from: &str) -> Result<String, String> {
+        Err(format!("no snippet {from} here"))
+    }
+
+    /// Serves [`HUB_SRC`] as [`HUB_PATH`], counting the reads.
+    fn hub_reader(reads: &std::cell::Cell<usize>) -> impl Fn(&str) -> Result<String, String> + '_ {
+        move |from| {
+            reads.set(reads.get() + 1);
+            if from == HUB_PATH {
+                Ok(HUB_SRC.to_string())
+            } else {
+                Err(format!("unexpected snippet {from}"))
+            }
+        }
+    }
+
     fn pairs(exports: &[Export]) -> Vec<(&str, &str)> {
         exports
             .iter()
@@ -755,25 +933,140 @@ const CSP = \"'wasm-unsafe-eval'\";
 
     #[test]
     fn refuses_what_a_classic_script_cannot_hold() {
-        let with_import = format!("import {{ x }} from './snippets/a.js';\n{GLUE}");
-        assert!(classic_script(&with_import, FACADE_SRC, b"", "1")
+        let other = format!("import {{ x }} from './elsewhere/a.js';\n{GLUE}");
+        let err = classic_script(&other, FACADE_SRC, b"", "1", &no_snippets).unwrap_err();
+        assert!(
+            err.contains("`./elsewhere/a.js`") && err.contains("only inlines"),
+            "{err}"
+        );
+        let bare = format!("import {{ x }} from 'some-package';\n{GLUE}");
+        assert!(classic_script(&bare, FACADE_SRC, b"", "1", &no_snippets)
             .unwrap_err()
-            .contains("./snippets/a.js"));
+            .contains("`some-package`"));
         let dynamic = format!("{GLUE}const m = import.meta.resolve('x');\n");
         assert!(strip_module_syntax(&dynamic, "glue").is_err());
         let default_expr = format!("{GLUE}export default 42;\n");
         assert!(strip_module_syntax(&default_expr, "glue")
             .unwrap_err()
             .contains("unexpected export form"));
-        assert!(classic_script("export class Other {}\n", FACADE_SRC, b"", "1").is_err());
+        assert!(classic_script(
+            "export class Other {}\n",
+            FACADE_SRC,
+            b"",
+            "1",
+            &no_snippets
+        )
+        .is_err());
         let other_import = FACADE_SRC.replace("./uchat_bot.js", "./elsewhere.js");
-        assert!(classic_script(GLUE, &other_import, b"", "1")
+        assert!(classic_script(GLUE, &other_import, b"", "1", &no_snippets)
             .unwrap_err()
             .contains("./elsewhere.js"));
         let missing = FACADE_SRC.replace("initSync as wasmInitSync", "nothere as wasmInitSync");
-        assert!(classic_script(GLUE, &missing, b"", "1")
+        assert!(classic_script(GLUE, &missing, b"", "1", &no_snippets)
             .unwrap_err()
             .contains("nothere"));
+    }
+
+    #[test]
+    fn inlines_a_snippet_in_its_own_scope_and_binds_the_glue_import() {
+        let reads = std::cell::Cell::new(0);
+        let s =
+            classic_script(&glue_with_hub(), FACADE_SRC, b"", "1", &hub_reader(&reads)).unwrap();
+        assert_eq!(reads.get(), 1);
+        let snippet = s
+            .find("const __uchat_snippet0 = (function () {\n")
+            .expect("the snippet's scope");
+        let returns = s
+            .find("return { Hub: Hub, helper: helper };\n})();\n")
+            .expect("the snippet returns its exports");
+        let glue = s
+            .find("const __uchat_glue = (function () {\nconst { Hub: Hub } = __uchat_snippet0;\n")
+            .expect("the glue binds Hub first thing in its scope");
+        let glue_body = s.find("class UChatBot {").expect("the glue body");
+        assert!(
+            snippet < returns && returns < glue && glue < glue_body,
+            "{s}"
+        );
+        assert!(s.contains("class Hub {"), "{s}");
+        assert!(s.contains("let wasm = 'snippet';"), "{s}");
+        assert!(
+            s.contains("// ---- wasm-bindgen snippet ./snippets/uchat-bot-0123abcd/src/web/hub.js")
+        );
+        assert!(!s
+            .lines()
+            .any(|l| l.starts_with("export ") || l.starts_with("import ")));
+    }
+
+    #[test]
+    fn one_scope_per_snippet_and_namespace_imports() {
+        let reads = std::cell::Cell::new(0);
+        let glue = format!(
+            "import {{ Hub as H }} from '{HUB_PATH}';\nimport * as hub from '{HUB_PATH}';\n{GLUE}"
+        );
+        let s = classic_script(&glue, FACADE_SRC, b"", "1", &hub_reader(&reads)).unwrap();
+        assert_eq!(reads.get(), 1, "the snippet is read and inlined once");
+        assert!(!s.contains("__uchat_snippet1"), "{s}");
+        assert!(s.contains("const { Hub: H } = __uchat_snippet0;\nconst hub = __uchat_snippet0;\n"));
+    }
+
+    #[test]
+    fn snippet_errors_are_clear() {
+        // The snippet file is missing from the build directory.
+        let dir = env::temp_dir().join(format!("xtask-site-snippets-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let err = classic_script(
+            &glue_with_hub(),
+            FACADE_SRC,
+            b"",
+            "1",
+            &snippet_reader(&dir),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains(HUB_PATH) && err.contains("cannot be read"),
+            "{err}"
+        );
+        // Present, it is read from there.
+        let file = dir.join(HUB_PATH.trim_start_matches("./"));
+        fs::create_dir_all(file.parent().unwrap()).unwrap();
+        fs::write(&file, HUB_SRC).unwrap();
+        let s = classic_script(
+            &glue_with_hub(),
+            FACADE_SRC,
+            b"",
+            "1",
+            &snippet_reader(&dir),
+        )
+        .unwrap();
+        assert!(s.contains("const { Hub: Hub } = __uchat_snippet0;"));
+        // A path that would leave the build directory.
+        let escape = snippet_reader(&dir)("./snippets/../../etc/passwd").unwrap_err();
+        assert!(escape.contains("not a plain path"), "{escape}");
+        fs::remove_dir_all(&dir).unwrap();
+
+        let reads = std::cell::Cell::new(0);
+        let wrong_name = glue_with_hub().replace("{ Hub }", "{ Nope }");
+        let err =
+            classic_script(&wrong_name, FACADE_SRC, b"", "1", &hub_reader(&reads)).unwrap_err();
+        assert!(err.contains("`Nope`") && err.contains(HUB_PATH), "{err}");
+        let importing = |_: &str| Ok(format!("import {{ x }} from './x.js';\n{HUB_SRC}"));
+        let err = classic_script(&glue_with_hub(), FACADE_SRC, b"", "1", &importing).unwrap_err();
+        assert!(err.contains("cannot import"), "{err}");
+    }
+
+    #[test]
+    fn lists_import_specifiers() {
+        assert_eq!(
+            import_specifiers(&glue_with_hub(), "glue").unwrap(),
+            [HUB_PATH]
+        );
+        assert_eq!(
+            import_specifiers(GLUE, "glue").unwrap(),
+            Vec::<String>::new()
+        );
+        let err = import_specifiers("import './side-effect.js';\n", "glue").unwrap_err();
+        assert!(err.contains("glue line 1"), "{err}");
     }
 
     #[test]
@@ -794,7 +1087,7 @@ const CSP = \"'wasm-unsafe-eval'\";
 
     #[test]
     fn the_script_is_one_function_with_the_wasm_inside() {
-        let s = classic_script(GLUE, FACADE_SRC, b"\0asm", "1.2.3").unwrap();
+        let s = classic_script(GLUE, FACADE_SRC, b"\0asm", "1.2.3", &no_snippets).unwrap();
         assert!(s.contains("(function () {\n'use strict';"));
         assert!(s.trim_end().ends_with("})();"));
         assert!(s.contains("UCHAT_BOT_WASM_BASE64 = \"AGFzbQ==\""));
