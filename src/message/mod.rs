@@ -66,6 +66,14 @@ impl fmt::Display for UserKey {
     }
 }
 
+/// Lets tables keyed by `UserKey` be searched with the key's bytes (no copy): a derived `Hash`
+/// of the one field hashes exactly like the slice.
+impl std::borrow::Borrow<[u8]> for UserKey {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl From<Vec<u8>> for UserKey {
     fn from(bytes: Vec<u8>) -> Self {
         UserKey(bytes)

@@ -21,11 +21,12 @@
 
 mod commands;
 mod policy;
+pub mod tape;
+use tape::Tape;
 mod users;
 
 pub use commands::{CommandOptions, CommandRouter, CommandTrigger};
 pub use policy::{RateLimit, ReconnectPolicy, Rng, TokenBucket};
-#[cfg(target_arch = "wasm32")]
 pub(crate) use users::FxMap;
 pub use users::UserTable;
 
@@ -304,6 +305,66 @@ pub enum Action {
     },
 }
 
+/// Most fields (after the key) of a line on the fast path: `w` with a time has five.
+const MAX_FAST_FIELDS: usize = 5;
+
+/// Fields of a line split by [`split_fast`]: type byte and byte range.
+type Spans = [(u8, usize, usize); MAX_FAST_FIELDS];
+
+/// Splits the raw line `raw` (as received, still escaped; `raw[0]` is a one-byte key and
+/// `raw[1]` the first type byte) into its fields, undoing both escaping layers in one pass
+/// (PROTOCOL.md §2.1–2.2: `\`+LF is LF; `\`+`\` or `\`+type byte is that byte; `\`+any
+/// other byte keeps both; a trailing lone `\` is dropped). The ranges index `raw` itself when
+/// it has no escape byte, else `scratch`, which is returned with the count. `None` for more
+/// than [`MAX_FAST_FIELDS`] fields.
+fn split_fast<'a>(
+    raw: &'a [u8],
+    scratch: &'a mut Vec<u8>,
+    out: &mut Spans,
+) -> Option<(usize, &'a [u8])> {
+    use crate::codec::{ESCAPE, TYPE_BIN, TYPE_FLOAT};
+    let is_type = |b: u8| (TYPE_BIN..=TYPE_FLOAT).contains(&b);
+    let (mut n, mut ty) = (0, raw[1]);
+    if !raw.contains(&ESCAPE) {
+        let mut start = 2;
+        for (i, &b) in raw.iter().enumerate().skip(2) {
+            if is_type(b) {
+                *out.get_mut(n)? = (ty, start, i);
+                n += 1;
+                ty = b;
+                start = i + 1;
+            }
+        }
+        *out.get_mut(n)? = (ty, start, raw.len());
+        return Some((n + 1, raw));
+    }
+    scratch.clear();
+    let (mut start, mut i) = (0, 2);
+    while i < raw.len() {
+        let b = raw[i];
+        if b == ESCAPE {
+            match raw.get(i + 1) {
+                None => {}
+                Some(&c) if c == b'\n' || c == ESCAPE || is_type(c) => scratch.push(c),
+                Some(&c) => scratch.extend_from_slice(&[ESCAPE, c]),
+            }
+            i += 2;
+            continue;
+        }
+        if is_type(b) {
+            *out.get_mut(n)? = (ty, start, scratch.len());
+            n += 1;
+            ty = b;
+            start = scratch.len();
+        } else {
+            scratch.push(b);
+        }
+        i += 1;
+    }
+    *out.get_mut(n)? = (ty, start, scratch.len());
+    Some((n + 1, &scratch[..]))
+}
+
 /// Error codes after which retrying cannot help (DECISIONS.md "Keepalive, reconnect, rate" 2).
 fn is_fatal(code: i64) -> bool {
     matches!(
@@ -355,6 +416,11 @@ pub struct Session {
     commands: CommandRouter,
     /// Recently parsed chat styles (style text, parsed).
     styles: Vec<(String, Style)>,
+    /// The unescaped bytes of the line on the fast path (reused).
+    scratch: Vec<u8>,
+    /// Tape mode (the browser layer): every event goes to this tape instead of `events`, and
+    /// plain chat lines are written to it without building an [`Event`].
+    tape: Option<Tape>,
 }
 
 impl Session {
@@ -407,10 +473,12 @@ impl Session {
             token_retry_used: false,
             expecting_close: false,
             raw_events: false,
+            tape: None,
             list_acc: Vec::new(),
             joined_server_s: None,
             commands: CommandRouter::default(),
             styles: Vec::new(),
+            scratch: Vec::new(),
             config,
         })
     }
@@ -468,9 +536,38 @@ impl Session {
         self.actions.pop_front()
     }
 
-    /// Next event for user code.
+    /// Next event for user code (none in tape mode: see [`Session::take_batch`]).
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Tape mode on: from now on events are written to an event tape ([`tape`]) taken with
+    /// [`Session::take_batch`], instead of being queued for [`Session::poll_event`]. Events
+    /// already queued move to the tape.
+    pub fn use_tape(&mut self) {
+        let mut tape = self.tape.take().unwrap_or_default();
+        tape.extend(self.events.drain(..));
+        self.tape = Some(tape);
+    }
+
+    /// Tape mode: the events since the last call, or `None` if there are none.
+    pub fn take_batch(&mut self) -> Option<tape::Batch> {
+        let tape = self.tape.as_mut()?;
+        (!tape.is_empty()).then(|| tape.take_batch())
+    }
+
+    /// Tape mode: hand a dispatched batch back so its buffers are reused.
+    pub fn give_back(&mut self, batch: tape::Batch) {
+        if let Some(t) = &mut self.tape {
+            t.give_back(batch);
+        }
+    }
+
+    fn emit(&mut self, e: Event) {
+        match &mut self.tape {
+            Some(t) => t.push(e),
+            None => self.events.push_back(e),
+        }
     }
 
     /// When [`Session::on_timeout`] should be called next (local ms), if ever.
@@ -543,14 +640,14 @@ impl Session {
                 return;
             }
             let decoded = match raw {
-                Ok(raw) if !self.raw_events && self.plain_chat(now_ms, raw) => return,
+                Ok(raw) if !self.raw_events && self.fast_line(now_ms, raw) => return,
                 Ok(raw) => decoder.decode_line(raw),
                 Err(e) => Some(Err(e)),
             };
             match decoded {
                 None => {}
                 Some(Ok(line)) => self.on_line(now_ms, line),
-                Some(Err(e)) => self.events.push_back(Event::Error(ErrorInfo::sdk(
+                Some(Err(e)) => self.emit(Event::Error(ErrorInfo::sdk(
                     "decode",
                     format!("could not decode a line from the server: {e}"),
                 ))),
@@ -585,9 +682,9 @@ impl Session {
             } else {
                 ErrorInfo::sdk("handshake", HANDSHAKE_HINT)
             };
-            self.events.push_back(Event::Error(info.clone()));
-            self.events.push_back(Event::JoinFailed(info));
-            self.events.push_back(Event::Disconnect {
+            self.emit(Event::Error(info.clone()));
+            self.emit(Event::JoinFailed(info));
+            self.emit(Event::Disconnect {
                 code,
                 reason: reason.to_owned(),
                 will_reconnect: false,
@@ -627,7 +724,7 @@ impl Session {
         let bytes = encode(&msg.to_line()).map_err(|e| ErrorInfo::sdk("message", e.to_string()))?;
         if self.queue.len() >= self.config.queue_limit.max(1) {
             self.queue.pop_front();
-            self.events.push_back(Event::Error(ErrorInfo::sdk(
+            self.emit(Event::Error(ErrorInfo::sdk(
                 "queue_full",
                 format!(
                     "the outgoing queue is full ({} lines); the oldest line was dropped",
@@ -662,12 +759,12 @@ impl Session {
         let was_joining =
             matches!(self.state, State::Connecting | State::Joining) && !self.ever_joined;
         if was_joining {
-            self.events.push_back(Event::JoinFailed(ErrorInfo::sdk(
+            self.emit(Event::JoinFailed(ErrorInfo::sdk(
                 "closed",
                 "close() was called before the join completed",
             )));
         }
-        self.events.push_back(Event::Disconnect {
+        self.emit(Event::Disconnect {
             code: 1000,
             reason: "closed by the bot".into(),
             will_reconnect: false,
@@ -681,7 +778,7 @@ impl Session {
     fn set_state(&mut self, s: State) {
         if self.state != s {
             self.state = s;
-            self.events.push_back(Event::State(s));
+            self.emit(Event::State(s));
         }
     }
 
@@ -752,20 +849,20 @@ impl Session {
         match delay {
             Some(delay_ms) => {
                 self.attempt += 1;
-                self.events.push_back(Event::Disconnect {
+                self.emit(Event::Disconnect {
                     code,
                     reason: reason.to_owned(),
                     will_reconnect: true,
                 });
                 self.set_state(State::Reconnecting);
-                self.events.push_back(Event::Reconnecting {
+                self.emit(Event::Reconnecting {
                     attempt: self.attempt,
                     delay_ms,
                 });
                 self.reconnect_at = Some(now_ms + delay_ms);
             }
             None => {
-                self.events.push_back(Event::Disconnect {
+                self.emit(Event::Disconnect {
                     code,
                     reason: reason.to_owned(),
                     will_reconnect: false,
@@ -778,9 +875,9 @@ impl Session {
     /// A join failed or a fatal error: report, close, no retry.
     fn fail(&mut self, now_ms: u64, info: ErrorInfo, code: u16) {
         let _ = now_ms;
-        self.events.push_back(Event::Error(info.clone()));
+        self.emit(Event::Error(info.clone()));
         if !self.ever_joined {
-            self.events.push_back(Event::JoinFailed(info.clone()));
+            self.emit(Event::JoinFailed(info.clone()));
         }
         if self.socket_open {
             self.push_line(&Outgoing::Disconnect.to_line());
@@ -793,7 +890,7 @@ impl Session {
         }
         self.heartbeat_at = None;
         self.reconnect_at = None;
-        self.events.push_back(Event::Disconnect {
+        self.emit(Event::Disconnect {
             code,
             reason: info.message,
             will_reconnect: false,
@@ -813,12 +910,12 @@ impl Session {
 
     fn on_line(&mut self, now_ms: u64, line: Line) {
         if self.raw_events {
-            self.events.push_back(Event::Raw(line.clone()));
+            self.emit(Event::Raw(line.clone()));
         }
         let msg = match Incoming::from_line(line) {
             Ok(m) => m,
             Err(e) => {
-                self.events.push_back(Event::Error(ErrorInfo::sdk(
+                self.emit(Event::Error(ErrorInfo::sdk(
                     "message",
                     format!("malformed line from the server: {e}"),
                 )));
@@ -840,56 +937,44 @@ impl Session {
                 let keys = std::mem::take(&mut self.list_acc);
                 self.users.set_present(&keys);
                 let list = keys.iter().map(|k| self.user_or_key(k)).collect();
-                self.events.push_back(Event::UserList(list));
+                self.emit(Event::UserList(list));
             }
-            Incoming::UserCount(n) => self.events.push_back(Event::UserCount(n)),
+            Incoming::UserCount(n) => self.emit(Event::UserCount(n)),
             Incoming::UserJoin(key) => {
                 self.users.join(&key);
                 let user = self.user_or_key(&key);
-                self.events.push_back(Event::UserJoin(user));
+                self.emit(Event::UserJoin(user));
             }
             Incoming::UserQuit { nick } => {
                 let user = self.users.quit(&nick).unwrap_or_else(|| UserRecord {
                     nick: nick.clone(),
                     ..UserRecord::unknown(UserKey(Vec::new()))
                 });
-                self.events.push_back(Event::UserQuit(user));
+                self.emit(Event::UserQuit(user));
             }
             Incoming::UserModi(modi) => {
                 let target = self.user_or_key(&modi.target).nick.clone();
                 self.users.replace(&modi.target, &modi.after);
-                self.events.push_back(Event::UserModi {
+                self.emit(Event::UserModi {
                     target,
                     changed: modi.changes,
                 });
             }
             Incoming::Message(m) => self.on_chat(now_ms, &m.from, &m.style, m.text, m.time),
             Incoming::Whisper(w) => {
-                let from = self.user_or_key(&w.from);
-                let to = self.user_or_key(&w.to);
-                let style = self.style_of(&w.style);
-                let is_self = self.users.is_me(&w.from);
-                let time_ms = self.time_ms(now_ms, w.time);
-                self.events.push_back(Event::Whisper {
-                    from,
-                    to,
-                    style,
-                    content: w.text,
-                    time_ms,
-                    is_self,
-                });
+                self.on_whisper(now_ms, &w.from, &w.to, &w.style, w.text, w.time)
             }
-            Incoming::System(s) => self.events.push_back(Event::System {
+            Incoming::System(s) => self.emit(Event::System {
                 code: s.code,
                 args: s.args,
             }),
             Incoming::Error(code) => self.on_server_error(now_ms, code),
             Incoming::Plugin(p) => {
                 let user = (*self.user_or_key(&p.sender)).clone();
-                self.events.push_back(Event::Plugin { user, message: p });
+                self.emit(Event::Plugin { user, message: p });
             }
-            Incoming::Update(kv) => self.events.push_back(Event::Update(kv)),
-            Incoming::Control(c) => self.events.push_back(Event::Control(c)),
+            Incoming::Update(kv) => self.emit(Event::Update(kv)),
+            Incoming::Control(c) => self.emit(Event::Control(c)),
             Incoming::Other(_) => {}
         }
     }
@@ -912,10 +997,10 @@ impl Session {
             .is_some_and(|(t, joined)| t < joined);
         if !is_self && !history {
             if let Some(t) = self.commands.dispatch(now_ms, &user, &text) {
-                self.events.push_back(Event::Command(t));
+                self.emit(Event::Command(t));
             }
         }
-        self.events.push_back(Event::Message {
+        self.emit(Event::Message {
             user,
             style,
             content: text,
@@ -925,62 +1010,169 @@ impl Session {
         });
     }
 
-    /// The shortcut for the commonest line: `m | B key | S style | S text [| N time]` with no
-    /// escape byte anywhere (so neither escaping layer applies and the fields are the bytes
-    /// between type bytes). Handles it exactly as `Incoming::from_line` + [`Session::on_chat`]
-    /// would and returns true; returns false, having done nothing, for any other line (other
-    /// key or field types, escapes, invalid UTF-8, a bad number), which then takes the general
-    /// path and gets its usual result or error.
-    fn plain_chat(&mut self, now_ms: u64, raw: &[u8]) -> bool {
-        let Some(rest) = raw.strip_prefix(b"m\x02") else {
-            return false;
+    fn on_whisper(
+        &mut self,
+        now_ms: u64,
+        from: &UserKey,
+        to: &UserKey,
+        style: &str,
+        text: String,
+        time: Option<i64>,
+    ) {
+        let from_rec = self.user_or_key(from);
+        let to = self.user_or_key(to);
+        let style = self.style_of(style);
+        let is_self = self.users.is_me(from);
+        let time_ms = self.time_ms(now_ms, time);
+        self.emit(Event::Whisper {
+            from: from_rec,
+            to,
+            style,
+            content: text,
+            time_ms,
+            is_self,
+        });
+    }
+
+    /// The shortcut for the commonest lines, `m | B key | S style | S text [| N time]` and
+    /// `w | B from | B to | S style | S text [| N time]` (over 80% of what a room sends):
+    /// split in one pass that undoes both escaping layers, without building a `Line`, and in
+    /// tape mode without building an [`Event`] either. Handles the line exactly as
+    /// `Incoming::from_line` + [`Session::on_chat`] / [`Session::on_whisper`] would and returns
+    /// true; returns false, having done nothing, for any other line (other key or field types,
+    /// invalid UTF-8, a bad number), which then takes the general path and gets its usual
+    /// result or error. `tape_mode_gives_the_same_events_as_queue_mode` and
+    /// `fast_path_matches_the_general_path_on_random_lines` hold the two paths together.
+    fn fast_line(&mut self, now_ms: u64, raw: &[u8]) -> bool {
+        use crate::codec::TYPE_BIN;
+        let whisper = match raw {
+            [b'm', TYPE_BIN, ..] => false,
+            [b'w', TYPE_BIN, ..] => true,
+            _ => return false,
         };
-        if rest.contains(&crate::codec::ESCAPE) {
-            return false;
-        }
-        let mut fields: [(u8, &[u8]); 4] = [(0, &[]); 4];
-        let (mut n, mut ty, mut start) = (0, crate::codec::TYPE_BIN, 0);
-        for (i, &b) in rest.iter().enumerate() {
-            if (crate::codec::TYPE_BIN..=crate::codec::TYPE_FLOAT).contains(&b) {
-                if n == 3 {
-                    return false;
-                }
-                fields[n] = (ty, &rest[start..i]);
-                n += 1;
-                ty = b;
-                start = i + 1;
-            }
-        }
-        fields[n] = (ty, &rest[start..]);
-        n += 1;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let mut spans: Spans = [(0, 0, 0); MAX_FAST_FIELDS];
+        let done = match split_fast(raw, &mut scratch, &mut spans) {
+            Some((n, buf)) => self.fast_fields(now_ms, whisper, &spans[..n], buf),
+            None => false,
+        };
+        self.scratch = scratch;
+        done
+    }
+
+    fn fast_fields(
+        &mut self,
+        now_ms: u64,
+        whisper: bool,
+        f: &[(u8, usize, usize)],
+        buf: &[u8],
+    ) -> bool {
         use crate::codec::{decode_number, TYPE_BIN, TYPE_NUM, TYPE_STR};
-        let [(TYPE_BIN, key), (TYPE_STR, style), (TYPE_STR, text), last] = fields else {
+        let field = |i: usize, ty: u8| f.get(i).filter(|x| x.0 == ty).map(|&(_, a, b)| &buf[a..b]);
+        // Index of the style field; text follows it, then the optional time.
+        let at = if whisper { 2 } else { 1 };
+        let (Some(from), Some(style), Some(text)) = (
+            field(0, TYPE_BIN),
+            field(at, TYPE_STR),
+            field(at + 1, TYPE_STR),
+        ) else {
             return false;
         };
-        let time = match (n, last) {
-            (3, _) => None,
-            (4, (TYPE_NUM, p)) => match decode_number(p) {
-                Ok(t) => Some(t),
-                Err(_) => return false,
+        let to = match (whisper, field(1, TYPE_BIN)) {
+            (false, _) => &[][..],
+            (true, Some(to)) => to,
+            (true, None) => return false,
+        };
+        let time = match f.len() - at - 2 {
+            0 => None,
+            1 => match field(at + 2, TYPE_NUM).map(decode_number) {
+                Some(Ok(t)) => Some(t),
+                _ => return false,
             },
             _ => return false,
         };
-        self.plain_chat_fields(now_ms, key, style, text, time)
-    }
-
-    fn plain_chat_fields(
-        &mut self,
-        now_ms: u64,
-        key: &[u8],
-        style: &[u8],
-        text: &[u8],
-        time: Option<i64>,
-    ) -> bool {
         let (Ok(style), Ok(text)) = (std::str::from_utf8(style), std::str::from_utf8(text)) else {
             return false;
         };
-        self.on_chat(now_ms, &UserKey(key.to_vec()), style, text.to_owned(), time);
+        match (self.tape.is_some(), whisper) {
+            (true, false) => self.tape_chat(now_ms, from, style, text, time),
+            (true, true) => self.tape_whisper(now_ms, from, to, style, text, time),
+            (false, false) => self.on_chat(
+                now_ms,
+                &UserKey(from.to_vec()),
+                style,
+                text.to_owned(),
+                time,
+            ),
+            (false, true) => self.on_whisper(
+                now_ms,
+                &UserKey(from.to_vec()),
+                &UserKey(to.to_vec()),
+                style,
+                text.to_owned(),
+                time,
+            ),
+        }
         true
+    }
+
+    /// The shared record for key bytes (a key-only record if the server never defined it).
+    fn user_of_bytes(&self, key: &[u8]) -> Rc<UserRecord> {
+        match self.users.get_bytes(key) {
+            Some(u) => u.clone(),
+            None => Rc::new(UserRecord::unknown(UserKey(key.to_vec()))),
+        }
+    }
+
+    /// The tape's style slot for a style text (parsed, and an `error` event for a malformed
+    /// one, only the first time it is seen).
+    fn tape_style(&mut self, wire: &str) -> f64 {
+        if let Some(slot) = self.tape.as_ref().and_then(|t| t.wire_style(wire)) {
+            return slot;
+        }
+        let parsed = self.style_of(wire);
+        let tape = self.tape.as_mut().expect("tape mode");
+        tape.remember_wire_style(wire, &parsed)
+    }
+
+    /// [`Session::on_chat`] in tape mode, without building an [`Event`]: the record is written
+    /// straight to the tape (the browser's hot path, docs/PERFORMANCE.md "Event tape").
+    fn tape_chat(&mut self, now_ms: u64, key: &[u8], style: &str, text: &str, time: Option<i64>) {
+        let user = self.user_of_bytes(key);
+        let style = self.tape_style(style);
+        let is_self = self.users.is_me_bytes(key);
+        let time_ms = self.time_ms(now_ms, time);
+        let history = time
+            .zip(self.joined_server_s)
+            .is_some_and(|(t, joined)| t < joined);
+        let trigger = if !is_self && !history {
+            self.commands.dispatch(now_ms, &user, text)
+        } else {
+            None
+        };
+        let tape = self.tape.as_mut().expect("tape mode");
+        if let Some(t) = trigger {
+            tape.push(Event::Command(t));
+        }
+        tape.message(&user, style, text, time_ms, is_self, history);
+    }
+
+    /// [`Session::on_whisper`] in tape mode (see [`Session::tape_chat`]).
+    fn tape_whisper(
+        &mut self,
+        now_ms: u64,
+        from: &[u8],
+        to: &[u8],
+        style: &str,
+        text: &str,
+        time: Option<i64>,
+    ) {
+        let (from_rec, to_rec) = (self.user_of_bytes(from), self.user_of_bytes(to));
+        let style = self.tape_style(style);
+        let is_self = self.users.is_me_bytes(from);
+        let time_ms = self.time_ms(now_ms, time);
+        let tape = self.tape.as_mut().expect("tape mode");
+        tape.whisper(&from_rec, &to_rec, style, text, time_ms, is_self);
     }
 
     /// The parsed style for a style text. A room uses a handful of styles, so the last few
@@ -1001,7 +1193,7 @@ impl Session {
 
     fn style_or_plain(&mut self, r: Result<Style, crate::message::StyleError>) -> Style {
         r.unwrap_or_else(|e| {
-            self.events.push_back(Event::Error(ErrorInfo::sdk(
+            self.emit(Event::Error(ErrorInfo::sdk(
                 "message",
                 format!("malformed chat style from the server: {e}"),
             )));
@@ -1045,14 +1237,14 @@ impl Session {
             flag_bytes: Vec::new(),
             server_time: (now_ms / 1000) as i64,
         });
-        self.events.push_back(Event::Joined { my, room });
+        self.emit(Event::Joined { my, room });
     }
 
     fn on_server_error(&mut self, now_ms: u64, code: ErrorCode) {
         let info = ErrorInfo::server(&code);
         if self.state != State::Joining {
             // In the room: the error is about one action (muted, flooding, no permission…).
-            self.events.push_back(Event::Error(info));
+            self.emit(Event::Error(info));
             return;
         }
         let n = code.code();
@@ -1060,7 +1252,7 @@ impl Session {
         if token_login && matches!(n, 202 | 203 | 205) && !self.token_retry_used {
             // One retry with a fresh time and hash (DECISIONS.md "Keepalive, reconnect, rate" 2).
             self.token_retry_used = true;
-            self.events.push_back(Event::Error(info));
+            self.emit(Event::Error(info));
             self.open_socket(now_ms);
             return;
         }
@@ -1069,7 +1261,7 @@ impl Session {
             return;
         }
         // Re-join failed for a reason that may heal (room full, nick still taken…): retry later.
-        self.events.push_back(Event::Error(info));
+        self.emit(Event::Error(info));
         if self.socket_open {
             self.actions.push_back(Action::Close {
                 code: 4000,

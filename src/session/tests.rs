@@ -747,3 +747,230 @@ fn plain_chat_shortcut_matches_the_general_path() {
     assert!(general.iter().any(|e| matches!(e, Event::Error(_))));
     assert_eq!(shortcut, general);
 }
+
+/// Tape mode (the browser's path) must give exactly the events of the queue mode: the same
+/// lines through a queue-mode session, written to a tape afterwards, and through a tape-mode
+/// session (plain chat lines take the direct path there) give identical tapes.
+#[test]
+fn tape_mode_gives_the_same_events_as_queue_mode() {
+    use crate::codec::TYPE_BIN;
+    let line = |key: &str, fields: Vec<Field>| {
+        let mut l = Line::new(key);
+        for f in fields {
+            l.push(f);
+        }
+        encode(&l).unwrap()
+    };
+    let bob = || Field::Bin(BOB.to_vec());
+    let frames: Vec<Vec<u8>> = vec![
+        frame(&[Incoming::User(rec(BOB, "밥", 1))]),
+        line(
+            "m",
+            vec![
+                bob(),
+                "".into(),
+                "안녕 😀".into(),
+                Field::Num(1_700_000_010),
+            ],
+        ),
+        line("m", vec![bob(), "4 #ff0000".into(), "a\\b\x03c\nd".into()]),
+        line(
+            "m",
+            vec![Field::Bin(vec![9, TYPE_BIN]), "".into(), "who?".into()],
+        ),
+        line(
+            "m",
+            vec![Field::Bin(ME.to_vec()), "".into(), "!ping self".into()],
+        ),
+        line(
+            "m",
+            vec![
+                bob(),
+                "".into(),
+                "!ping old".into(),
+                Field::Num(1_600_000_000),
+            ],
+        ),
+        line("m", vec![bob(), "x y".into(), "bad style".into()]),
+        [
+            line(
+                "m",
+                vec![
+                    bob(),
+                    "".into(),
+                    "!PING now".into(),
+                    Field::Num(1_700_000_011),
+                ],
+            ),
+            line(
+                "w",
+                vec![bob(), Field::Bin(ME.to_vec()), "1".into(), "psst".into()],
+            ),
+            line("s", vec![Field::Num(12), "공지".into(), Field::Bool(true)]),
+            line("j", vec![bob()]),
+            line("c", vec![Field::Num(3)]),
+        ]
+        .concat(),
+        [
+            line("u", vec![bob()]),
+            line("u", vec![]),
+            line("o", vec!["밥".into()]),
+        ]
+        .concat(),
+        line(
+            "m",
+            vec![bob(), "4 #ff0000".into(), "same style again".into()],
+        ),
+    ];
+    let run = |tape_mode: bool| {
+        let mut h = H::guest();
+        h.s.commands_mut()
+            .register("ping", CommandOptions::default())
+            .unwrap();
+        if tape_mode {
+            h.s.use_tape();
+        }
+        h.join();
+        for f in &frames {
+            h.s.on_frame(h.now, f);
+            h.drain();
+        }
+        if tape_mode {
+            assert!(h.events.is_empty(), "tape mode queues nothing");
+            h.s.take_batch().unwrap()
+        } else {
+            let mut t = Tape::default();
+            t.extend(h.take_events());
+            t.take_batch()
+        }
+    };
+    let (queue, tape) = (run(false), run(true));
+    assert_eq!(queue.others, tape.others);
+    assert_eq!(queue.text, tape.text);
+    assert_eq!(queue.nums, tape.nums);
+    // The lines above reached the tape: 6 messages and 2 commands among the others.
+    let text = String::from_utf8(tape.text).unwrap();
+    for s in [
+        "안녕 😀",
+        "a\\b\x03c\nd",
+        "who?",
+        "same style again",
+        "psst",
+        "공지",
+    ] {
+        assert!(text.contains(s), "{s:?} missing from the tape text");
+    }
+    let commands = tape
+        .others
+        .iter()
+        .filter(|e| matches!(e, Event::Command(_)))
+        .count();
+    assert_eq!(
+        commands, 1,
+        "only `!PING now` (not self, not history) triggers"
+    );
+}
+
+/// The fast path for `m`/`w` lines (one-pass split and unescape) must agree with the general
+/// path (`Line` + `Incoming`) on anything: well-formed lines with special bytes in keys and
+/// text, malformed styles, wrong field types, and raw byte junk after `m`/`w` + a type byte.
+/// Raw events switch the fast path off, so a session with a `raw` listener is the reference.
+#[test]
+fn fast_path_matches_the_general_path_on_random_lines() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut rnd = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    const SPECIAL: &[u8] = &[
+        0, 1, 2, 3, 4, 5, 6, 7, b'\\', b'\n', 0x80, 0xea, 0xb0, b'a', b'!',
+    ];
+    let mut frames = Vec::new();
+    for _ in 0..3000 {
+        let mut frame = Vec::new();
+        for _ in 0..1 + rnd(4) {
+            let bytes = |len: u64, rnd: &mut dyn FnMut(u64) -> u64| -> Vec<u8> {
+                (0..len)
+                    .map(|_| match rnd(3) {
+                        0 => SPECIAL[rnd(SPECIAL.len() as u64) as usize],
+                        _ => b'a' + rnd(26) as u8,
+                    })
+                    .collect()
+            };
+            if rnd(5) == 0 {
+                // Junk: escape the line layer only (as a server would) and end the line.
+                let mut raw = vec![if rnd(2) == 0 { b'm' } else { b'w' }, 2];
+                for b in bytes(rnd(24), &mut rnd) {
+                    if b == b'\n' {
+                        raw.push(b'\\');
+                    }
+                    raw.push(b);
+                }
+                raw.push(b'\n');
+                frame.extend(raw);
+                continue;
+            }
+            let whisper = rnd(4) == 0;
+            let mut l = Line::new(if whisper { "w" } else { "m" });
+            let key = |rnd: &mut dyn FnMut(u64) -> u64| match rnd(4) {
+                0 => Field::Bin(ME.to_vec()),
+                1 => Field::Bin(BOB.to_vec()),
+                _ => Field::Bin(bytes(8, rnd)),
+            };
+            l.push(key(&mut rnd));
+            if whisper {
+                l.push(key(&mut rnd));
+            }
+            let styles = ["", "4", "7 #00ff00", " #ABC", "x", "9", "1 rgb(1, 2, 3)"];
+            l.push(styles[rnd(styles.len() as u64) as usize]);
+            let text = String::from_utf8_lossy(&bytes(rnd(30), &mut rnd)).into_owned();
+            l.push(match rnd(12) {
+                0 => Field::Num(5),
+                1 => Field::Bin(bytes(4, &mut rnd)),
+                _ if rnd(3) == 0 => Field::Str(format!("!ping {text}")),
+                _ => Field::Str(text),
+            });
+            match rnd(6) {
+                0 => {}
+                1 => l.push(Field::Num(1_600_000_000)),
+                2 => l.push(Field::Str("later".into())),
+                3 => {
+                    l.push(Field::Num(1_700_000_000 + rnd(100) as i64));
+                    l.push(Field::Undef);
+                }
+                _ => l.push(Field::Num(1_700_000_000 + rnd(100) as i64)),
+            }
+            frame.extend(encode(&l).unwrap());
+        }
+        frames.push(frame);
+    }
+    let run = |general: bool| {
+        let mut h = H::guest();
+        h.s.commands_mut()
+            .register("ping", CommandOptions::default())
+            .unwrap();
+        h.join();
+        h.server(&[Incoming::User(rec(BOB, "밥", 1))]);
+        h.s.set_raw_events(general);
+        for f in &frames {
+            h.now += 700;
+            h.s.on_frame(h.now, f);
+            h.drain();
+        }
+        let mut ev = h.take_events();
+        ev.retain(|e| !matches!(e, Event::Raw(_)));
+        ev
+    };
+    let (general, fast) = (run(true), run(false));
+    let kinds = |k: fn(&Event) -> bool| fast.iter().filter(|e| k(e)).count();
+    assert!(kinds(|e| matches!(e, Event::Message { .. })) > 1000);
+    assert!(kinds(|e| matches!(e, Event::Whisper { .. })) > 300);
+    assert!(kinds(|e| matches!(e, Event::Command(_))) > 50);
+    assert!(kinds(|e| matches!(e, Event::Error(_))) > 100);
+    assert_eq!(general.len(), fast.len());
+    for (i, (g, f)) in general.iter().zip(&fast).enumerate() {
+        assert_eq!(g, f, "event {i} differs");
+    }
+}

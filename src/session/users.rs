@@ -72,6 +72,16 @@ impl UserTable {
         self.records.get(key).cloned()
     }
 
+    /// The shared record for the key `bytes` (no `UserKey` needed).
+    pub fn get_bytes(&self, bytes: &[u8]) -> Option<&Rc<UserRecord>> {
+        self.records.get(bytes)
+    }
+
+    /// Whether the key `bytes` is me.
+    pub fn is_me_bytes(&self, bytes: &[u8]) -> bool {
+        self.me.as_ref().is_some_and(|k| k.0 == bytes)
+    }
+
     /// `i2`: this key is me (and I am present).
     pub fn set_me(&mut self, key: &UserKey) {
         self.me = Some(key.clone());

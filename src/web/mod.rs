@@ -11,7 +11,7 @@
 mod convert;
 
 use crate::message::{Command, Outgoing};
-use crate::session::{Action, CommandOptions, Config, ErrorInfo, Event, FxMap, Session, State};
+use crate::session::{Action, CommandOptions, Config, ErrorInfo, Event, Session, State};
 use convert::*;
 use gloo_timers::callback::Timeout;
 use js_sys::{Array, Function, Promise, Uint8Array};
@@ -21,6 +21,30 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+
+#[wasm_bindgen(module = "/src/web/hub.js")]
+extern "C" {
+    /// A bot's listeners and the reader of its event tape (src/web/hub.js).
+    type Hub;
+    #[wasm_bindgen(constructor)]
+    fn new(memory: &JsValue) -> Hub;
+    #[wasm_bindgen(method)]
+    fn on(this: &Hub, name: &str, f: &Function, once: bool);
+    /// Whether any listener for `name` is left.
+    #[wasm_bindgen(method)]
+    fn off(this: &Hub, name: &str, f: &Function) -> bool;
+    #[wasm_bindgen(method)]
+    fn has(this: &Hub, name: &str) -> bool;
+    #[wasm_bindgen(method)]
+    fn emit(this: &Hub, name: &str, payload: &JsValue);
+    /// The frame text: `len` UTF-8 bytes at `ptr`, as one JS string.
+    #[wasm_bindgen(method)]
+    fn text(this: &Hub, ptr: *const u8, len: usize) -> JsValue;
+    /// Dispatch tape records `at..end` (f64s at `ptr`); returns the index of the first OTHER
+    /// record, or `end`.
+    #[wasm_bindgen(method)]
+    fn run(this: &Hub, s: &JsValue, ptr: *const f64, at: usize, end: usize) -> usize;
+}
 
 /// Installs the panic hook once per module instance.
 #[wasm_bindgen(start)]
@@ -135,11 +159,6 @@ struct Core {
     sink: Option<Function>,
 }
 
-struct Listener {
-    f: Function,
-    once: bool,
-}
-
 /// The `reply(text)` closure handed to command handlers.
 type ReplyFn = Closure<dyn Fn(JsValue) -> Result<(), JsValue>>;
 
@@ -148,13 +167,13 @@ struct Inner {
     url: String,
     room_id: String,
     core: RefCell<Core>,
-    listeners: RefCell<FxMap<String, Vec<Listener>>>,
+    hub: Hub,
+    /// The bytes of the frame being handled (reused).
+    frame_buf: RefCell<Vec<u8>>,
     handlers: RefCell<HashMap<u32, Function>>,
     waiters: RefCell<Vec<(Function, Function)>>,
     /// The shared `reply(text)` function handed to command handlers.
     reply: RefCell<Option<ReplyFn>>,
-    /// Builds the hot event payloads and keeps the shared user objects.
-    builder: RefCell<EventBuilder>,
 }
 
 impl Inner {
@@ -162,12 +181,18 @@ impl Inner {
     /// frame) into the session. The socket's `onmessage` and the bench hook `__feed` both come
     /// here, so the bench measures exactly what a bot does with a frame.
     fn on_socket_data(self: &Rc<Self>, data: &JsValue) {
-        let bytes = if let Some(text) = data.as_string() {
-            text.into_bytes() // DECISIONS.md "Decoding" 7: a text frame is its UTF-8 bytes
-        } else {
-            Uint8Array::new(data).to_vec()
-        };
-        self.input(|s, now| s.on_frame(now, &bytes));
+        if let Some(text) = data.as_string() {
+            // DECISIONS.md "Decoding" 7: a text frame is its UTF-8 bytes.
+            self.input(|s, now| s.on_frame(now, text.as_bytes()));
+            return;
+        }
+        // One buffer for every frame (no allocation per frame once it is big enough).
+        let src = Uint8Array::new(data);
+        let mut buf = self.frame_buf.take();
+        buf.resize(src.length() as usize, 0);
+        src.copy_to(&mut buf);
+        self.input(|s, now| s.on_frame(now, &buf));
+        *self.frame_buf.borrow_mut() = buf;
     }
 
     /// Feed the session one input, carry out its actions, then dispatch its events.
@@ -182,7 +207,7 @@ impl Inner {
     }
 
     fn pump(self: &Rc<Self>, now: u64) {
-        let events = {
+        let batch = {
             let mut core = self.core.borrow_mut();
             let core = &mut *core;
             while let Some(action) = core.session.poll_action() {
@@ -211,20 +236,29 @@ impl Inner {
                 }
             }
             self.arm_timer(core, now);
-            let mut events = Vec::new();
-            while let Some(e) = core.session.poll_event() {
-                events.push(e);
-            }
-            events
+            core.session.take_batch()
         };
-        // Every borrow is released: user code may call back into the bot.
-        let batch = (!events.is_empty()).then(|| {
-            let messages = self.has_listeners("message");
-            self.builder.borrow_mut().prepare(&events, messages)
-        });
-        for (i, e) in events.into_iter().enumerate() {
-            self.dispatch(e, batch.as_ref(), i);
+        // Every borrow is released: user code may call back into the bot (even start another
+        // batch); this batch's buffers are owned here until it is dispatched.
+        let Some(mut batch) = batch else {
+            return;
+        };
+        {
+            let text = self.hub.text(batch.text.as_ptr(), batch.text.len());
+            let (ptr, end) = (batch.nums.as_ptr(), batch.nums.len());
+            let mut at = 0;
+            loop {
+                at = self.hub.run(&text, ptr, at, end);
+                if at >= end {
+                    break;
+                }
+                if let Some(e) = batch.others.pop_front() {
+                    self.dispatch(e);
+                }
+                at += 1;
+            }
         }
+        self.core.borrow_mut().session.give_back(batch);
     }
 
     fn arm_timer(self: &Rc<Self>, core: &mut Core, now: u64) {
@@ -247,45 +281,15 @@ impl Inner {
     }
 
     fn emit(&self, name: &str, payload: JsValue) {
-        let report = |e: JsValue| {
-            web_sys::console::error_2(&format!("uchat-bot: a '{name}' handler threw:").into(), &e);
-        };
-        let fns: Vec<Function> = {
-            let mut map = self.listeners.borrow_mut();
-            let Some(list) = map.get_mut(name) else {
-                return;
-            };
-            if let [one] = list.as_slice() {
-                // The common case: one listener, no list to copy.
-                let f = one.f.clone();
-                if one.once {
-                    list.clear();
-                }
-                drop(map);
-                if let Err(e) = f.call1(&JsValue::UNDEFINED, &payload) {
-                    report(e);
-                }
-                return;
-            }
-            let fns = list.iter().map(|l| l.f.clone()).collect();
-            list.retain(|l| !l.once);
-            fns
-        };
-        for f in fns {
-            if let Err(e) = f.call1(&JsValue::UNDEFINED, &payload) {
-                report(e);
-            }
-        }
+        self.hub.emit(name, &payload);
     }
 
     fn has_listeners(&self, name: &str) -> bool {
-        self.listeners
-            .borrow()
-            .get(name)
-            .is_some_and(|l| !l.is_empty())
+        self.hub.has(name)
     }
 
-    fn dispatch(&self, e: Event, batch: Option<&Batch>, index: usize) {
+    /// An event that is not on the tape ([`crate::session::tape::OTHER`]).
+    fn dispatch(&self, e: Event) {
         match e {
             Event::State(s) => self.emit("state", obj(&[("state", s.as_str().into())])),
             Event::Joined { my, room } => {
@@ -303,74 +307,6 @@ impl Inner {
                 for (_, reject) in self.waiters.take() {
                     let _ = reject.call1(&JsValue::UNDEFINED, &err);
                 }
-            }
-            Event::Message {
-                user,
-                style,
-                content,
-                time_ms,
-                is_self,
-                history,
-            } => {
-                if self.has_listeners("message") {
-                    let content = batch
-                        .map_or_else(|| JsValue::from_str(&content), |b| b.text(index, &content));
-                    let payload = self
-                        .builder
-                        .borrow_mut()
-                        .message(&user, &style, &content, time_ms, is_self, history);
-                    self.emit("message", payload);
-                }
-            }
-            Event::Whisper {
-                from,
-                to,
-                style,
-                content,
-                time_ms,
-                is_self,
-            } => {
-                let content =
-                    batch.map_or_else(|| JsValue::from_str(&content), |b| b.text(index, &content));
-                let payload = self
-                    .builder
-                    .borrow_mut()
-                    .whisper(&from, &to, &style, &content, time_ms, is_self);
-                self.emit("whisper", payload)
-            }
-            Event::System { code, args } => {
-                let data = fields_to_js(&args);
-                let payload =
-                    self.builder
-                        .borrow_mut()
-                        .system(code.name(), code.code() as f64, &data);
-                self.emit("system", payload)
-            }
-            Event::UserJoin(u) => {
-                let payload = self.builder.borrow_mut().user_event(&u);
-                self.emit("user.join", payload)
-            }
-            Event::UserQuit(u) => {
-                let payload = {
-                    let mut b = self.builder.borrow_mut();
-                    let u = Rc::new(u);
-                    let p = b.user_event(&u);
-                    b.forget(u.key.as_bytes());
-                    p
-                };
-                self.emit("user.quit", payload)
-            }
-            Event::UserCount(n) => {
-                let payload = self.builder.borrow().count(n as f64);
-                self.emit("user.count", payload)
-            }
-            Event::UserList(list) => {
-                let list: Array = {
-                    let mut b = self.builder.borrow_mut();
-                    list.iter().map(|u| b.user(u)).collect()
-                };
-                let payload = self.builder.borrow().list(&list);
-                self.emit("user.list", payload)
             }
             Event::UserModi { target, changed } => self.emit(
                 "user.modi",
@@ -413,6 +349,14 @@ impl Inner {
                     ("delayMs", (delay_ms as f64).into()),
                 ]),
             ),
+            // On the tape (src/session/tape.rs), never here.
+            Event::Message { .. }
+            | Event::Whisper { .. }
+            | Event::System { .. }
+            | Event::UserJoin(_)
+            | Event::UserQuit(_)
+            | Event::UserCount(_)
+            | Event::UserList(_) => {}
             Event::Raw(line) => self.emit(
                 "raw",
                 obj(&[
@@ -468,7 +412,8 @@ impl UChatBot {
 
     fn from_config(url: String, config: Config) -> Result<UChatBot, JsValue> {
         let room_id = config.room.clone();
-        let session = Session::new(config).map_err(|e| type_error(&e.message))?;
+        let mut session = Session::new(config).map_err(|e| type_error(&e.message))?;
+        session.use_tape();
         let inner = Rc::new(Inner {
             url,
             room_id,
@@ -479,11 +424,11 @@ impl UChatBot {
                 timer_at: None,
                 sink: None,
             }),
-            listeners: RefCell::new(FxMap::default()),
+            hub: Hub::new(&wasm_bindgen::memory()),
+            frame_buf: RefCell::new(Vec::new()),
             handlers: RefCell::new(HashMap::new()),
             waiters: RefCell::new(Vec::new()),
             reply: RefCell::new(None),
-            builder: RefCell::new(EventBuilder::default()),
         });
         let weak = Rc::downgrade(&inner);
         *inner.reply.borrow_mut() = Some(Closure::new(move |text: JsValue| {
@@ -568,14 +513,8 @@ impl UChatBot {
 
     /// `bot.off(event, fn)`: remove a listener added with `on`/`once`.
     pub fn off(&self, event: &str, f: &Function) {
-        if let Some(list) = self.inner.listeners.borrow_mut().get_mut(event) {
-            list.retain(|l| {
-                let a: &JsValue = l.f.as_ref();
-                let b: &JsValue = f.as_ref();
-                a != b
-            });
-        }
-        if event == "raw" && !self.inner.has_listeners("raw") {
+        let left = self.inner.hub.off(event, f);
+        if event == "raw" && !left {
             self.inner.core.borrow_mut().session.set_raw_events(false);
         }
     }
@@ -587,12 +526,7 @@ impl UChatBot {
                 EVENTS.join(", ")
             )));
         }
-        self.inner
-            .listeners
-            .borrow_mut()
-            .entry(event.to_owned())
-            .or_default()
-            .push(Listener { f, once });
+        self.inner.hub.on(event, &f, once);
         if event == "raw" {
             self.inner.core.borrow_mut().session.set_raw_events(true);
         }

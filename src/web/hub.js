@@ -1,0 +1,167 @@
+// The JS half of the browser layer (src/web/mod.rs): a bot's listeners, and the reader of the
+// event tape (src/session/tape.rs, whose table of records this follows; keep both in step).
+// wasm-bindgen ships this file next to the glue (`snippets/`); the single-file userscript
+// build inlines it.
+//
+// Per WebSocket frame the wasm side makes one `text` call (every string of the frame, decoded
+// with one TextDecoder call) and one `run` call per stretch of tape, and this file builds the
+// event objects and calls the listeners (docs/PERFORMANCE.md "Event tape").
+
+const td = new TextDecoder();
+
+const MESSAGE = 1, WHISPER = 2, JOIN = 3, QUIT = 4, COUNT = 5, LIST = 6, SYSTEM = 7, USER = 8,
+  STYLE = 9, OTHER = 10, RESET = 11;
+
+export class Hub {
+  /** `memory`: the wasm module's `WebAssembly.Memory` (the tape lives in it). */
+  constructor(memory) {
+    this.memory = memory;
+    /** event name → array of `{ f, once }` */
+    this.listeners = new Map();
+    /** user slot → the shared user object */
+    this.users = [];
+    /** style slot → the shared, frozen style object */
+    this.styles = [];
+  }
+
+  on(name, f, once) {
+    let list = this.listeners.get(name);
+    if (list === undefined) this.listeners.set(name, (list = []));
+    list.push({ f, once });
+  }
+
+  /** Removes every registration of `f` for `name`; returns whether any is left for `name`. */
+  off(name, f) {
+    const list = this.listeners.get(name);
+    if (list === undefined) return false;
+    const kept = list.filter((l) => l.f !== f);
+    this.listeners.set(name, kept);
+    return kept.length > 0;
+  }
+
+  has(name) {
+    const list = this.listeners.get(name);
+    return list !== undefined && list.length > 0;
+  }
+
+  emit(name, payload) {
+    const list = this.listeners.get(name);
+    if (list === undefined || list.length === 0) return;
+    if (list.length === 1) {
+      const l = list[0];
+      if (l.once) list.length = 0;
+      call(name, l.f, payload);
+      return;
+    }
+    const fns = list.map((l) => l.f);
+    this.listeners.set(name, list.filter((l) => !l.once));
+    for (const f of fns) call(name, f, payload);
+  }
+
+  /** The strings of one frame: `len` UTF-8 bytes at `ptr` in wasm memory. */
+  text(ptr, len) {
+    return len === 0 ? '' : td.decode(new Uint8Array(this.memory.buffer, ptr, len));
+  }
+
+  /**
+   * Dispatches the records of the tape (`f64`s at `ptr`) from index `at` to `end` with the
+   * frame text `s`; stops at an OTHER record and returns its index (the wasm side dispatches
+   * that event and calls again), or returns `end`.
+   */
+  run(s, ptr, at, end) {
+    let t = new Float64Array(this.memory.buffer, ptr, end);
+    const users = this.users;
+    const str = (i) => (t[i] < 0 ? undefined : s.substring(t[i], t[i + 1]));
+    while (at < end) {
+      // A handler that made the wasm memory grow detached the view: take a new one.
+      if (t.length === 0) t = new Float64Array(this.memory.buffer, ptr, end);
+      switch (t[at]) {
+        case MESSAGE: {
+          if (this.has('message')) {
+            this.emit('message', {
+              user: users[t[at + 1]], style: this.styles[t[at + 2]], content: s.substring(t[at + 3], t[at + 4]),
+              time: t[at + 5], self: (t[at + 6] & 1) !== 0, history: (t[at + 6] & 2) !== 0,
+            });
+          }
+          at += 7;
+          break;
+        }
+        case WHISPER:
+          this.emit('whisper', {
+            from: users[t[at + 1]], to: users[t[at + 2]], style: this.styles[t[at + 3]],
+            content: s.substring(t[at + 4], t[at + 5]), time: t[at + 6], self: t[at + 7] !== 0,
+          });
+          at += 8;
+          break;
+        case JOIN:
+          this.emit('user.join', { user: users[t[at + 1]] });
+          at += 2;
+          break;
+        case QUIT: {
+          const user = users[t[at + 1]];
+          users[t[at + 1]] = undefined;
+          this.emit('user.quit', { user });
+          at += 2;
+          break;
+        }
+        case COUNT:
+          this.emit('user.count', { count: t[at + 1] });
+          at += 2;
+          break;
+        case LIST: {
+          const n = t[at + 1];
+          const list = new Array(n);
+          for (let i = 0; i < n; i++) list[i] = users[t[at + 2 + i]];
+          this.emit('user.list', { list });
+          at += 2 + n;
+          break;
+        }
+        case SYSTEM: {
+          const n = t[at + 4];
+          const data = new Array(n);
+          for (let i = 0, f = at + 5; i < n; i++, f += 3) {
+            const ty = t[f];
+            data[i] = ty === 2 || ty === 3 ? s.substring(t[f + 1], t[f + 2])
+              : ty === 4 ? t[f + 1] !== 0 : ty === 6 ? undefined : t[f + 1];
+          }
+          this.emit('system', { type: s.substring(t[at + 2], t[at + 3]), code: t[at + 1], data });
+          at += 5 + 3 * n;
+          break;
+        }
+        case USER:
+          users[t[at + 1]] = {
+            key: str(at + 2), nick: str(at + 4), id: str(at + 6), level: str(at + 8), auth: t[at + 10],
+            icons: str(at + 11), nickcon: str(at + 13), connected: t[at + 15], mute: t[at + 16] !== 0,
+            session: str(at + 17), profileimg: str(at + 19),
+          };
+          at += 21;
+          break;
+        case STYLE: {
+          const bits = t[at + 2];
+          this.styles[t[at + 1]] = Object.freeze({
+            bold: (bits & 4) !== 0, italic: (bits & 2) !== 0, underline: (bits & 1) !== 0,
+            color: t[at + 3] < 0 ? null : s.substring(t[at + 3], t[at + 4]),
+          });
+          at += 5;
+          break;
+        }
+        case RESET:
+          this.users = [];
+          return this.run(s, ptr, at + 1, end);
+        case OTHER:
+          return at;
+        default:
+          throw new Error('uchat-bot: corrupt event tape at ' + at + ' (tag ' + t[at] + ')');
+      }
+    }
+    return end;
+  }
+}
+
+function call(name, f, payload) {
+  try {
+    f(payload);
+  } catch (e) {
+    console.error("uchat-bot: a '" + name + "' handler threw:", e);
+  }
+}
