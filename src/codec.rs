@@ -609,22 +609,22 @@ enum Scan {
 /// byte after it, whatever it is).
 #[inline]
 fn find_line_end(buf: &[u8], from: usize) -> Scan {
+    // A plain index loop: the size-optimised (opt-level "z") wasm build inlines it fully,
+    // where an iterator chain would cost calls per byte (docs/PERFORMANCE.md).
     let mut i = from;
     while i < buf.len() {
-        // Fast skip to the next byte that matters.
-        match buf[i..].iter().position(|&b| LINE_SPECIAL[b as usize]) {
-            None => return Scan::Incomplete { open_escape: false },
-            Some(off) => {
-                i += off;
-                if buf[i] == LF {
-                    return Scan::End(i);
-                }
-                if i + 1 >= buf.len() {
-                    return Scan::Incomplete { open_escape: true };
-                }
-                i += 2;
-            }
+        let b = buf[i];
+        if !LINE_SPECIAL[b as usize] {
+            i += 1;
+            continue;
         }
+        if b == LF {
+            return Scan::End(i);
+        }
+        if i + 1 >= buf.len() {
+            return Scan::Incomplete { open_escape: true };
+        }
+        i += 2;
     }
     Scan::Incomplete { open_escape: false }
 }

@@ -326,42 +326,58 @@ fn split_fast<'a>(
     let is_type = |b: u8| (TYPE_BIN..=TYPE_FLOAT).contains(&b);
     let (mut n, mut ty) = (0, raw[1]);
     if !raw.contains(&ESCAPE) {
-        let mut start = 2;
-        for (i, &b) in raw.iter().enumerate().skip(2) {
+        // Plain index loops here and below (see `codec::find_line_end`).
+        let (mut start, mut i) = (2, 2);
+        while i < raw.len() {
+            let b = raw[i];
             if is_type(b) {
                 *out.get_mut(n)? = (ty, start, i);
                 n += 1;
                 ty = b;
                 start = i + 1;
             }
+            i += 1;
         }
         *out.get_mut(n)? = (ty, start, raw.len());
         return Some((n + 1, raw));
     }
+    // Unescaping only shrinks: size the buffer once and write by index (no call per byte).
     scratch.clear();
-    let (mut start, mut i) = (0, 2);
+    scratch.resize(raw.len(), 0);
+    // Index a slice, not the Vec: in the "z" build `Vec` indexing is a call per byte.
+    let buf = &mut scratch[..];
+    let (mut start, mut o, mut i) = (0, 0, 2);
     while i < raw.len() {
         let b = raw[i];
         if b == ESCAPE {
             match raw.get(i + 1) {
                 None => {}
-                Some(&c) if c == b'\n' || c == ESCAPE || is_type(c) => scratch.push(c),
-                Some(&c) => scratch.extend_from_slice(&[ESCAPE, c]),
+                Some(&c) if c == b'\n' || c == ESCAPE || is_type(c) => {
+                    buf[o] = c;
+                    o += 1;
+                }
+                Some(&c) => {
+                    buf[o] = ESCAPE;
+                    buf[o + 1] = c;
+                    o += 2;
+                }
             }
             i += 2;
             continue;
         }
         if is_type(b) {
-            *out.get_mut(n)? = (ty, start, scratch.len());
+            *out.get_mut(n)? = (ty, start, o);
             n += 1;
             ty = b;
-            start = scratch.len();
+            start = o;
         } else {
-            scratch.push(b);
+            buf[o] = b;
+            o += 1;
         }
         i += 1;
     }
-    *out.get_mut(n)? = (ty, start, scratch.len());
+    scratch.truncate(o);
+    *out.get_mut(n)? = (ty, start, o);
     Some((n + 1, &scratch[..]))
 }
 

@@ -87,6 +87,10 @@ pub struct Tape {
     /// UTF-16 length of `text`.
     units: u32,
     users: FxMap<Vec<u8>, (Rc<UserRecord>, u32)>,
+    /// The address of each record in `users` → its slot: the common case (an unchanged,
+    /// shared record) is found without hashing and comparing the key. The `Rc`s in `users`
+    /// keep these addresses from being reused.
+    by_ptr: FxMap<usize, u32>,
     free: Vec<u32>,
     next_slot: u32,
     styles: Vec<Style>,
@@ -134,6 +138,7 @@ impl Tape {
     /// Forget every slot (a new bot session starts, or the tables are full).
     pub fn reset(&mut self) {
         self.users.clear();
+        self.by_ptr.clear();
         self.free.clear();
         self.next_slot = 0;
         self.styles.clear();
@@ -176,7 +181,7 @@ impl Tape {
     ) {
         let user = self.user(user);
         self.nums.extend([MESSAGE, user, style]);
-        self.str(text.as_bytes());
+        self.str_units(text.as_bytes(), text_units(text));
         self.nums
             .extend([time_ms, f64::from(is_self as u8 | (history as u8) << 1)]);
     }
@@ -193,7 +198,7 @@ impl Tape {
     ) {
         let (from, to) = (self.user(from), self.user(to));
         self.nums.extend([WHISPER, from, to, style]);
-        self.str(text.as_bytes());
+        self.str_units(text.as_bytes(), text_units(text));
         self.nums.extend([time_ms, f64::from(is_self as u8)]);
     }
 
@@ -229,7 +234,9 @@ impl Tape {
             Event::UserQuit(u) => {
                 let slot = self.user(&Rc::new(u.clone()));
                 self.nums.extend([QUIT, slot]);
-                self.users.remove(u.key.as_bytes());
+                if let Some((rec, _)) = self.users.remove(u.key.as_bytes()) {
+                    self.by_ptr.remove(&(Rc::as_ptr(&rec) as usize));
+                }
                 self.free.push(slot as u32);
             }
             Event::UserCount(n) => self.nums.extend([COUNT, n as f64]),
@@ -255,8 +262,13 @@ impl Tape {
 
     /// A string: its bytes go to `text`, its UTF-16 range to the tape.
     fn str(&mut self, s: &[u8]) {
+        self.str_units(s, utf16_len(s));
+    }
+
+    /// [`Tape::str`] for a string whose UTF-16 length is known.
+    fn str_units(&mut self, s: &[u8], units: usize) {
         let start = self.units;
-        self.units += utf16_len(s) as u32;
+        self.units += units as u32;
         self.text.extend_from_slice(s);
         self.nums.extend([f64::from(start), f64::from(self.units)]);
     }
@@ -289,19 +301,24 @@ impl Tape {
 
     /// The slot of `u`, defining it first if JS does not have this record yet.
     fn user(&mut self, u: &Rc<UserRecord>) -> f64 {
+        let ptr = Rc::as_ptr(u) as usize;
+        if let Some(&slot) = self.by_ptr.get(&ptr) {
+            return f64::from(slot);
+        }
         if let Some((rec, slot)) = self.users.get_mut(u.key.as_bytes()) {
             let slot = *slot;
-            if !Rc::ptr_eq(rec, u) {
-                let same = **rec == **u;
-                *rec = u.clone();
-                if !same {
-                    self.define(slot, u);
-                }
+            let same = **rec == **u;
+            self.by_ptr.remove(&(Rc::as_ptr(rec) as usize));
+            *rec = u.clone();
+            self.by_ptr.insert(ptr, slot);
+            if !same {
+                self.define(slot, u);
             }
             return f64::from(slot);
         }
         if self.users.len() >= USER_SLOTS_MAX {
             self.users.clear();
+            self.by_ptr.clear();
             self.free.clear();
             self.next_slot = 0;
             self.nums.push(RESET);
@@ -312,6 +329,7 @@ impl Tape {
         });
         self.users
             .insert(u.key.as_bytes().to_vec(), (u.clone(), slot));
+        self.by_ptr.insert(ptr, slot);
         self.define(slot, u);
         f64::from(slot)
     }
@@ -349,15 +367,25 @@ impl Tape {
     }
 }
 
+/// UTF-16 length of a `str`: its UTF-8 is valid, so every byte that is not a continuation
+/// byte starts a character, and the 4-byte ones take two units.
+fn text_units(s: &str) -> usize {
+    utf16_len(s.as_bytes())
+}
+
 /// Length of UTF-8 `s` in UTF-16 code units (the JS string length): one per UTF-8 sequence,
 /// two for the 4-byte ones.
 pub fn utf16_len(s: &[u8]) -> usize {
     if s.is_ascii() {
         return s.len();
     }
-    s.iter()
-        .map(|&b| usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0))
-        .sum()
+    let (mut n, mut i) = (0, 0);
+    while i < s.len() {
+        let b = s[i];
+        n += usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0);
+        i += 1;
+    }
+    n
 }
 
 #[cfg(test)]
