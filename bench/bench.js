@@ -75,6 +75,15 @@ async function gzipSize(url) {
   return (await new Response(body).arrayBuffer()).byteLength;
 }
 
+/** Gzipped bytes a page downloads for a build in `dir`: wasm, glue and the glue's snippets. */
+async function buildGzipSize(dir) {
+  const glue = await (await fetch(`${dir}/uchat_bot.js`)).text();
+  const snippets = [...glue.matchAll(/from '\.\/(snippets\/[^']+)'/g)].map((m) => m[1]);
+  let n = (await gzipSize(`${dir}/uchat_bot_bg.wasm`)) + (await gzipSize(`${dir}/uchat_bot.js`));
+  for (const s of snippets) n += await gzipSize(`${dir}/${s}`);
+  return n;
+}
+
 async function main() {
   const res = { lines: [] };
   const result = (name, value) => { res[name] = value; res.lines.push(`RESULT ${name} ${value}`); };
@@ -83,7 +92,12 @@ async function main() {
   const t0 = performance.now();
   await init({ module_or_path: './pkg/uchat_bot_bg.wasm' });
   const initMs = performance.now() - t0;
-  const gz = (await gzipSize('./pkg/uchat_bot_bg.wasm')) + (await gzipSize('./pkg/uchat_bot.js'));
+  const gz = await buildGzipSize('./pkg');
+  // The same SDK built for speed (opt-level 3, `[profile.release-speed]`), a second module
+  // instance in this page, timed side by side (docs/PERFORMANCE.md "Size or speed").
+  const speed = await import('./pkg-speed/uchat_bot.js');
+  await speed.default({ module_or_path: './pkg-speed/uchat_bot_bg.wasm' });
+  const gzSpeed = await buildGzipSize('./pkg-speed');
 
   const mb = Number(q.get('mb') || 10);
   const rounds = Number(q.get('rounds') || 7);
@@ -99,6 +113,9 @@ async function main() {
   const bot = new UChatBot({ room, url: `ws://${location.host}`, nick: 'benchbot', rateLimit: false,
     reconnect: false, heartbeatMs: 0, queueLimit: 1000000 });
   const me = await bot.connect();
+  const botSpeed = new speed.UChatBot({ room, url: `ws://${location.host}`, nick: 'benchfast', rateLimit: false,
+    reconnect: false, heartbeatMs: 0, queueLimit: 1000000 });
+  await botSpeed.connect();
   const joined = bot.room.serverTime / 1000;
   const meObj = { ...me };
 
@@ -110,6 +127,13 @@ async function main() {
     for (const f of frames) bot.__feed(f);
     for (const [e, f] of fns) bot.off(e, f);
     digests.sdk = h.digest();
+  }
+  {
+    const h = hasher();
+    const fns = EVENTS.map((e) => { const f = (p) => h.add(e, p); botSpeed.on(e, f); return [e, f]; });
+    for (const f of frames) botSpeed.__feed(f);
+    for (const [e, f] of fns) botSpeed.off(e, f);
+    digests.sdk_speed = h.digest();
   }
   for (const [name, D] of [['js_best', BestDecoder], ['js_best_per_field', BestDecoderPerField], ['reference', ReferenceDecoder]]) {
     const h = hasher();
@@ -130,8 +154,11 @@ async function main() {
   const cbPerField = (n, p) => { sink += p.content !== undefined ? p.content.length : 1; };
   const cbRef = (n, p) => { sink += p.content !== undefined ? p.content.length : 1; };
   for (const e of EVENTS) bot.on(e, cb);
+  const cbSpeed = (p) => { sink += p.content !== undefined ? p.content.length : 1; };
+  for (const e of EVENTS) botSpeed.on(e, cbSpeed);
   const runners = {
     sdk: () => { for (let i = 0; i < frames.length; i++) bot.__feed(frames[i]); },
+    sdk_speed: () => { for (let i = 0; i < frames.length; i++) botSpeed.__feed(frames[i]); },
     js_best: () => { const d = new BestDecoder(cbBest, meObj, joined); for (let i = 0; i < frames.length; i++) d.feed(frames[i]); },
     js_best_per_field: () => { const d = new BestDecoderPerField(cbPerField, meObj, joined); for (let i = 0; i < frames.length; i++) d.feed(frames[i]); },
     reference: () => { const d = new ReferenceDecoder(cbRef, meObj, joined); for (let i = 0; i < frames.length; i++) d.feed(frames[i]); },
@@ -152,18 +179,20 @@ async function main() {
     }
   }
   for (const e of EVENTS) bot.off(e, cb);
+  for (const e of EVENTS) botSpeed.off(e, cbSpeed);
   const mbps = (ms) => (corpus.bytes / 1e3 / ms).toFixed(1);
   for (const n of names) log(`decode ${n.padEnd(18)} median ${median(times[n]).toFixed(1)} ms  ${mbps(median(times[n]))} MB/s`);
-  if (only) { bot.close(); return res; }
+  if (only) { bot.close(); botSpeed.close(); return res; }
   // Per round: the faster of the two JS-best variants is the competitor.
   const best = times.js_best.map((t, i) => Math.min(t, times.js_best_per_field[i]));
-  const ratio = (other) => median(other.map((t, i) => t / times.sdk[i]));
+  const ratio = (other, sdk = times.sdk) => median(other.map((t, i) => t / sdk[i]));
 
   // ---- encode timing ----
   const sends = corpus.sends;
   let bytesOut = 0;
   const enc = {
     sdk: () => { for (let i = 0; i < sends.length; i++) bot.send(sends[i][0], sends[i][1]); },
+    sdk_speed: () => { for (let i = 0; i < sends.length; i++) botSpeed.send(sends[i][0], sends[i][1]); },
     js_best: () => { for (let i = 0; i < sends.length; i++) bytesOut += encodeChat(sends[i][0], sends[i][1]).length; },
   };
   {
@@ -175,10 +204,12 @@ async function main() {
     if (a.n !== b.n || a.h !== b.h) throw new Error('encoders disagree');
   }
   bot.__sink((u8) => { bytesOut += u8.length; });
-  const etimes = { sdk: [], js_best: [] };
-  enc.sdk(); enc.js_best();
+  botSpeed.__sink((u8) => { bytesOut += u8.length; });
+  const etimes = { sdk: [], sdk_speed: [], js_best: [] };
+  const enames = Object.keys(etimes);
+  for (const n of enames) enc[n]();
   for (let r = 0; r < rounds; r++) {
-    for (const n of r % 2 ? ['js_best', 'sdk'] : ['sdk', 'js_best']) {
+    for (const n of enames.map((_, i) => enames[(i + r) % enames.length])) {
       gc();
       const a = performance.now();
       enc[n]();
@@ -186,10 +217,12 @@ async function main() {
     }
   }
   bot.__sink(null);
-  for (const n of ['sdk', 'js_best']) {
+  botSpeed.__sink(null);
+  for (const n of enames) {
     log(`encode ${n.padEnd(18)} median ${median(etimes[n]).toFixed(1)} ms for ${sends.length} lines (${(median(etimes[n]) * 1e3 / sends.length).toFixed(2)} µs/line)`);
   }
   bot.close();
+  botSpeed.close();
 
   result('decode_vs_js_best', ratio(best).toFixed(3));
   result('decode_vs_reference', ratio(times.reference).toFixed(3));
@@ -197,7 +230,14 @@ async function main() {
   result('encode_vs_js_best', median(etimes.js_best.map((t, i) => t / etimes.sdk[i])).toFixed(3));
   result('init_ms', initMs.toFixed(1));
   result('wasm_gzip_bytes', gz);
+  // The speed build (same code, opt-level 3): what the size tuning costs, measured in this run.
+  result('decode_vs_js_best_speed_build', ratio(best, times.sdk_speed).toFixed(3));
+  result('decode_vs_reference_speed_build', ratio(times.reference, times.sdk_speed).toFixed(3));
+  result('encode_vs_js_best_speed_build',
+    median(etimes.js_best.map((t, i) => t / etimes.sdk_speed[i])).toFixed(3));
+  result('wasm_gzip_bytes_speed_build', gzSpeed);
   result('decode_sdk_mb_s', mbps(median(times.sdk)));
+  result('decode_sdk_speed_build_mb_s', mbps(median(times.sdk_speed)));
   result('decode_js_best_mb_s', mbps(median(best)));
   result('corpus_mb', (corpus.bytes / 1e6).toFixed(2));
   res.sink = sink + bytesOut;

@@ -116,6 +116,8 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
     let root = &ctx.root;
     let www = target_dir(root).join("bench-www");
     let build = crate::pkg::build_web(root, true, &www.join("pkg"))?;
+    // The same SDK built for speed (opt-level 3), timed in the same run (bench.js `sdk_speed`).
+    crate::pkg::build_web_as(root, crate::pkg::Profile::Speed, &www.join("pkg-speed"))?;
     if !build.optimised {
         println!("note: wasm-opt did not run; sizes and timings are for the unoptimised module");
     }

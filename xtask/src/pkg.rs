@@ -118,18 +118,52 @@ fn check_glue_imports(glue: &str, out_dir: &Path, snippets: &[String]) -> Result
 /// `release`: the size-tuned release profile plus `wasm-opt -Os` (skipped with a note if
 /// `binaryen` cannot be installed); otherwise a debug build, quicker to make, not optimised.
 pub fn build_web(root: &Path, release: bool, out_dir: &Path) -> Result<WebBuild, String> {
+    let profile = if release {
+        Profile::Release
+    } else {
+        Profile::Debug
+    };
+    build_web_as(root, profile, out_dir)
+}
+
+/// A cargo profile for the browser build.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Debug build, not optimised.
+    Debug,
+    /// The shipped build: `[profile.release]` (tuned for size) + `wasm-opt -Os`.
+    Release,
+    /// `[profile.release-speed]` (opt-level 3) + `wasm-opt -O3`: the same code tuned for speed,
+    /// built only by `cargo xtask bench` to measure the size/speed trade-off side by side
+    /// (docs/PERFORMANCE.md "Size or speed").
+    Speed,
+}
+
+/// [`build_web`] with any [`Profile`].
+pub fn build_web_as(root: &Path, profile: Profile, out_dir: &Path) -> Result<WebBuild, String> {
+    let release = profile != Profile::Debug;
     let mut cargo = Command::new("cargo");
     cargo
         .args(["build", "-p", "uchat-bot", "--lib", "--target", WASM_TARGET])
         .current_dir(root);
-    if release {
-        cargo.arg("--release");
+    match profile {
+        Profile::Debug => {}
+        Profile::Release => {
+            cargo.arg("--release");
+        }
+        Profile::Speed => {
+            cargo.args(["--profile", "release-speed"]);
+        }
     }
     run_checked(&mut cargo)?;
-    let profile = if release { "release" } else { "debug" };
+    let profile_dir = match profile {
+        Profile::Debug => "debug",
+        Profile::Release => "release",
+        Profile::Speed => "release-speed",
+    };
     let raw = target_dir(root)
         .join(WASM_TARGET)
-        .join(profile)
+        .join(profile_dir)
         .join("uchat_bot.wasm");
     fs::create_dir_all(out_dir).map_err(|e| format!("mkdir {}: {e}", out_dir.display()))?;
     // Snippet directories are named by a hash: drop those of an earlier build of a reused
@@ -169,7 +203,12 @@ pub fn build_web(root: &Path, release: bool, out_dir: &Path) -> Result<WebBuild,
     run_checked(
         Command::new(&opt)
             .arg(&build.wasm)
-            .args(["-Os", "--strip-debug", "--strip-producers", "-o"])
+            .arg(if profile == Profile::Speed {
+                "-O3"
+            } else {
+                "-Os"
+            })
+            .args(["--strip-debug", "--strip-producers", "-o"])
             .arg(&tmp),
     )?;
     fs::rename(&tmp, &build.wasm).map_err(|e| format!("mv {}: {e}", tmp.display()))?;
