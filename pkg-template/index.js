@@ -156,4 +156,68 @@ export class UChatBot extends WasmUChatBot {
     super.off(event, fn);
     return this;
   }
+
+  // Typed commands (PROTOCOL.md §3.1), written over `command(name, ...args)` so the wasm has
+  // one entry point for all of them (docs/DESIGN.md "Size"). Arguments are typed exactly as
+  // uchat.js sends them.
+
+  /** Mute `nick` for `minutes` (`-1` = permanent; default 10) with an optional reason. */
+  mute(nick, minutes = 10, reason = '') {
+    return this.command('mute', str(nick, 'mute(nick)'), int(minutes, 'mute(nick, minutes)'),
+      str(reason, 'mute(nick, minutes, reason)'));
+  }
+
+  /** Lift a mute. */
+  unmute(nick) { return this.command('unmute', str(nick, 'unmute(nick)')); }
+
+  /** Ban (kick) `nick`; `a1`/`a2` are passed as given (period and reason in the official UI). */
+  ban(nick, a1, a2 = 0) { return this.command('ban', str(nick, 'ban(nick)'), a1, a2); }
+
+  /** Post a room notice (auth ≥ subadmin). */
+  notice(text) { return this.command('notice', str(text, 'notice(text)')); }
+
+  /** Ask for a user's info (answered by a 'system' event of type user_info). */
+  info(nick) { return this.command('info', str(nick, 'info(nick)')); }
+
+  /** Poke a user. */
+  call(nick) { return this.command('call', str(nick, 'call(nick)')); }
+
+  /** Ask for a user's IP (auth ≥ subadmin). */
+  ip(nick) { return this.command('ip', str(nick, 'ip(nick)')); }
+
+  /** Report a user. */
+  report(nick, reason = '') {
+    return this.command('report', str(nick, 'report(nick)'), str(reason, 'report(nick, reason)'));
+  }
+
+  /** Make `nick` a subadmin (auth ≥ admin). */
+  op(nick) { return this.command('op', str(nick, 'op(nick)')); }
+
+  /** Take subadmin from `nick` (auth ≥ admin). */
+  deop(nick) { return this.command('deop', str(nick, 'deop(nick)')); }
+
+  /** Clear the room's chat log (auth ≥ subadmin). */
+  clearLog() { return this.command('clearLog'); }
+
+  /** Request the user list again (answered by 'user.list'). */
+  userList() { return this.command('userList', 10000, ''); }
+
+  /** Request the last `count` chat lines (default 15), delivered as 'message' events. */
+  chatList(count = 15) {
+    const n = int(count, 'chatList(count)');
+    if (n < 0) throw new TypeError('chatList(count): count must be 0 or more');
+    return this.command('chatList', n);
+  }
+}
+
+function str(v, what) {
+  if (typeof v !== 'string') throw new TypeError(`${what}: must be a string, got ${typeof v}`);
+  return v;
+}
+
+function int(v, what) {
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    throw new TypeError(`${what}: must be a number, got ${typeof v}`);
+  }
+  return Math.trunc(v);
 }

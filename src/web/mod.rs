@@ -559,111 +559,22 @@ impl UChatBot {
         self.send_outgoing(&Outgoing::Whisper { nick, text })
     }
 
-    /// `bot.command(name, ...args)`: any command (PROTOCOL.md §3.1), arguments typed as given.
+    /// `bot.command(name, ...args)`: any command (PROTOCOL.md §3.1), sent as
+    /// `command | name | args…` with the arguments typed as given (strings, numbers, booleans,
+    /// `undefined`, `Uint8Array`). The typed helpers of the package (`mute`, `ban`, `chatList`,
+    /// …, pkg-template/index.js) are written on top of it, in JS: the wasm keeps one entry
+    /// point for all commands (docs/DESIGN.md "Size").
     #[wasm_bindgen(variadic)]
-    pub fn command(&self, name: String, args: Vec<JsValue>) -> Result<(), JsValue> {
+    pub fn command(&self, name: JsValue, args: Vec<JsValue>) -> Result<(), JsValue> {
+        let name = name.as_string().filter(|n| !n.is_empty()).ok_or_else(|| {
+            type_error("command(name, ...args): name must be a non-empty string like 'info'")
+        })?;
         let args = args
             .iter()
             .enumerate()
             .map(|(i, a)| js_to_field(a, &format!("command argument {}", i + 1)))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut line = crate::codec::Line::new("command").with(name);
-        line.fields.extend(args);
-        let cmd = Outgoing::from_line(line).map_err(|e| type_error(&e.to_string()))?;
-        self.send_outgoing(&cmd)
-    }
-
-    fn cmd(&self, c: Command) -> Result<(), JsValue> {
-        self.send_outgoing(&Outgoing::Command(c))
-    }
-
-    /// Mute `nick` for `minutes` (`-1` = permanent; default 10) with an optional reason.
-    pub fn mute(
-        &self,
-        nick: String,
-        minutes: Option<f64>,
-        reason: Option<String>,
-    ) -> Result<(), JsValue> {
-        self.cmd(Command::Mute {
-            nick,
-            minutes: minutes.unwrap_or(10.0) as i64,
-            reason: reason.unwrap_or_default(),
-        })
-    }
-
-    /// Lift a mute.
-    pub fn unmute(&self, nick: String) -> Result<(), JsValue> {
-        self.cmd(Command::Unmute { nick })
-    }
-
-    /// Ban (kick) `nick`; `a1`/`a2` are passed as given (period and reason in the official UI).
-    pub fn ban(&self, nick: String, a1: JsValue, a2: JsValue) -> Result<(), JsValue> {
-        let a1 = js_to_field(&a1, "ban argument 2")?;
-        let a2 = if a2.is_undefined() {
-            crate::codec::Field::Num(0)
-        } else {
-            js_to_field(&a2, "ban argument 3")?
-        };
-        self.cmd(Command::Ban { nick, a1, a2 })
-    }
-
-    /// Post a room notice (auth ≥ subadmin).
-    pub fn notice(&self, text: String) -> Result<(), JsValue> {
-        self.cmd(Command::Notice(text))
-    }
-
-    /// Ask for a user's info (answered by a `'system'` event of type `user_info`).
-    pub fn info(&self, nick: String) -> Result<(), JsValue> {
-        self.cmd(Command::Info { nick })
-    }
-
-    /// Poke a user.
-    pub fn call(&self, nick: String) -> Result<(), JsValue> {
-        self.cmd(Command::Call { nick })
-    }
-
-    /// Ask for a user's IP (auth ≥ subadmin).
-    pub fn ip(&self, nick: String) -> Result<(), JsValue> {
-        self.cmd(Command::Ip { nick })
-    }
-
-    /// Report a user.
-    pub fn report(&self, nick: String, reason: Option<String>) -> Result<(), JsValue> {
-        self.cmd(Command::Report {
-            nick,
-            reason: reason.unwrap_or_default(),
-        })
-    }
-
-    /// Make `nick` a subadmin (auth ≥ admin).
-    pub fn op(&self, nick: String) -> Result<(), JsValue> {
-        self.cmd(Command::Op { nick })
-    }
-
-    /// Take subadmin from `nick` (auth ≥ admin).
-    pub fn deop(&self, nick: String) -> Result<(), JsValue> {
-        self.cmd(Command::Deop { nick })
-    }
-
-    /// Clear the room's chat log (auth ≥ subadmin).
-    #[wasm_bindgen(js_name = clearLog)]
-    pub fn clear_log(&self) -> Result<(), JsValue> {
-        self.cmd(Command::ClearLog)
-    }
-
-    /// Request the user list again (answered by `'user.list'`).
-    #[wasm_bindgen(js_name = userList)]
-    pub fn user_list(&self) -> Result<(), JsValue> {
-        self.cmd(Command::UserList {
-            count: 10_000,
-            search: String::new(),
-        })
-    }
-
-    /// Request the last `count` chat lines (default 15), delivered as `'message'` events.
-    #[wasm_bindgen(js_name = chatList)]
-    pub fn chat_list(&self, count: Option<u32>) -> Result<(), JsValue> {
-        self.cmd(Command::ChatList(count.unwrap_or(15)))
+        self.send_outgoing(&Outgoing::Command(Command::Other { name, args }))
     }
 
     /// Send a plugin message to everyone: `bot.plugin(channel, ...data)`.

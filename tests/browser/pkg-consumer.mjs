@@ -131,7 +131,8 @@ try {
   try { bot.on('nosuchevent', () => {}); } catch (e) { r.badEvent = String(e.message); }
   try { new UChatBot({}); } catch (e) { r.missingRoom = e instanceof TypeError && /room/.test(e.message); }
 
-  const asker = new UChatBot({ room, url: ws, nick: 'asker' });
+  // No rate limit: the typed-helper check below sends a burst (to __sink, not the socket).
+  const asker = new UChatBot({ room, url: ws, nick: 'asker', rateLimit: false });
   const seen = new Promise((resolve) => {
     asker.on('message', (m) => {
       if (!m.history && m.user.nick === 'pingbot' && m.content === 'pong') resolve(m.content);
@@ -143,6 +144,24 @@ try {
     bot.once('user.join', (e) => res(e.user.nick === 'asker'));
     setTimeout(() => res(!!bot.user('asker')), 3000);
   });
+  // The typed helpers are written over command(): each must put exactly the line of its
+  // command() form on the wire (captured with the bench hook __sink instead of the socket).
+  {
+    const wire = (f) => { const out = []; asker.__sink((u8) => out.push(Array.from(u8).join(','))); f(); asker.__sink(null); return out.join('|'); };
+    const pairs = [
+      [() => asker.mute('x', 5.7, 'spam'), () => asker.command('mute', 'x', 5, 'spam')],
+      [() => asker.mute('x'), () => asker.command('mute', 'x', 10, '')],
+      [() => asker.ban('x', 'a'), () => asker.command('ban', 'x', 'a', 0)],
+      [() => asker.report('x'), () => asker.command('report', 'x', '')],
+      [() => asker.chatList(), () => asker.command('chatList', 15)],
+      [() => asker.userList(), () => asker.command('userList', 10000, '')],
+      [() => asker.clearLog(), () => asker.command('clearLog')],
+      [() => asker.deop('x'), () => asker.command('deop', 'x')],
+    ];
+    r.typed = pairs.map(([a, b]) => { const x = wire(a), y = wire(b); return x !== '' && x === y; });
+    try { asker.mute(5); } catch (e) { r.typedError = e instanceof TypeError && /mute\\(nick\\)/.test(e.message); }
+    try { asker.command(''); } catch (e) { r.emptyCommand = e instanceof TypeError && /non-empty/.test(e.message); }
+  }
   asker.command('info', 'pingbot');          // variadic command(name, ...args)
   asker.send('!ping');
   r.pong = await Promise.race([seen, new Promise((res) => setTimeout(() => res('timeout'), 10000))]);
@@ -318,6 +337,10 @@ async function main() {
       check('unknown event name throws a TypeError listing events', /unknown event/.test(r.badEvent || ''), r.badEvent);
       check('missing room throws a TypeError naming it', r.missingRoom === true);
       check("second client's user.join seen by the bot", r.userJoinSeen === true);
+      check('typed helpers (mute, ban, report, chatList, …) send exactly their command() line',
+        Array.isArray(r.typed) && r.typed.length === 8 && r.typed.every((x) => x === true), JSON.stringify(r.typed));
+      check('a typed helper with a wrong argument throws a TypeError naming it; command(\'\') too',
+        r.typedError === true && r.emptyCommand === true, `${r.typedError} ${r.emptyCommand}`);
       check("'!ping' from a second client is answered with 'pong'", r.pong === 'pong', `${r.pong}; console: ${logs.join(' | ')}`);
       check("close() leaves state 'closed'", r.closed === 'closed', r.closed);
       const warned = logs.filter((l) => /MIME|deprecated/i.test(l));
