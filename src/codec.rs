@@ -387,6 +387,8 @@ pub struct Decoder {
     discarding: bool,
     /// While discarding: the previous chunk ended in an escape byte.
     discard_escape: bool,
+    /// The line being handed out by `feed_lines` may contain an escape byte.
+    raw_escaped: bool,
     lines: u64,
     /// Scratch buffers reused across lines.
     unescaped: Vec<u8>,
@@ -412,6 +414,7 @@ impl Decoder {
             max_line: max_line.max(1),
             discarding: false,
             discard_escape: false,
+            raw_escaped: true,
             lines: 0,
             unescaped: Vec::new(),
             value: Vec::new(),
@@ -468,6 +471,12 @@ impl Decoder {
                 f(this, Err(e))
             }
         })
+    }
+
+    /// Inside a [`Decoder::feed_lines`] callback: whether the raw line may contain an escape
+    /// byte (`false` means it has none, so neither escaping layer applies to it).
+    pub fn raw_may_have_escape(&self) -> bool {
+        self.raw_escaped
     }
 
     /// Decode one raw line from [`Decoder::feed_lines`] exactly as [`Decoder::feed`] would:
@@ -539,6 +548,7 @@ impl Decoder {
                         on_line(self, Err(()));
                     } else {
                         self.pending.extend_from_slice(&chunk[pos..end]);
+                        self.raw_escaped = self.pending.contains(&ESCAPE);
                         let line = std::mem::take(&mut self.pending);
                         on_line(self, Ok(&line));
                         // Keep the allocation for the next partial line.
@@ -563,9 +573,11 @@ impl Decoder {
         }
         // Complete lines inside this chunk.
         loop {
-            match find_line_end(chunk, pos) {
+            let mut escaped = false;
+            match find_line_end_flag(chunk, pos, &mut escaped) {
                 Scan::End(end) => {
                     self.lines += 1;
+                    self.raw_escaped = escaped;
                     if end - pos > self.max_line {
                         on_line(self, Err(()));
                     } else {
@@ -609,6 +621,12 @@ enum Scan {
 /// byte after it, whatever it is).
 #[inline]
 fn find_line_end(buf: &[u8], from: usize) -> Scan {
+    find_line_end_flag(buf, from, &mut false)
+}
+
+/// [`find_line_end`] that also sets `escaped` when it passes an escape byte.
+#[inline]
+fn find_line_end_flag(buf: &[u8], from: usize, escaped: &mut bool) -> Scan {
     // A plain index loop: the size-optimised (opt-level "z") wasm build inlines it fully,
     // where an iterator chain would cost calls per byte (docs/PERFORMANCE.md).
     let mut i = from;
@@ -621,6 +639,7 @@ fn find_line_end(buf: &[u8], from: usize) -> Scan {
         if b == LF {
             return Scan::End(i);
         }
+        *escaped = true;
         if i + 1 >= buf.len() {
             return Scan::Incomplete { open_escape: true };
         }

@@ -314,18 +314,20 @@ type Spans = [(u8, usize, usize); MAX_FAST_FIELDS];
 /// Splits the raw line `raw` (as received, still escaped; `raw[0]` is a one-byte key and
 /// `raw[1]` the first type byte) into its fields, undoing both escaping layers in one pass
 /// (PROTOCOL.md §2.1–2.2: `\`+LF is LF; `\`+`\` or `\`+type byte is that byte; `\`+any
-/// other byte keeps both; a trailing lone `\` is dropped). The ranges index `raw` itself when
-/// it has no escape byte, else `scratch`, which is returned with the count. `None` for more
+/// other byte keeps both; a trailing lone `\` is dropped). `escaped`: whether `raw` may hold
+/// an escape byte (the splitter knows). The ranges index `raw` itself when it has none, else
+/// `scratch`, which is returned with the count. `None` for more
 /// than [`MAX_FAST_FIELDS`] fields.
 fn split_fast<'a>(
     raw: &'a [u8],
+    escaped: bool,
     scratch: &'a mut Vec<u8>,
     out: &mut Spans,
 ) -> Option<(usize, &'a [u8])> {
     use crate::codec::{ESCAPE, TYPE_BIN, TYPE_FLOAT};
     let is_type = |b: u8| (TYPE_BIN..=TYPE_FLOAT).contains(&b);
     let (mut n, mut ty) = (0, raw[1]);
-    if !raw.contains(&ESCAPE) {
+    if !escaped {
         // Plain index loops here and below (see `codec::find_line_end`).
         let (mut start, mut i) = (2, 2);
         while i < raw.len() {
@@ -656,7 +658,12 @@ impl Session {
                 return;
             }
             let decoded = match raw {
-                Ok(raw) if !self.raw_events && self.fast_line(now_ms, raw) => return,
+                Ok(raw)
+                    if !self.raw_events
+                        && self.fast_line(now_ms, raw, decoder.raw_may_have_escape()) =>
+                {
+                    return
+                }
                 Ok(raw) => decoder.decode_line(raw),
                 Err(e) => Some(Err(e)),
             };
@@ -1059,7 +1066,7 @@ impl Session {
     /// invalid UTF-8, a bad number), which then takes the general path and gets its usual
     /// result or error. `tape_mode_gives_the_same_events_as_queue_mode` and
     /// `fast_path_matches_the_general_path_on_random_lines` hold the two paths together.
-    fn fast_line(&mut self, now_ms: u64, raw: &[u8]) -> bool {
+    fn fast_line(&mut self, now_ms: u64, raw: &[u8], escaped: bool) -> bool {
         use crate::codec::TYPE_BIN;
         let whisper = match raw {
             [b'm', TYPE_BIN, ..] => false,
@@ -1068,7 +1075,7 @@ impl Session {
         };
         let mut scratch = std::mem::take(&mut self.scratch);
         let mut spans: Spans = [(0, 0, 0); MAX_FAST_FIELDS];
-        let done = match split_fast(raw, &mut scratch, &mut spans) {
+        let done = match split_fast(raw, escaped, &mut scratch, &mut spans) {
             Some((n, buf)) => self.fast_fields(now_ms, whisper, &spans[..n], buf),
             None => false,
         };

@@ -180,10 +180,10 @@ impl Tape {
         history: bool,
     ) {
         let user = self.user(user);
-        self.nums.extend([MESSAGE, user, style]);
+        self.nums.extend_from_slice(&[MESSAGE, user, style]);
         self.str_units(text.as_bytes(), text_units(text));
         self.nums
-            .extend([time_ms, f64::from(is_self as u8 | (history as u8) << 1)]);
+            .extend_from_slice(&[time_ms, f64::from(is_self as u8 | (history as u8) << 1)]);
     }
 
     /// A `whisper` record.
@@ -197,9 +197,10 @@ impl Tape {
         is_self: bool,
     ) {
         let (from, to) = (self.user(from), self.user(to));
-        self.nums.extend([WHISPER, from, to, style]);
+        self.nums.extend_from_slice(&[WHISPER, from, to, style]);
         self.str_units(text.as_bytes(), text_units(text));
-        self.nums.extend([time_ms, f64::from(is_self as u8)]);
+        self.nums
+            .extend_from_slice(&[time_ms, f64::from(is_self as u8)]);
     }
 
     /// Append one event: on the tape if it is one of the hot kinds, else as [`OTHER`].
@@ -229,24 +230,24 @@ impl Tape {
             }
             Event::UserJoin(u) => {
                 let slot = self.user(&u);
-                self.nums.extend([JOIN, slot]);
+                self.nums.extend_from_slice(&[JOIN, slot]);
             }
             Event::UserQuit(u) => {
                 let slot = self.user(&Rc::new(u.clone()));
-                self.nums.extend([QUIT, slot]);
+                self.nums.extend_from_slice(&[QUIT, slot]);
                 if let Some((rec, _)) = self.users.remove(u.key.as_bytes()) {
                     self.by_ptr.remove(&(Rc::as_ptr(&rec) as usize));
                 }
                 self.free.push(slot as u32);
             }
-            Event::UserCount(n) => self.nums.extend([COUNT, n as f64]),
+            Event::UserCount(n) => self.nums.extend_from_slice(&[COUNT, n as f64]),
             Event::UserList(list) => {
                 let slots: Vec<f64> = list.iter().map(|u| self.user(u)).collect();
-                self.nums.extend([LIST, slots.len() as f64]);
+                self.nums.extend_from_slice(&[LIST, slots.len() as f64]);
                 self.nums.extend(slots);
             }
             Event::System { code, args } => {
-                self.nums.extend([SYSTEM, code.code() as f64]);
+                self.nums.extend_from_slice(&[SYSTEM, code.code() as f64]);
                 self.str(code.name().as_bytes());
                 self.nums.push(args.len() as f64);
                 for f in &args {
@@ -270,13 +271,14 @@ impl Tape {
         let start = self.units;
         self.units += units as u32;
         self.text.extend_from_slice(s);
-        self.nums.extend([f64::from(start), f64::from(self.units)]);
+        self.nums
+            .extend_from_slice(&[f64::from(start), f64::from(self.units)]);
     }
 
     fn opt_str(&mut self, s: Option<&str>) {
         match s {
             Some(s) => self.str(s.as_bytes()),
-            None => self.nums.extend([-1.0, -1.0]),
+            None => self.nums.extend_from_slice(&[-1.0, -1.0]),
         }
     }
 
@@ -292,10 +294,12 @@ impl Tape {
                 self.nums.push(2.0);
                 self.str(hex_encode(b).as_bytes());
             }
-            Field::Bool(b) => self.nums.extend([4.0, f64::from(*b as u8), 0.0]),
-            Field::Num(n) => self.nums.extend([5.0, *n as f64, 0.0]),
-            Field::Float(x) => self.nums.extend([7.0, *x, 0.0]),
-            Field::Undef => self.nums.extend([6.0, 0.0, 0.0]),
+            Field::Bool(b) => self
+                .nums
+                .extend_from_slice(&[4.0, f64::from(*b as u8), 0.0]),
+            Field::Num(n) => self.nums.extend_from_slice(&[5.0, *n as f64, 0.0]),
+            Field::Float(x) => self.nums.extend_from_slice(&[7.0, *x, 0.0]),
+            Field::Undef => self.nums.extend_from_slice(&[6.0, 0.0, 0.0]),
         }
     }
 
@@ -335,7 +339,7 @@ impl Tape {
     }
 
     fn define(&mut self, slot: u32, u: &UserRecord) {
-        self.nums.extend([USER, f64::from(slot)]);
+        self.nums.extend_from_slice(&[USER, f64::from(slot)]);
         self.str(u.key.to_hex().as_bytes());
         self.str(u.nick.as_bytes());
         self.str(u.id.as_bytes());
@@ -344,7 +348,7 @@ impl Tape {
         self.str(u.icons.as_bytes());
         self.str(u.nickcon.as_bytes());
         self.nums
-            .extend([u.connected as f64 * 1000.0, f64::from(u.mute as u8)]);
+            .extend_from_slice(&[u.connected as f64 * 1000.0, f64::from(u.mute as u8)]);
         self.str(u.session_hex().as_bytes());
         self.opt_str(u.profileimg.as_deref());
     }
@@ -361,7 +365,8 @@ impl Tape {
         let slot = self.styles.len();
         self.styles.push(s.clone());
         let bits = (s.bold as u8) << 2 | (s.italic as u8) << 1 | s.underline as u8;
-        self.nums.extend([STYLE, slot as f64, f64::from(bits)]);
+        self.nums
+            .extend_from_slice(&[STYLE, slot as f64, f64::from(bits)]);
         self.opt_str(s.color.as_ref().map(|c| c.as_str()));
         slot as f64
     }

@@ -954,9 +954,16 @@ fn fast_path_matches_the_general_path_on_random_lines() {
         h.join();
         h.server(&[Incoming::User(rec(BOB, "밥", 1))]);
         h.s.set_raw_events(general);
-        for f in &frames {
+        for (i, f) in frames.iter().enumerate() {
             h.now += 700;
-            h.s.on_frame(h.now, f);
+            // Every third frame arrives in two chunks, so some lines span chunks.
+            let cut = if i % 3 == 0 {
+                i * 7919 % (f.len() + 1)
+            } else {
+                f.len()
+            };
+            h.s.on_frame(h.now, &f[..cut]);
+            h.s.on_frame(h.now, &f[cut..]);
             h.drain();
         }
         let mut ev = h.take_events();
