@@ -30,7 +30,7 @@
 //! the event payloads promise (README "Events").
 
 use super::{Event, FxMap};
-use crate::codec::{hex_encode, Field};
+use crate::codec::Field;
 use crate::message::{Style, UserRecord};
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -275,6 +275,20 @@ impl Tape {
             .extend_from_slice(&[f64::from(start), f64::from(self.units)]);
     }
 
+    /// Bytes as a lowercase hex string (user keys, sessions, binary fields), written straight
+    /// into the text.
+    fn hex(&mut self, bytes: &[u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let start = self.units;
+        for &b in bytes {
+            self.text
+                .extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+        }
+        self.units += 2 * bytes.len() as u32;
+        self.nums
+            .extend_from_slice(&[f64::from(start), f64::from(self.units)]);
+    }
+
     fn opt_str(&mut self, s: Option<&str>) {
         match s {
             Some(s) => self.str(s.as_bytes()),
@@ -292,7 +306,7 @@ impl Tape {
             }
             Field::Bin(b) => {
                 self.nums.push(2.0);
-                self.str(hex_encode(b).as_bytes());
+                self.hex(b);
             }
             Field::Bool(b) => self
                 .nums
@@ -340,7 +354,7 @@ impl Tape {
 
     fn define(&mut self, slot: u32, u: &UserRecord) {
         self.nums.extend_from_slice(&[USER, f64::from(slot)]);
-        self.str(u.key.to_hex().as_bytes());
+        self.hex(u.key.as_bytes());
         self.str(u.nick.as_bytes());
         self.str(u.id.as_bytes());
         self.opt_str(u.level.as_deref());
@@ -349,7 +363,7 @@ impl Tape {
         self.str(u.nickcon.as_bytes());
         self.nums
             .extend_from_slice(&[u.connected as f64 * 1000.0, f64::from(u.mute as u8)]);
-        self.str(u.session_hex().as_bytes());
+        self.hex(&u.session);
         self.opt_str(u.profileimg.as_deref());
     }
 

@@ -46,7 +46,11 @@ export class Hub {
 
   emit(name, payload) {
     const list = this.listeners.get(name);
-    if (list === undefined || list.length === 0) return;
+    if (list !== undefined && list.length !== 0) this.emitTo(name, list, payload);
+  }
+
+  /** `emit` to the (non-empty) listener list `list` of `name`. */
+  emitTo(name, list, payload) {
     if (list.length === 1) {
       const l = list[0];
       if (l.once) list.length = 0;
@@ -77,8 +81,10 @@ export class Hub {
       if (t.length === 0) t = new Float64Array(this.memory.buffer, ptr, end);
       switch (t[at]) {
         case MESSAGE: {
-          if (this.has('message')) {
-            this.emit('message', {
+          // Built only when someone listens (a bot may listen to commands only).
+          const list = this.listeners.get('message');
+          if (list !== undefined && list.length !== 0) {
+            this.emitTo('message', list, {
               user: users[t[at + 1]], style: this.styles[t[at + 2]], content: s.substring(t[at + 3], t[at + 4]),
               time: t[at + 5], self: (t[at + 6] & 1) !== 0, history: (t[at + 6] & 2) !== 0,
             });
