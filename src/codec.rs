@@ -257,7 +257,7 @@ impl fmt::Display for Line {
             f.write_str(" | ")?;
             match field {
                 Field::Bin(b) => write!(f, "B {}", hex_encode(b))?,
-                Field::Str(s) => write!(f, "{s:?}")?,
+                Field::Str(s) => write!(f, "{}", Quoted('"', s))?,
                 Field::Bool(b) => write!(f, "{b}")?,
                 Field::Num(n) => write!(f, "{n}")?,
                 Field::Float(x) => f.write_str(&js_number_to_string(*x))?,
@@ -338,7 +338,11 @@ impl fmt::Display for DecodeError {
                 ": number (type 5) has {len} bytes, at most 8 are allowed"
             ),
             DecodeErrorKind::BadFloat { text } => {
-                write!(f, ": float (type 7) {text:?} is not a decimal number")
+                write!(
+                    f,
+                    ": float (type 7) {} is not a decimal number",
+                    Quoted('"', text)
+                )
             }
             DecodeErrorKind::LineTooLong { limit } => {
                 write!(f, ": longer than the {limit}-byte limit, skipped")
@@ -1016,6 +1020,49 @@ pub fn js_number_to_string(x: f64) -> String {
     s
 }
 
+/// `s` in quotes for error messages, like `{:?}` for the usual text (quote, backslash and
+/// control characters escaped; everything else as is) but without `core`'s Debug escaping
+/// machinery and its Unicode tables, which would otherwise be in the wasm (docs/DESIGN.md
+/// "Size"). `q` is the quote: `'"'` for text, `'\''` for a single character.
+pub(crate) struct Quoted<'a>(pub char, pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write;
+        let q = self.0;
+        f.write_char(q)?;
+        for c in self.1.chars() {
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                '\0' => f.write_str("\\0")?,
+                c if c == q => {
+                    f.write_char('\\')?;
+                    f.write_char(c)?;
+                }
+                c if c.is_control() => {
+                    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                    let n = c as u32;
+                    f.write_str("\\u{")?;
+                    let mut started = false;
+                    for shift in (0..6).rev() {
+                        let d = (n >> (shift * 4)) & 15;
+                        if d != 0 || started || shift == 0 {
+                            started = true;
+                            f.write_char(DIGITS[d as usize] as char)?;
+                        }
+                    }
+                    f.write_char('}')?;
+                }
+                c => f.write_char(c)?,
+            }
+        }
+        f.write_char(q)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hex helpers (used for user keys, sessions and the CLI)
 
@@ -1038,10 +1085,12 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
         if c.is_ascii_whitespace() {
             continue;
         }
-        let v = c
-            .to_digit(16)
-            .ok_or_else(|| format!("invalid hex digit {c:?} at character {i}"))?
-            as u8;
+        let v = c.to_digit(16).ok_or_else(|| {
+            format!(
+                "invalid hex digit {} at character {i}",
+                Quoted('\'', c.encode_utf8(&mut [0; 4]))
+            )
+        })? as u8;
         match high.take() {
             None => high = Some((i, v)),
             Some((_, h)) => out.push(h << 4 | v),
@@ -1058,6 +1107,27 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_matches_debug_for_ordinary_text() {
+        for s in [
+            "",
+            "myroom",
+            "a \"b\" \\ c",
+            "tab\there\nnl\r\0",
+            "한글 ✓",
+            "\u{7f}\u{1}",
+        ] {
+            assert_eq!(Quoted('"', s).to_string(), format!("{s:?}"));
+        }
+        for c in ['x', '\'', '"', '\n', '한'] {
+            let mut b = [0; 4];
+            assert_eq!(
+                Quoted('\'', c.encode_utf8(&mut b)).to_string(),
+                format!("{c:?}")
+            );
+        }
+    }
 
     #[test]
     fn feed_lines_then_decode_line_equals_feed_at_every_split() {

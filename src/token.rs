@@ -113,9 +113,10 @@ impl fmt::Display for TokenError {
                 problem,
             } => write!(
                 f,
-                "user_data part {part} (key {key:?}): invalid percent-encoding at byte {at} of \
+                "user_data part {part} (key {}): invalid percent-encoding at byte {at} of \
                  the value: {problem}; a browser cannot join with this user_data either — \
-                 regenerate it with PHP urlencode (uchat_array2data)"
+                 regenerate it with PHP urlencode (uchat_array2data)",
+                crate::codec::Quoted('"', key)
             ),
             TokenError::BadSession { len, invalid } => {
                 write!(
@@ -124,7 +125,11 @@ impl fmt::Display for TokenError {
                      uchat.js draws them), got {len} characters"
                 )?;
                 if let Some((i, c)) = invalid {
-                    write!(f, " with {c:?} at character {i} outside that alphabet")?;
+                    write!(
+                        f,
+                        " with {} at character {i} outside that alphabet",
+                        crate::codec::Quoted('\'', c.encode_utf8(&mut [0; 4]))
+                    )?;
                 }
                 f.write_str("; omit the session to get a random one")
             }

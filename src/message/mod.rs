@@ -51,7 +51,7 @@ impl UserKey {
     pub fn from_hex(hex: &str) -> Result<UserKey, String> {
         hex_decode(hex)
             .map(UserKey)
-            .map_err(|e| format!("user key {hex:?}: {e}"))
+            .map_err(|e| format!("user key {}: {e}", crate::codec::Quoted('"', hex)))
     }
 
     /// Lowercase hex of the key (same as `to_string()`).
@@ -207,8 +207,8 @@ impl std::error::Error for MessageError {}
 pub(crate) fn describe(field: &Field) -> String {
     fn cut(s: &str, max: usize) -> String {
         match s.char_indices().nth(max) {
-            Some((i, _)) => format!("{:?}…", &s[..i]),
-            None => format!("{s:?}"),
+            Some((i, _)) => format!("{}…", crate::codec::Quoted('"', &s[..i])),
+            None => crate::codec::Quoted('"', s).to_string(),
         }
     }
     match field {

@@ -37,11 +37,13 @@ impl fmt::Display for StyleError {
         match self {
             StyleError::BadColor(v) => write!(
                 f,
-                "colour {v:?} is not understood; use #rgb, #rrggbb or rgb(r, g, b) with 0-255 components"
+                "colour {} is not understood; use #rgb, #rrggbb or rgb(r, g, b) with 0-255 components",
+                crate::codec::Quoted('"', v)
             ),
             StyleError::BadBits(v) => write!(
                 f,
-                "style bits {v:?} are not a number from 0 to 7 (bold 4 + italic 2 + underline 1)"
+                "style bits {} are not a number from 0 to 7 (bold 4 + italic 2 + underline 1)",
+                crate::codec::Quoted('"', v)
             ),
         }
     }

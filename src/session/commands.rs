@@ -65,7 +65,8 @@ impl CommandRouter {
     pub fn register(&mut self, name: &str, options: CommandOptions) -> Result<u32, String> {
         if name.is_empty() || name.chars().any(char::is_whitespace) {
             return Err(format!(
-                "command name {name:?} must be a non-empty word without spaces, e.g. 'ping'"
+                "command name {} must be a non-empty word without spaces, e.g. 'ping'",
+                crate::codec::Quoted('"', name)
             ));
         }
         self.next_id += 1;

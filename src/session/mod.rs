@@ -1302,7 +1302,7 @@ fn fmt_reason(reason: &str) -> String {
     if reason.is_empty() {
         String::new()
     } else {
-        format!(", reason {reason:?}")
+        format!(", reason {}", crate::codec::Quoted('"', reason))
     }
 }
 

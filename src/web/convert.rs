@@ -1,7 +1,7 @@
 //! Conversions between JS values and the core types: options in, plain event objects out.
 //! Only type conversion lives here; protocol decisions are in `session`.
 
-use crate::codec::{hex_encode, Field};
+use crate::codec::{hex_encode, Field, Quoted};
 use crate::message::{RoomInfo, Style, UserRecord};
 use crate::session::{Config, ErrorInfo, Login, RateLimit, ReconnectPolicy};
 use crate::token::UserFields;
@@ -255,7 +255,8 @@ pub fn options_from_js(v: &JsValue, seed: u64) -> Result<(String, Config), JsVal
     let url = string("url")?.unwrap_or_else(|| DEFAULT_URL.to_owned());
     if !(url.starts_with("ws://") || url.starts_with("wss://")) {
         return Err(type_error(&format!(
-            "option `url` must start with wss:// (or ws:// for a local server), got {url:?}"
+            "option `url` must start with wss:// (or ws:// for a local server), got {}",
+            Quoted('"', &url)
         )));
     }
     let fields = UserFields {
