@@ -285,6 +285,55 @@ async fn two_bots_exchange_messages_and_whispers() {
     other_room.close();
 }
 
+/// What README "Events" promises about payload objects, now built by src/web/hub.js from the
+/// event tape: one shared user object per user record and one frozen style object per style;
+/// `once` fires once; a throwing handler does not keep the next one from running.
+#[wasm_bindgen_test]
+async fn payload_objects_are_shared_and_handlers_are_isolated() {
+    let a = guest("t-shared", "alice");
+    let b = guest("t-shared", "bob");
+    let thrower = Closure::<dyn FnMut(JsValue) -> Result<(), JsValue>>::new(|_| {
+        Err(JsValue::from_str(
+            "a handler that throws (expected in this test)",
+        ))
+    });
+    a.on(
+        "message",
+        thrower.as_ref().unchecked_ref::<Function>().clone(),
+    )
+    .unwrap();
+    let msgs = Rec::on(&a, "message");
+    let once_count = Rc::new(RefCell::new(0));
+    let c = once_count.clone();
+    let once = Closure::<dyn FnMut(JsValue)>::new(move |_| *c.borrow_mut() += 1);
+    a.once("message", once.as_ref().unchecked_ref::<Function>().clone())
+        .unwrap();
+    connect(&a).await.unwrap();
+    connect(&b).await.unwrap();
+    let bold = || options(&[("bold", true.into())]);
+    b.send("one".into(), bold()).unwrap();
+    b.send("two".into(), bold()).unwrap();
+    assert!(
+        wait_for(3000, || msgs.len() >= 2).await,
+        "both messages reach the second handler although the first one throws"
+    );
+    let all = msgs.all();
+    let (m1, m2) = (&all[0], &all[1]);
+    assert_eq!(text(m1, "content"), "one");
+    assert!(
+        Object::is(&prop(m1, "user"), &prop(m2, "user")),
+        "one user object per record"
+    );
+    assert!(
+        Object::is(&prop(m1, "style"), &prop(m2, "style")),
+        "one style object per style"
+    );
+    assert!(Object::is_frozen(&prop(m1, "style").into()));
+    assert_eq!(*once_count.borrow(), 1, "once fires once");
+    a.close();
+    b.close();
+}
+
 #[wasm_bindgen_test]
 async fn user_list_and_join_quit_events() {
     let a = guest("t-users", "alice");
