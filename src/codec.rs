@@ -851,9 +851,12 @@ pub fn parse_float(p: &[u8]) -> Result<f64, DecodeErrorKind> {
     if text.is_empty() {
         return Ok(0.0);
     }
+    // `get`, not `[1..]`, here and in other wasm code: a str slice that can panic pulls core's
+    // char-boundary panic message (Debug escaping and its Unicode tables) into the wasm.
+    let after_sign = text.get(1..).unwrap_or_default();
     let (sign, body) = match text.as_bytes()[0] {
-        b'-' => (-1.0, &text[1..]),
-        b'+' => (1.0, &text[1..]),
+        b'-' => (-1.0, after_sign),
+        b'+' => (1.0, after_sign),
         _ => (1.0, text),
     };
     if body.starts_with(['+', '-']) {

@@ -395,7 +395,8 @@ fn php_numeric(s: &str) -> Option<f64> {
     let t = s.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c'));
     let body = t.strip_prefix(['+', '-']).unwrap_or(t);
     let (mantissa, exponent) = match body.find(['e', 'E']) {
-        Some(p) => (&body[..p], Some(&body[p + 1..])),
+        // `get`: a str slice that can panic pulls core's boundary panic message into the wasm.
+        Some(p) => (body.get(..p)?, Some(body.get(p + 1..)?)),
         None => (body, None),
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));

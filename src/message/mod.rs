@@ -207,7 +207,7 @@ impl std::error::Error for MessageError {}
 pub(crate) fn describe(field: &Field) -> String {
     fn cut(s: &str, max: usize) -> String {
         match s.char_indices().nth(max) {
-            Some((i, _)) => format!("{}…", crate::codec::Quoted('"', &s[..i])),
+            Some((i, _)) => format!("{}…", crate::codec::Quoted('"', s.get(..i).unwrap_or(s))),
             None => crate::codec::Quoted('"', s).to_string(),
         }
     }

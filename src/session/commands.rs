@@ -102,7 +102,7 @@ impl CommandRouter {
         let text = text.trim_start();
         let entry = self.entries.iter_mut().find(|e| {
             text.strip_prefix(e.options.prefix.as_str())
-                .and_then(|t| t.get(..e.name.len()).map(|head| (head, &t[e.name.len()..])))
+                .and_then(|t| Some((t.get(..e.name.len())?, t.get(e.name.len()..)?)))
                 .is_some_and(|(head, tail)| {
                     head.eq_ignore_ascii_case(&e.name)
                         && tail.chars().next().is_none_or(char::is_whitespace)
@@ -132,7 +132,11 @@ impl CommandRouter {
             entry.last_by_user.retain(|_, t| now_ms < *t + cd);
             entry.last_by_user.insert(who, now_ms);
         }
-        let rest = text[entry.options.prefix.len() + entry.name.len()..].trim();
+        // `get`: a str slice that can panic pulls core's boundary panic message into the wasm.
+        let rest = text
+            .get(entry.options.prefix.len() + entry.name.len()..)
+            .unwrap_or_default()
+            .trim();
         Some(CommandTrigger {
             id: entry.id,
             name: entry.name.clone(),
