@@ -342,7 +342,7 @@ pub fn array2data<'a>(
     arr.retain(|(_, v)| !v.is_empty() && *v != "0");
 
     let md5_input = arr.iter().map(|(_, v)| *v).collect::<Vec<_>>().join(token);
-    let hash = format!("{:x}", md5::compute(md5_input.as_bytes()));
+    let hash = crate::codec::hex_encode(&md5(md5_input.as_bytes()));
 
     let mut out = arr;
     set_key(&mut out, "hash", &hash);
@@ -357,6 +357,66 @@ pub fn array2data<'a>(
         md5_input,
         hash,
     })
+}
+
+/// MD5 (RFC 1321) of `data`, as PHP's `md5` computes it before hex. A loop over the 64 steps
+/// rather than the `md5` crate's unrolled rounds: the join path runs once per connect, and the
+/// loop is a fraction of the size in the wasm (docs/DESIGN.md "Size").
+fn md5(data: &[u8]) -> [u8; 16] {
+    // Per-step left rotations, and K[i] = floor(abs(sin(i + 1)) * 2^32).
+    const S: [u32; 16] = [7, 12, 17, 22, 5, 9, 14, 20, 4, 11, 16, 23, 6, 10, 15, 21];
+    const K: [u32; 64] = [
+        0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613,
+        0xfd469501, 0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193,
+        0xa679438e, 0x49b40821, 0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d,
+        0x02441453, 0xd8a1e681, 0xe7d3fbc8, 0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed,
+        0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a, 0xfffa3942, 0x8771f681, 0x6d9d6122,
+        0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70, 0x289b7ec6, 0xeaa127fa,
+        0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665, 0xf4292244,
+        0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+        0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb,
+        0xeb86d391,
+    ];
+    let mut state: [u32; 4] = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476];
+    // Padding: 0x80, zeros to 56 mod 64, then the bit length (little-endian u64).
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&((data.len() as u64).wrapping_mul(8)).to_le_bytes());
+    for block in msg.chunks_exact(64) {
+        let mut m = [0u32; 16];
+        for (w, b) in m.iter_mut().zip(block.chunks_exact(4)) {
+            *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        let [mut a, mut b, mut c, mut d] = state;
+        for i in 0..64 {
+            let (f, g) = match i / 16 {
+                0 => ((b & c) | (!b & d), i),
+                1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
+                2 => (b ^ c ^ d, (3 * i + 5) % 16),
+                _ => (c ^ (b | !d), (7 * i) % 16),
+            };
+            let rotated = a
+                .wrapping_add(f)
+                .wrapping_add(K[i])
+                .wrapping_add(m[g])
+                .rotate_left(S[i / 16 * 4 + i % 4]);
+            a = d;
+            d = c;
+            c = b;
+            b = b.wrapping_add(rotated);
+        }
+        for (s, x) in state.iter_mut().zip([a, b, c, d]) {
+            *s = s.wrapping_add(x);
+        }
+    }
+    let mut out = [0u8; 16];
+    for (o, s) in out.chunks_exact_mut(4).zip(state) {
+        o.copy_from_slice(&s.to_le_bytes());
+    }
+    out
 }
 
 /// `$arr[key] = value`: overwrite in place or append.
@@ -622,6 +682,32 @@ mod tests {
     use crate::codec::{encode, hex_decode, hex_encode, Field};
 
     const SESSION: &str = "0123456789abcdefghiklmnopqrstuvw";
+
+    #[test]
+    fn md5_matches_rfc1321_and_the_md5_crate() {
+        // RFC 1321 appendix A.5.
+        for (input, hex) in [
+            ("", "d41d8cd98f00b204e9800998ecf8427e"),
+            ("a", "0cc175b9c0f1b6a831c399e269772661"),
+            ("abc", "900150983cd24fb0d6963f7d28e17f72"),
+            ("message digest", "f96b697d7cb7938d525a2f31aaf161d0"),
+            (
+                "12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+                "57edf4a22be3c955ac49da2e2107b67a",
+            ),
+        ] {
+            assert_eq!(hex_encode(&md5(input.as_bytes())), hex, "{input}");
+        }
+        // Every length around the padding boundaries (55, 56, 63, 64, 119, 120 …).
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in 0..data.len() {
+            assert_eq!(
+                md5(&data[..len]),
+                md5::compute(&data[..len]).0,
+                "length {len}"
+            );
+        }
+    }
 
     fn fields(pairs: &[(&str, &str)]) -> UserFields {
         let mut f = UserFields::default();
