@@ -1,8 +1,8 @@
 //! Chat-command helper: `!name args…` from chat, with prefix, cooldowns and an auth gate
 //! (`bot.onCommand`). Pure logic over a caller clock, so it is unit-tested natively.
 
+use super::FxMap;
 use crate::message::UserRecord;
-use std::collections::HashMap;
 
 /// Options of one chat command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,7 +49,8 @@ struct Entry {
     name: String,
     options: CommandOptions,
     last_ms: Option<u64>,
-    last_by_user: HashMap<String, u64>,
+    /// Fx-hashed like the user table: std's SipHash would be extra code in the wasm.
+    last_by_user: FxMap<String, u64>,
 }
 
 /// The registered commands. Names match case-insensitively; the first registration of a name
@@ -75,7 +76,7 @@ impl CommandRouter {
             name: name.to_owned(),
             options,
             last_ms: None,
-            last_by_user: HashMap::new(),
+            last_by_user: FxMap::default(),
         });
         Ok(self.next_id)
     }

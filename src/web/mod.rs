@@ -16,7 +16,6 @@ use convert::*;
 use gloo_timers::callback::Timeout;
 use js_sys::{Array, Function, Promise, Uint8Array};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -170,7 +169,8 @@ struct Inner {
     hub: Hub,
     /// The bytes of the frame being handled (reused).
     frame_buf: RefCell<Vec<u8>>,
-    handlers: RefCell<HashMap<u32, Function>>,
+    /// Fx-hashed like the user table: std's SipHash would be extra code in the wasm.
+    handlers: RefCell<crate::session::FxMap<u32, Function>>,
     waiters: RefCell<Vec<(Function, Function)>>,
     /// The shared `reply(text)` function handed to command handlers.
     reply: RefCell<Option<ReplyFn>>,
@@ -426,7 +426,7 @@ impl UChatBot {
             }),
             hub: Hub::new(&wasm_bindgen::memory()),
             frame_buf: RefCell::new(Vec::new()),
-            handlers: RefCell::new(HashMap::new()),
+            handlers: RefCell::new(Default::default()),
             waiters: RefCell::new(Vec::new()),
             reply: RefCell::new(None),
         });
