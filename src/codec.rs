@@ -844,9 +844,7 @@ pub fn decode_number(p: &[u8]) -> Result<i64, DecodeErrorKind> {
 /// Type-7 payload → float (DECISIONS.md "Decoding" 5): empty is 0; otherwise the text must be a
 /// number as JavaScript's `Number()` accepts it in decimal form (`Infinity`, `NaN` included).
 pub fn parse_float(p: &[u8]) -> Result<f64, DecodeErrorKind> {
-    let bad = || DecodeErrorKind::BadFloat {
-        text: String::from_utf8_lossy(p).into_owned(),
-    };
+    let bad = || DecodeErrorKind::BadFloat { text: lossy(p) };
     let text = std::str::from_utf8(p).map_err(|_| bad())?.trim();
     if text.is_empty() {
         return Ok(0.0);
@@ -877,6 +875,29 @@ pub fn parse_float(p: &[u8]) -> Result<f64, DecodeErrorKind> {
         return Err(bad());
     }
     parse_decimal(body).map(|v| sign * v).ok_or_else(bad)
+}
+
+/// `String::from_utf8_lossy(p)` (each maximal invalid sequence becomes one U+FFFD), built on
+/// `str::from_utf8`, which the wasm has anyway, instead of core's `Utf8Chunks` (docs/DESIGN.md
+/// "Size"). Only for error messages.
+fn lossy(mut p: &[u8]) -> String {
+    let mut out = String::new();
+    loop {
+        match std::str::from_utf8(p) {
+            Ok(s) => {
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                let (good, rest) = p.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                out.push(char::REPLACEMENT_CHARACTER);
+                p = rest
+                    .get(e.error_len().unwrap_or(rest.len())..)
+                    .unwrap_or_default();
+            }
+        }
+    }
 }
 
 /// Decimal text (already checked to hold only digits, `.`, `e`/`E` and exponent signs) → f64,
@@ -1110,6 +1131,35 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lossy_matches_from_utf8_lossy() {
+        let cases: &[&[u8]] = &[
+            b"",
+            b"1.5",
+            b"\xff",
+            b"a\xffb",
+            b"\xe2\x82",
+            b"x\xe2\x82",
+            b"\xe2\x82\xac\xf0\x9f\x98",
+            b"\xf0\x80\x80\x80z",
+            b"\xed\xa0\x80",
+            b"\xc3\x28\xa0\xa1",
+        ];
+        for &c in cases {
+            assert_eq!(lossy(c), String::from_utf8_lossy(c), "{c:?}");
+        }
+        // Every 3-byte string over bytes that exercise lead, continuation and invalid bytes.
+        let bytes = [0x41, 0x80, 0xbf, 0xc2, 0xe0, 0xed, 0xf0, 0xf4, 0xff];
+        for a in bytes {
+            for b in bytes {
+                for c in bytes {
+                    let v = [a, b, c];
+                    assert_eq!(lossy(&v), String::from_utf8_lossy(&v), "{v:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn quoted_matches_debug_for_ordinary_text() {
