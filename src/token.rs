@@ -341,17 +341,29 @@ pub fn array2data<'a>(
     php_ksort(&mut arr);
     arr.retain(|(_, v)| !v.is_empty() && *v != "0");
 
-    let md5_input = arr.iter().map(|(_, v)| *v).collect::<Vec<_>>().join(token);
+    // Joined by hand here and below: `[T]::join` is a sizeable generic in the wasm
+    // (docs/DESIGN.md "Size").
+    let mut md5_input = String::new();
+    for (i, (_, v)) in arr.iter().enumerate() {
+        if i > 0 {
+            md5_input.push_str(token);
+        }
+        md5_input.push_str(v);
+    }
     let hash = crate::codec::hex_encode(&md5(md5_input.as_bytes()));
 
     let mut out = arr;
     set_key(&mut out, "hash", &hash);
     out.retain(|(k, _)| *k != "token");
-    let user_data = out
-        .iter()
-        .map(|(k, v)| format!("{k} {}", php_urlencode(v)))
-        .collect::<Vec<_>>()
-        .join("|");
+    let mut user_data = String::new();
+    for (i, (k, v)) in out.iter().enumerate() {
+        if i > 0 {
+            user_data.push('|');
+        }
+        user_data.push_str(k);
+        user_data.push(' ');
+        user_data.push_str(&php_urlencode(v));
+    }
     Ok(BuiltUserData {
         user_data,
         md5_input,

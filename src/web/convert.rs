@@ -169,6 +169,19 @@ pub fn error_payload(e: &ErrorInfo) -> JsValue {
     ])
 }
 
+/// `names` joined by ", " for an error message (by hand: `[T]::join` is a sizeable generic in
+/// the wasm, docs/DESIGN.md "Size").
+pub fn join_names(names: &[&str]) -> String {
+    let mut out = String::new();
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(name);
+    }
+    out
+}
+
 /// A `TypeError` with `message`.
 pub fn type_error(message: &str) -> JsValue {
     js_sys::TypeError::new(message).into()
@@ -217,7 +230,7 @@ pub fn options_from_js(v: &JsValue, seed: u64) -> Result<(String, Config), JsVal
             };
             return Err(type_error(&format!(
                 "unknown option `{key}`{hint}; valid options: {}",
-                OPTIONS.join(", ")
+                join_names(OPTIONS)
             )));
         }
     }

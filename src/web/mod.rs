@@ -523,7 +523,7 @@ impl UChatBot {
         if !EVENTS.contains(&event) {
             return Err(type_error(&format!(
                 "unknown event '{event}'; events: {}",
-                EVENTS.join(", ")
+                join_names(EVENTS)
             )));
         }
         self.inner.hub.on(event, &f, once);
