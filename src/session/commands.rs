@@ -1,7 +1,6 @@
 //! Chat-command helper: `!name args…` from chat, with prefix, cooldowns and an auth gate
 //! (`bot.onCommand`). Pure logic over a caller clock, so it is unit-tested natively.
 
-use super::FxMap;
 use crate::message::UserRecord;
 
 /// Options of one chat command.
@@ -49,8 +48,10 @@ struct Entry {
     name: String,
     options: CommandOptions,
     last_ms: Option<u64>,
-    /// Fx-hashed like the user table: std's SipHash would be extra code in the wasm.
-    last_by_user: FxMap<String, u64>,
+    /// `(user, last use)` of users still cooling down (expired ones are dropped on each use).
+    /// A list, not a map: it stays short, and each map type is its own copy of the hash table
+    /// code in the wasm (docs/DESIGN.md "Size").
+    last_by_user: Vec<(String, u64)>,
 }
 
 /// The registered commands. Names match case-insensitively; the first registration of a name
@@ -76,7 +77,7 @@ impl CommandRouter {
             name: name.to_owned(),
             options,
             last_ms: None,
-            last_by_user: FxMap::default(),
+            last_by_user: Vec::new(),
         });
         Ok(self.next_id)
     }
@@ -120,7 +121,11 @@ impl CommandRouter {
         let cooling = |last: Option<u64>, cd: u64| cd > 0 && last.is_some_and(|t| now_ms < t + cd);
         if cooling(entry.last_ms, entry.options.cooldown_ms)
             || cooling(
-                entry.last_by_user.get(&who).copied(),
+                entry
+                    .last_by_user
+                    .iter()
+                    .find(|(u, _)| *u == who)
+                    .map(|&(_, t)| t),
                 entry.options.per_user_cooldown_ms,
             )
         {
@@ -130,8 +135,11 @@ impl CommandRouter {
         if entry.options.per_user_cooldown_ms > 0 {
             // Forget users whose cooldown has passed, so the map stays small.
             let cd = entry.options.per_user_cooldown_ms;
-            entry.last_by_user.retain(|_, t| now_ms < *t + cd);
-            entry.last_by_user.insert(who, now_ms);
+            entry.last_by_user.retain(|(_, t)| now_ms < *t + cd);
+            match entry.last_by_user.iter_mut().find(|(u, _)| *u == who) {
+                Some(slot) => slot.1 = now_ms,
+                None => entry.last_by_user.push((who, now_ms)),
+            }
         }
         // `get`: a str slice that can panic pulls core's boundary panic message into the wasm.
         let rest = text

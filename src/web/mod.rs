@@ -169,8 +169,9 @@ struct Inner {
     hub: Hub,
     /// The bytes of the frame being handled (reused).
     frame_buf: RefCell<Vec<u8>>,
-    /// Fx-hashed like the user table: std's SipHash would be extra code in the wasm.
-    handlers: RefCell<crate::session::FxMap<u32, Function>>,
+    /// `onCommand` handlers by command id. A list, not a map: a bot has a few commands, and each
+    /// map type is its own copy of the hash table code in the wasm (docs/DESIGN.md "Size").
+    handlers: RefCell<Vec<(u32, Function)>>,
     waiters: RefCell<Vec<(Function, Function)>>,
     /// The shared `reply(text)` function handed to command handlers.
     reply: RefCell<Option<ReplyFn>>,
@@ -366,7 +367,12 @@ impl Inner {
                 ]),
             ),
             Event::Command(t) => {
-                let handler = self.handlers.borrow().get(&t.id).cloned();
+                let handler = self
+                    .handlers
+                    .borrow()
+                    .iter()
+                    .find(|(id, _)| *id == t.id)
+                    .map(|(_, h)| h.clone());
                 let reply: JsValue = self
                     .reply
                     .borrow()
@@ -426,7 +432,7 @@ impl UChatBot {
             }),
             hub: Hub::new(&wasm_bindgen::memory()),
             frame_buf: RefCell::new(Vec::new()),
-            handlers: RefCell::new(Default::default()),
+            handlers: RefCell::new(Vec::new()),
             waiters: RefCell::new(Vec::new()),
             reply: RefCell::new(None),
         });
@@ -639,14 +645,15 @@ impl UChatBot {
             .commands_mut()
             .register(&name, opts)
             .map_err(|e| type_error(&e))?;
-        self.inner.handlers.borrow_mut().insert(id, handler);
+        // Ids are never reused, so this adds a new entry.
+        self.inner.handlers.borrow_mut().push((id, handler));
         Ok(id)
     }
 
     /// Remove a command registered with `onCommand` (by the id it returned); false if unknown.
     #[wasm_bindgen(js_name = offCommand)]
     pub fn off_command(&self, id: u32) -> bool {
-        self.inner.handlers.borrow_mut().remove(&id);
+        self.inner.handlers.borrow_mut().retain(|(i, _)| *i != id);
         self.inner
             .core
             .borrow_mut()
