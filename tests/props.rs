@@ -381,3 +381,128 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The session's fast path for `m`/`w` lines (src/session/mod.rs `fast_line`)
+
+mod fast_path {
+    use super::*;
+    use uchat_bot::message::{Incoming, RoomInfo, RoomMode, UserKey, UserRecord};
+    use uchat_bot::session::{CommandOptions, Config, Event, Session};
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn record(key: &[u8], nick: &str) -> UserRecord {
+        let mut u = UserRecord::unknown(UserKey(key.to_vec()));
+        u.nick = nick.into();
+        u
+    }
+
+    /// A joined session (with a `!ping` command) that queues events; `general` turns on raw
+    /// events, which switches the fast path off.
+    fn joined(general: bool) -> Session {
+        let mut s = Session::new(Config::new("lobby")).expect("valid config");
+        s.commands_mut()
+            .register("ping", CommandOptions::default())
+            .expect("valid command");
+        s.connect(NOW);
+        s.on_open(NOW);
+        let join = [
+            Incoming::RoomInfo(RoomInfo {
+                name: "Lobby".into(),
+                mode: RoomMode::Basic,
+                created: 1_600_000_000,
+                flag_bytes: vec![0],
+                server_time: 1_700_000_000,
+            }),
+            Incoming::User(record(&[1; 8], "me")),
+            Incoming::MyKey(UserKey(vec![1; 8])),
+            Incoming::User(record(&[2, 0x5C, 3, 0x0A], "bob")),
+        ];
+        let bytes: Vec<u8> = join
+            .iter()
+            .flat_map(|m| encode(&Line::from(m)).expect("encodable"))
+            .collect();
+        s.on_frame(NOW, &bytes);
+        s.set_raw_events(general);
+        while s.poll_event().is_some() {}
+        s
+    }
+
+    fn events(general: bool, stream: &[u8], cuts: &[usize]) -> Vec<Event> {
+        let mut s = joined(general);
+        let mut start = 0;
+        for &cut in cuts.iter().chain(std::iter::once(&stream.len())) {
+            let cut = cut.clamp(start, stream.len());
+            s.on_frame(NOW + 1000, &stream[start..cut]);
+            start = cut;
+        }
+        std::iter::from_fn(|| s.poll_event())
+            .filter(|e| !matches!(e, Event::Raw(_)))
+            .collect()
+    }
+
+    /// A raw line like the fast path's lines: a head up to the text field (keys with bytes
+    /// both escaping layers must handle, plain and malformed styles), then text that is often
+    /// clean and sometimes arbitrary bytes, then sometimes a time or junk fields; LF escaped
+    /// as a server would.
+    fn raw_line() -> impl Strategy<Value = Vec<u8>> {
+        let head = prop::sample::select(vec![
+            &b"m\x02\x01\x01\x01\x01\x01\x01\x01\x01\x03\x03"[..],
+            &b"m\x02\x02\x5C\x5C\x03\x5C\x0A\x03\x034 #ff0000\x03"[..],
+            &b"m\x02\x09\x09\x03x y\x03"[..],
+            &b"w\x02\x02\x5C\x5C\x03\x5C\x0A\x02\x01\x01\x01\x01\x01\x01\x01\x01\x031\x03"[..],
+            &b"w\x02\x07\x02\x03\x03"[..],
+            &b"m\x02"[..],
+            &b"m\x03"[..],
+        ]);
+        // Text without type bytes (so the line keeps its shape), with backslashes and LFs.
+        let clean = || {
+            vec(
+                prop::sample::select(&['a', 'Z', ' ', '안', '😀', '\\', '\n', '\u{1}'][..]),
+                0..30,
+            )
+            .prop_map(|cs| cs.into_iter().collect::<String>())
+        };
+        let body = prop_oneof![
+            3 => clean().prop_map(|t| t.into_bytes()),
+            1 => clean().prop_map(|t| format!("!ping {t}").into_bytes()),
+            1 => text(30).prop_map(|t| t.into_bytes()),
+            1 => bytes(30),
+        ];
+        let tail = prop_oneof![
+            3 => Just(Vec::new()),
+            2 => Just(b"\x05\xe8\x13\x55\x65".to_vec()),
+            1 => bytes(8),
+        ];
+        (head, body, tail).prop_map(|(head, body, tail)| {
+            let mut l = head.to_vec();
+            for b in body.into_iter().chain(tail) {
+                if b == b'\n' {
+                    l.push(b'\\');
+                }
+                l.push(b);
+            }
+            l.push(b'\n');
+            l
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        /// Whatever follows `m`/`w` + a type byte, in any chunking, the fast path gives exactly
+        /// the events of the general path (`Line` → `Incoming`).
+        #[test]
+        fn fast_path_gives_the_events_of_the_general_path(
+            lines in vec(raw_line(), 1..6),
+            fractions in cuts(),
+        ) {
+            let stream = lines.concat();
+            let cuts = scale_cuts(&fractions, stream.len());
+            let general = events(true, &stream, &cuts);
+            let fast = events(false, &stream, &cuts);
+            prop_assert_eq!(general, fast);
+        }
+    }
+}
