@@ -88,7 +88,8 @@ impl Color {
                     return Err(bad());
                 }
                 let v: u8 = p.parse().map_err(|_| bad())?;
-                out.push_str(&format!("{v:02x}"));
+                // Not `format!("{v:02x}")`: hex formatting is extra code in the wasm.
+                out.push_str(&crate::codec::hex_encode(&[v]));
             }
             return Ok(Color(out));
         }
