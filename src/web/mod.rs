@@ -86,9 +86,9 @@ const EVENTS: &[&str] = &[
 /// closes the socket.
 struct Socket {
     ws: WebSocket,
-    _on_open: Closure<dyn FnMut()>,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_close: Closure<dyn FnMut(CloseEvent)>,
+    _on_open: Closure<dyn FnMut(JsValue)>,
+    _on_message: Closure<dyn FnMut(JsValue)>,
+    _on_close: Closure<dyn FnMut(JsValue)>,
 }
 
 impl Socket {
@@ -96,20 +96,24 @@ impl Socket {
         let ws = WebSocket::new(url)?;
         ws.set_binary_type(BinaryType::Arraybuffer);
         let b = bot.clone();
-        let on_open = Closure::<dyn FnMut()>::new(move || {
+        // All three handlers take a plain `JsValue`: one closure type instead of three means
+        // one set of wasm-bindgen closure shims and glue (docs/DESIGN.md "Size").
+        let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
             if let Some(bot) = b.upgrade() {
                 bot.input(|s, now| s.on_open(now));
             }
         });
         let b = bot.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        let on_message = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
             if let Some(bot) = b.upgrade() {
+                let e: MessageEvent = e.unchecked_into();
                 bot.on_socket_data(&e.data());
             }
         });
         let b = bot;
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+        let on_close = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
             if let Some(bot) = b.upgrade() {
+                let e: CloseEvent = e.unchecked_into();
                 let (code, reason) = (e.code(), e.reason());
                 bot.input(|s, now| s.on_close(now, code, &reason));
             }
