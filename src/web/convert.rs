@@ -52,27 +52,48 @@ pub fn pairs_to_js(pairs: &[(String, Field)]) -> JsValue {
     o.into()
 }
 
-/// A JS value as a field, for command arguments (`what` names it in errors).
-pub fn js_to_field(v: &JsValue, what: &str) -> Result<Field, JsValue> {
+/// A JS value as a field (`None` for a type no field can hold), for command and plugin
+/// arguments.
+pub fn js_to_field(v: &JsValue) -> Option<Field> {
     if let Some(s) = v.as_string() {
-        Ok(Field::Str(s))
+        Some(Field::Str(s))
     } else if let Some(b) = v.as_bool() {
-        Ok(Field::Bool(b))
+        Some(Field::Bool(b))
     } else if let Some(n) = v.as_f64() {
         if n.fract() == 0.0 && n.abs() < 9.007_199_254_740_992e15 {
-            Ok(Field::Num(n as i64))
+            Some(Field::Num(n as i64))
         } else {
-            Ok(Field::Float(n))
+            Some(Field::Float(n))
         }
     } else if v.is_undefined() || v.is_null() {
-        Ok(Field::Undef)
-    } else if let Some(bytes) = v.dyn_ref::<Uint8Array>() {
-        Ok(Field::Bin(bytes.to_vec()))
+        Some(Field::Undef)
     } else {
-        Err(type_error(&format!(
-            "{what} must be a string, number, boolean, undefined or Uint8Array"
-        )))
+        v.dyn_ref::<Uint8Array>()
+            .map(|bytes| Field::Bin(bytes.to_vec()))
     }
+}
+
+/// `command`/`plugin` arguments → fields. `what` names an argument in the `TypeError` for one
+/// of another type: `command argument 2` when `numbered` (counting from 1), else `what` as is.
+/// One loop for both, and the name is only formatted for the error (docs/DESIGN.md "Size").
+pub fn js_to_fields(args: &[JsValue], what: &str, numbered: bool) -> Result<Vec<Field>, JsValue> {
+    let mut out = Vec::with_capacity(args.len());
+    for (i, a) in args.iter().enumerate() {
+        match js_to_field(a) {
+            Some(f) => out.push(f),
+            None => {
+                let number = if numbered {
+                    format!(" {}", i + 1)
+                } else {
+                    String::new()
+                };
+                return Err(type_error(&format!(
+                    "{what}{number} must be a string, number, boolean, undefined or Uint8Array"
+                )));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A user object as user code sees it (`{key, nick, id, level, auth, icons, nickcon,

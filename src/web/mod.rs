@@ -579,21 +579,14 @@ impl UChatBot {
         let name = name.as_string().filter(|n| !n.is_empty()).ok_or_else(|| {
             type_error("command(name, ...args): name must be a non-empty string like 'info'")
         })?;
-        let args = args
-            .iter()
-            .enumerate()
-            .map(|(i, a)| js_to_field(a, &format!("command argument {}", i + 1)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let args = js_to_fields(&args, "command argument", true)?;
         self.send_outgoing(&Outgoing::Command(Command::Other { name, args }))
     }
 
     /// Send a plugin message to everyone: `bot.plugin(channel, ...data)`.
     #[wasm_bindgen(variadic)]
     pub fn plugin(&self, channel: String, data: Vec<JsValue>) -> Result<(), JsValue> {
-        let data = data
-            .iter()
-            .map(|d| js_to_field(d, "plugin data"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let data = js_to_fields(&data, "plugin data", false)?;
         self.send_outgoing(&Outgoing::Plugin { channel, data })
     }
 
