@@ -133,7 +133,7 @@ impl CommandRouter {
         }
         entry.last_ms = Some(now_ms);
         if entry.options.per_user_cooldown_ms > 0 {
-            // Forget users whose cooldown has passed, so the map stays small.
+            // Forget users whose cooldown has passed, so the list stays short.
             let cd = entry.options.per_user_cooldown_ms;
             entry.last_by_user.retain(|(_, t)| now_ms < *t + cd);
             match entry.last_by_user.iter_mut().find(|(u, _)| *u == who) {
