@@ -698,7 +698,9 @@ impl Session {
                     "closed",
                     format!(
                         "The server closed the connection before the join completed \
-                         (close code {code}{}).",
+                         (close code {}{}).",
+                        // As u32: the only u16 formatted in the wasm (one Display impl less).
+                        u32::from(code),
                         fmt_reason(reason)
                     ),
                 )
