@@ -305,6 +305,15 @@ pub enum Action {
     },
 }
 
+/// See [`Session::chat_meta`].
+struct ChatMeta {
+    user: Rc<UserRecord>,
+    is_self: bool,
+    time_ms: f64,
+    history: bool,
+    trigger: Option<CommandTrigger>,
+}
+
 /// Most fields (after the key) of a line on the fast path: `w` with a time has five.
 const MAX_FAST_FIELDS: usize = 5;
 
@@ -924,9 +933,7 @@ impl Session {
     }
 
     fn user_or_key(&self, key: &UserKey) -> Rc<UserRecord> {
-        self.users
-            .get_shared(key)
-            .unwrap_or_else(|| Rc::new(UserRecord::unknown(key.clone())))
+        self.user_of_bytes(key.as_bytes())
     }
 
     fn time_ms(&self, now_ms: u64, time: Option<i64>) -> f64 {
@@ -1013,25 +1020,18 @@ impl Session {
         text: String,
         time: Option<i64>,
     ) {
-        let user = self.user_or_key(from);
         let style = self.style_of(style);
-        let is_self = self.users.is_me(from);
-        let time_ms = self.time_ms(now_ms, time);
-        let history = time
-            .zip(self.joined_server_s)
-            .is_some_and(|(t, joined)| t < joined);
-        if !is_self && !history {
-            if let Some(t) = self.commands.dispatch(now_ms, &user, &text) {
-                self.emit(Event::Command(t));
-            }
+        let m = self.chat_meta(now_ms, from.as_bytes(), &text, time);
+        if let Some(t) = m.trigger {
+            self.emit(Event::Command(t));
         }
         self.emit(Event::Message {
-            user,
+            user: m.user,
             style,
             content: text,
-            time_ms,
-            is_self,
-            history,
+            time_ms: m.time_ms,
+            is_self: m.is_self,
+            history: m.history,
         });
     }
 
@@ -1160,26 +1160,41 @@ impl Session {
         tape.remember_wire_style(wire, &parsed)
     }
 
-    /// [`Session::on_chat`] in tape mode, without building an [`Event`]: the record is written
-    /// straight to the tape (the browser's hot path, docs/PERFORMANCE.md "Event tape").
-    fn tape_chat(&mut self, now_ms: u64, key: &[u8], style: &str, text: &str, time: Option<i64>) {
+    /// What a chat line from the key `key` is, for [`Session::on_chat`] and
+    /// [`Session::tape_chat`] alike: the sender's record, whether it is the bot's own line,
+    /// its time, whether it is history, and the command it triggers (never for the bot's own
+    /// lines or history).
+    fn chat_meta(&mut self, now_ms: u64, key: &[u8], text: &str, time: Option<i64>) -> ChatMeta {
         let user = self.user_of_bytes(key);
-        let style = self.tape_style(style);
         let is_self = self.users.is_me_bytes(key);
         let time_ms = self.time_ms(now_ms, time);
         let history = time
             .zip(self.joined_server_s)
             .is_some_and(|(t, joined)| t < joined);
-        let trigger = if !is_self && !history {
-            self.commands.dispatch(now_ms, &user, text)
-        } else {
+        let trigger = if is_self || history {
             None
+        } else {
+            self.commands.dispatch(now_ms, &user, text)
         };
+        ChatMeta {
+            user,
+            is_self,
+            time_ms,
+            history,
+            trigger,
+        }
+    }
+
+    /// [`Session::on_chat`] in tape mode, without building an [`Event`]: the record is written
+    /// straight to the tape (the browser's hot path, docs/PERFORMANCE.md "Event tape").
+    fn tape_chat(&mut self, now_ms: u64, key: &[u8], style: &str, text: &str, time: Option<i64>) {
+        let style = self.tape_style(style);
+        let m = self.chat_meta(now_ms, key, text, time);
         let tape = self.tape.as_mut().expect("tape mode");
-        if let Some(t) = trigger {
+        if let Some(t) = m.trigger {
             tape.push(Event::Command(t));
         }
-        tape.message(&user, style, text, time_ms, is_self, history);
+        tape.message(&m.user, style, text, m.time_ms, m.is_self, m.history);
     }
 
     /// [`Session::on_whisper`] in tape mode (see [`Session::tape_chat`]).

@@ -104,14 +104,6 @@ impl Tape {
         self.nums.is_empty()
     }
 
-    /// Start the next batch (slot tables are kept).
-    pub fn clear(&mut self) {
-        self.nums.clear();
-        self.text.clear();
-        self.others.clear();
-        self.units = 0;
-    }
-
     /// Take the batch out for dispatching (the slot tables stay; the next batch starts empty).
     /// Dispatching runs user code, which may start another batch meanwhile.
     pub fn take_batch(&mut self) -> Batch {
@@ -133,16 +125,6 @@ impl Tape {
             self.text = b.text;
             self.others = b.others;
         }
-    }
-
-    /// Forget every slot (a new bot session starts, or the tables are full).
-    pub fn reset(&mut self) {
-        self.users.clear();
-        self.by_ptr.clear();
-        self.free.clear();
-        self.next_slot = 0;
-        self.styles.clear();
-        self.nums.push(RESET);
     }
 
     /// Append events in order.
@@ -181,7 +163,7 @@ impl Tape {
     ) {
         let user = self.user(user);
         self.nums.extend_from_slice(&[MESSAGE, user, style]);
-        self.str_units(text.as_bytes(), text_units(text));
+        self.str_units(text.as_bytes(), utf16_len(text.as_bytes()));
         self.nums
             .extend_from_slice(&[time_ms, f64::from(is_self as u8 | (history as u8) << 1)]);
     }
@@ -198,7 +180,7 @@ impl Tape {
     ) {
         let (from, to) = (self.user(from), self.user(to));
         self.nums.extend_from_slice(&[WHISPER, from, to, style]);
-        self.str_units(text.as_bytes(), text_units(text));
+        self.str_units(text.as_bytes(), utf16_len(text.as_bytes()));
         self.nums
             .extend_from_slice(&[time_ms, f64::from(is_self as u8)]);
     }
@@ -386,12 +368,6 @@ impl Tape {
     }
 }
 
-/// UTF-16 length of a `str`: its UTF-8 is valid, so every byte that is not a continuation
-/// byte starts a character, and the 4-byte ones take two units.
-fn text_units(s: &str) -> usize {
-    utf16_len(s.as_bytes())
-}
-
 /// Length of UTF-8 `s` in UTF-16 code units (the JS string length): one per UTF-8 sequence,
 /// two for the 4-byte ones.
 pub fn utf16_len(s: &[u8]) -> usize {
@@ -479,7 +455,7 @@ mod tests {
         t.push(Event::UserQuit((*user(1, "b")).clone()));
         let end = t.nums.len();
         assert_eq!(&t.nums[end - 2..], &[QUIT, 0.0]);
-        t.clear();
+        t.take_batch();
         t.push(Event::UserJoin(user(3, "c")));
         assert_eq!(t.nums[..2], [USER, 0.0], "slot 0 is reused");
     }

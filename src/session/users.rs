@@ -69,7 +69,7 @@ impl UserTable {
 
     /// The shared record for `key` (events hand this out; no copy).
     pub fn get_shared(&self, key: &UserKey) -> Option<Rc<UserRecord>> {
-        self.records.get(key).cloned()
+        self.get_bytes(key.as_bytes()).cloned()
     }
 
     /// The shared record for the key `bytes` (no `UserKey` needed).
@@ -95,7 +95,7 @@ impl UserTable {
 
     /// Whether `key` is me.
     pub fn is_me(&self, key: &UserKey) -> bool {
-        self.me.as_ref() == Some(key)
+        self.is_me_bytes(key.as_bytes())
     }
 
     /// A complete `u` list: exactly these users are present (plus me).
