@@ -145,7 +145,16 @@ struct Ctx {
 
 impl Ctx {
     fn new() -> Result<Ctx, String> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        // The workspace is found at run time (`cargo run` sets CARGO_MANIFEST_DIR for the
+        // process), not from the compile-time path: cargo's build cache is shared across
+        // checkouts of the same workspace (the default CARGO_TARGET_DIR is one directory for all
+        // clones, and cargo does not rebuild a member just because its checkout moved), so a
+        // baked-in path can point at another clone. Seen: a clone at /work/main ran the xtask
+        // built for /check/work/main and worked on that tree.
+        let manifest_dir = env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        let root = manifest_dir
             .parent()
             .ok_or("xtask is not inside a workspace")?
             .to_path_buf();
@@ -931,7 +940,8 @@ mod tests {
 
     #[test]
     fn reads_wasm_bindgen_from_the_real_lockfile() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"));
+        let root = dir.parent().unwrap();
         let v = locked_wasm_bindgen_version(root).expect("Cargo.lock has wasm-bindgen");
         assert!(v.starts_with("0.2."), "{v}");
     }
