@@ -259,12 +259,26 @@ async function main() {
     const files = packed[0].files.map((f) => f.path).sort();
     check('npm pack', fs.existsSync(tarball), tarball);
     // The JS snippets wasm-bindgen wrote (pkg/snippets/…, imported by uchat_bot.js) ship too.
+    // `cargo xtask pkg` minifies every shipped JS file (terser) and writes its source map next to it.
     const snippets = listFiles(pkgDir, 'snippets');
-    const want = ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'package.json', 'uchat_bot.js', 'uchat_bot_bg.wasm',
-      ...snippets].sort();
+    const shippedJs = ['index.js', 'uchat_bot.js', ...snippets.filter((f) => f.endsWith('.js'))];
+    const want = ['LICENSE', 'README.md', 'index.d.ts', 'index.js', 'index.js.map', 'package.json', 'uchat_bot.js',
+      'uchat_bot.js.map', 'uchat_bot_bg.wasm', ...snippets].sort();
     check('tarball holds exactly the package files', JSON.stringify(files) === JSON.stringify(want), files.join(', '));
+    const unmapped = shippedJs.filter((f) => {
+      const name = path.posix.basename(f);
+      const js = fs.readFileSync(path.join(pkgDir, f), 'utf8');
+      let map = null;
+      try { map = JSON.parse(fs.readFileSync(path.join(pkgDir, `${f}.map`), 'utf8')); } catch { return true; }
+      const minified = js.split('\n').length <= 3 && js.trimEnd().endsWith(`//# sourceMappingURL=${name}.map`);
+      const readable = Array.isArray(map.sourcesContent) && map.sourcesContent.some((src) => src && src.split('\n').length > 20);
+      return !(minified && readable && map.version === 3 && map.mappings.length > 0 && files.includes(`${f}.map`));
+    });
+    check('every shipped JS file is minified, with a source map holding the readable code', unmapped.length === 0,
+      `not: ${unmapped.join(', ')}`);
+    // Import statements, minified (`import{a as b}from"./x.js";…` on one line) or not.
     const glueImports = [...fs.readFileSync(path.join(pkgDir, 'uchat_bot.js'), 'utf8')
-      .matchAll(/^import\b.*\bfrom\s*['"]([^'"]+)['"]/gm)].map((m) => m[1]);
+      .matchAll(/(?:^|[;\n])\s*import\s*(?:[\w$*\s{},]+?\s*from\s*)?['"]([^'"]+)['"]/g)].map((m) => m[1]);
     const unshipped = glueImports.filter((f) => !f.startsWith('./snippets/') || !files.includes(f.slice(2)));
     check('every module uchat_bot.js imports is in the tarball', unshipped.length === 0,
       `imports: ${glueImports.join(', ')}; not shipped: ${unshipped.join(', ')}`);
