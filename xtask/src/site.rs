@@ -7,7 +7,10 @@
 //!   instantiated synchronously, and `UChatBot` becomes a global. That is what a userscript
 //!   manager's `@require` and a plain `<script>` tag need. The JS snippets the glue imports
 //!   (`./snippets/…`, e.g. src/web/hub.js) are inlined the same way, each in its own function
-//!   scope, and bound inside the glue's scope under the names it imports.
+//!   scope, and bound inside the glue's scope under the names it imports. The whole script is
+//!   then minified with terser ([`crate::pkg::minify_js`], no source map: it stays one file);
+//!   its `/*! … */` header stays readable. The readable sources are src/web/, pkg-template/
+//!   and the npm package's source maps.
 //! * `demo` builds the SDK into `www/pkg/`, starts `uchat sim --www www --crowd 5` and prints the
 //!   URL of the demo page (`www/index.html` with the `<uchat-bot-widget>` element).
 //! * `site-test userscript|widget` builds what a browser test needs and runs
@@ -21,10 +24,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::pkg::{JsForm, JsKind};
 use crate::{ensure_rustup, ensure_wasm_bindgen_cli, run_checked, stream, Ctx};
 
 /// Where `cargo xtask userscript` writes the single-file build.
 pub const USERSCRIPT_OUT: &str = "dist/uchat-bot.user.js";
+/// Its file name, also used for the readable copy in the build directory.
+const USERSCRIPT_NAME: &str = "uchat-bot.user.js";
 /// Address `cargo xtask demo` listens on unless told otherwise.
 const DEMO_LISTEN: &str = "127.0.0.1:8787";
 /// Simulated users in the demo room.
@@ -87,13 +93,18 @@ pub fn userscript(root: &Path) -> Result<PathBuf, String> {
     let wasm =
         fs::read(&build.wasm).map_err(|e| format!("reading {}: {e}", build.wasm.display()))?;
     let script = classic_script(&glue, &facade, &wasm, &version, &snippet_reader(&build_dir))?;
+    // Made readable in the build directory, then minified as a whole (one scope: names are
+    // mangled across glue, snippets and facade), then copied: dist/ never holds a half-made file.
+    let made = build_dir.join(USERSCRIPT_NAME);
+    fs::write(&made, script).map_err(|e| format!("writing {}: {e}", made.display()))?;
+    let js = crate::pkg::minify_js(root, std::slice::from_ref(&made), JsKind::Script)?;
     let out = root.join(USERSCRIPT_OUT);
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     }
-    fs::write(&out, script).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    fs::copy(&made, &out).map_err(|e| format!("cp {} {}: {e}", made.display(), out.display()))?;
     println!(
-        "built {} ({} KB, wasm {} KB{})",
+        "built {} ({} KB, wasm {} KB{}, {})",
         out.display(),
         fs::metadata(&out).map(|m| m.len() / 1024).unwrap_or(0),
         wasm.len() / 1024,
@@ -101,6 +112,10 @@ pub fn userscript(root: &Path) -> Result<PathBuf, String> {
             ", wasm-opt"
         } else {
             ", not optimised: no wasm-opt"
+        },
+        match &js {
+            JsForm::Minified { terser } => format!("JS minified by terser {terser}"),
+            JsForm::Readable { why } => format!("JS not minified: {why}"),
         }
     );
     Ok(out)
