@@ -57,8 +57,8 @@ COMMANDS:
               Exits 1 if any suite failed.
     install   Only install what is missing (rustup target/components, wasm-bindgen-cli at the
               Cargo.lock version, Debian chromium/chromium-driver/firefox-esr, geckodriver).
-    pkg       Build pkg/, the npm package uchat-bot (release wasm, wasm-opt, facade, types).
-    size      Build pkg/ and print the gzipped size of wasm + JS; fails above 40 KiB.
+    pkg       Build pkg/, the npm package uchat-bot (release wasm, wasm-opt, facade, types, JS minified + maps).
+    size      Build pkg/ and print the gzipped size of wasm + JS as shipped (minified); fails above 40 KiB.
     userscript  Build dist/uchat-bot.user.js: one classic script with the wasm inlined, for @require.
     demo      Build www/pkg/ and uchat, run `uchat sim --www www --crowd 5` on 127.0.0.1:8787
               (--port P / --listen HOST:PORT) and print the URL of the demo page; Ctrl-C stops it.
