@@ -201,7 +201,8 @@ function numLE(u8, a, b) {
 // ---------------------------------------------------------------------------------------------
 // The fast decoder
 
-const td = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a chat text may start with U+FEFF; dropping it would shift the frame's strings.
+const td = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const MAXF = 64;
 
 export class BestDecoder {

@@ -7,7 +7,9 @@
 // with one TextDecoder call) and one `run` call per stretch of tape, and this file builds the
 // event objects and calls the listeners (docs/PERFORMANCE.md "Event tape").
 
-const td = new TextDecoder();
+// `ignoreBOM`: a text that starts with U+FEFF keeps it. Without it the decoder drops a leading
+// BOM, which would shift every later string of the frame (tests/web.rs checks this).
+const td = new TextDecoder('utf-8', { ignoreBOM: true });
 
 const MESSAGE = 1, WHISPER = 2, JOIN = 3, QUIT = 4, COUNT = 5, LIST = 6, SYSTEM = 7, USER = 8,
   STYLE = 9, OTHER = 10, RESET = 11;
