@@ -632,9 +632,20 @@ fn find_line_end(buf: &[u8], from: usize) -> Scan {
 #[inline]
 fn find_line_end_flag(buf: &[u8], from: usize, escaped: &mut bool) -> Scan {
     // A plain index loop: the size-optimised (opt-level "z") wasm build inlines it fully,
-    // where an iterator chain would cost calls per byte (docs/PERFORMANCE.md).
+    // where an iterator chain would cost calls per byte (docs/PERFORMANCE.md). Eight bytes at a
+    // time while no LF or escape is among them (most of a line), then byte by byte.
     let mut i = from;
     while i < buf.len() {
+        if let Some(w) = buf.get(i..i + 8) {
+            let skip = plain_prefix(u64::from_le_bytes([
+                w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+            ]));
+            if skip == 8 {
+                i += 8;
+                continue;
+            }
+            i += skip;
+        }
         let b = buf[i];
         if !LINE_SPECIAL[b as usize] {
             i += 1;
@@ -650,6 +661,19 @@ fn find_line_end_flag(buf: &[u8], from: usize, escaped: &mut bool) -> Scan {
         i += 2;
     }
     Scan::Incomplete { open_escape: false }
+}
+
+/// How many of the 8 bytes of `w` (little-endian: the first byte is the lowest) come before the
+/// first LF or escape byte; 8 when there is none. Word-at-a-time ("SWAR") search: `zero(x)` sets
+/// the high bit of every byte of `x` that is 0 — exactly for the lowest such byte; a byte above
+/// may be flagged falsely only after a true zero byte, and only the lowest flag is used.
+#[inline(always)]
+fn plain_prefix(w: u64) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let hits = zero(w ^ (ONES * LF as u64)) | zero(w ^ (ONES * ESCAPE as u64));
+    (hits.trailing_zeros() / 8) as usize
 }
 
 /// [`find_line_end`] from `from`, where `open_escape` says the byte at `from` is escaped by an
@@ -1131,6 +1155,48 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The line scan (eight bytes at a time) against a byte-by-byte reading of PROTOCOL.md §2.1,
+    /// on random data dense in LF and escape bytes, from every start offset.
+    #[test]
+    fn line_scan_matches_a_byte_by_byte_scan() {
+        fn naive(buf: &[u8], from: usize) -> (Option<usize>, bool, bool) {
+            let (mut i, mut escaped) = (from, false);
+            while i < buf.len() {
+                match buf[i] {
+                    LF => return (Some(i), false, escaped),
+                    ESCAPE if i + 1 >= buf.len() => return (None, true, true),
+                    ESCAPE => {
+                        escaped = true;
+                        i += 2;
+                    }
+                    _ => i += 1,
+                }
+            }
+            (None, false, escaped)
+        }
+        let mut seed = 0x2545_f491_u32;
+        for len in 0..48 {
+            for _ in 0..200 {
+                let buf: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 17;
+                        seed ^= seed << 5;
+                        [b'a', 0xea, LF, ESCAPE, 0x8a, 0x5d, 0x0b, 0][seed as usize % 8]
+                    })
+                    .collect();
+                for from in 0..=len {
+                    let mut escaped = false;
+                    let got = match find_line_end_flag(&buf, from, &mut escaped) {
+                        Scan::End(i) => (Some(i), false, escaped),
+                        Scan::Incomplete { open_escape } => (None, open_escape, escaped),
+                    };
+                    assert_eq!(got, naive(&buf, from), "{buf:?} from {from}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn lossy_matches_from_utf8_lossy() {

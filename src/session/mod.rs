@@ -340,6 +340,15 @@ fn split_fast<'a>(
         // Plain index loops here and below (see `codec::find_line_end`).
         let (mut start, mut i) = (2, 2);
         while i < raw.len() {
+            // Eight bytes at a time while none of them is below 8 (type bytes are 2..=7).
+            if let Some(w) = raw.get(i..i + 8) {
+                if !has_byte_below_8(u64::from_le_bytes([
+                    w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+                ])) {
+                    i += 8;
+                    continue;
+                }
+            }
             let b = raw[i];
             if is_type(b) {
                 *out.get_mut(n)? = (ty, start, i);
@@ -390,6 +399,16 @@ fn split_fast<'a>(
     scratch.truncate(o);
     *out.get_mut(n)? = (ty, start, o);
     Some((n + 1, &scratch[..]))
+}
+
+/// Whether any of the 8 bytes of `w` is below 8 (so may be a type byte, PROTOCOL.md §2.2).
+/// Word at a time: a byte is below 8 iff its top five bits are clear; `x - 1…1 & !x & 80…80`
+/// flags a zero byte (false flags occur only above a true one, so "any" is exact).
+#[inline(always)]
+fn has_byte_below_8(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let top = w & 0xF8F8_F8F8_F8F8_F8F8;
+    top.wrapping_sub(ONES) & !top & 0x8080_8080_8080_8080 != 0
 }
 
 /// Error codes after which retrying cannot help (DECISIONS.md "Keepalive, reconnect, rate" 2).

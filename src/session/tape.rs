@@ -374,7 +374,19 @@ pub fn utf16_len(s: &[u8]) -> usize {
     if s.is_ascii() {
         return s.len();
     }
+    // Eight bytes at a time: every byte that is not a continuation byte (10xxxxxx) starts a
+    // character (one unit), and a 4-byte lead (11110xxx) adds the second unit of a surrogate
+    // pair. `s` is valid UTF-8 (the caller checked), so no other byte can occur.
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let (mut n, mut i) = (0, 0);
+    while let Some(w) = s.get(i..i + 8) {
+        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        // Bit 7 of each byte: b7 & !b6 marks a continuation byte; b7 & b6 & b5 & b4 a 4-byte lead.
+        let cont = w & !(w << 1) & HIGHS;
+        let four = w & (w << 1) & (w << 2) & (w << 3) & HIGHS;
+        n += 8 - cont.count_ones() as usize + four.count_ones() as usize;
+        i += 8;
+    }
     while i < s.len() {
         let b = s[i];
         n += usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0);
@@ -503,5 +515,21 @@ mod tests {
         assert_eq!(utf16_len(b"abc"), 3);
         assert_eq!(utf16_len("한글".as_bytes()), 2);
         assert_eq!(utf16_len("😀".as_bytes()), 2);
+        // Every alignment of every kind of character against the 8-byte steps.
+        let chars = [
+            "a", "é", "한", "😀", "\u{7f}", "\u{80}", "\u{7ff}", "\u{800}", "\u{ffff}",
+        ];
+        let mut seed = 7u32;
+        for len in 0..40 {
+            for _ in 0..50 {
+                let s: String = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                        chars[(seed >> 16) as usize % chars.len()]
+                    })
+                    .collect();
+                assert_eq!(utf16_len(s.as_bytes()), s.encode_utf16().count(), "{s:?}");
+            }
+        }
     }
 }

@@ -13,10 +13,21 @@ pub(crate) struct FxHasher(u64);
 
 impl std::hash::Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut buf = [0u8; 8];
-            buf[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(buf));
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.write_u64(u64::from_le_bytes([
+                w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+            ]));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            // Not a `copy_from_slice` into a zeroed word: that is a memcpy call per key in the
+            // size-optimised wasm build.
+            let mut last = 0u64;
+            for (k, &b) in rest.iter().enumerate() {
+                last |= u64::from(b) << (8 * k);
+            }
+            self.write_u64(last);
         }
     }
     fn write_u8(&mut self, i: u8) {
