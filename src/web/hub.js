@@ -24,6 +24,8 @@ export class Hub {
     this.users = [];
     /** style slot → the shared, frozen style object */
     this.styles = [];
+    /** `Uint8Array` over the whole wasm memory (see `view`) */
+    this.u8 = undefined;
   }
 
   on(name, f, once) {
@@ -64,9 +66,32 @@ export class Hub {
     for (const f of fns) call(name, f, payload);
   }
 
+  /**
+   * A frame's bytes into wasm memory: copies `data` (`ArrayBuffer` or a view) to `ptr` if it fits
+   * in `cap` bytes. Returns the byte length either way (the wasm side grows its buffer and calls
+   * again), or -1 for a string (a text frame).
+   */
+  load(data, ptr, cap) {
+    if (typeof data === 'string') return -1;
+    const src = ArrayBuffer.isView(data)
+      ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+      : new Uint8Array(data);
+    const n = src.length;
+    if (n <= cap) this.view().set(src, ptr);
+    return n;
+  }
+
+  /** A byte view of the whole wasm memory, renewed after the memory grew (the old one is then
+   * detached and empty). */
+  view() {
+    let u8 = this.u8;
+    if (u8 === undefined || u8.length === 0) u8 = this.u8 = new Uint8Array(this.memory.buffer);
+    return u8;
+  }
+
   /** The strings of one frame: `len` UTF-8 bytes at `ptr` in wasm memory. */
   text(ptr, len) {
-    return len === 0 ? '' : td.decode(new Uint8Array(this.memory.buffer, ptr, len));
+    return len === 0 ? '' : td.decode(this.view().subarray(ptr, ptr + len));
   }
 
   /**

@@ -36,6 +36,10 @@ extern "C" {
     fn has(this: &Hub, name: &str) -> bool;
     #[wasm_bindgen(method)]
     fn emit(this: &Hub, name: &str, payload: &JsValue);
+    /// Copies the bytes of `data` (an `ArrayBuffer` or a view of one) to `ptr` if they fit in
+    /// `cap` bytes; returns their length either way, or -1 if `data` is a string.
+    #[wasm_bindgen(method)]
+    fn load(this: &Hub, data: &JsValue, ptr: *mut u8, cap: usize) -> i32;
     /// The frame text: `len` UTF-8 bytes at `ptr`, as one JS string.
     #[wasm_bindgen(method)]
     fn text(this: &Hub, ptr: *const u8, len: usize) -> JsValue;
@@ -186,17 +190,22 @@ impl Inner {
     /// frame) into the session. The socket's `onmessage` and the bench hook `__feed` both come
     /// here, so the bench measures exactly what a bot does with a frame.
     fn on_socket_data(self: &Rc<Self>, data: &JsValue) {
-        if let Some(text) = data.as_string() {
-            // DECISIONS.md "Decoding" 7: a text frame is its UTF-8 bytes.
-            self.input(|s, now| s.on_frame(now, text.as_bytes()));
-            return;
-        }
-        // One buffer for every frame (no allocation per frame once it is big enough).
-        let src = Uint8Array::new(data);
+        // One buffer for every frame (no allocation per frame once it is big enough), filled by
+        // one call into hub.js (one boundary crossing per frame instead of four).
         let mut buf = self.frame_buf.take();
-        buf.resize(src.length() as usize, 0);
-        src.copy_to(&mut buf);
-        self.input(|s, now| s.on_frame(now, &buf));
+        let mut n = self.hub.load(data, buf.as_mut_ptr(), buf.len());
+        if n >= 0 && n as usize > buf.len() {
+            buf.resize(n as usize, 0);
+            n = self.hub.load(data, buf.as_mut_ptr(), buf.len());
+        }
+        match usize::try_from(n) {
+            Ok(len) => self.input(|s, now| s.on_frame(now, &buf[..len.min(buf.len())])),
+            // DECISIONS.md "Decoding" 7: a text frame is its UTF-8 bytes.
+            Err(_) => {
+                let text = data.as_string().unwrap_or_default();
+                self.input(|s, now| s.on_frame(now, text.as_bytes()));
+            }
+        }
         *self.frame_buf.borrow_mut() = buf;
     }
 
