@@ -101,6 +101,9 @@ impl CommandRouter {
         user: &UserRecord,
         text: &str,
     ) -> Option<CommandTrigger> {
+        if self.entries.is_empty() {
+            return None;
+        }
         let text = text.trim_start();
         let entry = self.entries.iter_mut().find(|e| {
             text.strip_prefix(e.options.prefix.as_str())
