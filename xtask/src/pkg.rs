@@ -605,9 +605,17 @@ fn parse_counts(text: &str) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
 
+    /// The workspace root, read at run time (see `Ctx::new` in main.rs for why not `env!`).
+    fn workspace_root() -> PathBuf {
+        let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo"));
+        dir.parent()
+            .expect("xtask/ is inside the workspace")
+            .to_path_buf()
+    }
+
     #[test]
     fn reads_the_workspace_version() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let root = &workspace_root();
         let v = workspace_version(root).unwrap();
         assert_eq!(v.split('.').count(), 3, "{v}");
     }
@@ -667,7 +675,7 @@ mod tests {
 
     #[test]
     fn template_has_the_version_placeholder() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let root = &workspace_root();
         let text = fs::read_to_string(root.join("pkg-template/package.json")).unwrap();
         assert!(text.contains(VERSION_PLACEHOLDER));
         assert!(text.contains(FILES_SNIPPETS));
