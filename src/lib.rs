@@ -14,6 +14,10 @@
 //!   limit and chat commands, driven by the web layer (or a test) with a clock.
 #![warn(missing_docs)]
 
+// The wasm build's allocator (size-class free lists instead of dlmalloc); native tests run its
+// logic on a Vec-backed arena.
+#[cfg(any(target_arch = "wasm32", test))]
+mod alloc;
 pub mod codec;
 #[cfg(feature = "json")]
 pub mod json;
@@ -24,3 +28,8 @@ pub mod token;
 pub mod web;
 
 pub use codec::{DecodeError, Decoder, Field, Line};
+
+/// The global allocator of the wasm build: src/alloc.rs (smaller than Rust's default dlmalloc).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: alloc::Allocator = alloc::Allocator::new();
