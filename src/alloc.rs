@@ -34,13 +34,14 @@
 //! wasm-only. Nothing in here panics or allocates: arithmetic that could overflow is checked,
 //! list heads are read with `get`.
 //!
-//! Measured (`cargo xtask size`, wasm after wasm-opt, gzip -9, at commit 1ff1a42): 70,783 →
-//! 68,099 B (−2,684; raw 162,568 → 155,427). A bump allocator that never frees would save
-//! ~3.6 KB, so the free lists cost under 1 KB. Decode speed (`cargo xtask bench --quick
-//! --rounds 15`, alternating runs) is unchanged within the noise; in the 30 s soak the wasm
-//! memory is flat after warm-up at 1.25 MiB (dlmalloc: 1.19 MiB: power-of-two classes round
-//! up). Not done: the memory between `__heap_base` and the initial memory size stays unused
-//! (as with dlmalloc); large blocks are not grown in place.
+//! Measured at 1ff1a42 (`cargo xtask size`, wasm after wasm-opt, gzip -9): 70,783 → 68,072 B
+//! (−2,711; raw 162,568 → 155,295). A bump allocator that never frees would save ~3.6 KB, so
+//! the free lists cost under 1 KB. Speed (`cargo xtask bench --quick --rounds 15`): the two
+//! allocators side by side in one page decode equally fast (time ratio 1.000 in Chromium and
+//! Firefox); alternating runs give `decode_vs_js_best` 1.047/1.045 against dlmalloc's
+//! 1.044/1.061. In the 30 s soak the wasm memory is flat after warm-up at 1.25 MiB (dlmalloc:
+//! 1.19 MiB; power-of-two classes round up). Not done: the memory between `__heap_base` and
+//! the initial memory size stays unused (as with dlmalloc); blocks never grow in place.
 
 #[cfg(target_arch = "wasm32")]
 use core::alloc::{GlobalAlloc, Layout};
@@ -53,8 +54,6 @@ pub(crate) const PAGE: usize = 65536;
 const MIN_BLOCK: usize = 16;
 /// Number of small classes: 16 B << 0 … 16 B << 11 = 32 KiB.
 const CLASSES: usize = 12;
-/// Largest small block; anything larger (or more aligned) takes whole pages.
-const MAX_SMALL: usize = MIN_BLOCK << (CLASSES - 1);
 
 /// A source of fresh memory: `grow(pages)` adds `pages` zeroed 64 KiB pages and returns the
 /// address of the first, page-aligned, or `None` when memory cannot grow.
@@ -79,16 +78,14 @@ pub(crate) struct Heap<G> {
     mem: G,
 }
 
-/// Class index of a small request, or `None` when it takes whole pages.
-#[inline]
-fn class_of(size: usize, align: usize) -> Option<usize> {
-    let s = size.max(align);
-    if s > MAX_SMALL {
-        return None;
-    }
-    let s = s.max(MIN_BLOCK);
-    // s ≤ 32 KiB, so the power of two does not overflow; log2(16) = 4.
-    Some((usize::BITS - (s - 1).leading_zeros()) as usize - 4)
+/// Class index of a request: 0 for 16 B … 11 for 32 KiB; `CLASSES` or more when it takes whole
+/// pages (size or alignment above 32 KiB). Branch-free and inlined: it is on every `alloc`,
+/// `dealloc` and `realloc` (an `Option` return went through the shadow stack at opt-level "z").
+#[inline(always)]
+fn class_of(size: usize, align: usize) -> usize {
+    let s = size.max(align).max(MIN_BLOCK);
+    // log2 of `s` rounded up to a power of two, minus log2(16); `s - 1` cannot underflow.
+    (usize::BITS - (s - 1).leading_zeros()) as usize - 4
 }
 
 /// Pages for a large block of `size` bytes (at least one, also for a zero-size request with a
@@ -133,8 +130,16 @@ impl<G: Grow> Heap<G> {
     /// # Safety
     /// The heap's memory is only touched through this heap; `align` is a power of two.
     pub(crate) unsafe fn alloc(&mut self, size: usize, align: usize) -> usize {
-        match class_of(size, align) {
-            Some(k) => self.alloc_small(k),
+        let k = class_of(size, align);
+        match self.free.get_mut(k) {
+            Some(head) => {
+                let block = *head;
+                if block == 0 {
+                    return self.carve(MIN_BLOCK << k);
+                }
+                *head = get(block);
+                block
+            }
             None => self.alloc_pages(pages_of(size), align.max(PAGE)),
         }
     }
@@ -144,8 +149,11 @@ impl<G: Grow> Heap<G> {
     /// # Safety
     /// `addr` came from this heap with this `size`/`align` and is not used afterwards.
     pub(crate) unsafe fn dealloc(&mut self, addr: usize, size: usize, align: usize) {
-        match class_of(size, align) {
-            Some(k) => self.push(k, addr),
+        match self.free.get_mut(class_of(size, align)) {
+            Some(head) => {
+                set(addr, *head);
+                *head = addr;
+            }
             None => self.free_pages(addr, pages_of(size)),
         }
     }
@@ -162,24 +170,24 @@ impl<G: Grow> Heap<G> {
         align: usize,
         new_size: usize,
     ) -> usize {
-        let same = match (class_of(size, align), class_of(new_size, align)) {
-            (Some(a), Some(b)) => a == b,
-            (None, None) => pages_of(size) == pages_of(new_size),
-            _ => false,
+        let (old, new) = (class_of(size, align), class_of(new_size, align));
+        let same = if old < CLASSES {
+            old == new
+        } else {
+            new >= CLASSES && pages_of(size) == pages_of(new_size)
         };
         if same {
             return addr;
         }
-        let new = self.alloc(new_size, align);
-        if new != 0 {
-            core::ptr::copy_nonoverlapping(addr as *const u8, new as *mut u8, size.min(new_size));
+        let block = self.alloc(new_size, align);
+        if block != 0 {
+            core::ptr::copy_nonoverlapping(addr as *const u8, block as *mut u8, size.min(new_size));
             self.dealloc(addr, size, align);
         }
-        new
+        block
     }
 
-    /// Pushes a free block on the list of class `k`.
-    #[inline]
+    /// Pushes a free block on the list of class `k` (for the bump region's leftovers).
     unsafe fn push(&mut self, k: usize, addr: usize) {
         if let Some(head) = self.free.get_mut(k) {
             set(addr, *head);
@@ -187,21 +195,10 @@ impl<G: Grow> Heap<G> {
         }
     }
 
-    /// Pops a block of class `k`, or carves one from the bump region.
-    #[inline]
-    unsafe fn alloc_small(&mut self, k: usize) -> usize {
-        if let Some(head) = self.free.get_mut(k) {
-            let block = *head;
-            if block != 0 {
-                *head = get(block);
-                return block;
-            }
-        }
-        self.carve(MIN_BLOCK << k)
-    }
-
-    /// Takes a block of `size` (a power of two ≤ [`MAX_SMALL`]) from the bump region, at a
-    /// multiple of `size`; refills the region with a page when it is too short.
+    /// Takes a block of `size` (a power of two ≤ 32 KiB) from the bump region, at a
+    /// multiple of `size`; refills the region with a page when it is too short. Out of line:
+    /// the free list is the fast path.
+    #[cold]
     #[inline(never)]
     unsafe fn carve(&mut self, size: usize) -> usize {
         // `cur` and `end` are multiples of 16 and `end` of PAGE, so rounding `cur` up to

@@ -2,6 +2,9 @@
 
 use super::*;
 
+/// Largest small block; anything larger (or more aligned) takes whole pages.
+const MAX_SMALL: usize = MIN_BLOCK << (CLASSES - 1);
+
 /// A fixed buffer handed out page by page, like `memory.grow` on a memory with a maximum.
 struct Arena {
     _buf: Vec<u8>,
@@ -228,16 +231,18 @@ fn random_run(m: &mut Model, seed: u64, steps: usize) {
 
 #[test]
 fn classes_and_pages() {
-    assert_eq!(class_of(1, 1), Some(0));
-    assert_eq!(class_of(16, 8), Some(0));
-    assert_eq!(class_of(17, 1), Some(1));
-    assert_eq!(class_of(8, 64), Some(2));
-    assert_eq!(class_of(65, 1), Some(3));
-    assert_eq!(class_of(128, 1), Some(3));
-    assert_eq!(class_of(129, 1), Some(4));
-    assert_eq!(class_of(MAX_SMALL, 1), Some(CLASSES - 1));
-    assert_eq!(class_of(MAX_SMALL + 1, 1), None);
-    assert_eq!(class_of(1, 2 * MAX_SMALL), None);
+    assert_eq!(class_of(0, 1), 0);
+    assert_eq!(class_of(1, 1), 0);
+    assert_eq!(class_of(16, 8), 0);
+    assert_eq!(class_of(17, 1), 1);
+    assert_eq!(class_of(8, 64), 2);
+    assert_eq!(class_of(65, 1), 3);
+    assert_eq!(class_of(128, 1), 3);
+    assert_eq!(class_of(129, 1), 4);
+    assert_eq!(class_of(MAX_SMALL, 1), CLASSES - 1);
+    assert_eq!(class_of(MAX_SMALL + 1, 1), CLASSES);
+    assert_eq!(class_of(1, 2 * MAX_SMALL), CLASSES);
+    assert!(class_of(usize::MAX / 2, 1) >= CLASSES);
     assert_eq!(pages_of(0), 1);
     assert_eq!(pages_of(PAGE), 1);
     assert_eq!(pages_of(PAGE + 1), 2);
