@@ -34,8 +34,8 @@
 //! wasm-only. Nothing in here panics or allocates: arithmetic that could overflow is checked,
 //! list heads are read with `get`.
 //!
-//! Measured at 1ff1a42 (`cargo xtask size`, wasm after wasm-opt, gzip -9): 70,783 → 68,072 B
-//! (−2,711; raw 162,568 → 155,295). A bump allocator that never frees would save ~3.6 KB, so
+//! Measured at 1ff1a42 (`cargo xtask size`, wasm after wasm-opt, gzip -9): 70,783 → 68,106 B
+//! (−2,677; raw 162,568 → 155,376). A bump allocator that never frees would save ~3.6 KB, so
 //! the free lists cost under 1 KB. Speed (`cargo xtask bench --quick --rounds 15`): the two
 //! allocators side by side in one page decode equally fast (time ratio 1.000 in Chromium and
 //! Firefox); alternating runs give `decode_vs_js_best` 1.047/1.045 against dlmalloc's
@@ -56,7 +56,8 @@ const MIN_BLOCK: usize = 16;
 const CLASSES: usize = 12;
 
 /// A source of fresh memory: `grow(pages)` adds `pages` zeroed 64 KiB pages and returns the
-/// address of the first, page-aligned, or `None` when memory cannot grow.
+/// address of the first, page-aligned, or `None` when memory cannot grow. The pages must end
+/// below `usize::MAX` (address arithmetic in the heap does not wrap).
 pub(crate) trait Grow {
     /// Adds `pages` pages; returns the address of the first one.
     fn grow(&mut self, pages: usize) -> Option<usize>;
@@ -316,6 +317,11 @@ pub(crate) struct WasmMemory;
 #[cfg(target_arch = "wasm32")]
 impl Grow for WasmMemory {
     fn grow(&mut self, pages: usize) -> Option<usize> {
+        // The last of the 65,536 possible pages stays unused, so no block or run ends at 2^32,
+        // which is 0 in a 32-bit usize (the run arithmetic would wrap).
+        if pages >= 65536 - core::arch::wasm32::memory_size(0) {
+            return None;
+        }
         // `memory.grow` returns the old size in pages, or usize::MAX when it fails.
         match core::arch::wasm32::memory_grow(0, pages) {
             usize::MAX => None,
