@@ -986,7 +986,9 @@ fn fast_path_matches_the_general_path_on_random_lines() {
 /// the interesting bytes at every position of the word.
 #[test]
 fn word_test_for_type_bytes_matches_a_byte_test() {
-    let samples = [0u8, 1, 2, 5, 7, 8, 9, 0x0a, 0x5c, 0x7f, 0x80, 0xea, 0xf8, 0xff];
+    let samples = [
+        0u8, 1, 2, 5, 7, 8, 9, 0x0a, 0x5c, 0x7f, 0x80, 0xea, 0xf8, 0xff,
+    ];
     let mut seed = 0x1234_5678_u32;
     for _ in 0..20_000 {
         let bytes: [u8; 8] = std::array::from_fn(|_| {
