@@ -324,7 +324,11 @@ async fn payload_objects_are_shared_and_handlers_are_isolated() {
     let all = msgs.all();
     let (m1, m2) = (&all[0], &all[1]);
     assert_eq!(text(m1, "content"), "one");
-    assert_eq!(text(m2, "content"), "\u{feff}two", "a leading BOM is content");
+    assert_eq!(
+        text(m2, "content"),
+        "\u{feff}two",
+        "a leading BOM is content"
+    );
     assert_eq!(text(&prop(m2, "user"), "nick"), "bob");
     assert!(
         Object::is(&prop(m1, "user"), &prop(m2, "user")),
