@@ -12,9 +12,8 @@
 
 use std::env;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 
 use crate::{run_checked, Ctx};
 
@@ -76,16 +75,6 @@ impl Opts {
             }
         }
         Ok(o)
-    }
-}
-
-/// A child process killed on drop (the sim).
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -157,22 +146,7 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
             .args(["--crowd-interval", &interval.to_string()])
             .args(["--crowd-stay", "3600"]);
     }
-    let mut child = sim
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("start {}: {e}", uchat.display()))?;
-    let stdout = child.stdout.take().ok_or("sim stdout not captured")?;
-    let _sim = Guard(child);
-    let mut first = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first)
-        .map_err(|e| format!("reading the sim's first line: {e}"))?;
-    let ws = first
-        .trim()
-        .strip_prefix("listening ")
-        .ok_or_else(|| format!("unexpected first line from uchat sim: {first:?}"))?
-        .to_owned();
+    let (_sim, ws) = crate::sims::spawn(sim)?;
     let http = ws.replacen("ws://", "http://", 1);
     let (page, timeout) = if opts.soak {
         println!(

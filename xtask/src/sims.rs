@@ -59,28 +59,37 @@ pub fn start(root: &std::path::Path) -> Result<Vec<Sim>, String> {
     ];
     let mut sims = Vec::new();
     for (var, args) in specs {
-        let mut child = Command::new(&bin)
-            .args(["sim", "-q", "--listen", "127.0.0.1:0"])
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("start {}: {e}", bin.display()))?;
-        let stdout = child.stdout.take().ok_or("sim stdout not captured")?;
-        let sim = Sim { child };
-        let mut first = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut first)
-            .map_err(|e| format!("reading the sim's first line: {e}"))?;
-        let url = first
-            .trim()
-            .strip_prefix("listening ")
-            .filter(|u| u.starts_with("ws://127.0.0.1:"))
-            .ok_or_else(|| format!("unexpected first line from uchat sim: {first:?}"))?
-            .to_owned();
+        let mut cmd = Command::new(&bin);
+        cmd.args(["sim", "-q", "--listen", "127.0.0.1:0"])
+            .args(&args);
+        let (sim, url) = spawn(cmd)?;
         println!("$ uchat sim {} → {var}={url}", args.join(" "));
         env::set_var(var, &url);
         sims.push(sim);
     }
     Ok(sims)
+}
+
+/// Starts `cmd`, a `uchat sim … --listen 127.0.0.1:0` command, and returns it with the URL it
+/// prints first (`listening ws://127.0.0.1:PORT`). The sim is killed when the [`Sim`] drops,
+/// also when its first line is not that.
+pub fn spawn(mut cmd: Command) -> Result<(Sim, String), String> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", cmd.get_program().to_string_lossy()))?;
+    let stdout = child.stdout.take().ok_or("sim stdout not captured")?;
+    let sim = Sim { child };
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .map_err(|e| format!("reading the sim's first line: {e}"))?;
+    let url = first
+        .trim()
+        .strip_prefix("listening ")
+        .filter(|u| u.starts_with("ws://127.0.0.1:"))
+        .ok_or_else(|| format!("unexpected first line from uchat sim: {first:?}"))?
+        .to_owned();
+    Ok((sim, url))
 }
