@@ -5,6 +5,8 @@
 // The encoder is checked against tests/vectors/vectors.json before anything is timed
 // (bench.js `checkEncoder`), so the corpus is what the project's own encoder would produce.
 
+import { parseColor } from './decoders.js';
+
 /** mulberry32: a small seeded PRNG, so the corpus is the same in every run and browser. */
 export function prng(seed) {
   let a = seed >>> 0;
@@ -72,27 +74,11 @@ export function encodeLine(key, fields) {
 // The best JS chat encoder: `m | style | text` straight into one reusable buffer.
 
 let scratch = new Uint8Array(4096);
-const HEX6 = /^#[0-9a-f]{6}$/;
 
 function colorWire(c) {
-  if (HEX6.test(c)) return c;
-  const s = c.trim();
-  if (s[0] === '#') {
-    const h = s.slice(1);
-    if (!/^[0-9a-fA-F]+$/.test(h)) throw new TypeError('style.color: bad colour ' + c);
-    const l = h.toLowerCase();
-    if (l.length === 6) return '#' + l;
-    if (l.length === 3) return '#' + l[0] + l[0] + l[1] + l[1] + l[2] + l[2];
-    throw new TypeError('style.color: bad colour ' + c);
-  }
-  const m = /^rgb\s*\(([^)]*)\)$/.exec(s.toLowerCase());
-  if (m) {
-    const parts = m[1].split(',').map((p) => p.trim());
-    if (parts.length === 3 && parts.every((p) => /^\d+$/.test(p) && +p <= 255)) {
-      return '#' + parts.map((p) => (+p).toString(16).padStart(2, '0')).join('');
-    }
-  }
-  throw new TypeError('style.color: bad colour ' + c);
+  const w = parseColor(c);
+  if (w === null) throw new TypeError('style.color: bad colour ' + c);
+  return w;
 }
 
 /** The `m` line for `send(text, {bold, italic, underline, color})` (PROTOCOL.md §3.1). */

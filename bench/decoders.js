@@ -26,7 +26,8 @@ export const SYSTEM_NAMES = ['connected', 'ban', 'system_ban', 'apply_report', '
 const BIN = 2, STR = 3, BOOL = 4, NUM = 5, UNDEF = 6, FLOAT = 7;
 
 const COLOR6 = /^#[0-9a-f]{6}$/;
-function parseColor(c) {
+/** A style colour (`#rgb`, `#rrggbb`, `rgb(r, g, b)`) as lowercase `#rrggbb`, or null. */
+export function parseColor(c) {
   if (COLOR6.test(c)) return c;
   const s = c.trim();
   if (s[0] === '#') {
@@ -192,6 +193,18 @@ class Room {
   }
 }
 
+/** The bytes of `buf` after the unfinished line the decoder `d` kept from the last frame
+ * (`d.pending`, then cleared). */
+function takeFrame(d, buf) {
+  const u8 = new Uint8Array(buf);
+  if (d.pending === null) return u8;
+  const j = new Uint8Array(d.pending.length + u8.length);
+  j.set(d.pending);
+  j.set(u8, d.pending.length);
+  d.pending = null;
+  return j;
+}
+
 function numLE(u8, a, b) {
   let x = 0, m = 1;
   for (let i = a; i < b; i++) { x += u8[i] * m; m *= 256; }
@@ -217,14 +230,7 @@ export class BestDecoder {
   }
 
   feed(buf) {
-    let u8 = new Uint8Array(buf);
-    if (this.pending !== null) {
-      const j = new Uint8Array(this.pending.length + u8.length);
-      j.set(this.pending);
-      j.set(u8, this.pending.length);
-      u8 = j;
-      this.pending = null;
-    }
+    const u8 = takeFrame(this, buf);
     const len = u8.length;
     if (this.str.length < len) { this.str = new Uint8Array(len * 2); this.bin = new Uint8Array(len * 2); }
     if (this.desc.length < len * 3 + 64) this.desc = new Int32Array(len * 3 + 64);
@@ -334,14 +340,7 @@ export class BestDecoderPerField {
   }
 
   feed(buf) {
-    let u8 = new Uint8Array(buf);
-    if (this.pending !== null) {
-      const j = new Uint8Array(this.pending.length + u8.length);
-      j.set(this.pending);
-      j.set(u8, this.pending.length);
-      u8 = j;
-      this.pending = null;
-    }
+    const u8 = takeFrame(this, buf);
     const len = u8.length;
     const t = this.t, v = this.v;
     let pos = 0;
