@@ -30,7 +30,7 @@ pub use policy::{RateLimit, ReconnectPolicy, Rng, TokenBucket};
 pub(crate) use users::FxMap;
 pub use users::UserTable;
 
-use crate::codec::{encode, Decoder, Field, Line, DEFAULT_MAX_LINE};
+use crate::codec::{encode, word_at, zero_bytes, Decoder, Field, Line, DEFAULT_MAX_LINE};
 use crate::message::{
     Command, Control, ErrorCode, Incoming, Outgoing, PluginMessage, RoomInfo, Style, SystemCode,
     UserKey, UserRecord,
@@ -343,13 +343,9 @@ fn split_fast<'a>(
         let (mut start, mut i) = (2, 2);
         while i < raw.len() {
             // Eight bytes at a time while none of them is below 8 (type bytes are 2..=7).
-            if let Some(w) = raw.get(i..i + 8) {
-                if !has_byte_below_8(u64::from_le_bytes([
-                    w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
-                ])) {
-                    i += 8;
-                    continue;
-                }
+            if word_at(raw, i).is_some_and(|w| !has_byte_below_8(w)) {
+                i += 8;
+                continue;
             }
             let b = raw[i];
             if is_type(b) {
@@ -403,14 +399,11 @@ fn split_fast<'a>(
     Some((n + 1, &scratch[..]))
 }
 
-/// Whether any of the 8 bytes of `w` is below 8 (so may be a type byte, PROTOCOL.md §2.2).
-/// Word at a time: a byte is below 8 iff its top five bits are clear; `x - 1…1 & !x & 80…80`
-/// flags a zero byte (false flags occur only above a true one, so "any" is exact).
+/// Whether any of the 8 bytes of `w` is below 8 (so may be a type byte, PROTOCOL.md §2.2): a
+/// byte is below 8 iff its top five bits are clear.
 #[inline(always)]
 fn has_byte_below_8(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let top = w & 0xF8F8_F8F8_F8F8_F8F8;
-    top.wrapping_sub(ONES) & !top & 0x8080_8080_8080_8080 != 0
+    zero_bytes(w & 0xF8F8_F8F8_F8F8_F8F8) != 0
 }
 
 /// Error codes after which retrying cannot help (DECISIONS.md "Keepalive, reconnect, rate" 2).

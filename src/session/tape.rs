@@ -379,8 +379,7 @@ pub fn utf16_len(s: &[u8]) -> usize {
     // pair. `s` is valid UTF-8 (the caller checked), so no other byte can occur.
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let (mut n, mut i) = (0, 0);
-    while let Some(w) = s.get(i..i + 8) {
-        let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+    while let Some(w) = crate::codec::word_at(s, i) {
         // Bit 7 of each byte: b7 & !b6 marks a continuation byte; b7 & b6 & b5 & b4 a 4-byte lead.
         let cont = w & !(w << 1) & HIGHS;
         let four = w & (w << 1) & (w << 2) & (w << 3) & HIGHS;
