@@ -93,17 +93,11 @@ fn geckodriver(ctx: &Ctx) -> Option<PathBuf> {
     })
 }
 
-fn target_dir(root: &Path) -> PathBuf {
-    env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-}
-
 /// `cargo xtask bench …`.
 pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
     let opts = Opts::parse(rest)?;
     let root = &ctx.root;
-    let www = target_dir(root).join("bench-www");
+    let www = crate::pkg::target_dir(root).join("bench-www");
     let build = crate::pkg::build_web(root, true, &www.join("pkg"))?;
     // The same SDK built for speed (opt-level 3), timed in the same run (bench.js `sdk_speed`).
     crate::pkg::build_web_as(root, crate::pkg::Profile::Speed, &www.join("pkg-speed"))?;
@@ -118,20 +112,14 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
     fs::copy(&vectors, www.join("vectors.json"))
         .map_err(|e| format!("copy {}: {e}", vectors.display()))?;
     let tools = root.join("tools");
-    if !tools.join("node_modules/playwright-core").is_dir() {
-        run_checked(
-            Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(&tools),
-        )?;
-    }
+    crate::pkg::tools_file(root, "node_modules/playwright-core/package.json")?;
 
     run_checked(
         Command::new("cargo")
             .args(["build", "--release", "--quiet", "-p", "uchat-cli"])
             .current_dir(root),
     )?;
-    let uchat = target_dir(root).join("release").join("uchat");
+    let uchat = crate::pkg::target_dir(root).join("release").join("uchat");
     let mut sim = Command::new(&uchat);
     sim.args(["sim", "-q", "--listen", "127.0.0.1:0", "--auto-rooms"])
         .args(["--flood", "0", "--repeat-limit", "0", "--www"])

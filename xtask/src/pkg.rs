@@ -40,7 +40,7 @@ pub struct WebBuild {
 }
 
 /// The build directory every cargo command of xtask shares.
-fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
@@ -49,7 +49,7 @@ fn target_dir(root: &Path) -> PathBuf {
 /// `tools/<rel>` (a file an npm package in tools/package.json installs), running `npm ci` in
 /// `tools/` first if it is missing; an error saying why when it cannot be had, e.g. on a machine
 /// without npm.
-fn tools_file(root: &Path, rel: &str) -> Result<PathBuf, String> {
+pub(crate) fn tools_file(root: &Path, rel: &str) -> Result<PathBuf, String> {
     let tools = root.join("tools");
     let file = tools.join(rel);
     if !file.is_file() {

@@ -4,7 +4,6 @@
 
 use std::env;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 /// The token of the main sim's room `tok` (tests/web.rs `TOKEN`).
@@ -33,10 +32,7 @@ pub fn start(root: &std::path::Path) -> Result<Vec<Sim>, String> {
     if !status.success() {
         return Err("cargo build -p uchat-cli failed (see above)".into());
     }
-    let target = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("debug").join("uchat");
+    let bin = crate::pkg::target_dir(root).join("debug").join("uchat");
     let tok_room = format!("tok:token={TEST_TOKEN}");
     let specs: [(&str, Vec<&str>); 3] = [
         (

@@ -17,7 +17,6 @@
 //!   `tests/browser/site-<name>.mjs` (Node + playwright-core from `tools/`); it repeats the
 //!   script's final `site-<name>: N passed, M failed` line in the form `cargo xtask ci` counts.
 
-use std::env;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -80,7 +79,7 @@ const SNIPPET_PREFIX: &str = "./snippets/";
 /// `cargo xtask userscript`: builds `dist/uchat-bot.user.js`; returns its path.
 pub fn userscript(root: &Path) -> Result<PathBuf, String> {
     let version = crate::pkg::workspace_version(root)?;
-    let build_dir = target_dir(root).join("xtask-userscript");
+    let build_dir = crate::pkg::target_dir(root).join("xtask-userscript");
     if build_dir.exists() {
         fs::remove_dir_all(&build_dir)
             .map_err(|e| format!("rm -r {}: {e}", build_dir.display()))?;
@@ -692,14 +691,8 @@ fn build_uchat(root: &Path) -> Result<(), String> {
     )
 }
 
-fn target_dir(root: &Path) -> PathBuf {
-    env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-}
-
 fn uchat_bin(root: &Path) -> PathBuf {
-    target_dir(root).join("debug").join("uchat")
+    crate::pkg::target_dir(root).join("debug").join("uchat")
 }
 
 /// SIGTERM, then SIGKILL if the child has not gone within 3 s.
@@ -1027,7 +1020,7 @@ export function helper() { return td; }
     #[test]
     fn snippet_errors_are_clear() {
         // The snippet file is missing from the build directory.
-        let dir = env::temp_dir().join(format!("xtask-site-snippets-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("xtask-site-snippets-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         let err = classic_script(
