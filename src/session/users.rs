@@ -5,9 +5,10 @@ use crate::message::{UserKey, UserRecord};
 use std::rc::Rc;
 
 /// A fast non-cryptographic hasher (the FxHash mix) for the user table and the web layer's
-/// small maps. The keys are server-assigned user keys and the bot's own event names; SipHash's
-/// flooding resistance buys little for one bot's room and costs a visible share of every
-/// message in wasm (docs/PERFORMANCE.md).
+/// small maps. The keys are server-assigned user keys, the bot's own event names and the room's
+/// nicks (user-chosen: nicks crafted to collide can at worst make the nick index's lookups
+/// O(n), what every quit cost before it existed); SipHash's flooding resistance buys little for
+/// one bot's room and costs a visible share of every message in wasm (docs/PERFORMANCE.md).
 #[derive(Default, Clone, Copy)]
 pub(crate) struct FxHasher(u64);
 
@@ -52,30 +53,82 @@ pub(crate) type FxMap<K, V> =
 ///
 /// Records are reference-counted: every event about a user shares the table's record instead of
 /// copying its strings (docs/PERFORMANCE.md "Decode path"); a `k` line replaces it.
+///
+/// `j`, `o` (quit by nick), `d` and presence checks are O(1) expected, so a room with thousands
+/// of users does not pay O(n) per join/quit line: presence is a slot in an arrival-order list
+/// (holes where someone left, squeezed out once they outnumber the present users), and a nick
+/// index lists each nick's present holders in arrival order (usually one).
 #[derive(Debug, Default, Clone)]
 pub struct UserTable {
-    records: FxMap<UserKey, Rc<UserRecord>>,
-    /// Present users in arrival order.
-    present: Vec<UserKey>,
+    /// Every known key: its `k` record (if one came) and, while present, its slot in `order`.
+    users: FxMap<UserKey, Entry>,
+    /// Present keys in arrival order; `None` where someone left.
+    order: Vec<Option<UserKey>>,
+    /// Number of present users (the `Some`s in `order`).
+    len: usize,
+    /// Present users that have a record, by their record's nick (as key bytes), each list in
+    /// arrival order: [`Entry::holders`]. The same map type as `users`, so the wasm build has
+    /// one copy of its code.
+    nicks: FxMap<UserKey, Entry>,
     me: Option<UserKey>,
+}
+
+/// One key of [`UserTable::users`] (`rec`, `slot`) or one nick of [`UserTable::nicks`]
+/// (`holders`).
+#[derive(Debug, Default, Clone)]
+struct Entry {
+    rec: Option<Rc<UserRecord>>,
+    /// Index in [`UserTable::order`] while present.
+    slot: Option<usize>,
+    /// The present users with this nick, in arrival order.
+    holders: Vec<UserKey>,
 }
 
 impl UserTable {
     /// Forget everything (new connection: keys are per connection).
     pub fn clear(&mut self) {
-        self.records.clear();
-        self.present.clear();
+        self.users.clear();
+        self.order.clear();
+        self.len = 0;
+        self.nicks.clear();
         self.me = None;
     }
 
     /// Define or refresh a record (`k`).
     pub fn upsert(&mut self, rec: UserRecord) {
-        self.records.insert(rec.key.clone(), Rc::new(rec));
+        let key = rec.key.clone();
+        let rec = Rc::new(rec);
+        let prev = match self.users.get_mut(key.as_bytes()) {
+            Some(e) => {
+                let prev = e.rec.replace(rec.clone());
+                if e.slot.is_none() {
+                    return;
+                }
+                prev
+            }
+            None => {
+                self.users.insert(
+                    key,
+                    Entry {
+                        rec: Some(rec),
+                        ..Entry::default()
+                    },
+                );
+                return;
+            }
+        };
+        // Present: keep the nick index current.
+        match prev {
+            Some(p) if p.nick == rec.nick => return,
+            Some(p) => self.unindex(&p.nick, &key),
+            None => {}
+        }
+        self.index(&rec.nick, &key);
     }
 
     /// The record for `key`.
     pub fn get(&self, key: &UserKey) -> Option<&UserRecord> {
-        self.records.get(key).map(|r| &**r)
+        self.get_bytes(key.as_bytes()).map(|r| &**r)
     }
 
     /// The shared record for `key` (events hand this out; no copy).
@@ -85,7 +138,7 @@ impl UserTable {
 
     /// The shared record for the key `bytes` (no `UserKey` needed).
     pub fn get_bytes(&self, bytes: &[u8]) -> Option<&Rc<UserRecord>> {
-        self.records.get(bytes)
+        self.users.get(bytes).and_then(|e| e.rec.as_ref())
     }
 
     /// Whether the key `bytes` is me.
@@ -109,67 +162,178 @@ impl UserTable {
         self.is_me_bytes(key.as_bytes())
     }
 
-    /// A complete `u` list: exactly these users are present (plus me).
+    /// A complete `u` list: exactly these users are present (plus me), in this order (a key
+    /// listed twice counts once, at its first place).
     pub fn set_present(&mut self, keys: &[UserKey]) {
-        self.present = keys.to_vec();
+        // Keys that were only present (no record) are forgotten with their presence.
+        for k in self.order.drain(..).flatten() {
+            if let Some(e) = self.users.get_mut(k.as_bytes()) {
+                e.slot = None;
+                if e.rec.is_none() {
+                    self.users.remove(k.as_bytes());
+                }
+            }
+        }
+        self.len = 0;
+        self.nicks.clear();
+        for k in keys {
+            self.join(k);
+        }
         if let Some(me) = self.me.clone() {
             self.join(&me);
         }
     }
 
-    /// `j`: `key` joined.
+    /// `j`: `key` joined (a present key keeps its place).
     pub fn join(&mut self, key: &UserKey) {
-        if !self.present.contains(key) {
-            self.present.push(key.clone());
+        if self
+            .users
+            .get(key.as_bytes())
+            .is_some_and(|e| e.slot.is_some())
+        {
+            return;
         }
+        self.order.push(None);
+        self.len += 1;
+        self.settle(key, self.order.len() - 1);
     }
 
-    /// `o`: the present user called `nick` left; returns their record.
+    /// `o`: the present user called `nick` left (the first to arrive, if several are called
+    /// that); returns their record. My own record stays known.
     pub fn quit(&mut self, nick: &str) -> Option<UserRecord> {
-        let pos = self
-            .present
-            .iter()
-            .position(|k| self.records.get(k).is_some_and(|r| r.nick == nick))?;
-        let key = self.present.remove(pos);
-        if self.me.as_ref() == Some(&key) {
-            return self.get(&key).cloned();
+        let key = self.nicks.get(nick.as_bytes())?.holders.first()?.clone();
+        self.unindex(nick, &key);
+        let me = self.me.as_ref() == Some(&key);
+        let e = self.users.get_mut(key.as_bytes())?;
+        let slot = e.slot.take();
+        let rec = if me {
+            e.rec.as_deref().cloned()
+        } else {
+            let rec = self.users.remove(key.as_bytes())?.rec;
+            rec.map(|r| Rc::try_unwrap(r).unwrap_or_else(|r| (*r).clone()))
+        };
+        if let Some(slot) = slot {
+            self.vacate(slot);
         }
-        self.records
-            .remove(&key)
-            .map(|r| Rc::try_unwrap(r).unwrap_or_else(|r| (*r).clone()))
+        rec
     }
 
-    /// `d`: the user `old` now has the record `new` (already defined by a `k`).
+    /// `d`: the user `old` now has the record `new` (already defined by a `k`); `new` takes
+    /// `old`'s place among the present users (and leaves its own, if it was present too).
     pub fn replace(&mut self, old: &UserKey, new: &UserKey) {
-        if let Some(slot) = self.present.iter_mut().find(|k| *k == old) {
-            *slot = new.clone();
-        }
         if self.me.as_ref() == Some(old) {
             self.me = Some(new.clone());
         }
-        if old != new {
-            self.records.remove(old);
+        if old == new {
+            return;
+        }
+        let Some(gone) = self.users.remove(old.as_bytes()) else {
+            return;
+        };
+        let Some(slot) = gone.slot else {
+            return;
+        };
+        if let Some(r) = &gone.rec {
+            self.unindex(&r.nick, old);
+        }
+        if let Some(prev) = self.settle(new, slot) {
+            self.vacate(prev);
         }
     }
 
     /// Present users in arrival order.
     pub fn present(&self) -> impl Iterator<Item = &UserRecord> {
-        self.present.iter().filter_map(|k| self.get(k))
+        self.order.iter().flatten().filter_map(|k| self.get(k))
     }
 
-    /// The present user called `nick`.
+    /// The present user called `nick` (the first to arrive, if several are called that).
     pub fn by_nick(&self, nick: &str) -> Option<&UserRecord> {
-        self.present().find(|r| r.nick == nick)
+        self.get(self.nicks.get(nick.as_bytes())?.holders.first()?)
     }
 
     /// Number of present users.
     pub fn len(&self) -> usize {
-        self.present.len()
+        self.len
     }
 
     /// No one is present.
     pub fn is_empty(&self) -> bool {
-        self.present.is_empty()
+        self.len == 0
+    }
+
+    /// Puts `key` in `slot` of `order` (an empty slot, or the slot of a user it replaces) and in
+    /// the nick index; returns the slot it had before, if it was present.
+    fn settle(&mut self, key: &UserKey, slot: usize) -> Option<usize> {
+        self.order[slot] = Some(key.clone());
+        let (prev, rec) = match self.users.get_mut(key.as_bytes()) {
+            Some(e) => (e.slot.replace(slot), e.rec.clone()),
+            None => {
+                let e = Entry {
+                    slot: Some(slot),
+                    ..Entry::default()
+                };
+                self.users.insert(key.clone(), e);
+                (None, None)
+            }
+        };
+        if let Some(r) = rec {
+            if prev.is_some() {
+                self.unindex(&r.nick, key);
+            }
+            self.index(&r.nick, key);
+        }
+        prev
+    }
+
+    /// Lists the present `key` under `nick`, in arrival order among the nick's holders.
+    fn index(&mut self, nick: &str, key: &UserKey) {
+        let slot_of = |k: &UserKey| self.users.get(k.as_bytes()).and_then(|e| e.slot);
+        let at = slot_of(key);
+        match self.nicks.get_mut(nick.as_bytes()) {
+            Some(e) => {
+                let pos = e.holders.partition_point(|k| slot_of(k) < at);
+                e.holders.insert(pos, key.clone());
+            }
+            None => {
+                let e = Entry {
+                    holders: vec![key.clone()],
+                    ..Entry::default()
+                };
+                self.nicks.insert(UserKey(nick.as_bytes().to_vec()), e);
+            }
+        }
+    }
+
+    /// Takes `key` off `nick`'s list.
+    fn unindex(&mut self, nick: &str, key: &UserKey) {
+        if let Some(e) = self.nicks.get_mut(nick.as_bytes()) {
+            if let Some(at) = e.holders.iter().position(|k| k == key) {
+                e.holders.remove(at);
+            }
+            if e.holders.is_empty() {
+                self.nicks.remove(nick.as_bytes());
+            }
+        }
+    }
+
+    /// Empties `slot` of `order` (its user left); once holes outnumber the present users,
+    /// squeezes them out (amortised O(1): each squeeze follows as many quits as it moves keys).
+    fn vacate(&mut self, slot: usize) {
+        self.order[slot] = None;
+        self.len -= 1;
+        if self.order.len() > 2 * self.len + 8 {
+            let mut n = 0;
+            for i in 0..self.order.len() {
+                if let Some(k) = self.order[i].take() {
+                    if let Some(e) = self.users.get_mut(k.as_bytes()) {
+                        e.slot = Some(n);
+                    }
+                    self.order[n] = Some(k);
+                    n += 1;
+                }
+            }
+            self.order.truncate(n);
+        }
     }
 }
 
@@ -177,6 +341,198 @@ impl UserTable {
 mod tests {
     use super::*;
     use std::hash::{BuildHasher, BuildHasherDefault};
+
+    fn key(i: u8) -> UserKey {
+        UserKey(vec![i, 0xa5, i])
+    }
+
+    fn rec(i: u8, nick: &str) -> UserRecord {
+        UserRecord {
+            nick: nick.into(),
+            ..UserRecord::unknown(key(i))
+        }
+    }
+
+    /// The present users' nicks, in `present()` order.
+    fn nicks(t: &UserTable) -> Vec<&str> {
+        t.present().map(|r| r.nick.as_str()).collect()
+    }
+
+    /// A table with records `1:a 2:b 3:c 4:d` of which `joined` joined, in that order.
+    fn table(joined: &[u8]) -> UserTable {
+        let mut t = UserTable::default();
+        for (i, n) in [(1, "a"), (2, "b"), (3, "c"), (4, "d")] {
+            t.upsert(rec(i, n));
+        }
+        for &i in joined {
+            t.join(&key(i));
+        }
+        t
+    }
+
+    #[test]
+    fn rejoin_keeps_the_old_place_and_set_present_sets_the_order() {
+        let mut t = table(&[3, 1, 2]);
+        assert_eq!(nicks(&t), ["c", "a", "b"]);
+        t.join(&key(1));
+        t.join(&key(3));
+        assert_eq!(nicks(&t), ["c", "a", "b"], "a re-join keeps its place");
+        assert_eq!(t.len(), 3);
+        // Upserting a present user keeps its place too.
+        t.upsert(rec(1, "a2"));
+        assert_eq!(nicks(&t), ["c", "a2", "b"]);
+        t.set_present(&[key(2), key(4), key(2), key(1)]);
+        assert_eq!(
+            nicks(&t),
+            ["b", "d", "a2"],
+            "the list's order, a repeat counted once"
+        );
+        assert_eq!(t.len(), 3);
+        // Me is added after the list when the list leaves me out.
+        t.set_me(&key(3));
+        t.set_present(&[key(4)]);
+        assert_eq!(nicks(&t), ["d", "c"]);
+        t.set_present(&[key(3), key(4)]);
+        assert_eq!(nicks(&t), ["c", "d"], "me where the list has me");
+        // A user that left and came back is last.
+        assert_eq!(t.quit("c").map(|r| r.key), Some(key(3)));
+        t.join(&key(3));
+        t.join(&key(1));
+        assert_eq!(nicks(&t), ["d", "c", "a2"]);
+        t.clear();
+        assert!(t.is_empty() && t.get(&key(1)).is_none() && t.me().is_none());
+    }
+
+    #[test]
+    fn replace_keeps_the_place_of_the_old_key() {
+        let mut t = table(&[1, 2, 3]);
+        t.upsert(rec(9, "b-new"));
+        t.replace(&key(2), &key(9));
+        assert_eq!(nicks(&t), ["a", "b-new", "c"]);
+        assert!(t.get(&key(2)).is_none(), "the old record is gone");
+        assert!(t.by_nick("b").is_none());
+        assert_eq!(t.by_nick("b-new").map(|r| r.key.clone()), Some(key(9)));
+        assert_eq!(t.quit("b-new").map(|r| r.key), Some(key(9)));
+        assert_eq!(nicks(&t), ["a", "c"]);
+        // Replacing a user that is not present only drops the old record.
+        t.upsert(rec(5, "e"));
+        t.replace(&key(5), &key(4));
+        assert!(t.get(&key(5)).is_none());
+        assert_eq!(nicks(&t), ["a", "c"]);
+        // Replacing me moves me.
+        t.set_me(&key(1));
+        t.replace(&key(1), &key(4));
+        assert!(t.is_me(&key(4)) && !t.is_me(&key(1)));
+        assert_eq!(nicks(&t), ["d", "c"]);
+        assert_eq!(t.me().map(|r| r.nick.as_str()), Some("d"));
+        // A key replaced by itself stays.
+        t.replace(&key(3), &key(3));
+        assert_eq!(nicks(&t), ["d", "c"]);
+    }
+
+    #[test]
+    fn replace_by_a_present_key_leaves_its_old_place() {
+        // The old Vec listed such a key twice (and counted it twice); now it has one place: the
+        // replaced user's.
+        let mut t = table(&[1, 2, 3]);
+        t.replace(&key(3), &key(1));
+        assert_eq!(nicks(&t), ["b", "a"]);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.quit("a").map(|r| r.key), Some(key(1)));
+        assert_eq!(nicks(&t), ["b"]);
+        assert!(t.quit("a").is_none());
+    }
+
+    #[test]
+    fn quit_takes_the_first_present_holder_of_the_nick() {
+        let mut t = table(&[]);
+        t.upsert(rec(5, "b"));
+        t.upsert(rec(6, "b"));
+        t.set_present(&[key(6), key(1), key(5), key(2)]);
+        assert_eq!(nicks(&t), ["b", "a", "b", "b"]);
+        assert_eq!(t.by_nick("b").map(|r| r.key.clone()), Some(key(6)));
+        assert_eq!(t.quit("b").map(|r| r.key), Some(key(6)));
+        assert!(
+            t.get(&key(6)).is_none(),
+            "someone else's record goes with them"
+        );
+        assert_eq!(t.quit("b").map(|r| r.key), Some(key(5)));
+        // key 6 comes back (a new record): it is now after key 2.
+        t.upsert(rec(6, "b"));
+        t.join(&key(6));
+        assert_eq!(t.quit("b").map(|r| r.key), Some(key(2)));
+        assert_eq!(t.quit("b").map(|r| r.key), Some(key(6)));
+        assert!(t.quit("b").is_none());
+        assert!(t.quit("zz").is_none());
+        assert_eq!(nicks(&t), ["a"]);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn a_nick_changed_by_upsert_is_found_by_the_new_nick_only() {
+        let mut t = table(&[1, 2, 3]);
+        t.upsert(rec(3, "b"));
+        // Now 2 and 3 are "b": 2 arrived first.
+        t.upsert(rec(2, "x"));
+        assert!(t.by_nick("c").is_none());
+        assert_eq!(t.by_nick("b").map(|r| r.key.clone()), Some(key(3)));
+        assert!(t.quit("c").is_none(), "the old nick is nobody's");
+        assert_eq!(t.len(), 3);
+        // Back to "b": 2 is again the first "b" (arrival order, not rename order).
+        t.upsert(rec(2, "b"));
+        assert_eq!(t.quit("b").map(|r| r.key), Some(key(2)));
+        assert_eq!(t.quit("b").map(|r| r.key), Some(key(3)));
+        assert_eq!(nicks(&t), ["a"]);
+        // A record that arrives after the join makes the user findable.
+        t.join(&key(7));
+        assert_eq!(t.len(), 2);
+        assert_eq!(nicks(&t), ["a"], "no record, not listed");
+        assert!(t.quit("g").is_none());
+        t.upsert(rec(7, "g"));
+        assert_eq!(nicks(&t), ["a", "g"]);
+        assert_eq!(t.quit("g").map(|r| r.key), Some(key(7)));
+    }
+
+    #[test]
+    fn quitting_me_keeps_my_record() {
+        let mut t = table(&[1, 2]);
+        t.set_me(&key(2));
+        let gone = t.quit("b").expect("I was present");
+        assert_eq!(gone.key, key(2));
+        assert_eq!(t.me().map(|r| r.nick.as_str()), Some("b"));
+        assert_eq!(t.get(&key(2)).map(|r| r.nick.as_str()), Some("b"));
+        assert_eq!(nicks(&t), ["a"]);
+        assert!(t.by_nick("b").is_none());
+        assert!(t.quit("b").is_none(), "no longer present");
+        t.join(&key(2));
+        assert_eq!(nicks(&t), ["a", "b"]);
+    }
+
+    #[test]
+    fn many_joins_and_quits_keep_order_and_count() {
+        // Enough turnover to squeeze the holes out of the order list many times.
+        let mut t = UserTable::default();
+        let mut model: Vec<u8> = Vec::new();
+        for round in 0u32..40 {
+            for i in 0u8..50 {
+                let k = i.wrapping_mul(7).wrapping_add(round as u8);
+                if !model.contains(&k) {
+                    t.upsert(rec(k, &format!("n{k}")));
+                    t.join(&key(k));
+                    model.push(k);
+                }
+            }
+            for i in 0u8..45 {
+                let k = i.wrapping_mul(13).wrapping_add(round as u8 * 3);
+                let got = t.quit(&format!("n{k}")).map(|r| r.key);
+                let pos = model.iter().position(|&m| m == k);
+                assert_eq!(got, pos.map(|p| key(model.remove(p))));
+            }
+            let want: Vec<String> = model.iter().map(|k| format!("n{k}")).collect();
+            assert_eq!(nicks(&t), want);
+            assert_eq!(t.len(), model.len());
+        }
+    }
 
     #[test]
     fn fx_hash_separates_keys_and_the_table_finds_them() {
@@ -209,5 +565,203 @@ mod tests {
             );
         }
         assert!(t.get(&UserKey(vec![9; 8])).is_none());
+    }
+}
+
+/// The table against the Vec-based table it replaced, on random `k j o d u i2` sequences.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::FileFailurePersistence;
+
+    /// The old `UserTable` (present as a Vec, O(n) join/quit), verbatim.
+    #[derive(Default)]
+    struct Model {
+        records: FxMap<UserKey, Rc<UserRecord>>,
+        present: Vec<UserKey>,
+        me: Option<UserKey>,
+    }
+
+    impl Model {
+        fn clear(&mut self) {
+            self.records.clear();
+            self.present.clear();
+            self.me = None;
+        }
+        fn upsert(&mut self, rec: UserRecord) {
+            self.records.insert(rec.key.clone(), Rc::new(rec));
+        }
+        fn get(&self, key: &UserKey) -> Option<&UserRecord> {
+            self.records.get(key).map(|r| &**r)
+        }
+        fn set_me(&mut self, key: &UserKey) {
+            self.me = Some(key.clone());
+            self.join(key);
+        }
+        fn me(&self) -> Option<&UserRecord> {
+            self.me.as_ref().and_then(|k| self.get(k))
+        }
+        fn set_present(&mut self, keys: &[UserKey]) {
+            self.present = keys.to_vec();
+            if let Some(me) = self.me.clone() {
+                self.join(&me);
+            }
+        }
+        fn join(&mut self, key: &UserKey) {
+            if !self.present.contains(key) {
+                self.present.push(key.clone());
+            }
+        }
+        fn quit(&mut self, nick: &str) -> Option<UserRecord> {
+            let pos = self
+                .present
+                .iter()
+                .position(|k| self.records.get(k).is_some_and(|r| r.nick == nick))?;
+            let key = self.present.remove(pos);
+            if self.me.as_ref() == Some(&key) {
+                return self.get(&key).cloned();
+            }
+            self.records
+                .remove(&key)
+                .map(|r| Rc::try_unwrap(r).unwrap_or_else(|r| (*r).clone()))
+        }
+        fn replace(&mut self, old: &UserKey, new: &UserKey) {
+            if let Some(slot) = self.present.iter_mut().find(|k| *k == old) {
+                *slot = new.clone();
+            }
+            if self.me.as_ref() == Some(old) {
+                self.me = Some(new.clone());
+            }
+            if old != new {
+                self.records.remove(old);
+            }
+        }
+        fn present(&self) -> impl Iterator<Item = &UserRecord> {
+            self.present.iter().filter_map(|k| self.get(k))
+        }
+        fn by_nick(&self, nick: &str) -> Option<&UserRecord> {
+            self.present().find(|r| r.nick == nick)
+        }
+    }
+
+    const KEYS: u8 = 10;
+    const NICKS: [&str; 4] = ["a", "b", "c", "d"];
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Upsert(u8, usize, i64),
+        Join(u8),
+        Quit(usize),
+        Replace(u8, u8),
+        SetPresent(Vec<u8>),
+        SetMe(u8),
+        Clear,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let k = || 0..KEYS;
+        let n = || 0..NICKS.len() + 1;
+        prop_oneof![
+            12 => (k(), n(), 0i64..3).prop_map(|(k, n, a)| Op::Upsert(k, n, a)),
+            12 => k().prop_map(Op::Join),
+            12 => n().prop_map(Op::Quit),
+            3 => (k(), k()).prop_map(|(a, b)| Op::Replace(a, b)),
+            1 => proptest::collection::vec(k(), 0..8).prop_map(Op::SetPresent),
+            1 => k().prop_map(Op::SetMe),
+            1 => Just(Op::Clear),
+        ]
+    }
+
+    fn key(i: u8) -> UserKey {
+        UserKey(vec![i; 1 + i as usize % 9])
+    }
+
+    fn nick(n: usize) -> &'static str {
+        // One past the end: a nick nobody is given.
+        NICKS.get(n).copied().unwrap_or("nobody")
+    }
+
+    fn config() -> ProptestConfig {
+        ProptestConfig {
+            cases: 512,
+            failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+            ..ProptestConfig::default()
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn table_matches_the_vec_model(ops in proptest::collection::vec(op(), 1..200)) {
+            let mut t = UserTable::default();
+            let mut m = Model::default();
+            for (step, op) in ops.iter().enumerate() {
+                match op {
+                    Op::Upsert(k, n, auth) => {
+                        let r = UserRecord { nick: nick(*n).into(), auth: *auth, ..UserRecord::unknown(key(*k)) };
+                        t.upsert(r.clone());
+                        m.upsert(r);
+                    }
+                    Op::Join(k) => {
+                        t.join(&key(*k));
+                        m.join(&key(*k));
+                    }
+                    Op::Quit(n) => {
+                        prop_assert_eq!(t.quit(nick(*n)), m.quit(nick(*n)), "step {} {:?}", step, op);
+                    }
+                    Op::Replace(a, b) => {
+                        // The old table listed `b` twice when both were present (see
+                        // replace_by_a_present_key_leaves_its_old_place): not compared.
+                        if a != b && m.present.contains(&key(*a)) && m.present.contains(&key(*b)) {
+                            continue;
+                        }
+                        t.replace(&key(*a), &key(*b));
+                        m.replace(&key(*a), &key(*b));
+                    }
+                    Op::SetPresent(ks) => {
+                        // A `u` list names each user once (the old table kept repeats).
+                        let mut list: Vec<UserKey> = Vec::new();
+                        for k in ks {
+                            if !list.contains(&key(*k)) {
+                                list.push(key(*k));
+                            }
+                        }
+                        t.set_present(&list);
+                        m.set_present(&list);
+                    }
+                    Op::SetMe(k) => {
+                        t.set_me(&key(*k));
+                        m.set_me(&key(*k));
+                    }
+                    Op::Clear => {
+                        t.clear();
+                        m.clear();
+                    }
+                }
+                let got: Vec<&UserRecord> = t.present().collect();
+                let want: Vec<&UserRecord> = m.present().collect();
+                prop_assert_eq!(got, want, "present() after step {} {:?}", step, op);
+                prop_assert_eq!(t.len(), m.present.len(), "len after step {} {:?}", step, op);
+                prop_assert_eq!(t.is_empty(), m.present.is_empty());
+                prop_assert_eq!(t.me(), m.me());
+                for i in 0..KEYS {
+                    let k = key(i);
+                    prop_assert_eq!(t.get(&k), m.get(&k), "get({}) after step {} {:?}", i, step, op);
+                    let shared = t.get_shared(&k);
+                    prop_assert_eq!(shared.as_deref(), m.get(&k));
+                    prop_assert_eq!(t.is_me(&k), m.me.as_ref() == Some(&k));
+                }
+                // No leftovers: every kept key has a record or a place, every nick a holder, and
+                // holes in the order list stay bounded.
+                prop_assert!(t.users.values().all(|e| e.rec.is_some() || e.slot.is_some()));
+                prop_assert!(t.nicks.values().all(|e| !e.holders.is_empty()));
+                prop_assert!(t.order.len() <= 2 * t.len() + 8);
+                for n in 0..=NICKS.len() {
+                    prop_assert_eq!(t.by_nick(nick(n)), m.by_nick(nick(n)), "by_nick after step {} {:?}", step, op);
+                }
+            }
+        }
     }
 }
