@@ -6,7 +6,9 @@
 //   * BestDecoder — as fast as we could write it: one TextDecoder pass per frame, fields sliced
 //     out of the decoded string by UTF-16 offsets counted during the byte scan, user objects
 //     built once per `k` record and shared, no per-byte arrays. (An alternative that calls
-//     TextDecoder per field is kept as BestDecoderPerField; bench.js takes the faster of the two.)
+//     TextDecoder per field is kept as BestDecoderPerField, and one that decodes UTF-8 to UTF-16
+//     itself and makes the frame's text with String.fromCharCode, as the SDK's hub.js does, as
+//     BestDecoderUtf16; bench.js takes the fastest of the three in every round.)
 //   * ReferenceDecoder — written the way uchat.js decodes (PROTOCOL.md §7): every byte pushed
 //     into JS arrays, strings built per byte as `%XX` and decodeURIComponent.
 // Room (below) is the shared protocol logic: user table, style parsing, event objects.
@@ -276,28 +278,123 @@ export class BestDecoder {
     }
     if (end === 0) return;
     // Pass 2: one TextDecoder call for every string of the frame, then the events.
-    const text = td.decode(str.subarray(0, so));
-    const t = this.t, v = this.v;
-    for (let k = 0; k < end;) {
-      const n = desc[k];
-      const key = text.substring(desc[k + 2], desc[k + 3]);
-      const m = Math.min(n - 1, MAXF);
-      for (let f = 0; f < m; f++) {
-        const x = k + 4 + f * 3;
-        const ty = desc[x], a = desc[x + 1], b = desc[x + 2];
-        t[f] = ty;
-        switch (ty) {
-          case STR: v[f] = text.substring(a, b); break;
-          case BIN: { let s = ''; for (let i = a; i < b; i++) s += HEX[bin[i]]; v[f] = s; break; }
-          case NUM: v[f] = numLE(bin, a, b); break;
-          case BOOL: v[f] = b - a === 1 && bin[a] === 0x31; break;
-          case FLOAT: v[f] = Number(String.fromCharCode.apply(null, bin.subarray(a, b))); break;
-          default: v[f] = undefined;
-        }
+    lines(this, td.decode(str.subarray(0, so)), bin, desc, end);
+  }
+}
+
+/** Pass 2 of the two fast decoders: the lines described by `desc[0..end)` (see `feed`), their
+ * strings sliced out of `text`, their other payloads read from `bin`, handed to `d.room`. */
+function lines(d, text, bin, desc, end) {
+  const t = d.t, v = d.v;
+  for (let k = 0; k < end;) {
+    const n = desc[k];
+    const key = text.substring(desc[k + 2], desc[k + 3]);
+    const m = Math.min(n - 1, MAXF);
+    for (let f = 0; f < m; f++) {
+      const x = k + 4 + f * 3;
+      const ty = desc[x], a = desc[x + 1], b = desc[x + 2];
+      t[f] = ty;
+      switch (ty) {
+        case STR: v[f] = text.substring(a, b); break;
+        case BIN: { let s = ''; for (let i = a; i < b; i++) s += HEX[bin[i]]; v[f] = s; break; }
+        case NUM: v[f] = numLE(bin, a, b); break;
+        case BOOL: v[f] = b - a === 1 && bin[a] === 0x31; break;
+        case FLOAT: v[f] = Number(String.fromCharCode.apply(null, bin.subarray(a, b))); break;
+        default: v[f] = undefined;
       }
-      if (key.length && key.charCodeAt(0) !== 0) this.room.line(key, t, v, m);
-      k += 1 + n * 3;
     }
+    if (key.length && key.charCodeAt(0) !== 0) d.room.line(key, t, v, m);
+    k += 1 + n * 3;
+  }
+}
+
+const td16 = new TextDecoder('utf-16le', { ignoreBOM: true });
+const BAD_UTF8 = 'The encoded data was not valid for encoding utf-8';
+
+/**
+ * BestDecoder with the SDK's string trick: pass 1 decodes UTF-8 into UTF-16 code units itself
+ * (a byte loop it runs anyway), and the frame's text is made with one `String.fromCharCode`
+ * call over the units instead of a `TextDecoder` call, which costs more for frame-sized texts
+ * (src/web/hub.js `text`). Invalid UTF-8 throws, as BestDecoder's fatal TextDecoder does.
+ */
+export class BestDecoderUtf16 {
+  constructor(emit, me, joinedServerS) {
+    this.room = new Room(emit, me, joinedServerS);
+    this.pending = null;
+    this.t = new Uint8Array(MAXF);
+    this.v = new Array(MAXF);
+    this.u16 = new Uint16Array(1 << 16); // string units of the frame
+    this.bin = new Uint8Array(1 << 16);
+    this.desc = new Int32Array(1 << 14);
+  }
+
+  feed(buf) {
+    const u8 = takeFrame(this, buf);
+    const len = u8.length;
+    if (this.u16.length < len) { this.u16 = new Uint16Array(len * 2); this.bin = new Uint8Array(len * 2); }
+    if (this.desc.length < len * 3 + 64) this.desc = new Int32Array(len * 3 + 64);
+    const u16 = this.u16, bin = this.bin, desc = this.desc;
+    let pos = 0, bo = 0, so = 0, d = 0, end = 0;
+    while (pos < len) {
+      let i = pos, ty = 0, n = 0, fa = so, ended = false;
+      const head = d;
+      d++;
+      while (i < len) {
+        let b = u8[i];
+        if (b === 0x5c) {
+          if (i + 1 >= len) { i++; break; }
+          const c = u8[i + 1];
+          if (c === 0x0a || c === 0x5c || (c >= 2 && c <= 7)) b = c;
+          else if (ty === 0 || ty === STR) { u16[so++] = 0x5c; b = c; } else { bin[bo++] = 0x5c; b = c; }
+          i += 2;
+        } else if (b <= 0x0a && (b === 0x0a || (b >= 2 && b <= 7))) {
+          desc[d] = ty; desc[d + 1] = fa; desc[d + 2] = ty === 0 || ty === STR ? so : bo;
+          d += 3;
+          n++;
+          i++;
+          if (b === 0x0a) { ended = true; break; }
+          ty = b;
+          fa = ty === STR ? so : bo;
+          continue;
+        } else if (b >= 0x80 && (ty === 0 || ty === STR)) {
+          // A multi-byte sequence: its continuation bytes are never escaped or separators. One
+          // cut off by the end of the frame belongs to an unfinished line (kept as pending).
+          if (i + (b < 0xe0 ? 1 : b < 0xf0 ? 2 : 3) >= len) { i = len; break; }
+          if (b >= 0xc2 && b < 0xe0) {
+            const c1 = u8[i + 1];
+            if ((c1 & 0xc0) !== 0x80) throw new TypeError(BAD_UTF8);
+            u16[so++] = ((b & 0x1f) << 6) | (c1 & 0x3f);
+            i += 2;
+          } else if (b >= 0xe0 && b < 0xf0) {
+            const c1 = u8[i + 1], c2 = u8[i + 2];
+            const x = ((b & 0x0f) << 12) | ((c1 & 0x3f) << 6) | (c2 & 0x3f);
+            if ((c1 & 0xc0) !== 0x80 || (c2 & 0xc0) !== 0x80 || x < 0x800 || (x >= 0xd800 && x < 0xe000)) throw new TypeError(BAD_UTF8);
+            u16[so++] = x;
+            i += 3;
+          } else if (b >= 0xf0 && b < 0xf5) {
+            const c1 = u8[i + 1], c2 = u8[i + 2], c3 = u8[i + 3];
+            const x = ((b & 0x07) << 18) | ((c1 & 0x3f) << 12) | ((c2 & 0x3f) << 6) | (c3 & 0x3f);
+            if ((c1 & 0xc0) !== 0x80 || (c2 & 0xc0) !== 0x80 || (c3 & 0xc0) !== 0x80 || x < 0x10000 || x > 0x10ffff) throw new TypeError(BAD_UTF8);
+            u16[so++] = 0xd7c0 + (x >> 10);
+            u16[so++] = 0xdc00 | (x & 0x3ff);
+            i += 4;
+          } else throw new TypeError(BAD_UTF8);
+          continue;
+        } else i++;
+        if (ty === 0 || ty === STR) u16[so++] = b; else bin[bo++] = b;
+      }
+      if (!ended) {
+        this.pending = u8.slice(pos);
+        d = head;
+        break;
+      }
+      desc[head] = n;
+      pos = i;
+      end = d;
+    }
+    if (end === 0) return;
+    const units = u16.subarray(0, so);
+    lines(this, so <= 4096 ? String.fromCharCode.apply(null, units) : td16.decode(units), bin, desc, end);
   }
 }
 
