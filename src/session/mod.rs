@@ -1035,7 +1035,7 @@ impl Session {
         time: Option<i64>,
     ) {
         let style = self.style_of(style);
-        let m = self.chat_meta(now_ms, from.as_bytes(), &text, time);
+        let m = self.chat_meta(now_ms, from.as_bytes(), text.as_bytes(), time);
         if let Some(t) = m.trigger {
             self.emit(Event::Command(*t));
         }
@@ -1130,27 +1130,36 @@ impl Session {
             },
             _ => return false,
         };
-        let (Ok(style), Ok(text)) = (std::str::from_utf8(style), std::str::from_utf8(text)) else {
+        let Ok(style) = std::str::from_utf8(style) else {
             return false;
         };
+        // Tape mode checks the text while converting it (`Tape::text_bytes`); a text that is
+        // not UTF-8 leaves the fast path there, before anything happened.
         match (self.tape.is_some(), whisper) {
-            (true, false) => self.tape_chat(now_ms, from, style, text, time),
-            (true, true) => self.tape_whisper(now_ms, from, to, style, text, time),
-            (false, false) => self.on_chat(
-                now_ms,
-                &UserKey(from.to_vec()),
-                style,
-                text.to_owned(),
-                time,
-            ),
-            (false, true) => self.on_whisper(
+            (true, false) => return self.tape_chat(now_ms, from, style, text, time),
+            (true, true) => return self.tape_whisper(now_ms, from, to, style, text, time),
+            _ => {}
+        }
+        let Ok(text) = std::str::from_utf8(text) else {
+            return false;
+        };
+        if whisper {
+            self.on_whisper(
                 now_ms,
                 &UserKey(from.to_vec()),
                 &UserKey(to.to_vec()),
                 style,
                 text.to_owned(),
                 time,
-            ),
+            );
+        } else {
+            self.on_chat(
+                now_ms,
+                &UserKey(from.to_vec()),
+                style,
+                text.to_owned(),
+                time,
+            );
         }
         true
     }
@@ -1178,17 +1187,22 @@ impl Session {
     /// [`Session::tape_chat`] alike: the sender's record, whether it is the bot's own line,
     /// its time, whether it is history, and the command it triggers (never for the bot's own
     /// lines or history).
-    fn chat_meta(&mut self, now_ms: u64, key: &[u8], text: &str, time: Option<i64>) -> ChatMeta {
+    fn chat_meta(&mut self, now_ms: u64, key: &[u8], text: &[u8], time: Option<i64>) -> ChatMeta {
         let user = self.user_of_bytes(key);
         let is_self = self.users.is_me_bytes(key);
         let time_ms = self.time_ms(now_ms, time);
         let history = time
             .zip(self.joined_server_s)
             .is_some_and(|(t, joined)| t < joined);
-        let trigger = if is_self || history {
+        // `text` is valid UTF-8 (both callers checked); it is made a `&str` again only when
+        // there are commands to match.
+        let trigger = if is_self || history || self.commands.is_empty() {
             None
         } else {
-            self.commands.dispatch(now_ms, &user, text).map(Box::new)
+            std::str::from_utf8(text)
+                .ok()
+                .and_then(|text| self.commands.dispatch(now_ms, &user, text))
+                .map(Box::new)
         };
         ChatMeta {
             user,
@@ -1201,14 +1215,25 @@ impl Session {
 
     /// [`Session::on_chat`] in tape mode, without building an [`Event`]: the record is written
     /// straight to the tape (the browser's hot path, docs/PERFORMANCE.md "Event tape").
-    fn tape_chat(&mut self, now_ms: u64, key: &[u8], style: &str, text: &str, time: Option<i64>) {
+    fn tape_chat(
+        &mut self,
+        now_ms: u64,
+        key: &[u8],
+        style: &str,
+        text: &[u8],
+        time: Option<i64>,
+    ) -> bool {
+        let Some(range) = self.tape.as_mut().and_then(|t| t.text_bytes(text)) else {
+            return false;
+        };
         let style = self.tape_style(style);
         let m = self.chat_meta(now_ms, key, text, time);
         let tape = self.tape.as_mut().expect("tape mode");
         if let Some(t) = m.trigger {
             tape.push(Event::Command(*t));
         }
-        tape.message(&m.user, style, text, m.time_ms, m.is_self, m.history);
+        tape.message(&m.user, style, range, m.time_ms, m.is_self, m.history);
+        true
     }
 
     /// [`Session::on_whisper`] in tape mode (see [`Session::tape_chat`]).
@@ -1218,15 +1243,19 @@ impl Session {
         from: &[u8],
         to: &[u8],
         style: &str,
-        text: &str,
+        text: &[u8],
         time: Option<i64>,
-    ) {
+    ) -> bool {
+        let Some(range) = self.tape.as_mut().and_then(|t| t.text_bytes(text)) else {
+            return false;
+        };
         let (from_rec, to_rec) = (self.user_of_bytes(from), self.user_of_bytes(to));
         let style = self.tape_style(style);
         let is_self = self.users.is_me_bytes(from);
         let time_ms = self.time_ms(now_ms, time);
         let tape = self.tape.as_mut().expect("tape mode");
-        tape.whisper(&from_rec, &to_rec, style, text, time_ms, is_self);
+        tape.whisper(&from_rec, &to_rec, style, range, time_ms, is_self);
+        true
     }
 
     /// The parsed style for a style text. A room uses a handful of styles, so the last few

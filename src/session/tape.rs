@@ -61,6 +61,15 @@ pub const RESET: f64 = 11.0;
 /// Most user slots; past this every slot is forgotten ([`RESET`]), so memory stays bounded in
 /// rooms with many short visits.
 const USER_SLOTS_MAX: usize = 4096;
+/// Entries of the record address → slot cache (a power of two).
+const PTR_CACHE: usize = 512;
+
+/// The cache entry for a record address: records sit at multiples of their size class, so the
+/// address is mixed (Fibonacci hashing) rather than masked.
+fn ptr_index(ptr: usize) -> usize {
+    ((ptr as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 55) as usize & (PTR_CACHE - 1)
+}
+
 /// Most style slots (a room uses a handful).
 const STYLE_SLOTS_MAX: usize = 64;
 
@@ -69,8 +78,8 @@ const STYLE_SLOTS_MAX: usize = 64;
 pub struct Batch {
     /// The records.
     pub nums: Vec<f64>,
-    /// The text the records refer to.
-    pub text: Vec<u8>,
+    /// The text the records refer to (UTF-16 code units).
+    pub text: Vec<u16>,
     /// The events of the [`OTHER`] records, in order.
     pub others: VecDeque<Event>,
 }
@@ -80,17 +89,16 @@ pub struct Batch {
 pub struct Tape {
     /// The records.
     pub nums: Vec<f64>,
-    /// The UTF-8 bytes of every string the records refer to.
-    pub text: Vec<u8>,
+    /// Every string the records refer to, as UTF-16 code units (what a JS string is made of).
+    pub text: Vec<u16>,
     /// Events that are not on the tape, in order; each has an [`OTHER`] record.
     pub others: VecDeque<Event>,
-    /// UTF-16 length of `text`.
-    units: u32,
     users: FxMap<Vec<u8>, (Rc<UserRecord>, u32)>,
-    /// The address of each record in `users` → its slot: the common case (an unchanged,
-    /// shared record) is found without hashing and comparing the key. The `Rc`s in `users`
-    /// keep these addresses from being reused.
-    by_ptr: FxMap<usize, u32>,
+    /// A direct-mapped cache from the address of a record in `users` to its slot: the common
+    /// case (an unchanged, shared record) is found without hashing and comparing the key. The
+    /// `Rc`s in `users` keep these addresses from being reused; an entry is dropped with its
+    /// record. A miss (an evicted entry) falls back to `users`. Empty until the first user.
+    by_ptr: Vec<(usize, u32)>,
     free: Vec<u32>,
     next_slot: u32,
     styles: Vec<Style>,
@@ -107,7 +115,6 @@ impl Tape {
     /// Take the batch out for dispatching (the slot tables stay; the next batch starts empty).
     /// Dispatching runs user code, which may start another batch meanwhile.
     pub fn take_batch(&mut self) -> Batch {
-        self.units = 0;
         Batch {
             nums: std::mem::take(&mut self.nums),
             text: std::mem::take(&mut self.text),
@@ -151,38 +158,65 @@ impl Tape {
         slot
     }
 
-    /// A `message` record (the hot path: no [`Event`] is built).
+    /// Appends a chat text given as UTF-8 bytes and returns its range for [`Tape::message`] /
+    /// [`Tape::whisper`], or `None` (nothing appended) if the bytes are not valid UTF-8. The
+    /// hot path checks and converts the text in this one pass.
+    pub fn text_bytes(&mut self, text: &[u8]) -> Option<[f64; 2]> {
+        let start = self.text.len();
+        let ok = push_utf8_as_utf16(&mut self.text, text);
+        ok.then_some([start as f64, self.text.len() as f64])
+    }
+
+    fn text_str(&mut self, text: &str) -> [f64; 2] {
+        let start = self.text.len();
+        push_utf16(&mut self.text, text);
+        [start as f64, self.text.len() as f64]
+    }
+
+    /// A `message` record (the hot path: no [`Event`] is built); `text` from
+    /// [`Tape::text_bytes`].
     pub fn message(
         &mut self,
         user: &Rc<UserRecord>,
         style: f64,
-        text: &str,
+        text: [f64; 2],
         time_ms: f64,
         is_self: bool,
         history: bool,
     ) {
         let user = self.user(user);
-        self.nums.extend_from_slice(&[MESSAGE, user, style]);
-        self.str_units(text.as_bytes(), utf16_len(text.as_bytes()));
-        self.nums
-            .extend_from_slice(&[time_ms, f64::from(is_self as u8 | (history as u8) << 1)]);
+        self.nums.extend_from_slice(&[
+            MESSAGE,
+            user,
+            style,
+            text[0],
+            text[1],
+            time_ms,
+            f64::from(is_self as u8 | (history as u8) << 1),
+        ]);
     }
 
-    /// A `whisper` record.
+    /// A `whisper` record; `text` from [`Tape::text_bytes`].
     pub fn whisper(
         &mut self,
         from: &Rc<UserRecord>,
         to: &Rc<UserRecord>,
         style: f64,
-        text: &str,
+        text: [f64; 2],
         time_ms: f64,
         is_self: bool,
     ) {
         let (from, to) = (self.user(from), self.user(to));
-        self.nums.extend_from_slice(&[WHISPER, from, to, style]);
-        self.str_units(text.as_bytes(), utf16_len(text.as_bytes()));
-        self.nums
-            .extend_from_slice(&[time_ms, f64::from(is_self as u8)]);
+        self.nums.extend_from_slice(&[
+            WHISPER,
+            from,
+            to,
+            style,
+            text[0],
+            text[1],
+            time_ms,
+            f64::from(is_self as u8),
+        ]);
     }
 
     /// Append one event: on the tape if it is one of the hot kinds, else as [`OTHER`].
@@ -196,8 +230,10 @@ impl Tape {
                 is_self,
                 history,
             } => {
+                // Text before style, in the order of the hot path (`Session::tape_chat`).
+                let text = self.text_str(&content);
                 let style = self.style(&style);
-                self.message(&user, style, &content, time_ms, is_self, history);
+                self.message(&user, style, text, time_ms, is_self, history);
             }
             Event::Whisper {
                 from,
@@ -207,18 +243,23 @@ impl Tape {
                 time_ms,
                 is_self,
             } => {
+                let text = self.text_str(&content);
                 let style = self.style(&style);
-                self.whisper(&from, &to, style, &content, time_ms, is_self);
+                self.whisper(&from, &to, style, text, time_ms, is_self);
             }
             Event::UserJoin(u) => {
                 let slot = self.user(&u);
                 self.nums.extend_from_slice(&[JOIN, slot]);
             }
             Event::UserQuit(u) => {
-                let slot = self.user(&Rc::new(u.clone()));
+                // The record JS has is usually the one leaving: no copy of it is needed then.
+                let slot = match self.users.get(u.key.as_bytes()) {
+                    Some((rec, slot)) if **rec == u => f64::from(*slot),
+                    _ => self.user(&Rc::new(u.clone())),
+                };
                 self.nums.extend_from_slice(&[QUIT, slot]);
                 if let Some((rec, _)) = self.users.remove(u.key.as_bytes()) {
-                    self.by_ptr.remove(&(Rc::as_ptr(&rec) as usize));
+                    self.forget_ptr(Rc::as_ptr(&rec) as usize);
                 }
                 self.free.push(slot as u32);
             }
@@ -230,7 +271,7 @@ impl Tape {
             }
             Event::System { code, args } => {
                 self.nums.extend_from_slice(&[SYSTEM, code.code() as f64]);
-                self.str(code.name().as_bytes());
+                self.str(code.name());
                 self.nums.push(args.len() as f64);
                 for f in &args {
                     self.field(f);
@@ -243,37 +284,35 @@ impl Tape {
         }
     }
 
-    /// A string: its bytes go to `text`, its UTF-16 range to the tape.
-    fn str(&mut self, s: &[u8]) {
-        self.str_units(s, utf16_len(s));
+    /// A string: its UTF-16 units go to `text`, its range to the tape.
+    fn str(&mut self, s: &str) {
+        let range = self.text_str(s);
+        self.nums.extend_from_slice(&range);
     }
 
-    /// [`Tape::str`] for a string whose UTF-16 length is known.
-    fn str_units(&mut self, s: &[u8], units: usize) {
-        let start = self.units;
-        self.units += units as u32;
-        self.text.extend_from_slice(s);
+    /// The range from `start` to the end of `text`, as two items.
+    fn range(&mut self, start: usize) {
         self.nums
-            .extend_from_slice(&[f64::from(start), f64::from(self.units)]);
+            .extend_from_slice(&[start as f64, self.text.len() as f64]);
     }
 
     /// Bytes as a lowercase hex string (user keys, sessions, binary fields), written straight
     /// into the text.
     fn hex(&mut self, bytes: &[u8]) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let start = self.units;
+        let start = self.text.len();
         for &b in bytes {
-            self.text
-                .extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+            self.text.extend_from_slice(&[
+                u16::from(DIGITS[usize::from(b >> 4)]),
+                u16::from(DIGITS[usize::from(b & 15)]),
+            ]);
         }
-        self.units += 2 * bytes.len() as u32;
-        self.nums
-            .extend_from_slice(&[f64::from(start), f64::from(self.units)]);
+        self.range(start);
     }
 
     fn opt_str(&mut self, s: Option<&str>) {
         match s {
-            Some(s) => self.str(s.as_bytes()),
+            Some(s) => self.str(s),
             None => self.nums.extend_from_slice(&[-1.0, -1.0]),
         }
     }
@@ -284,7 +323,7 @@ impl Tape {
         match f {
             Field::Str(s) => {
                 self.nums.push(3.0);
-                self.str(s.as_bytes());
+                self.str(s);
             }
             Field::Bin(b) => {
                 self.nums.push(2.0);
@@ -302,47 +341,66 @@ impl Tape {
     /// The slot of `u`, defining it first if JS does not have this record yet.
     fn user(&mut self, u: &Rc<UserRecord>) -> f64 {
         let ptr = Rc::as_ptr(u) as usize;
-        if let Some(&slot) = self.by_ptr.get(&ptr) {
-            return f64::from(slot);
-        }
-        if let Some((rec, slot)) = self.users.get_mut(u.key.as_bytes()) {
-            let slot = *slot;
-            let same = **rec == **u;
-            self.by_ptr.remove(&(Rc::as_ptr(rec) as usize));
-            *rec = u.clone();
-            self.by_ptr.insert(ptr, slot);
-            if !same {
-                self.define(slot, u);
+        let at = ptr_index(ptr);
+        if let Some(&(p, slot)) = self.by_ptr.get(at) {
+            if p == ptr {
+                return f64::from(slot);
             }
-            return f64::from(slot);
         }
-        if self.users.len() >= USER_SLOTS_MAX {
-            self.users.clear();
-            self.by_ptr.clear();
-            self.free.clear();
-            self.next_slot = 0;
-            self.nums.push(RESET);
+        let slot = if let Some((rec, slot)) = self.users.get_mut(u.key.as_bytes()) {
+            let slot = *slot;
+            if !Rc::ptr_eq(rec, u) {
+                let same = **rec == **u;
+                let old = Rc::as_ptr(rec) as usize;
+                *rec = u.clone();
+                self.forget_ptr(old);
+                if !same {
+                    self.define(slot, u);
+                }
+            }
+            slot
+        } else {
+            if self.users.len() >= USER_SLOTS_MAX {
+                self.users.clear();
+                self.by_ptr.clear();
+                self.free.clear();
+                self.next_slot = 0;
+                self.nums.push(RESET);
+            }
+            let slot = self.free.pop().unwrap_or_else(|| {
+                self.next_slot += 1;
+                self.next_slot - 1
+            });
+            self.users
+                .insert(u.key.as_bytes().to_vec(), (u.clone(), slot));
+            self.define(slot, u);
+            slot
+        };
+        if self.by_ptr.is_empty() {
+            self.by_ptr.resize(PTR_CACHE, (0, 0));
         }
-        let slot = self.free.pop().unwrap_or_else(|| {
-            self.next_slot += 1;
-            self.next_slot - 1
-        });
-        self.users
-            .insert(u.key.as_bytes().to_vec(), (u.clone(), slot));
-        self.by_ptr.insert(ptr, slot);
-        self.define(slot, u);
+        self.by_ptr[at] = (ptr, slot);
         f64::from(slot)
+    }
+
+    /// Drops the cache entry of a record that leaves `users` (its address may be reused).
+    fn forget_ptr(&mut self, ptr: usize) {
+        if let Some(e) = self.by_ptr.get_mut(ptr_index(ptr)) {
+            if e.0 == ptr {
+                *e = (0, 0);
+            }
+        }
     }
 
     fn define(&mut self, slot: u32, u: &UserRecord) {
         self.nums.extend_from_slice(&[USER, f64::from(slot)]);
         self.hex(u.key.as_bytes());
-        self.str(u.nick.as_bytes());
-        self.str(u.id.as_bytes());
+        self.str(&u.nick);
+        self.str(&u.id);
         self.opt_str(u.level.as_deref());
         self.nums.push(u.auth as f64);
-        self.str(u.icons.as_bytes());
-        self.str(u.nickcon.as_bytes());
+        self.str(&u.icons);
+        self.str(&u.nickcon);
         self.nums
             .extend_from_slice(&[u.connected as f64 * 1000.0, f64::from(u.mute as u8)]);
         self.hex(&u.session);
@@ -368,30 +426,79 @@ impl Tape {
     }
 }
 
-/// Length of UTF-8 `s` in UTF-16 code units (the JS string length): one per UTF-8 sequence,
-/// two for the 4-byte ones.
-pub fn utf16_len(s: &[u8]) -> usize {
-    if s.is_ascii() {
-        return s.len();
-    }
-    // Eight bytes at a time: every byte that is not a continuation byte (10xxxxxx) starts a
-    // character (one unit), and a 4-byte lead (11110xxx) adds the second unit of a surrogate
-    // pair. `s` is valid UTF-8 (the caller checked), so no other byte can occur.
+/// Appends `s` as UTF-16 code units (what `String.fromCharCode` takes).
+pub fn push_utf16(out: &mut Vec<u16>, s: &str) {
+    let ok = push_utf8_as_utf16(out, s.as_bytes());
+    debug_assert!(ok, "a &str is valid UTF-8");
+}
+
+/// Appends the UTF-8 bytes `s` as UTF-16 code units and returns true, or returns false with
+/// `out` unchanged if `s` is not valid UTF-8 (exactly what [`std::str::from_utf8`] rejects:
+/// bad or missing continuation bytes, overlong forms, surrogates, code points past U+10FFFF).
+///
+/// One pass that both checks and converts, so the chat hot path does not walk the text twice
+/// (`from_utf8`, then a conversion): ASCII eight bytes at a time, anything else per sequence.
+/// Written as plain index loops: the shipped build is optimised for size and would leave
+/// iterator adapters as calls.
+pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let (mut n, mut i) = (0, 0);
-    while let Some(w) = crate::codec::word_at(s, i) {
-        // Bit 7 of each byte: b7 & !b6 marks a continuation byte; b7 & b6 & b5 & b4 a 4-byte lead.
-        let cont = w & !(w << 1) & HIGHS;
-        let four = w & (w << 1) & (w << 2) & (w << 3) & HIGHS;
-        n += 8 - cont.count_ones() as usize + four.count_ones() as usize;
-        i += 8;
+    let start = out.len();
+    // Never more units than bytes: no push below reallocates. (Pushes, not writes into a
+    // resized buffer: zero-filling it first cost as much as the conversion in wasm.)
+    out.reserve(s.len());
+    let mut i = 0;
+    while let Some(&b) = s.get(i) {
+        let b = u32::from(b);
+        if b < 0x80 {
+            // ASCII: eight bytes at a time while they last.
+            if let Some(w) = crate::codec::word_at(s, i).filter(|w| w & HIGHS == 0) {
+                let u = |k: u32| (w >> (8 * k)) as u16 & 0xFF;
+                out.extend_from_slice(&[u(0), u(1), u(2), u(3), u(4), u(5), u(6), u(7)]);
+                i += 8;
+                continue;
+            }
+            out.push(b as u16);
+            i += 1;
+            continue;
+        }
+        let c1 = s.get(i + 1).map_or(0, |&x| u32::from(x));
+        if b & 0xF0 == 0xE0 {
+            // Three bytes (all of Hangul): U+0800..U+FFFF without the surrogates.
+            let c2 = s.get(i + 2).map_or(0, |&x| u32::from(x));
+            let c = (b & 0x0F) << 12 | (c1 & 0x3F) << 6 | (c2 & 0x3F);
+            if (c1 | c2 << 8) & 0xC0C0 != 0x8080 || c < 0x800 || (0xD800..0xE000).contains(&c) {
+                return undo(out, start);
+            }
+            out.push(c as u16);
+            i += 3;
+        } else if b & 0xE0 == 0xC0 {
+            let c = (b & 0x1F) << 6 | (c1 & 0x3F);
+            if c1 & 0xC0 != 0x80 || c < 0x80 {
+                return undo(out, start);
+            }
+            out.push(c as u16);
+            i += 2;
+        } else {
+            let c2 = s.get(i + 2).map_or(0, |&x| u32::from(x));
+            let c3 = s.get(i + 3).map_or(0, |&x| u32::from(x));
+            let c = (b & 0x07) << 18 | (c1 & 0x3F) << 12 | (c2 & 0x3F) << 6 | (c3 & 0x3F);
+            let conts = c1 | c2 << 8 | c3 << 16;
+            if b & 0xF8 != 0xF0
+                || conts & 0xC0_C0C0 != 0x80_8080
+                || !(0x1_0000..=0x10_FFFF).contains(&c)
+            {
+                return undo(out, start);
+            }
+            out.extend_from_slice(&[(0xD7C0 + (c >> 10)) as u16, (0xDC00 | (c & 0x3FF)) as u16]);
+            i += 4;
+        }
     }
-    while i < s.len() {
-        let b = s[i];
-        n += usize::from(b & 0xC0 != 0x80) + usize::from(b >= 0xF0);
-        i += 1;
-    }
-    n
+    true
+}
+
+fn undo(out: &mut Vec<u16>, len: usize) -> bool {
+    out.truncate(len);
+    false
 }
 
 #[cfg(test)]
@@ -418,11 +525,7 @@ mod tests {
 
     /// The JS string of range (a, b) of the tape text, as hub.js takes it.
     fn js_sub(t: &Tape, a: f64, b: f64) -> String {
-        let units: Vec<u16> = std::str::from_utf8(&t.text)
-            .unwrap()
-            .encode_utf16()
-            .collect();
-        String::from_utf16(&units[a as usize..b as usize]).unwrap()
+        String::from_utf16(&t.text[a as usize..b as usize]).unwrap()
     }
 
     #[test]
@@ -453,6 +556,52 @@ mod tests {
         assert_eq!(second[0], MESSAGE);
         assert_eq!(second.len(), 7);
         assert_eq!(js_sub(&t, second[3], second[4]), "again");
+    }
+
+    #[test]
+    fn the_address_cache_never_mixes_up_users() {
+        // More live records than cache entries, used in a scrambled order, some replaced by an
+        // equal copy (a new address) and some quitting and coming back with a new record (an
+        // address that may be reused): every JOIN names the slot its user was defined in, and
+        // a user is defined exactly when JS does not have it (first use, or back after a quit).
+        let mut t = Tape::default();
+        let rec = |i: u32| {
+            let mut u = UserRecord::unknown(UserKey(i.to_le_bytes().to_vec()));
+            u.nick = format!("u{i}");
+            Rc::new(u)
+        };
+        let mut live: Vec<Rc<UserRecord>> = (0..1500).map(rec).collect();
+        let mut slot_of = std::collections::HashMap::new();
+        let mut seed = 3u32;
+        for step in 0..20_000 {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let i = (seed >> 8) as usize % live.len();
+            match step % 10 {
+                0 => live[i] = Rc::new((*live[i]).clone()),
+                1 => {
+                    t.push(Event::UserQuit((*live[i]).clone()));
+                    t.take_batch();
+                    slot_of.remove(&live[i].nick);
+                    live[i] = rec(i as u32);
+                }
+                _ => {}
+            }
+            let known = slot_of.contains_key(&live[i].nick);
+            t.push(Event::UserJoin(live[i].clone()));
+            // The batch: a USER record (21 items) if JS lacks the user, then JOIN and a slot.
+            let n = &t.nums;
+            let slot = n[n.len() - 1];
+            assert_eq!(n[n.len() - 2], JOIN);
+            if known {
+                assert_eq!(n.len(), 2, "step {step}: defined again");
+                assert_eq!(slot_of[&live[i].nick], slot, "step {step}");
+            } else {
+                assert_eq!(n.len(), 23, "step {step}: not defined");
+                assert_eq!((n[0], n[1]), (USER, slot));
+                slot_of.insert(live[i].nick.clone(), slot);
+            }
+            t.take_batch();
+        }
     }
 
     #[test]
@@ -510,13 +659,68 @@ mod tests {
     }
 
     #[test]
-    fn utf16_lengths() {
-        assert_eq!(utf16_len(b"abc"), 3);
-        assert_eq!(utf16_len("한글".as_bytes()), 2);
-        assert_eq!(utf16_len("😀".as_bytes()), 2);
-        // Every alignment of every kind of character against the 8-byte steps.
+    fn utf8_to_utf16_accepts_exactly_what_from_utf8_accepts() {
+        // Random byte strings built from pieces of valid and broken UTF-8, at every alignment
+        // against the eight-byte ASCII steps; the prefix 9 must survive a rejection.
+        let pieces: [&[u8]; 16] = [
+            b"a",
+            b"abcdefgh",
+            "é".as_bytes(),
+            "한".as_bytes(),
+            "😀".as_bytes(),
+            b"\x80",
+            b"\xC0\x80",
+            b"\xC3",
+            b"\xE0\x80\x80",
+            b"\xED\xA0\x80",
+            b"\xF4\x90\x80\x80",
+            b"\xF8\x88\x80\x80\x80",
+            b"\xE2\x82",
+            b"\xFF",
+            "\u{10FFFF}".as_bytes(),
+            "\u{FFFF}".as_bytes(),
+        ];
+        let mut seed = 11u32;
+        for len in 0..24 {
+            for _ in 0..200 {
+                let mut s = Vec::new();
+                for _ in 0..len {
+                    seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    // Mostly valid pieces, so that long valid strings occur too.
+                    let k = (seed >> 16) as usize % 40;
+                    s.extend_from_slice(pieces[if k < 16 { k } else { k % 5 }]);
+                }
+                let mut out = vec![9u16];
+                let ok = push_utf8_as_utf16(&mut out, &s);
+                match std::str::from_utf8(&s) {
+                    Ok(text) => {
+                        assert!(ok, "{s:?}");
+                        let want: Vec<u16> =
+                            std::iter::once(9).chain(text.encode_utf16()).collect();
+                        assert_eq!(out, want, "{s:?}");
+                    }
+                    Err(_) => {
+                        assert!(!ok, "{s:?}");
+                        assert_eq!(out, [9], "{s:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn utf16_units() {
+        let units = |s: &str| {
+            let mut v = vec![9u16];
+            push_utf16(&mut v, s);
+            v
+        };
+        assert_eq!(units("abc"), [9, 97, 98, 99]);
+        assert_eq!(units("한글"), [9, 0xD55C, 0xAE00]);
+        assert_eq!(units("😀"), [9, 0xD83D, 0xDE00]);
+        // Every kind of character, in mixed runs.
         let chars = [
-            "a", "é", "한", "😀", "\u{7f}", "\u{80}", "\u{7ff}", "\u{800}", "\u{ffff}",
+            "a", "é", "한", "😀", "\u{7f}", "\u{80}", "\u{7ff}", "\u{800}", "\u{ffff}", "\u{feff}",
         ];
         let mut seed = 7u32;
         for len in 0..40 {
@@ -527,7 +731,8 @@ mod tests {
                         chars[(seed >> 16) as usize % chars.len()]
                     })
                     .collect();
-                assert_eq!(utf16_len(s.as_bytes()), s.encode_utf16().count(), "{s:?}");
+                let want: Vec<u16> = std::iter::once(9).chain(s.encode_utf16()).collect();
+                assert_eq!(units(&s), want, "{s:?}");
             }
         }
     }

@@ -849,7 +849,7 @@ fn tape_mode_gives_the_same_events_as_queue_mode() {
     assert_eq!(queue.text, tape.text);
     assert_eq!(queue.nums, tape.nums);
     // The lines above reached the tape: 6 messages and 2 commands among the others.
-    let text = String::from_utf8(tape.text).unwrap();
+    let text = String::from_utf16(&tape.text).unwrap();
     for s in [
         "안녕 😀",
         "a\\b\x03c\nd",

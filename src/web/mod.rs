@@ -40,9 +40,9 @@ extern "C" {
     /// `cap` bytes; returns their length either way, or -1 if `data` is a string.
     #[wasm_bindgen(method)]
     fn load(this: &Hub, data: &JsValue, ptr: *mut u8, cap: usize) -> i32;
-    /// The frame text: `len` UTF-8 bytes at `ptr`, as one JS string.
+    /// The frame text: `len` UTF-16 code units at `ptr`, as one JS string.
     #[wasm_bindgen(method)]
-    fn text(this: &Hub, ptr: *const u8, len: usize) -> JsValue;
+    fn text(this: &Hub, ptr: *const u16, len: usize) -> JsValue;
     /// Dispatch tape records `at..end` (f64s at `ptr`); returns the index of the first OTHER
     /// record, or `end`.
     #[wasm_bindgen(method)]
