@@ -657,3 +657,37 @@ async fn from_element_joins_as_the_page_user() {
         .unwrap();
     assert!(text(&e, "message").contains("`room` attribute"));
 }
+
+/// A frame whose text is longer than hub.js builds with `String.fromCharCode` (4096 UTF-16
+/// units) takes the UTF-16 `TextDecoder` path: every string of it arrives intact, a leading
+/// U+FEFF and surrogate pairs included, and so do the strings after it in the same frame.
+#[wasm_bindgen_test]
+async fn a_long_frame_text_arrives_intact() {
+    use uchat_bot::codec::encode;
+    use uchat_bot::{Field, Line};
+    let a = guest("t-long", "alice");
+    let msgs = Rec::on(&a, "message");
+    connect(&a).await.unwrap();
+    let long: String = std::iter::once('\u{feff}')
+        .chain("한글 text 😀 ".chars().cycle().take(6000))
+        .collect();
+    let mut frame = Vec::new();
+    for t in [long.as_str(), "after"] {
+        let mut m = Line::new("m");
+        for f in [
+            Field::Bin(vec![9; 8]),
+            Field::Str("0".into()),
+            Field::Str(t.into()),
+            Field::Num(2_000_000_000),
+        ] {
+            m.push(f);
+        }
+        frame.extend(encode(&m).unwrap());
+    }
+    a.bench_feed(js_sys::Uint8Array::from(&frame[..]).buffer().into());
+    assert!(wait_for(3000, || msgs.len() >= 2).await, "both messages");
+    let all = msgs.all();
+    assert_eq!(text(&all[0], "content"), long);
+    assert_eq!(text(&all[1], "content"), "after");
+    a.close();
+}

@@ -1,7 +1,7 @@
 //! The event tape: the hot events of one batch (a WebSocket frame) as flat numbers plus one
-//! UTF-8 text buffer, so the browser layer hands a whole frame to JS in one call and JS builds
-//! the event objects itself, with one `TextDecoder` call for every string of the frame
-//! (docs/PERFORMANCE.md "Event tape").
+//! text buffer of UTF-16 code units, so the browser layer hands a whole frame to JS in one call
+//! and JS builds the event objects itself, making every string of the frame with one
+//! `String.fromCharCode` call (docs/PERFORMANCE.md "Event tape").
 //!
 //! Why: in a browser the cost of an event is creating JS strings and objects, and every
 //! wasm→JS call or string handed over costs more than the bytes it carries. The tape turns the

@@ -3,12 +3,14 @@
 // wasm-bindgen ships this file next to the glue (`snippets/`); the single-file userscript
 // build inlines it.
 //
-// Per WebSocket frame the wasm side makes one `text` call (every string of the frame, decoded
-// with one TextDecoder call) and one `run` call per stretch of tape, and this file builds the
-// event objects and calls the listeners (docs/PERFORMANCE.md "Event tape").
+// Per WebSocket frame the wasm side makes one `text` call (every string of the frame, as UTF-16
+// code units the wasm side converted, made into one JS string) and one `run` call per stretch
+// of tape, and this file builds the event objects and calls the listeners
+// (docs/PERFORMANCE.md "Event tape").
 
-// `ignoreBOM`: a text that starts with U+FEFF keeps it. Without it the decoder drops a leading
-// BOM, which would shift every later string of the frame (tests/web.rs checks this).
+// For long frame texts (see `text`). `ignoreBOM`: a text that starts with U+FEFF keeps it.
+// Without it the decoder drops a leading BOM, which would shift every later string of the frame
+// (tests/web.rs checks this).
 const td = new TextDecoder('utf-16le', { ignoreBOM: true });
 
 const MESSAGE = 1, WHISPER = 2, JOIN = 3, QUIT = 4, COUNT = 5, LIST = 6, SYSTEM = 7, USER = 8,
