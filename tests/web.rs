@@ -691,3 +691,43 @@ async fn a_long_frame_text_arrives_intact() {
     assert_eq!(text(&all[1], "content"), "after");
     a.close();
 }
+
+/// A handler that makes the wasm memory grow detaches every view of it, the ones hub.js keeps
+/// of the tape and the text included; the rest of the frame still arrives intact.
+#[wasm_bindgen_test]
+async fn a_handler_that_grows_memory_does_not_break_the_frame() {
+    use uchat_bot::codec::encode;
+    use uchat_bot::{Field, Line};
+    let a = guest("t-grow", "alice");
+    let msgs = Rec::on(&a, "message");
+    let grow = Closure::<dyn FnMut(JsValue)>::new(|_| {
+        let mem: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+        mem.grow(1);
+    });
+    a.on("message", grow.as_ref().unchecked_ref::<Function>().clone())
+        .unwrap();
+    connect(&a).await.unwrap();
+    let mut frame = Vec::new();
+    for t in ["first 한글", "second 😀", "third"] {
+        let mut m = Line::new("m");
+        for f in [
+            Field::Bin(vec![7; 8]),
+            Field::Str("0".into()),
+            Field::Str(t.into()),
+            Field::Num(2_000_000_000),
+        ] {
+            m.push(f);
+        }
+        frame.extend(encode(&m).unwrap());
+    }
+    for round in 0..2 {
+        a.bench_feed(js_sys::Uint8Array::from(&frame[..]).buffer().into());
+        assert!(
+            wait_for(3000, || msgs.len() >= 3 * (round + 1)).await,
+            "round {round}: all three messages"
+        );
+    }
+    let got: Vec<String> = msgs.all().iter().map(|m| text(m, "content")).collect();
+    assert_eq!(got, ["first 한글", "second 😀", "third"].repeat(2));
+    a.close();
+}

@@ -28,6 +28,10 @@ export class Hub {
     this.styles = [];
     /** `Uint8Array` over the whole wasm memory (see `view`) */
     this.u8 = undefined;
+    /** `Uint16Array` over the whole wasm memory (see `text`) */
+    this.u16 = undefined;
+    /** `Float64Array` over the whole wasm memory (see `f64s`) */
+    this.f64 = undefined;
   }
 
   on(name, f, once) {
@@ -100,7 +104,9 @@ export class Hub {
    */
   text(ptr, len) {
     if (len === 0) return '';
-    const u16 = new Uint16Array(this.memory.buffer, ptr, len);
+    let all = this.u16;
+    if (all === undefined || all.length === 0) all = this.u16 = new Uint16Array(this.memory.buffer);
+    const u16 = all.subarray(ptr >> 1, (ptr >> 1) + len);
     return len <= 4096 ? String.fromCharCode.apply(null, u16) : td.decode(u16);
   }
 
@@ -110,12 +116,17 @@ export class Hub {
    * that event and calls again), or returns `end`.
    */
   run(s, ptr, at, end) {
-    let t = new Float64Array(this.memory.buffer, ptr, end);
+    // Indexes into a cached view of the whole memory (`ptr` is 8-aligned): making a view per
+    // call costs more than the records of a small frame in Firefox.
+    const base = ptr / 8;
+    at += base;
+    end += base;
+    let t = this.f64s();
     const users = this.users;
     const str = (i) => (t[i] < 0 ? undefined : s.substring(t[i], t[i + 1]));
     while (at < end) {
       // A handler that made the wasm memory grow detached the view: take a new one.
-      if (t.length === 0) t = new Float64Array(this.memory.buffer, ptr, end);
+      if (t.length === 0) t = this.f64s();
       switch (t[at]) {
         case MESSAGE: {
           // Built only when someone listens (a bot may listen to commands only).
@@ -190,14 +201,21 @@ export class Hub {
         }
         case RESET:
           this.users = [];
-          return this.run(s, ptr, at + 1, end);
+          return this.run(s, ptr, at + 1 - base, end - base);
         case OTHER:
-          return at;
+          return at - base;
         default:
-          throw new Error('uchat-bot: corrupt event tape at ' + at + ' (tag ' + t[at] + ')');
+          throw new Error('uchat-bot: corrupt event tape at ' + (at - base) + ' (tag ' + t[at] + ')');
       }
     }
-    return end;
+    return end - base;
+  }
+
+  /** A `Float64Array` over the whole wasm memory, renewed after the memory grew. */
+  f64s() {
+    let f = this.f64;
+    if (f === undefined || f.length === 0) f = this.f64 = new Float64Array(this.memory.buffer);
+    return f;
   }
 }
 
