@@ -663,28 +663,13 @@ async fn from_element_joins_as_the_page_user() {
 /// U+FEFF and surrogate pairs included, and so do the strings after it in the same frame.
 #[wasm_bindgen_test]
 async fn a_long_frame_text_arrives_intact() {
-    use uchat_bot::codec::encode;
-    use uchat_bot::{Field, Line};
     let a = guest("t-long", "alice");
     let msgs = Rec::on(&a, "message");
     connect(&a).await.unwrap();
     let long: String = std::iter::once('\u{feff}')
         .chain("한글 text 😀 ".chars().cycle().take(6000))
         .collect();
-    let mut frame = Vec::new();
-    for t in [long.as_str(), "after"] {
-        let mut m = Line::new("m");
-        for f in [
-            Field::Bin(vec![9; 8]),
-            Field::Str("0".into()),
-            Field::Str(t.into()),
-            Field::Num(2_000_000_000),
-        ] {
-            m.push(f);
-        }
-        frame.extend(encode(&m).unwrap());
-    }
-    a.bench_feed(js_sys::Uint8Array::from(&frame[..]).buffer().into());
+    a.bench_feed(chat_frame(9, &[long.as_str(), "after"]));
     assert!(wait_for(3000, || msgs.len() >= 2).await, "both messages");
     let all = msgs.all();
     assert_eq!(text(&all[0], "content"), long);
@@ -696,8 +681,6 @@ async fn a_long_frame_text_arrives_intact() {
 /// of the tape and the text included; the rest of the frame still arrives intact.
 #[wasm_bindgen_test]
 async fn a_handler_that_grows_memory_does_not_break_the_frame() {
-    use uchat_bot::codec::encode;
-    use uchat_bot::{Field, Line};
     let a = guest("t-grow", "alice");
     let msgs = Rec::on(&a, "message");
     let grow = Closure::<dyn FnMut(JsValue)>::new(|_| {
@@ -707,21 +690,8 @@ async fn a_handler_that_grows_memory_does_not_break_the_frame() {
     a.on("message", grow.as_ref().unchecked_ref::<Function>().clone())
         .unwrap();
     connect(&a).await.unwrap();
-    let mut frame = Vec::new();
-    for t in ["first 한글", "second 😀", "third"] {
-        let mut m = Line::new("m");
-        for f in [
-            Field::Bin(vec![7; 8]),
-            Field::Str("0".into()),
-            Field::Str(t.into()),
-            Field::Num(2_000_000_000),
-        ] {
-            m.push(f);
-        }
-        frame.extend(encode(&m).unwrap());
-    }
     for round in 0..2 {
-        a.bench_feed(js_sys::Uint8Array::from(&frame[..]).buffer().into());
+        a.bench_feed(chat_frame(7, &["first 한글", "second 😀", "third"]));
         assert!(
             wait_for(3000, || msgs.len() >= 3 * (round + 1)).await,
             "round {round}: all three messages"
@@ -730,4 +700,23 @@ async fn a_handler_that_grows_memory_does_not_break_the_frame() {
     let got: Vec<String> = msgs.all().iter().map(|m| text(m, "content")).collect();
     assert_eq!(got, ["first 한글", "second 😀", "third"].repeat(2));
     a.close();
+}
+
+/// One server frame (an `ArrayBuffer`, as the socket delivers it) of `m` lines with these
+/// texts from the user key `[key; 8]`, plain style, sent in 2033 (after any join).
+fn chat_frame(key: u8, texts: &[&str]) -> JsValue {
+    let mut frame = Vec::new();
+    for t in texts {
+        let mut m = uchat_bot::Line::new("m");
+        for f in [
+            uchat_bot::Field::Bin(vec![key; 8]),
+            uchat_bot::Field::Str("0".into()),
+            uchat_bot::Field::Str((*t).into()),
+            uchat_bot::Field::Num(2_000_000_000),
+        ] {
+            m.push(f);
+        }
+        frame.extend(uchat_bot::codec::encode(&m).unwrap());
+    }
+    js_sys::Uint8Array::from(&frame[..]).buffer().into()
 }
