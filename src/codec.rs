@@ -1105,7 +1105,6 @@ impl fmt::Display for Quoted<'_> {
                     f.write_char(c)?;
                 }
                 c if c.is_control() => {
-                    const DIGITS: &[u8; 16] = b"0123456789abcdef";
                     let n = c as u32;
                     f.write_str("\\u{")?;
                     let mut started = false;
@@ -1113,7 +1112,7 @@ impl fmt::Display for Quoted<'_> {
                         let d = (n >> (shift * 4)) & 15;
                         if d != 0 || started || shift == 0 {
                             started = true;
-                            f.write_char(DIGITS[d as usize] as char)?;
+                            f.write_char(HEX_DIGITS[d as usize] as char)?;
                         }
                     }
                     f.write_char('}')?;
@@ -1128,13 +1127,25 @@ impl fmt::Display for Quoted<'_> {
 // ---------------------------------------------------------------------------------------------
 // Hex helpers (used for user keys, sessions and the CLI)
 
+/// The lowercase hex digits (for [`hex_encode`], the event tape's hex strings and
+/// [`Quoted`]'s `\u{…}` escapes).
+pub(crate) const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// The two lowercase hex digits of `b`.
+pub(crate) fn hex_pair(b: u8) -> [u8; 2] {
+    [
+        HEX_DIGITS[usize::from(b >> 4)],
+        HEX_DIGITS[usize::from(b & 15)],
+    ]
+}
+
 /// Lowercase hex, two digits per byte (uchat.js `hexEncode`).
 pub fn hex_encode(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for &b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
+        let [hi, lo] = hex_pair(b);
+        s.push(hi as char);
+        s.push(lo as char);
     }
     s
 }

@@ -164,12 +164,17 @@ impl Tape {
     pub fn text_bytes(&mut self, text: &[u8]) -> Option<[f64; 2]> {
         let start = self.text.len();
         let ok = push_utf8_as_utf16(&mut self.text, text);
-        ok.then_some([start as f64, self.text.len() as f64])
+        ok.then(|| self.range_from(start))
     }
 
     fn text_str(&mut self, text: &str) -> [f64; 2] {
         let start = self.text.len();
         push_utf16(&mut self.text, text);
+        self.range_from(start)
+    }
+
+    /// The range of `text` from `start` to its end: what was just appended.
+    fn range_from(&self, start: usize) -> [f64; 2] {
         [start as f64, self.text.len() as f64]
     }
 
@@ -290,24 +295,16 @@ impl Tape {
         self.nums.extend_from_slice(&range);
     }
 
-    /// The range from `start` to the end of `text`, as two items.
-    fn range(&mut self, start: usize) {
-        self.nums
-            .extend_from_slice(&[start as f64, self.text.len() as f64]);
-    }
-
     /// Bytes as a lowercase hex string (user keys, sessions, binary fields), written straight
     /// into the text.
     fn hex(&mut self, bytes: &[u8]) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let start = self.text.len();
         for &b in bytes {
-            self.text.extend_from_slice(&[
-                u16::from(DIGITS[usize::from(b >> 4)]),
-                u16::from(DIGITS[usize::from(b & 15)]),
-            ]);
+            let [hi, lo] = crate::codec::hex_pair(b);
+            self.text.extend_from_slice(&[u16::from(hi), u16::from(lo)]);
         }
-        self.range(start);
+        let range = self.range_from(start);
+        self.nums.extend_from_slice(&range);
     }
 
     fn opt_str(&mut self, s: Option<&str>) {
