@@ -26,11 +26,10 @@ export class Hub {
     this.users = [];
     /** style slot → the shared, frozen style object */
     this.styles = [];
-    /** `Uint8Array` over the whole wasm memory (see `view`) */
+    /** `Uint8Array`, `Uint16Array` and `Float64Array` over the whole wasm memory (see
+     * `views`) */
     this.u8 = undefined;
-    /** `Uint16Array` over the whole wasm memory (see `text`) */
     this.u16 = undefined;
-    /** `Float64Array` over the whole wasm memory (see `f64s`) */
     this.f64 = undefined;
   }
 
@@ -83,16 +82,23 @@ export class Hub {
       ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
       : new Uint8Array(data);
     const n = src.length;
-    if (n <= cap) this.view().set(src, ptr);
+    if (n <= cap) this.views().u8.set(src, ptr);
     return n;
   }
 
-  /** A byte view of the whole wasm memory, renewed after the memory grew (the old one is then
-   * detached and empty). */
-  view() {
-    let u8 = this.u8;
-    if (u8 === undefined || u8.length === 0) u8 = this.u8 = new Uint8Array(this.memory.buffer);
-    return u8;
+  /**
+   * This hub, with its views of the whole wasm memory (`u8`, `u16`, `f64`) renewed together
+   * after the memory grew (the old ones are then detached and empty). Kept, not made per call:
+   * a new view per frame cost Firefox more than the records of a small frame.
+   */
+  views() {
+    if (this.u8 === undefined || this.u8.length === 0) {
+      const b = this.memory.buffer;
+      this.u8 = new Uint8Array(b);
+      this.u16 = new Uint16Array(b);
+      this.f64 = new Float64Array(b);
+    }
+    return this;
   }
 
   /**
@@ -104,9 +110,7 @@ export class Hub {
    */
   text(ptr, len) {
     if (len === 0) return '';
-    let all = this.u16;
-    if (all === undefined || all.length === 0) all = this.u16 = new Uint16Array(this.memory.buffer);
-    const u16 = all.subarray(ptr >> 1, (ptr >> 1) + len);
+    const u16 = this.views().u16.subarray(ptr >> 1, (ptr >> 1) + len);
     return len <= 4096 ? String.fromCharCode.apply(null, u16) : td.decode(u16);
   }
 
@@ -116,17 +120,16 @@ export class Hub {
    * that event and calls again), or returns `end`.
    */
   run(s, ptr, at, end) {
-    // Indexes into a cached view of the whole memory (`ptr` is 8-aligned): making a view per
-    // call costs more than the records of a small frame in Firefox.
+    // Indexes into the view of the whole memory (`ptr` is 8-aligned; see `views`).
     const base = ptr / 8;
     at += base;
     end += base;
-    let t = this.f64s();
+    let t = this.views().f64;
     const users = this.users;
     const str = (i) => (t[i] < 0 ? undefined : s.substring(t[i], t[i + 1]));
     while (at < end) {
       // A handler that made the wasm memory grow detached the view: take a new one.
-      if (t.length === 0) t = this.f64s();
+      if (t.length === 0) t = this.views().f64;
       switch (t[at]) {
         case MESSAGE: {
           // Built only when someone listens (a bot may listen to commands only).
@@ -209,13 +212,6 @@ export class Hub {
       }
     }
     return end - base;
-  }
-
-  /** A `Float64Array` over the whole wasm memory, renewed after the memory grew. */
-  f64s() {
-    let f = this.f64;
-    if (f === undefined || f.length === 0) f = this.f64 = new Float64Array(this.memory.buffer);
-    return f;
   }
 }
 
