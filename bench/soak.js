@@ -13,6 +13,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
   const wasm = await init({ module_or_path: './pkg/uchat_bot_bg.wasm' });
+  // The shipped wasm's exports have short names (xtask/src/names.rs): find the memory by type.
+  const memory = Object.values(wasm).find((v) => v instanceof WebAssembly.Memory);
   const res = { lines: [] };
   const result = (name, value) => { res[name] = value; res.lines.push(`RESULT ${name} ${value}`); };
   const bot = new UChatBot({ room: 'soak', url: `ws://${location.host}`, nick: 'soakbot', reconnect: false });
@@ -23,7 +25,7 @@ async function main() {
   const sample = (label) => {
     if (typeof window.gc === 'function') { window.gc(); window.gc(); }
     const s = {
-      wasm: wasm.memory.buffer.byteLength,
+      wasm: memory.buffer.byteLength,
       heap: performance.memory ? performance.memory.usedJSHeapSize : NaN,
       messages,
     };

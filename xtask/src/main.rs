@@ -8,6 +8,7 @@
 //! `total:` line. It exits non-zero if anything failed.
 
 mod bench;
+mod names;
 mod pkg;
 mod sims;
 mod site;
