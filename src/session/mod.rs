@@ -794,13 +794,8 @@ impl Session {
             self.push_line(&Outgoing::Disconnect.to_line());
         }
         if self.socket_open || self.state == State::Connecting {
-            self.actions.push_back(Action::Close {
-                code: 1000,
-                reason: "closed by the bot".into(),
-            });
-            self.expecting_close = true;
+            self.close_socket(1000, "closed by the bot".into());
         }
-        self.socket_open = false;
         self.heartbeat_at = None;
         self.reconnect_at = None;
         self.queue.clear();
@@ -823,6 +818,14 @@ impl Session {
     // -----------------------------------------------------------------------------------------
     // Internals
 
+    /// Asks the web layer to close the socket. Its close event is then expected (not reported
+    /// as a disconnect), and nothing more is sent on it.
+    fn close_socket(&mut self, code: u16, reason: String) {
+        self.actions.push_back(Action::Close { code, reason });
+        self.expecting_close = true;
+        self.socket_open = false;
+    }
+
     fn set_state(&mut self, s: State) {
         if self.state != s {
             self.state = s;
@@ -832,12 +835,7 @@ impl Session {
 
     fn open_socket(&mut self, _now_ms: u64) {
         if self.socket_open {
-            self.actions.push_back(Action::Close {
-                code: 1000,
-                reason: "reconnecting".into(),
-            });
-            self.expecting_close = true;
-            self.socket_open = false;
+            self.close_socket(1000, "reconnecting".into());
         }
         self.actions.push_back(Action::Open);
         self.set_state(State::Connecting);
@@ -929,12 +927,7 @@ impl Session {
         }
         if self.socket_open {
             self.push_line(&Outgoing::Disconnect.to_line());
-            self.actions.push_back(Action::Close {
-                code,
-                reason: info.name.clone(),
-            });
-            self.expecting_close = true;
-            self.socket_open = false;
+            self.close_socket(code, info.name.clone());
         }
         self.heartbeat_at = None;
         self.reconnect_at = None;
@@ -1346,12 +1339,7 @@ impl Session {
         // Re-join failed for a reason that may heal (room full, nick still taken…): retry later.
         self.emit(Event::Error(info));
         if self.socket_open {
-            self.actions.push_back(Action::Close {
-                code: 4000,
-                reason: "join failed".into(),
-            });
-            self.expecting_close = true;
-            self.socket_open = false;
+            self.close_socket(4000, "join failed".into());
         }
         self.heartbeat_at = None;
         self.schedule_reconnect(now_ms, 4000, "join failed");
