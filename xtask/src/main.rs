@@ -882,13 +882,20 @@ fn run_checked(cmd: &mut Command) -> Result<(), String> {
 
 /// stdout of a short query command.
 fn capture(program: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
+    capture_cmd(Command::new(program).args(args))
+}
+
+/// stdout of `cmd`, run without echoing it; when it fails, the error holds its stderr.
+fn capture_cmd(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run `{program}`: {e}"))?;
+        .map_err(|e| format!("cannot run `{}`: {e}", cmd.get_program().to_string_lossy()))?;
     if !out.status.success() {
-        return Err(format!("`{program} {}` failed", args.join(" ")));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let err = err.trim();
+        let sep = if err.is_empty() { "" } else { ": " };
+        return Err(format!("`{}` failed{sep}{err}", show(cmd)));
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
