@@ -9,8 +9,9 @@
 //     TextDecoder per field is kept as BestDecoderPerField, and one that decodes UTF-8 to UTF-16
 //     itself and makes the frame's text with String.fromCharCode, as the SDK's hub.js does, as
 //     BestDecoderUtf16; bench.js takes the fastest of the three in every round.)
-//   * ReferenceDecoder — written the way uchat.js decodes (PROTOCOL.md §7): every byte pushed
-//     into JS arrays, strings built per byte as `%XX` and decodeURIComponent.
+//   * ReferenceDecoder — the steps uchat.js takes to decode (PROTOCOL.md §7), one by one: every
+//     byte pushed into JS arrays, strings built per byte as `%XX` pieces joined and passed to
+//     decodeURIComponent (the comment above the class lists the steps).
 // Room (below) is the shared protocol logic: user table, style parsing, event objects.
 
 const HEX = [];
@@ -477,82 +478,138 @@ function fieldPF(ty, u8, a, b) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The reference decoder: uchat.js's way (bytelinesplit → bytesplit → per-byte strings).
+// The reference decoder: the steps uchat.js takes for every binary frame (PROTOCOL.md §7, the
+// public copy named there), in the same order and with the same data structures, written anew:
+//   1. `websocket.onmessage` copies the frame into a new JS array, one `DataView.getUint8` and
+//      one `push` per byte;
+//   2. `socket.onData` appends that array to the carried-over stream with `concat`, splits the
+//      stream into lines (`bytelinesplit`: one array per line, escapes looked up with
+//      `indexOf` in a list) and keeps the unfinished last line as the new stream;
+//   3. `bytesplit` turns each line into values: every byte becomes two strings in an array,
+//      `'%'` and its hex pair left-padded through uchat.js's `pad('00', hex, true)`, i.e.
+//      `('00' + hex).slice(-2)`; a field is finished with `join('')` and, by type,
+//      `decodeURIComponent` (text), `unescape` (binary, number, float) or a comparison with
+//      `'%31'` (boolean); the first value is the key, taken with `shift()`.
+// Three additions, needed to deliver the SDK's exact events and cheap next to the
+// above: the field types are recorded (uchat.js does not look at them; Room checks them as the
+// session does), binary keys become lowercase hex, and numbers of more than 4 bytes, where
+// uchat.js's 32-bit shifts wrap, are read unsigned as the SDK reads 5–7 bytes (DECISIONS.md 3;
+// the corpus has none).
 
 export class ReferenceDecoder {
   constructor(emit, me, joinedServerS) {
     this.room = new Room(emit, me, joinedServerS);
-    this.rest = [];
+    this.stream = [];
+    this.types = [];
   }
 
   feed(buf) {
-    const dv = new DataView(buf instanceof ArrayBuffer ? buf : buf.buffer);
-    const bytes = this.rest;
-    for (let i = 0; i < dv.byteLength; i++) bytes.push(dv.getUint8(i));
-    // bytelinesplit
-    const lines = [];
-    let line = [];
-    let i = 0;
-    for (; i < bytes.length; i++) {
-      const b = bytes[i];
-      if (b === 0x5c) {
-        if (i + 1 < bytes.length) {
-          const nx = bytes[i + 1];
-          if (nx !== 0x0a) line.push(b);
-          line.push(nx);
-          i++;
-        }
-      } else if (b === 0x0a) {
-        lines.push(line);
-        line = [];
-      } else line.push(b);
-    }
-    this.rest = line;
-    const t = [], v = [];
-    for (const l of lines) {
-      if (l.length === 0 || l[0] === 0) continue;
-      // bytesplit
-      const fields = [];
-      let cur = { type: 3, data: [] };
-      for (let j = 0; j < l.length; j++) {
-        const b = l[j];
-        if (b === 0x5c && j + 1 < l.length) {
-          const nx = l[j + 1];
-          if (nx === 0x5c || (nx >= 2 && nx <= 7)) { cur.data.push(nx); j++; continue; }
-          cur.data.push(b);
-          continue;
-        }
-        if (b >= 2 && b <= 7) { fields.push(cur); cur = { type: b, data: [] }; } else cur.data.push(b);
-      }
-      fields.push(cur);
-      const key = b2s(fields[0].data);
-      const n = fields.length - 1;
-      for (let f = 1; f <= n; f++) {
-        const { type, data } = fields[f];
-        t[f - 1] = type;
-        v[f - 1] = type === STR ? b2s(data) : type === BIN ? b2hex(data) : type === NUM ? b2n(data)
-          : type === BOOL ? data.length === 1 && data[0] === 0x31 : type === FLOAT ? Number(b2s(data)) : undefined;
-      }
-      this.room.line(key, t, v, n);
+    const view = new DataView(buf instanceof ArrayBuffer ? buf : buf.buffer);
+    const bytes = [];
+    for (let i = 0, len = view.byteLength; i < len; ++i) bytes.push(view.getUint8(i));
+    this.stream = this.stream.concat(bytes);
+    const lines = refLineSplit(this.stream);
+    this.stream.length = 0;
+    this.stream = lines.pop();
+    for (let i = 0, len = lines.length; i < len; i++) {
+      if (!lines[i][0]) continue;
+      const types = this.types;
+      const values = refFieldSplit(lines[i], types);
+      const key = values.shift();
+      types.shift();
+      this.room.line(key, types, values, values.length);
     }
   }
 }
 
-function b2s(data) {
-  let s = '';
-  for (let i = 0; i < data.length; i++) s += '%' + (data[i] < 16 ? '0' : '') + data[i].toString(16);
-  return decodeURIComponent(s);
+/** uchat.js `bytelinesplit`: the lines as byte arrays, an escaped newline kept in the line. */
+function refLineSplit(data) {
+  const result = [];
+  const escapes = [0x0a]; // a list per call, as uchat.js has it
+  let buffer = [];
+  for (let index = 0, last = data.length; index < last; index++) {
+    const b = data[index];
+    if (b === 0x0a) {
+      result.push(buffer);
+      buffer = [];
+    } else if (b === 0x5c) {
+      index++;
+      if (index < last) {
+        if (escapes.indexOf(data[index]) === -1) buffer.push(b);
+        buffer.push(data[index]);
+      }
+    } else buffer.push(b);
+  }
+  result.push(buffer);
+  return result;
 }
-function b2hex(data) {
-  // uchat.js keeps keys as binary strings (one char per byte) and hex-encodes them for display.
-  let bin = '';
-  for (let i = 0; i < data.length; i++) bin += String.fromCharCode(data[i]);
+
+/** uchat.js `pad('00', str, true)`. */
+function refPad(pad, str) {
+  return (pad + str).slice(-pad.length);
+}
+
+/** uchat.js `bytesplit` (plus the field types, see above). */
+function refFieldSplit(data, types) {
+  const result = [];
+  const buffer = [];
+  const escapes = [0x02, 0x03, 0x04, 0x05, 0x06, 0x07];
+  types.length = 0;
+  let mode = STR;
+  for (let index = 0, last = data.length; index < last; index++) {
+    const b = data[index];
+    if (b >= 0x02 && b <= 0x07) {
+      result.push(refFinish(mode, buffer));
+      types.push(mode);
+      buffer.length = 0;
+      mode = b;
+    } else if (b === 0x5c) {
+      index++;
+      if (index < last) {
+        const nx = data[index];
+        if (escapes.indexOf(nx) === -1 && nx !== 0x5c) {
+          buffer.push('%');
+          buffer.push(refPad('00', b.toString(16)));
+        }
+        buffer.push('%');
+        buffer.push(refPad('00', nx.toString(16)));
+      }
+    } else {
+      buffer.push('%');
+      buffer.push(refPad('00', b.toString(16)));
+    }
+  }
+  result.push(refFinish(mode, buffer));
+  types.push(mode);
+  return result;
+}
+
+function refFinish(mode, buffer) {
+  switch (mode) {
+    case BIN: return refHex(unescape(buffer.join('')));
+    case STR: return decodeURIComponent(buffer.join(''));
+    case BOOL: return buffer.join('') === '%31';
+    case NUM: return refNumber(unescape(buffer.join('')));
+    case UNDEF: return undefined;
+    case FLOAT: return Number(unescape(buffer.join('')));
+  }
+  return undefined;
+}
+
+/** A binary string (one char per byte, as uchat.js keeps keys) as lowercase hex. */
+function refHex(bin) {
   let s = '';
-  for (let i = 0; i < bin.length; i++) s += (bin.charCodeAt(i) < 16 ? '0' : '') + bin.charCodeAt(i).toString(16);
+  for (let i = 0; i < bin.length; i++) s += refPad('00', bin.charCodeAt(i).toString(16));
   return s;
 }
-function b2n(data) {
+
+/** uchat.js `b2n` over the binary string (up to 4 bytes; see above for longer ones). */
+function refNumber(bin) {
   let x = 0;
-  for (let i = 0; i < data.length; i++) x += data[i] * 2 ** (8 * i);
+  if (bin.length <= 4) {
+    for (let i = 0; i < bin.length; i++) x += bin.charCodeAt(i) << (8 * i);
+  } else {
+    for (let i = 0; i < bin.length; i++) x += bin.charCodeAt(i) * 2 ** (8 * i);
+  }
   return x;
 }
