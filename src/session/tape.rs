@@ -33,6 +33,7 @@ use super::{Event, FxMap};
 use crate::codec::Field;
 use crate::message::{Style, UserRecord};
 use std::collections::VecDeque;
+use std::mem::MaybeUninit;
 use std::rc::Rc;
 
 /// `message`.
@@ -437,24 +438,37 @@ pub fn push_utf16(out: &mut Vec<u16>, s: &str) {
 /// (`from_utf8`, then a conversion): ASCII eight bytes at a time, anything else per sequence.
 /// Written as plain index loops: the shipped build is optimised for size and would leave
 /// iterator adapters as calls.
+///
+/// The units are written into the vector's spare capacity and the length is set once at the
+/// end. Measured against the earlier `Vec::push` per unit (whose capacity check and length
+/// store stay in the size-optimised build) and against writes into a zero-filled buffer (the
+/// fill cost as much as the conversion in wasm): docs/PERFORMANCE.md "Session 6".
 pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let start = out.len();
-    // Never more units than bytes: no push below reallocates. (Pushes, not writes into a
-    // resized buffer: zero-filling it first cost as much as the conversion in wasm.)
+    // Never more units than bytes.
     out.reserve(s.len());
+    let start = out.len();
+    let Some(dst) = out.spare_capacity_mut().get_mut(..s.len()) else {
+        return false; // unreachable: `reserve` made room for `s.len()` units
+    };
+    let mut n = 0; // units written to `dst`; always n <= i
     let mut i = 0;
     while let Some(&b) = s.get(i) {
         let b = u32::from(b);
         if b < 0x80 {
             // ASCII: eight bytes at a time while they last.
             if let Some(w) = crate::codec::word_at(s, i).filter(|w| w & HIGHS == 0) {
-                let u = |k: u32| (w >> (8 * k)) as u16 & 0xFF;
-                out.extend_from_slice(&[u(0), u(1), u(2), u(3), u(4), u(5), u(6), u(7)]);
+                if let Some(d) = dst.get_mut(n..n + 8) {
+                    for (k, d) in d.iter_mut().enumerate() {
+                        d.write((w >> (8 * k)) as u16 & 0xFF);
+                    }
+                }
+                n += 8;
                 i += 8;
                 continue;
             }
-            out.push(b as u16);
+            put(dst, n, b);
+            n += 1;
             i += 1;
             continue;
         }
@@ -464,16 +478,18 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
             let c2 = s.get(i + 2).map_or(0, |&x| u32::from(x));
             let c = (b & 0x0F) << 12 | (c1 & 0x3F) << 6 | (c2 & 0x3F);
             if (c1 | c2 << 8) & 0xC0C0 != 0x8080 || c < 0x800 || (0xD800..0xE000).contains(&c) {
-                return undo(out, start);
+                return false;
             }
-            out.push(c as u16);
+            put(dst, n, c);
+            n += 1;
             i += 3;
         } else if b & 0xE0 == 0xC0 {
             let c = (b & 0x1F) << 6 | (c1 & 0x3F);
             if c1 & 0xC0 != 0x80 || c < 0x80 {
-                return undo(out, start);
+                return false;
             }
-            out.push(c as u16);
+            put(dst, n, c);
+            n += 1;
             i += 2;
         } else {
             let c2 = s.get(i + 2).map_or(0, |&x| u32::from(x));
@@ -484,18 +500,28 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
                 || conts & 0xC0_C0C0 != 0x80_8080
                 || !(0x1_0000..=0x10_FFFF).contains(&c)
             {
-                return undo(out, start);
+                return false;
             }
-            out.extend_from_slice(&[(0xD7C0 + (c >> 10)) as u16, (0xDC00 | (c & 0x3FF)) as u16]);
+            put(dst, n, 0xD7C0 + (c >> 10));
+            put(dst, n + 1, 0xDC00 | (c & 0x3FF));
+            n += 2;
             i += 4;
         }
     }
+    // SAFETY: `dst` is the spare capacity right after the first `start` elements, and the loop
+    // wrote each of its first `n` elements: every unit it counts in `n` went through `put` or
+    // the eight-unit store (a sequence of k bytes gives at most k units, so `n <= i <= s.len()`
+    // and no write fell outside `dst`).
+    unsafe { out.set_len(start + n) };
     true
 }
 
-fn undo(out: &mut Vec<u16>, len: usize) -> bool {
-    out.truncate(len);
-    false
+/// Writes unit `c` at `dst[n]` (in range by the caller's `n <= i` invariant).
+#[inline(always)]
+fn put(dst: &mut [MaybeUninit<u16>], n: usize, c: u32) {
+    if let Some(d) = dst.get_mut(n) {
+        d.write(c as u16);
+    }
 }
 
 #[cfg(test)]
