@@ -720,3 +720,81 @@ fn chat_frame(key: u8, texts: &[&str]) -> JsValue {
     }
     js_sys::Uint8Array::from(&frame[..]).buffer().into()
 }
+
+/// The tape keeps at most 4,096 user slots; the next new user makes the wasm side forget them
+/// all (a RESET record) and hub.js drop its user objects. Past that point every message must
+/// still carry its own sender, including senders first seen before the reset.
+#[wasm_bindgen_test]
+async fn more_users_than_tape_slots_keep_their_own_records() {
+    const USERS: u32 = 4_300;
+    let a = guest("t-slots", "alice");
+    let msgs = Rec::on(&a, "message");
+    connect(&a).await.unwrap();
+    let key = |i: u32| {
+        let mut k = vec![0xA5; 8];
+        k[..4].copy_from_slice(&i.to_le_bytes());
+        k
+    };
+    let hex = |k: &[u8]| k.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    // Senders in order: every user once, each defined by a `k` record just before its message
+    // (the reset falls among them, at the 4,096th user after the bot itself), then users from
+    // before the reset again, without a new record: the session still holds the same records,
+    // which the wasm side must not map to their old slots.
+    let again = [0, 1, 2048, 4092, 4093, 4094];
+    let order: Vec<u32> = (0..USERS).chain(again).collect();
+    for (n, chunk) in order.chunks(100).enumerate() {
+        let mut frame = Vec::new();
+        for (j, &i) in chunk.iter().enumerate() {
+            if n * 100 + j < USERS as usize {
+                frame.extend(
+                    uchat_bot::codec::encode(&k_record(&key(i), &format!("u{i}"))).unwrap(),
+                );
+            }
+            let mut m = uchat_bot::Line::new("m");
+            for f in [
+                uchat_bot::Field::Bin(key(i)),
+                uchat_bot::Field::Str("0".into()),
+                uchat_bot::Field::Str(format!("t{i}")),
+            ] {
+                m.push(f);
+            }
+            frame.extend(uchat_bot::codec::encode(&m).unwrap());
+        }
+        a.bench_feed(js_sys::Uint8Array::from(&frame[..]).buffer().into());
+    }
+    assert!(
+        wait_for(5000, || msgs.len() >= order.len()).await,
+        "all {} messages (got {})",
+        order.len(),
+        msgs.len()
+    );
+    let got = msgs.all();
+    assert_eq!(got.len(), order.len());
+    for (m, &i) in got.iter().zip(&order) {
+        let user = prop(m, "user");
+        assert_eq!(text(m, "content"), format!("t{i}"));
+        assert_eq!(text(&user, "nick"), format!("u{i}"), "sender of t{i}");
+        assert_eq!(text(&user, "key"), hex(&key(i)), "key of u{i}");
+    }
+    a.close();
+}
+
+/// A `k` user record (PROTOCOL.md §3.2) for `key` with this nick, everything else empty.
+fn k_record(key: &[u8], nick: &str) -> uchat_bot::Line {
+    let mut k = uchat_bot::Line::new("k");
+    for f in [
+        uchat_bot::Field::Bin(key.to_vec()),
+        uchat_bot::Field::Str(nick.into()),
+        uchat_bot::Field::Undef,
+        uchat_bot::Field::Undef,
+        uchat_bot::Field::Num(0),
+        uchat_bot::Field::Str(String::new()),
+        uchat_bot::Field::Str(String::new()),
+        uchat_bot::Field::Num(0),
+        uchat_bot::Field::Num(0),
+        uchat_bot::Field::Bin(vec![1]),
+    ] {
+        k.push(f);
+    }
+    k
+}
