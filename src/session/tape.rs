@@ -458,16 +458,19 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
         if b < 0x80 {
             // ASCII: eight bytes at a time while they last.
             if let Some(w) = crate::codec::word_at(s, i).filter(|w| w & HIGHS == 0) {
-                if let Some(d) = dst.get_mut(n..n + 8) {
-                    for (k, d) in d.iter_mut().enumerate() {
-                        d.write((w >> (8 * k)) as u16 & 0xFF);
-                    }
+                let Some(d) = dst.get_mut(n..n + 8) else {
+                    return false; // unreachable (n <= i), but never count what was not written
+                };
+                for (k, d) in d.iter_mut().enumerate() {
+                    d.write((w >> (8 * k)) as u16 & 0xFF);
                 }
                 n += 8;
                 i += 8;
                 continue;
             }
-            put(dst, n, b);
+            if !put(dst, n, b) {
+                return false;
+            }
             n += 1;
             i += 1;
             continue;
@@ -480,7 +483,9 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
             if (c1 | c2 << 8) & 0xC0C0 != 0x8080 || c < 0x800 || (0xD800..0xE000).contains(&c) {
                 return false;
             }
-            put(dst, n, c);
+            if !put(dst, n, c) {
+                return false;
+            }
             n += 1;
             i += 3;
         } else if b & 0xE0 == 0xC0 {
@@ -488,7 +493,9 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
             if c1 & 0xC0 != 0x80 || c < 0x80 {
                 return false;
             }
-            put(dst, n, c);
+            if !put(dst, n, c) {
+                return false;
+            }
             n += 1;
             i += 2;
         } else {
@@ -502,25 +509,30 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
             {
                 return false;
             }
-            put(dst, n, 0xD7C0 + (c >> 10));
-            put(dst, n + 1, 0xDC00 | (c & 0x3FF));
+            if !(put(dst, n, 0xD7C0 + (c >> 10)) && put(dst, n + 1, 0xDC00 | (c & 0x3FF))) {
+                return false;
+            }
             n += 2;
             i += 4;
         }
     }
     // SAFETY: `dst` is the spare capacity right after the first `start` elements, and the loop
-    // wrote each of its first `n` elements: every unit it counts in `n` went through `put` or
-    // the eight-unit store (a sequence of k bytes gives at most k units, so `n <= i <= s.len()`
-    // and no write fell outside `dst`).
+    // wrote each of its first `n` elements: it counts a unit in `n` only after writing it into
+    // `dst` (a write that would fall outside `dst` returns instead; none does, since a sequence
+    // of k bytes gives at most k units, so `n <= i <= s.len() == dst.len()`).
     unsafe { out.set_len(start + n) };
     true
 }
 
-/// Writes unit `c` at `dst[n]` (in range by the caller's `n <= i` invariant).
+/// Writes unit `c` at `dst[n]`; false if `n` is out of range (never, by the caller's `n <= i`).
 #[inline(always)]
-fn put(dst: &mut [MaybeUninit<u16>], n: usize, c: u32) {
-    if let Some(d) = dst.get_mut(n) {
-        d.write(c as u16);
+fn put(dst: &mut [MaybeUninit<u16>], n: usize, c: u32) -> bool {
+    match dst.get_mut(n) {
+        Some(d) => {
+            d.write(c as u16);
+            true
+        }
+        None => false,
     }
 }
 
