@@ -707,18 +707,23 @@ async fn a_handler_that_grows_memory_does_not_break_the_frame() {
 fn chat_frame(key: u8, texts: &[&str]) -> JsValue {
     let mut frame = Vec::new();
     for t in texts {
-        let mut m = uchat_bot::Line::new("m");
-        for f in [
-            uchat_bot::Field::Bin(vec![key; 8]),
-            uchat_bot::Field::Str("0".into()),
-            uchat_bot::Field::Str((*t).into()),
-            uchat_bot::Field::Num(2_000_000_000),
-        ] {
-            m.push(f);
-        }
+        let m = chat_line(&[key; 8], t).with(uchat_bot::Field::Num(2_000_000_000));
         frame.extend(uchat_bot::codec::encode(&m).unwrap());
     }
-    js_sys::Uint8Array::from(&frame[..]).buffer().into()
+    array_buffer(&frame)
+}
+
+/// An `m` line from `key` with this text, plain style, no time.
+fn chat_line(key: &[u8], text: &str) -> uchat_bot::Line {
+    uchat_bot::Line::new("m")
+        .with(uchat_bot::Field::Bin(key.to_vec()))
+        .with("0")
+        .with(text)
+}
+
+/// Frame bytes as the socket delivers them.
+fn array_buffer(frame: &[u8]) -> JsValue {
+    js_sys::Uint8Array::from(frame).buffer().into()
 }
 
 /// The tape keeps at most 4,096 user slots; the next new user makes the wasm side forget them
@@ -741,26 +746,21 @@ async fn more_users_than_tape_slots_keep_their_own_records() {
     // before the reset again, without a new record: the session still holds the same records,
     // which the wasm side must not map to their old slots.
     let again = [0, 1, 2048, 4092, 4093, 4094];
-    let order: Vec<u32> = (0..USERS).chain(again).collect();
-    for (n, chunk) in order.chunks(100).enumerate() {
+    let order: Vec<(u32, bool)> = (0..USERS)
+        .map(|i| (i, true))
+        .chain(again.map(|i| (i, false)))
+        .collect();
+    for chunk in order.chunks(100) {
         let mut frame = Vec::new();
-        for (j, &i) in chunk.iter().enumerate() {
-            if n * 100 + j < USERS as usize {
+        for &(i, with_record) in chunk {
+            if with_record {
                 frame.extend(
                     uchat_bot::codec::encode(&k_record(&key(i), &format!("u{i}"))).unwrap(),
                 );
             }
-            let mut m = uchat_bot::Line::new("m");
-            for f in [
-                uchat_bot::Field::Bin(key(i)),
-                uchat_bot::Field::Str("0".into()),
-                uchat_bot::Field::Str(format!("t{i}")),
-            ] {
-                m.push(f);
-            }
-            frame.extend(uchat_bot::codec::encode(&m).unwrap());
+            frame.extend(uchat_bot::codec::encode(&chat_line(&key(i), &format!("t{i}"))).unwrap());
         }
-        a.bench_feed(js_sys::Uint8Array::from(&frame[..]).buffer().into());
+        a.bench_feed(array_buffer(&frame));
     }
     assert!(
         wait_for(5000, || msgs.len() >= order.len()).await,
@@ -770,7 +770,7 @@ async fn more_users_than_tape_slots_keep_their_own_records() {
     );
     let got = msgs.all();
     assert_eq!(got.len(), order.len());
-    for (m, &i) in got.iter().zip(&order) {
+    for (m, &(i, _)) in got.iter().zip(&order) {
         let user = prop(m, "user");
         assert_eq!(text(m, "content"), format!("t{i}"));
         assert_eq!(text(&user, "nick"), format!("u{i}"), "sender of t{i}");
@@ -781,20 +781,16 @@ async fn more_users_than_tape_slots_keep_their_own_records() {
 
 /// A `k` user record (PROTOCOL.md §3.2) for `key` with this nick, everything else empty.
 fn k_record(key: &[u8], nick: &str) -> uchat_bot::Line {
-    let mut k = uchat_bot::Line::new("k");
-    for f in [
-        uchat_bot::Field::Bin(key.to_vec()),
-        uchat_bot::Field::Str(nick.into()),
-        uchat_bot::Field::Undef,
-        uchat_bot::Field::Undef,
-        uchat_bot::Field::Num(0),
-        uchat_bot::Field::Str(String::new()),
-        uchat_bot::Field::Str(String::new()),
-        uchat_bot::Field::Num(0),
-        uchat_bot::Field::Num(0),
-        uchat_bot::Field::Bin(vec![1]),
-    ] {
-        k.push(f);
-    }
-    k
+    use uchat_bot::Field::{Bin, Num, Undef};
+    uchat_bot::Line::new("k")
+        .with(Bin(key.to_vec()))
+        .with(nick)
+        .with(Undef)
+        .with(Undef)
+        .with(Num(0))
+        .with("")
+        .with("")
+        .with(Num(0))
+        .with(Num(0))
+        .with(Bin(vec![1]))
 }
