@@ -1165,15 +1165,19 @@ impl Session {
         }
     }
 
-    /// The tape's style slot for a style text (parsed, and an `error` event for a malformed
-    /// one, only the first time it is seen).
+    /// The tape's style slot for a style text, parsed only the first time it is seen. A
+    /// malformed text is not remembered: it is parsed and reported on every line, as queue
+    /// mode does (the fuzz target `session` found tape mode reporting it once).
     fn tape_style(&mut self, wire: &str) -> f64 {
         if let Some(slot) = self.tape.as_ref().and_then(|t| t.wire_style(wire)) {
             return slot;
         }
-        let parsed = self.style_of(wire);
+        let parsed = self.parse_style(wire);
         let tape = self.tape.as_mut().expect("tape mode");
-        tape.remember_wire_style(wire, &parsed)
+        match parsed {
+            Some(st) => tape.remember_wire_style(wire, &st),
+            None => tape.style(&Style::default()),
+        }
     }
 
     /// What a chat line from the key `key` is, for [`Session::on_chat`] and
@@ -1254,27 +1258,32 @@ impl Session {
     /// The parsed style for a style text. A room uses a handful of styles, so the last few
     /// are kept (parsing allocates the colour each time; docs/PERFORMANCE.md "Decode path").
     fn style_of(&mut self, wire: &str) -> Style {
-        if let Some((_, st)) = self.styles.iter().find(|(w, _)| w == wire) {
-            return st.clone();
-        }
-        let parsed = Style::parse(wire);
-        if let Ok(st) = &parsed {
-            if self.styles.len() >= 16 {
-                self.styles.remove(0);
-            }
-            self.styles.push((wire.to_owned(), st.clone()));
-        }
-        self.style_or_plain(parsed)
+        self.parse_style(wire).unwrap_or_default()
     }
 
-    fn style_or_plain(&mut self, r: Result<Style, crate::message::StyleError>) -> Style {
-        r.unwrap_or_else(|e| {
-            self.emit(Event::Error(ErrorInfo::sdk(
-                "message",
-                format!("malformed chat style from the server: {e}"),
-            )));
-            Style::default()
-        })
+    /// The parsed style for a style text, or `None` after an `error` event if it is malformed
+    /// (the line is then shown in the plain style). Only well-formed styles are kept, so a
+    /// malformed one is reported on every line that carries it, like any other malformed line.
+    fn parse_style(&mut self, wire: &str) -> Option<Style> {
+        if let Some((_, st)) = self.styles.iter().find(|(w, _)| w == wire) {
+            return Some(st.clone());
+        }
+        match Style::parse(wire) {
+            Ok(st) => {
+                if self.styles.len() >= 16 {
+                    self.styles.remove(0);
+                }
+                self.styles.push((wire.to_owned(), st.clone()));
+                Some(st)
+            }
+            Err(e) => {
+                self.emit(Event::Error(ErrorInfo::sdk(
+                    "message",
+                    format!("malformed chat style from the server: {e}"),
+                )));
+                None
+            }
+        }
     }
 
     fn on_joined(&mut self, now_ms: u64, key: UserKey) {

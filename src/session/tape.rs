@@ -406,7 +406,7 @@ impl Tape {
     }
 
     /// The slot of a style, defining it first if new.
-    fn style(&mut self, s: &Style) -> f64 {
+    pub(super) fn style(&mut self, s: &Style) -> f64 {
         if let Some(i) = self.styles.iter().position(|x| x == s) {
             return i as f64;
         }

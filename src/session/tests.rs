@@ -792,6 +792,10 @@ fn tape_mode_gives_the_same_events_as_queue_mode() {
             ],
         ),
         line("m", vec![bob(), "x y".into(), "bad style".into()]),
+        // The same malformed style again, after a well-formed one: reported on both lines in
+        // both modes (the fuzz target `session` found tape mode reporting it only once).
+        line("m", vec![bob(), "1".into(), "good style".into()]),
+        line("m", vec![bob(), "x y".into(), "bad style again".into()]),
         [
             line(
                 "m",
@@ -860,6 +864,15 @@ fn tape_mode_gives_the_same_events_as_queue_mode() {
     ] {
         assert!(text.contains(s), "{s:?} missing from the tape text");
     }
+    let style_errors = tape
+        .others
+        .iter()
+        .filter(|e| matches!(e, Event::Error(i) if i.message.contains("malformed chat style")))
+        .count();
+    assert_eq!(
+        style_errors, 2,
+        "an error for each line with the malformed style"
+    );
     let commands = tape
         .others
         .iter()
