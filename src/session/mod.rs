@@ -241,8 +241,8 @@ pub enum Event {
     },
     /// `'user.join'`.
     UserJoin(Rc<UserRecord>),
-    /// `'user.quit'`.
-    UserQuit(UserRecord),
+    /// `'user.quit'`: the leaving user's record (shared, as in the other user events).
+    UserQuit(Rc<UserRecord>),
     /// `'user.count'`.
     UserCount(i64),
     /// `'user.list'`.
@@ -985,9 +985,11 @@ impl Session {
                 self.emit(Event::UserJoin(user));
             }
             Incoming::UserQuit { nick } => {
-                let user = self.users.quit(&nick).unwrap_or_else(|| UserRecord {
-                    nick: nick.clone(),
-                    ..UserRecord::unknown(UserKey(Vec::new()))
+                let user = self.users.quit(&nick).unwrap_or_else(|| {
+                    Rc::new(UserRecord {
+                        nick: nick.clone(),
+                        ..UserRecord::unknown(UserKey(Vec::new()))
+                    })
                 });
                 self.emit(Event::UserQuit(user));
             }

@@ -258,11 +258,8 @@ impl Tape {
                 self.nums.extend_from_slice(&[JOIN, slot]);
             }
             Event::UserQuit(u) => {
-                // The record JS has is usually the one leaving: no copy of it is needed then.
-                let slot = match self.users.get(u.key.as_bytes()) {
-                    Some((rec, slot)) if **rec == u => f64::from(*slot),
-                    _ => self.user(&Rc::new(u.clone())),
-                };
+                // The record JS has is usually the one leaving (the same `Rc`).
+                let slot = self.user(&u);
                 self.nums.extend_from_slice(&[QUIT, slot]);
                 if let Some((rec, _)) = self.users.remove(u.key.as_bytes()) {
                     self.forget_ptr(Rc::as_ptr(&rec) as usize);
@@ -614,7 +611,7 @@ mod tests {
             match step % 10 {
                 0 => live[i] = Rc::new((*live[i]).clone()),
                 1 => {
-                    t.push(Event::UserQuit((*live[i]).clone()));
+                    t.push(Event::UserQuit(live[i].clone()));
                     t.take_batch();
                     slot_of.remove(&live[i].nick);
                     live[i] = rec(i as u32);
@@ -647,7 +644,7 @@ mod tests {
         assert_eq!(t.nums.iter().filter(|&&x| x == USER).count(), 1);
         t.push(Event::UserJoin(user(1, "b")));
         assert_eq!(t.nums.iter().filter(|&&x| x == USER).count(), 2);
-        t.push(Event::UserQuit((*user(1, "b")).clone()));
+        t.push(Event::UserQuit(user(1, "b")));
         let end = t.nums.len();
         assert_eq!(&t.nums[end - 2..], &[QUIT, 0.0]);
         t.take_batch();
