@@ -13,6 +13,8 @@
 //! nothing left over.
 #![no_main]
 
+mod common;
+
 use libfuzzer_sys::fuzz_target;
 use uchat_bot::codec::{encode, DecodeError, Decoder, Line};
 
@@ -30,21 +32,8 @@ fn results_eq(a: &Decoded, b: &Decoded) -> bool {
 /// Feed `data` in chunks whose sizes cycle through `sizes` (all at once when empty).
 fn decode_chunked(mut d: Decoder, data: &[u8], sizes: &[u8]) -> (Decoded, Vec<u8>) {
     let mut out = Vec::new();
-    if sizes.is_empty() {
-        d.feed_with(data, |r| out.push(r));
-    } else {
-        let mut pos = 0;
-        for &size in sizes.iter().cycle() {
-            if pos >= data.len() {
-                break;
-            }
-            if size == 0 {
-                d.feed_with(&[], |r| out.push(r));
-            }
-            let end = (pos + usize::from(size.max(1))).min(data.len());
-            d.feed_with(&data[pos..end], |r| out.push(r));
-            pos = end;
-        }
+    for chunk in common::chunks(data, sizes) {
+        d.feed_with(chunk, |r| out.push(r));
     }
     (out, d.rest().to_vec())
 }
@@ -77,11 +66,8 @@ fn check(make: impl Fn() -> Decoder, data: &[u8], sizes: &[u8]) {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let small = 1 + usize::from(input.first().copied().unwrap_or(0) & 0x3F);
-    let n = usize::from(input.get(1).copied().unwrap_or(0) & 7);
-    let header = (2 + n).min(input.len());
-    let sizes = input.get(2..header).unwrap_or(&[]);
-    let data = &input[header..];
+    let (first, sizes, data) = common::header(input);
+    let small = 1 + usize::from(first & 0x3F);
 
     check(Decoder::new, data, sizes);
     check(|| Decoder::with_max_line(small), data, sizes);

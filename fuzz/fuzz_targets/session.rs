@@ -12,6 +12,8 @@
 //! fresh tape equal the tape the session wrote itself: same records, texts and other events).
 #![no_main]
 
+mod common;
+
 use libfuzzer_sys::fuzz_target;
 use uchat_bot::codec::encode;
 use uchat_bot::message::{Incoming, Outgoing, RoomInfo, RoomMode, Style, UserKey, UserRecord};
@@ -37,26 +39,6 @@ fn join_frame() -> Vec<u8> {
     .iter()
     .flat_map(|m| encode(&m.to_line()).expect("the join burst encodes"))
     .collect()
-}
-
-/// The frames of `data`, cut at sizes cycling through `sizes` (one frame when empty).
-fn frames<'a>(data: &'a [u8], sizes: &[u8]) -> Vec<&'a [u8]> {
-    if sizes.is_empty() {
-        return vec![data];
-    }
-    let (mut out, mut pos) = (Vec::new(), 0);
-    for &size in sizes.iter().cycle() {
-        if pos >= data.len() {
-            break;
-        }
-        if size == 0 {
-            out.push(&data[..0]);
-        }
-        let end = (pos + usize::from(size.max(1))).min(data.len());
-        out.push(&data[pos..end]);
-        pos = end;
-    }
-    out
 }
 
 /// Runs the session over `frames`; returns everything it reported as one tape batch.
@@ -112,11 +94,8 @@ fn run(tape_mode: bool, flags: u8, frames: &[&[u8]]) -> Batch {
 }
 
 fuzz_target!(|input: &[u8]| {
-    let flags = input.first().copied().unwrap_or(0);
-    let n = usize::from(input.get(1).copied().unwrap_or(0) & 7);
-    let header = (2 + n).min(input.len());
-    let sizes = input.get(2..header).unwrap_or(&[]);
-    let frames = frames(&input[header..], sizes);
+    let (flags, sizes, data) = common::header(input);
+    let frames = common::chunks(data, sizes);
 
     let queue = run(false, flags, &frames);
     let tape = run(true, flags, &frames);
