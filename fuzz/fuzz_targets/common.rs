@@ -1,5 +1,6 @@
 //! What both fuzz targets read from an input: a flags byte, chunk sizes, and the byte stream
-//! cut into chunks at those sizes (layouts in each target's header comment).
+//! cut into chunks at those sizes (layouts in `check_decoder.rs` and `check_session.rs`). Also
+//! compiled into `tests/fuzz_inputs.rs`.
 
 /// Splits `input` into byte 0 (flags or limit), the chunk sizes (byte 1 & 7 of them follow
 /// it) and the stream after them; missing header bytes count as 0.
