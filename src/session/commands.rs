@@ -2,6 +2,7 @@
 //! (`bot.onCommand`). Pure logic over a caller clock, so it is unit-tested natively.
 
 use crate::message::UserRecord;
+use std::rc::Rc;
 
 /// Options of one chat command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub struct CommandTrigger {
     /// Everything after the name, trimmed (for free-text commands such as `!say hello world`).
     pub rest: String,
     /// Who asked.
-    pub user: UserRecord,
+    pub user: Rc<UserRecord>,
 }
 
 #[derive(Clone, Debug)]
@@ -98,7 +99,7 @@ impl CommandRouter {
     pub fn dispatch(
         &mut self,
         now_ms: u64,
-        user: &UserRecord,
+        user: &Rc<UserRecord>,
         text: &str,
     ) -> Option<CommandTrigger> {
         if self.entries.is_empty() {
@@ -164,12 +165,12 @@ mod tests {
     use super::*;
     use crate::message::UserKey;
 
-    fn user(nick: &str, auth: i64) -> UserRecord {
-        UserRecord {
+    fn user(nick: &str, auth: i64) -> Rc<UserRecord> {
+        Rc::new(UserRecord {
             nick: nick.into(),
             auth,
             ..UserRecord::unknown(UserKey(vec![1, 2]))
-        }
+        })
     }
 
     #[test]

@@ -194,7 +194,7 @@ pub enum Event {
     /// `'join'`: `i2` arrived; `connect()` resolves.
     Joined {
         /// My user record.
-        my: UserRecord,
+        my: Rc<UserRecord>,
         /// Room info from `i1` (default if the server sent none).
         room: RoomInfo,
     },
@@ -263,7 +263,7 @@ pub enum Event {
     /// `'plugin'`.
     Plugin {
         /// Sender.
-        user: UserRecord,
+        user: Rc<UserRecord>,
         /// The message.
         message: PluginMessage,
     },
@@ -1011,7 +1011,7 @@ impl Session {
             }),
             Incoming::Error(code) => self.on_server_error(now_ms, code),
             Incoming::Plugin(p) => {
-                let user = (*self.user_or_key(&p.sender)).clone();
+                let user = self.user_or_key(&p.sender);
                 self.emit(Event::Plugin { user, message: p });
             }
             Incoming::Update(kv) => self.emit(Event::Update(kv)),
@@ -1316,7 +1316,7 @@ impl Session {
                 self.push_line(&Outgoing::Command(cmd).to_line());
             }
         }
-        let my = (*self.user_or_key(&key)).clone();
+        let my = self.user_or_key(&key);
         let room = self.room.clone().unwrap_or_else(|| RoomInfo {
             name: self.config.room.clone(),
             mode: crate::message::RoomMode::Basic,
