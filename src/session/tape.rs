@@ -458,9 +458,7 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
                 let Some(d) = dst.get_mut(n..n + 8) else {
                     return false; // unreachable (n <= i), but never count what was not written
                 };
-                for (k, d) in d.iter_mut().enumerate() {
-                    d.write((w >> (8 * k)) as u16 & 0xFF);
-                }
+                put_ascii8(d, w);
                 n += 8;
                 i += 8;
                 continue;
@@ -519,6 +517,32 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
     // of k bytes gives at most k units, so `n <= i <= s.len() == dst.len()`).
     unsafe { out.set_len(start + n) };
     true
+}
+
+/// Writes the eight ASCII bytes of the little-endian word `w` as eight units into `d` (eight
+/// elements long). Each half of the word is spread to four 16-bit lanes and stored with one
+/// 64-bit write: three instructions a unit fewer than a store per unit (the size build keeps
+/// that loop as shifts and `store16`s).
+#[inline(always)]
+fn put_ascii8(d: &mut [MaybeUninit<u16>], w: u64) {
+    fn spread(x: u64) -> u64 {
+        let x = (x | x << 16) & 0x0000_FFFF_0000_FFFF;
+        (x | x << 8) & 0x00FF_00FF_00FF_00FF
+    }
+    let halves = [spread(w & 0xFFFF_FFFF), spread(w >> 32)];
+    if cfg!(target_endian = "little") && d.len() == 8 {
+        // SAFETY: `d` is eight `MaybeUninit<u16>`, 16 bytes, written as two unaligned u64s
+        // whose little-endian lanes are the units in order.
+        unsafe {
+            let p = d.as_mut_ptr().cast::<u64>();
+            p.write_unaligned(halves[0]);
+            p.add(1).write_unaligned(halves[1]);
+        }
+    } else {
+        for (k, d) in d.iter_mut().enumerate() {
+            d.write((w >> (8 * k)) as u16 & 0xFF);
+        }
+    }
 }
 
 /// Writes unit `c` at `dst[n]`; false if `n` is out of range (never, by the caller's `n <= i`).
