@@ -305,6 +305,14 @@ pub enum Action {
     },
 }
 
+/// A chat line's style on the tape's fast path: the slot of a style text the tape has seen
+/// ([`Tape::wire_style`]), or a text seen for the first time (valid UTF-8, to be parsed).
+#[derive(Clone, Copy)]
+enum WireStyle<'a> {
+    Slot(f64),
+    New(&'a str),
+}
+
 /// See [`Session::chat_meta`].
 struct ChatMeta {
     user: Rc<UserRecord>,
@@ -1132,16 +1140,27 @@ impl Session {
             },
             _ => return false,
         };
+        // Tape mode: a style text the tape has seen is its slot, with no UTF-8 check (it was
+        // checked when first seen); a new one must be UTF-8 to stay on the fast path.
+        if let Some(tape) = &self.tape {
+            let style = match tape.wire_style(style) {
+                Some(slot) => WireStyle::Slot(slot),
+                None => match std::str::from_utf8(style) {
+                    Ok(wire) => WireStyle::New(wire),
+                    Err(_) => return false,
+                },
+            };
+            // The text is checked while it is converted (`Tape::text_bytes`); a text that is
+            // not UTF-8 leaves the fast path there, before anything happened.
+            return if whisper {
+                self.tape_whisper(now_ms, from, to, style, text, time)
+            } else {
+                self.tape_chat(now_ms, from, style, text, time)
+            };
+        }
         let Ok(style) = std::str::from_utf8(style) else {
             return false;
         };
-        // Tape mode checks the text while converting it (`Tape::text_bytes`); a text that is
-        // not UTF-8 leaves the fast path there, before anything happened.
-        match (self.tape.is_some(), whisper) {
-            (true, false) => return self.tape_chat(now_ms, from, style, text, time),
-            (true, true) => return self.tape_whisper(now_ms, from, to, style, text, time),
-            _ => {}
-        }
         let Ok(text) = std::str::from_utf8(text) else {
             return false;
         };
@@ -1177,10 +1196,11 @@ impl Session {
     /// The tape's style slot for a style text, parsed only the first time it is seen. A
     /// malformed text is not remembered: it is parsed and reported on every line, as queue
     /// mode does (the fuzz target `session` found tape mode reporting it once).
-    fn tape_style(&mut self, wire: &str) -> f64 {
-        if let Some(slot) = self.tape.as_ref().and_then(|t| t.wire_style(wire)) {
-            return slot;
-        }
+    fn tape_style(&mut self, style: WireStyle) -> f64 {
+        let wire = match style {
+            WireStyle::Slot(slot) => return slot,
+            WireStyle::New(wire) => wire,
+        };
         let parsed = self.parse_style(wire);
         let tape = self.tape.as_mut().expect("tape mode");
         match parsed {
@@ -1225,7 +1245,7 @@ impl Session {
         &mut self,
         now_ms: u64,
         key: &[u8],
-        style: &str,
+        style: WireStyle,
         text: &[u8],
         time: Option<i64>,
     ) -> bool {
@@ -1248,7 +1268,7 @@ impl Session {
         now_ms: u64,
         from: &[u8],
         to: &[u8],
-        style: &str,
+        style: WireStyle,
         text: &[u8],
         time: Option<i64>,
     ) -> bool {

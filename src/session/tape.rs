@@ -143,10 +143,10 @@ impl Tape {
     }
 
     /// The style slot of a style text already seen by [`Tape::remember_wire_style`].
-    pub fn wire_style(&self, wire: &str) -> Option<f64> {
+    pub fn wire_style(&self, wire: &[u8]) -> Option<f64> {
         self.wires
             .iter()
-            .find(|(w, _)| &**w == wire)
+            .find(|(w, _)| w.as_bytes() == wire)
             .map(|&(_, s)| s)
     }
 
