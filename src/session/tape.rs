@@ -455,7 +455,7 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
         if b < 0x80 {
             // ASCII: eight bytes at a time while they last.
             if let Some(w) = crate::codec::word_at(s, i).filter(|w| w & HIGHS == 0) {
-                let Some(d) = dst.get_mut(n..n + 8) else {
+                let Some(d) = dst.get_mut(n..).and_then(<[_]>::first_chunk_mut) else {
                     return false; // unreachable (n <= i), but never count what was not written
                 };
                 put_ascii8(d, w);
@@ -519,24 +519,23 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
     true
 }
 
-/// Writes the eight ASCII bytes of the little-endian word `w` as eight units into `d` (eight
-/// elements long). Each half of the word is spread to four 16-bit lanes and stored with one
-/// 64-bit write: three instructions a unit fewer than a store per unit (the size build keeps
-/// that loop as shifts and `store16`s).
+/// Writes the eight ASCII bytes of the little-endian word `w` as the eight units `d`. Each
+/// half of the word is spread to four 16-bit lanes and stored with one 64-bit write; the size
+/// build kept a shift and a 16-bit store per unit (natively the conversion of the bench corpus
+/// went from 80.9M to 66.5M instructions, docs/PERFORMANCE.md "Session 8").
 #[inline(always)]
-fn put_ascii8(d: &mut [MaybeUninit<u16>], w: u64) {
+fn put_ascii8(d: &mut [MaybeUninit<u16>; 8], w: u64) {
     fn spread(x: u64) -> u64 {
         let x = (x | x << 16) & 0x0000_FFFF_0000_FFFF;
         (x | x << 8) & 0x00FF_00FF_00FF_00FF
     }
-    let halves = [spread(w & 0xFFFF_FFFF), spread(w >> 32)];
-    if cfg!(target_endian = "little") && d.len() == 8 {
+    if cfg!(target_endian = "little") {
         // SAFETY: `d` is eight `MaybeUninit<u16>`, 16 bytes, written as two unaligned u64s
         // whose little-endian lanes are the units in order.
         unsafe {
             let p = d.as_mut_ptr().cast::<u64>();
-            p.write_unaligned(halves[0]);
-            p.add(1).write_unaligned(halves[1]);
+            p.write_unaligned(spread(w & 0xFFFF_FFFF));
+            p.add(1).write_unaligned(spread(w >> 32));
         }
     } else {
         for (k, d) in d.iter_mut().enumerate() {
