@@ -18,7 +18,7 @@ use std::process::{Command, ExitCode};
 use crate::{run_checked, Ctx};
 
 const USAGE: &str = "\
-cargo xtask bench [--quick] [--soak] [--mb N] [--rounds N]
+cargo xtask bench [--quick] [--soak] [--mb N] [--rounds N] [--second-opt-level L]
 
     (default)  decode/encode throughput of the SDK vs pure-JS decoders on a 10 MB corpus,
                init time and gzipped size; prints RESULT <name> <value> lines
@@ -26,6 +26,9 @@ cargo xtask bench [--quick] [--soak] [--mb N] [--rounds N]
     --soak     10,000 chat lines/s from `uchat sim --crowd` through a joined bot for 60 s;
                wasm memory and JS heap before/after warm-up and at the end
     --mb N, --rounds N, --seconds N   override corpus size, rounds, soak duration
+    --second-opt-level L   build the second SDK of the page (the `…_speed_build` results,
+               opt-level 3 by default) with rustc opt-level L (0, 1, 2, 3, s or z) to time
+               another size/speed trade-off against the shipped build in the same run
 ";
 
 /// Files of `bench/` the pages need.
@@ -43,6 +46,8 @@ struct Opts {
     mb: f64,
     rounds: u32,
     seconds: u32,
+    /// The rustc opt-level of the second SDK (`--second-opt-level`).
+    second_opt_level: u8,
 }
 
 impl Opts {
@@ -52,6 +57,7 @@ impl Opts {
             mb: 10.0,
             rounds: 7,
             seconds: 60,
+            second_opt_level: b'3',
         };
         let mut it = rest.iter();
         while let Some(a) = it.next() {
@@ -70,6 +76,16 @@ impl Opts {
                 "--mb" => o.mb = num("--mb")?,
                 "--rounds" => o.rounds = num("--rounds")? as u32,
                 "--seconds" => o.seconds = num("--seconds")? as u32,
+                "--second-opt-level" => {
+                    o.second_opt_level = match it.next().map(String::as_bytes) {
+                        Some(&[l @ (b'0'..=b'3' | b's' | b'z')]) => l,
+                        _ => {
+                            return Err(format!(
+                                "--second-opt-level needs one of 0, 1, 2, 3, s, z\n\n{USAGE}"
+                            ))
+                        }
+                    }
+                }
                 "-h" | "--help" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown bench option `{other}`\n\n{USAGE}")),
             }
@@ -99,8 +115,16 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
     let root = &ctx.root;
     let www = crate::pkg::target_dir(root).join("bench-www");
     let build = crate::pkg::build_web(root, true, &www.join("pkg"))?;
-    // The same SDK built for speed (opt-level 3), timed in the same run (bench.js `sdk_speed`).
-    crate::pkg::build_web_as(root, crate::pkg::Profile::Speed, &www.join("pkg-speed"))?;
+    // The same SDK built for speed (opt-level 3 unless `--second-opt-level` says otherwise),
+    // timed in the same run (bench.js `sdk_speed`).
+    let second = crate::pkg::Profile::Speed(opts.second_opt_level);
+    crate::pkg::build_web_as(root, second, &www.join("pkg-speed"))?;
+    if opts.second_opt_level != b'3' {
+        println!(
+            "note: the `…_speed_build` results below are for opt-level {}",
+            char::from(opts.second_opt_level)
+        );
+    }
     if !build.optimised {
         println!("note: wasm-opt did not run; sizes and timings are for the unoptimised module");
     }
@@ -187,4 +211,28 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Opts;
+
+    fn parse(args: &[&str]) -> Result<Opts, String> {
+        Opts::parse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn second_opt_level_defaults_to_the_speed_profile_and_takes_cargo_levels() {
+        assert_eq!(parse(&[]).unwrap().second_opt_level, b'3');
+        let o = parse(&["--quick", "--second-opt-level", "s"]).unwrap();
+        assert_eq!((o.second_opt_level, o.mb, o.rounds), (b's', 2.0, 5));
+        for bad in [
+            &["--second-opt-level"][..],
+            &["--second-opt-level", "4"],
+            &["--second-opt-level", "zz"],
+        ] {
+            let e = parse(bad).err().expect("rejected");
+            assert!(e.starts_with("--second-opt-level needs one of"), "{e}");
+        }
+    }
 }

@@ -235,10 +235,12 @@ pub enum Profile {
     Debug,
     /// The shipped build: `[profile.release]` (tuned for size) + `wasm-opt -Os`.
     Release,
-    /// `[profile.release-speed]` (opt-level 3) + `wasm-opt -O3`: the same code tuned for speed,
-    /// built only by `cargo xtask bench` to measure the size/speed trade-off side by side
-    /// (docs/PERFORMANCE.md "Size or speed").
-    Speed,
+    /// `[profile.release-speed]` + `wasm-opt`: the same code built for speed, only by `cargo
+    /// xtask bench`, to measure the size/speed trade-off side by side (docs/PERFORMANCE.md
+    /// "Size or speed"). The field is the rustc opt-level (`b'3'` by default, as the profile
+    /// says; `cargo xtask bench --second-opt-level L` picks another): `0`–`3` get
+    /// `wasm-opt -O3`, `s`/`z` the shipped build's `-Os --converge`.
+    Speed(u8),
 }
 
 /// [`build_web`] with any [`Profile`].
@@ -253,15 +255,18 @@ pub fn build_web_as(root: &Path, profile: Profile, out_dir: &Path) -> Result<Web
         Profile::Release => {
             cargo.arg("--release");
         }
-        Profile::Speed => {
-            cargo.args(["--profile", "release-speed"]);
+        Profile::Speed(level) => {
+            cargo.args(["--profile", "release-speed"]).env(
+                "CARGO_PROFILE_RELEASE_SPEED_OPT_LEVEL",
+                char::from(level).to_string(),
+            );
         }
     }
     run_checked(&mut cargo)?;
     let profile_dir = match profile {
         Profile::Debug => "debug",
         Profile::Release => "release",
-        Profile::Speed => "release-speed",
+        Profile::Speed(_) => "release-speed",
     };
     let raw = target_dir(root)
         .join(WASM_TARGET)
@@ -318,7 +323,7 @@ pub fn build_web_as(root: &Path, profile: Profile, out_dir: &Path) -> Result<Web
     run_checked(
         Command::new(&opt)
             .arg(&short)
-            .args(if profile == Profile::Speed {
+            .args(if matches!(profile, Profile::Speed(b'0'..=b'3')) {
                 &["-O3"][..]
             } else {
                 &["-Os", "--converge"][..]
