@@ -632,17 +632,16 @@ fn find_line_end(buf: &[u8], from: usize) -> Scan {
 #[inline]
 fn find_line_end_flag(buf: &[u8], from: usize, escaped: &mut bool) -> Scan {
     // A plain index loop: the size-optimised (opt-level "z") wasm build inlines it fully,
-    // where an iterator chain would cost calls per byte (docs/PERFORMANCE.md). Eight bytes at a
-    // time while no LF or escape is among them (most of a line), then byte by byte.
+    // where an iterator chain would cost calls per byte (docs/PERFORMANCE.md). A chunk at a
+    // time (crate::scan) while no LF or escape is among them (most of a line), then byte by
+    // byte.
     let mut i = from;
     while i < buf.len() {
-        if let Some(w) = word_at(buf, i) {
-            let skip = plain_prefix(w);
-            if skip == 8 {
-                i += 8;
+        if let Some(skip) = crate::scan::line_plain(buf, i) {
+            i += skip;
+            if skip == crate::scan::CHUNK {
                 continue;
             }
-            i += skip;
         }
         let b = buf[i];
         if !LINE_SPECIAL[b as usize] {
@@ -659,35 +658,6 @@ fn find_line_end_flag(buf: &[u8], from: usize, escaped: &mut bool) -> Scan {
         i += 2;
     }
     Scan::Incomplete { open_escape: false }
-}
-
-/// The 8 bytes of `b` at `i`, as a little-endian word (the first byte lowest), if there are 8
-/// left: the unit of the word-at-a-time ("SWAR") scans here, in the fast field split and in the
-/// UTF-16 count. Written as a byte array so the size-optimised build makes it one load.
-#[inline(always)]
-pub(crate) fn word_at(b: &[u8], i: usize) -> Option<u64> {
-    let w = b.get(i..i + 8)?;
-    Some(u64::from_le_bytes([
-        w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
-    ]))
-}
-
-/// `x` with the high bit set in every byte that is 0 — exactly for the lowest such byte; a byte
-/// above it may be flagged falsely, but only after a true zero byte, so "the lowest flag" and
-/// "any flag" are exact.
-#[inline(always)]
-pub(crate) fn zero_bytes(x: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    x.wrapping_sub(ONES) & !x & 0x8080_8080_8080_8080
-}
-
-/// How many of the 8 bytes of `w` (see [`word_at`]) come before the first LF or escape byte;
-/// 8 when there is none.
-#[inline(always)]
-fn plain_prefix(w: u64) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let hits = zero_bytes(w ^ (ONES * LF as u64)) | zero_bytes(w ^ (ONES * ESCAPE as u64));
-    (hits.trailing_zeros() / 8) as usize
 }
 
 /// [`find_line_end`] from `from`, where `open_escape` says the byte at `from` is escaped by an

@@ -22,6 +22,7 @@ pub mod codec;
 #[cfg(feature = "json")]
 pub mod json;
 pub mod message;
+mod scan;
 pub mod session;
 pub mod token;
 #[cfg(target_arch = "wasm32")]

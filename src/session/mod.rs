@@ -30,7 +30,7 @@ pub use policy::{RateLimit, ReconnectPolicy, Rng, TokenBucket};
 pub(crate) use users::FxMap;
 pub use users::UserTable;
 
-use crate::codec::{encode, word_at, zero_bytes, Decoder, Field, Line, DEFAULT_MAX_LINE};
+use crate::codec::{encode, Decoder, Field, Line, DEFAULT_MAX_LINE};
 use crate::message::{
     Command, Control, ErrorCode, Incoming, Outgoing, PluginMessage, RoomInfo, Style, SystemCode,
     UserKey, UserRecord,
@@ -350,10 +350,13 @@ fn split_fast<'a>(
         // Plain index loops here and below (see `codec::find_line_end`).
         let (mut start, mut i) = (2, 2);
         while i < raw.len() {
-            // Eight bytes at a time while none of them is below 8 (type bytes are 2..=7).
-            if word_at(raw, i).is_some_and(|w| !has_byte_below_8(w)) {
-                i += 8;
-                continue;
+            // A chunk at a time (crate::scan) while none of its bytes is below 8 (type bytes
+            // are 2..=7); a shorter skip stops at such a byte.
+            if let Some(skip) = crate::scan::field_plain(raw, i) {
+                i += skip;
+                if skip == crate::scan::CHUNK {
+                    continue;
+                }
             }
             let b = raw[i];
             if is_type(b) {
@@ -405,13 +408,6 @@ fn split_fast<'a>(
     scratch.truncate(o);
     *out.get_mut(n)? = (ty, start, o);
     Some((n + 1, &scratch[..]))
-}
-
-/// Whether any of the 8 bytes of `w` is below 8 (so may be a type byte, PROTOCOL.md §2.2): a
-/// byte is below 8 iff its top five bits are clear.
-#[inline(always)]
-fn has_byte_below_8(w: u64) -> bool {
-    zero_bytes(w & 0xF8F8_F8F8_F8F8_F8F8) != 0
 }
 
 /// Error codes after which retrying cannot help (DECISIONS.md "Keepalive, reconnect, rate" 2).

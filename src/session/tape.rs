@@ -432,7 +432,8 @@ pub fn push_utf16(out: &mut Vec<u16>, s: &str) {
 /// bad or missing continuation bytes, overlong forms, surrogates, code points past U+10FFFF).
 ///
 /// One pass that both checks and converts, so the chat hot path does not walk the text twice
-/// (`from_utf8`, then a conversion): ASCII eight bytes at a time, anything else per sequence.
+/// (`from_utf8`, then a conversion): ASCII a chunk at a time (crate::scan), anything else per
+/// sequence.
 /// Written as plain index loops: the shipped build is optimised for size and would leave
 /// iterator adapters as calls.
 ///
@@ -441,7 +442,6 @@ pub fn push_utf16(out: &mut Vec<u16>, s: &str) {
 /// store stay in the size-optimised build) and against writes into a zero-filled buffer (the
 /// fill cost as much as the conversion in wasm): docs/PERFORMANCE.md "Session 6".
 pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     // Never more units than bytes.
     out.reserve(s.len());
     let start = out.len();
@@ -453,14 +453,14 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
     while let Some(&b) = s.get(i) {
         let b = u32::from(b);
         if b < 0x80 {
-            // ASCII: eight bytes at a time while they last.
-            if let Some(w) = crate::codec::word_at(s, i).filter(|w| w & HIGHS == 0) {
-                let Some(d) = dst.get_mut(n..).and_then(<[_]>::first_chunk_mut) else {
+            // ASCII: a chunk at a time (crate::scan), all of its units written and the ASCII
+            // run at its start counted (at least this byte).
+            if let Some(run) = crate::scan::ascii_run(s, i) {
+                if !crate::scan::widen(s, i, dst.get_mut(n..).unwrap_or_default()) {
                     return false; // unreachable (n <= i), but never count what was not written
-                };
-                put_ascii8(d, w);
-                n += 8;
-                i += 8;
+                }
+                n += run;
+                i += run;
                 continue;
             }
             if !put(dst, n, b) {
@@ -517,31 +517,6 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
     // of k bytes gives at most k units, so `n <= i <= s.len() == dst.len()`).
     unsafe { out.set_len(start + n) };
     true
-}
-
-/// Writes the eight ASCII bytes of the little-endian word `w` as the eight units `d`. Each
-/// half of the word is spread to four 16-bit lanes and stored with one 64-bit write; the size
-/// build kept a shift and a 16-bit store per unit (natively the conversion of the bench corpus
-/// went from 80.9M to 66.5M instructions, docs/PERFORMANCE.md "Session 8").
-#[inline(always)]
-fn put_ascii8(d: &mut [MaybeUninit<u16>; 8], w: u64) {
-    fn spread(x: u64) -> u64 {
-        let x = (x | x << 16) & 0x0000_FFFF_0000_FFFF;
-        (x | x << 8) & 0x00FF_00FF_00FF_00FF
-    }
-    if cfg!(target_endian = "little") {
-        // SAFETY: `d` is eight `MaybeUninit<u16>`, 16 bytes, written as two unaligned u64s
-        // whose little-endian lanes are the units in order.
-        unsafe {
-            let p = d.as_mut_ptr().cast::<u64>();
-            p.write_unaligned(spread(w & 0xFFFF_FFFF));
-            p.add(1).write_unaligned(spread(w >> 32));
-        }
-    } else {
-        for (k, d) in d.iter_mut().enumerate() {
-            d.write((w >> (8 * k)) as u16 & 0xFF);
-        }
-    }
 }
 
 /// Writes unit `c` at `dst[n]`; false if `n` is out of range (never, by the caller's `n <= i`).

@@ -994,31 +994,3 @@ fn fast_path_matches_the_general_path_on_random_lines() {
         assert_eq!(g, f, "event {i} differs");
     }
 }
-
-/// The word-at-a-time type-byte test of the fast split against a plain byte test, with each of
-/// the interesting bytes at every position of the word.
-#[test]
-fn word_test_for_type_bytes_matches_a_byte_test() {
-    let samples = [
-        0u8, 1, 2, 5, 7, 8, 9, 0x0a, 0x5c, 0x7f, 0x80, 0xea, 0xf8, 0xff,
-    ];
-    let mut seed = 0x1234_5678_u32;
-    for _ in 0..20_000 {
-        let bytes: [u8; 8] = std::array::from_fn(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            // Mostly bytes ≥ 8, so words without a small byte are common too.
-            if seed % 4 == 0 {
-                samples[(seed >> 8) as usize % samples.len()]
-            } else {
-                8 + (seed >> 8) as u8 % 248
-            }
-        });
-        assert_eq!(
-            has_byte_below_8(u64::from_le_bytes(bytes)),
-            bytes.iter().any(|&b| b < 8),
-            "{bytes:?}"
-        );
-    }
-}
