@@ -16,7 +16,8 @@ export type InitInput =
  * again (even concurrently) returns the same promise.
  *
  * Rejects with an error whose message names `'wasm-unsafe-eval'` (and `code: 'csp'`) when the
- * page's Content-Security-Policy blocks WebAssembly.
+ * page's Content-Security-Policy blocks WebAssembly, and with `code: 'no_simd'` when the browser
+ * lacks WebAssembly SIMD (the module needs it: Chrome/Edge 91+, Firefox 89+, Safari 16.4+).
  *
  * @param input where the .wasm is; default: `uchat_bot_bg.wasm` next to the package's index.js.
  */

@@ -2,6 +2,7 @@
 // (./uchat_bot.js + ./uchat_bot_bg.wasm) that
 //  * loads the WebAssembly once (init() is idempotent; concurrent calls share one promise),
 //  * turns a Content-Security-Policy block of WebAssembly into an error that says what to fix,
+//    and so a browser without WebAssembly SIMD (the module uses it),
 //  * makes `new UChatBot(...)` before init() throw an error that says how to initialise,
 //  * makes on/once/off return the bot, so calls can be chained.
 // Types: ./index.d.ts. Full API: https://github.com/uchat-bot/uchat-bot#readme
@@ -43,6 +44,40 @@ function isCspBlock(e) {
   return byText && (byName || /refused|blocked|not allowed/i.test(message));
 }
 
+/**
+ * The smallest module that uses a SIMD instruction (`i8x16.popcnt` of a splat). The wasm is
+ * built with `simd128` (Chrome/Edge 91+, Firefox 89+, Safari 16.4+); an older engine fails
+ * to compile it with a bare CompileError, which this turns into one that says why.
+ */
+const SIMD_PROBE = new Uint8Array([
+  0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11,
+]);
+
+/** Whether this engine lacks WebAssembly SIMD (asked only after a failed init). */
+function lacksSimd() {
+  try {
+    return typeof WebAssembly === 'object' && !WebAssembly.validate(SIMD_PROBE);
+  } catch {
+    return false;
+  }
+}
+
+/** The error init() reports for `e`: CSP and missing SIMD explained, anything else as is. */
+function initError(e) {
+  if (isCspBlock(e)) return cspError(e);
+  if (lacksSimd()) {
+    const err = new Error(
+      'uchat-bot: this browser does not support WebAssembly SIMD, which uchat-bot needs ' +
+        `(Chrome/Edge 91+, Firefox 89+, Safari 16.4+). (Browser said: ${e && e.message})`,
+      { cause: e },
+    );
+    err.name = 'UChatUnsupportedError';
+    err.code = 'no_simd';
+    return err;
+  }
+  return e;
+}
+
 function cspError(cause) {
   const err = new Error(`uchat-bot: ${CSP_FIX} (Browser said: ${cause && cause.message})`, { cause });
   err.name = 'UChatCspError';
@@ -75,7 +110,7 @@ export default function init(input) {
       },
       (e) => {
         pending = null;
-        lastError = isCspBlock(e) ? cspError(e) : e;
+        lastError = initError(e);
         throw lastError;
       },
     );
@@ -99,7 +134,7 @@ export function initSync(module) {
     pending = Promise.resolve(exports);
     return exports;
   } catch (e) {
-    lastError = isCspBlock(e) ? cspError(e) : e;
+    lastError = initError(e);
     throw lastError;
   }
 }

@@ -198,6 +198,22 @@ try { new UChatBot({ room: 'x' }); r.after = 'no error'; } catch (e) { r.after =
 document.body.dataset.result = JSON.stringify(r);
 `;
 
+/**
+ * An engine without WebAssembly SIMD, simulated: compiling fails the way such an engine fails
+ * (a CompileError) and validating the SIMD probe says no. init() must say what is missing.
+ */
+const NOSIMD_JS = `${APP_IMPORT}
+const r = {};
+const fail = () => Promise.reject(new WebAssembly.CompileError('invalid opcode 0xfd'));
+WebAssembly.instantiateStreaming = fail;
+WebAssembly.instantiate = fail;
+const validate = WebAssembly.validate;
+WebAssembly.validate = (b) => (b.byteLength === 31 ? false : validate(b));
+try { await init(); r.message = 'init resolved'; } catch (e) { r.message = String(e.message); r.code = e.code; }
+r.probeValid = validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]));
+document.body.dataset.result = JSON.stringify(r);
+`;
+
 const page = (script, head = '') =>
   `<!doctype html><html><head><meta charset="utf-8">${head}<title>uchat-bot consumer</title></head>` +
   `<body><u-chat room="elroom" user_data=""></u-chat><script type="module" src="./${script}"></script></body></html>\n`;
@@ -296,6 +312,8 @@ async function main() {
     fs.writeFileSync(path.join(app, 'main.js'), MAIN_JS);
     fs.writeFileSync(path.join(app, 'preinit.js'), PREINIT_JS);
     fs.writeFileSync(path.join(app, 'csp.js'), CSP_JS);
+    fs.writeFileSync(path.join(app, 'nosimd.js'), NOSIMD_JS);
+    fs.writeFileSync(path.join(app, 'nosimd.html'), page('nosimd.js'));
     fs.writeFileSync(path.join(app, 'index.html'), page('main.js'));
     fs.writeFileSync(path.join(app, 'preinit.html'), page('preinit.js'));
     fs.writeFileSync(path.join(app, 'csp.html'),
@@ -380,6 +398,15 @@ async function main() {
         r.message.includes("script-src 'self' 'wasm-unsafe-eval'") && /userscript/i.test(r.message) && r.code === 'csp',
         r.message || r.error);
       check('after a CSP failure, new UChatBot reports the init failure', typeof r.after === 'string' && r.after.includes('wasm-unsafe-eval'), r.after);
+    }
+
+    // (b') An engine without WebAssembly SIMD: init() names what the browser lacks.
+    {
+      const { r } = await result(`${http}/nosimd.html`);
+      check('the SIMD probe validates in this Chromium (so the check cannot misfire)', r.probeValid === true, JSON.stringify(r));
+      check('init() without WebAssembly SIMD rejects naming SIMD and the browser versions',
+        typeof r.message === 'string' && r.message.includes('WebAssembly SIMD') && r.message.includes('Safari 16.4') &&
+        r.code === 'no_simd', r.message || r.error);
     }
   } finally {
     if (browser) await browser.close().catch(() => {});
