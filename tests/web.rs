@@ -702,6 +702,40 @@ async fn a_handler_that_grows_memory_does_not_break_the_frame() {
     a.close();
 }
 
+/// A frame whose tape stops at an OTHER record (here a `plugin` event) resumes with its own
+/// text even when that event's handler made the bot take another frame first (hub.js keeps the
+/// stopped frame's text on a stack while the nested batch runs).
+#[wasm_bindgen_test]
+async fn a_nested_frame_inside_an_other_event_keeps_both_texts() {
+    use uchat_bot::Field::{Bin, Num};
+    let a = Rc::new(guest("t-nest", "alice"));
+    let msgs = Rec::on(&a, "message");
+    let inner = a.clone();
+    let nest = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+        inner.bench_feed(chat_frame(8, &["nested 한글 😀"]));
+    });
+    a.on("plugin", nest.as_ref().unchecked_ref::<Function>().clone())
+        .unwrap();
+    connect(&a).await.unwrap();
+    let key = [7u8; 8];
+    let mut frame = Vec::new();
+    frame.extend(uchat_bot::codec::encode(&chat_line(&key, "before 첫째")).unwrap());
+    let plugin = uchat_bot::Line::new("p")
+        .with(Bin(key.to_vec()))
+        .with(Num(0))
+        .with("chan")
+        .with("data");
+    frame.extend(uchat_bot::codec::encode(&plugin).unwrap());
+    frame.extend(uchat_bot::codec::encode(&chat_line(&key, "after 둘째")).unwrap());
+    a.bench_feed(array_buffer(&frame));
+    assert!(wait_for(3000, || msgs.len() >= 3).await, "three messages");
+    assert_eq!(
+        msgs.texts("content"),
+        ["before 첫째", "nested 한글 😀", "after 둘째"]
+    );
+    a.close();
+}
+
 /// One server frame (an `ArrayBuffer`, as the socket delivers it) of `m` lines with these
 /// texts from the user key `[key; 8]`, plain style, sent in 2033 (after any join).
 fn chat_frame(key: u8, texts: &[&str]) -> JsValue {

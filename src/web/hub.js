@@ -3,9 +3,9 @@
 // wasm-bindgen ships this file next to the glue (`snippets/`); the single-file userscript
 // build inlines it.
 //
-// Per WebSocket frame the wasm side makes one `text` call (every string of the frame, as UTF-16
-// code units the wasm side converted, made into one JS string) and one `run` call per stretch
-// of tape, and this file builds the event objects and calls the listeners
+// Per WebSocket frame the wasm side makes one `run` call per stretch of tape (the first one
+// also makes every string of the frame, UTF-16 code units the wasm side converted, into one JS
+// string), and this file builds the event objects and calls the listeners
 // (docs/PERFORMANCE.md "Event tape").
 
 // For long frame texts (see `text`). `ignoreBOM`: a text that starts with U+FEFF keeps it.
@@ -31,6 +31,9 @@ export class Hub {
     this.u8 = undefined;
     this.u16 = undefined;
     this.f64 = undefined;
+    /** Frame texts of batches stopped at an OTHER record (see `run`), innermost last: a
+     * handler may start another batch before the wasm side resumes this one. */
+    this.texts = [];
   }
 
   on(name, f, once) {
@@ -115,11 +118,22 @@ export class Hub {
   }
 
   /**
-   * Dispatches the records of the tape (`f64`s at `ptr`) from index `at` to `end` with the
-   * frame text `s`; stops at an OTHER record and returns its index (the wasm side dispatches
-   * that event and calls again), or returns `end`.
+   * Dispatches the records of the tape (`f64`s at `ptr`) from index `at` to `end`; stops at
+   * an OTHER record and returns its index (the wasm side dispatches that event and calls
+   * again), or returns `end`. The records' strings are ranges of the frame text: `len` UTF-16
+   * units at `tptr`, made into a string by the first call (`at === 0`) and kept on `texts`
+   * between a stop and the call that resumes it (one crossing per frame fewer than a separate
+   * `text` call, and no string handed to the wasm side).
    */
-  run(s, ptr, at, end) {
+  run(tptr, len, ptr, at, end) {
+    const s = at === 0 ? this.text(tptr, len) : this.texts.pop();
+    at = this.walk(s, ptr, at, end);
+    if (at < end) this.texts.push(s);
+    return at;
+  }
+
+  /** `run` with the frame text `s` made. */
+  walk(s, ptr, at, end) {
     // Indexes into the view of the whole memory (`ptr` is 8-aligned; see `views`).
     const base = ptr / 8;
     at += base;
@@ -204,7 +218,7 @@ export class Hub {
         }
         case RESET:
           this.users = [];
-          return this.run(s, ptr, at + 1 - base, end - base);
+          return this.walk(s, ptr, at + 1 - base, end - base);
         case OTHER:
           return at - base;
         default:

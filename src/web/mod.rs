@@ -40,13 +40,19 @@ extern "C" {
     /// `cap` bytes; returns their length either way, or -1 if `data` is a string.
     #[wasm_bindgen(method)]
     fn load(this: &Hub, data: &JsValue, ptr: *mut u8, cap: usize) -> i32;
-    /// The frame text: `len` UTF-16 code units at `ptr`, as one JS string.
+    /// Dispatch tape records `at..end` (f64s at `ptr`) of the batch whose strings are the
+    /// `len` UTF-16 code units at `text` (made into one JS string on the first call, `at == 0`,
+    /// and kept on the hub's stack while the wasm side dispatches an OTHER record); returns
+    /// the index of the first OTHER record, or `end`.
     #[wasm_bindgen(method)]
-    fn text(this: &Hub, ptr: *const u16, len: usize) -> JsValue;
-    /// Dispatch tape records `at..end` (f64s at `ptr`); returns the index of the first OTHER
-    /// record, or `end`.
-    #[wasm_bindgen(method)]
-    fn run(this: &Hub, s: &JsValue, ptr: *const f64, at: usize, end: usize) -> usize;
+    fn run(
+        this: &Hub,
+        text: *const u16,
+        len: usize,
+        ptr: *const f64,
+        at: usize,
+        end: usize,
+    ) -> usize;
 }
 
 /// Installs the panic hook once per module instance.
@@ -258,11 +264,13 @@ impl Inner {
             return;
         };
         {
-            let text = self.hub.text(batch.text.as_ptr(), batch.text.len());
+            // The frame text is made inside the first `run` call (no crossing of its own);
+            // `run` is called until it returns `end` (keeps hub.js's stack of texts balanced).
+            let (text, len) = (batch.text.as_ptr(), batch.text.len());
             let (ptr, end) = (batch.nums.as_ptr(), batch.nums.len());
             let mut at = 0;
             loop {
-                at = self.hub.run(&text, ptr, at, end);
+                at = self.hub.run(text, len, ptr, at, end);
                 if at >= end {
                     break;
                 }
