@@ -1151,8 +1151,8 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
 mod tests {
     use super::*;
 
-    /// The line scan (eight bytes at a time) against a byte-by-byte reading of PROTOCOL.md §2.1,
-    /// on random data dense in LF and escape bytes, from every start offset.
+    /// The line scan (a chunk at a time, `crate::scan`) against a byte-by-byte reading of
+    /// PROTOCOL.md §2.1, on random data dense in LF and escape bytes, from every start offset.
     #[test]
     fn line_scan_matches_a_byte_by_byte_scan() {
         fn naive(buf: &[u8], from: usize) -> (Option<usize>, bool, bool) {
