@@ -62,7 +62,7 @@ pub fn hash_matches(input: &HashInput<'_>, token: &str, hash: &str) -> bool {
     if php_hash(input, token).as_deref() == Some(hash.as_str()) {
         return true;
     }
-    let spaced: Vec<Option<String>> = [
+    let values = [
         input.nick,
         input.id,
         input.level,
@@ -71,26 +71,15 @@ pub fn hash_matches(input: &HashInput<'_>, token: &str, hash: &str) -> bool {
         input.nickcon,
         input.other,
         input.profileimg,
-    ]
-    .iter()
-    .map(|v| v.map(|s| s.replace('+', " ")))
-    .collect();
-    if spaced
-        .iter()
-        .zip([
-            input.nick,
-            input.id,
-            input.level,
-            input.auth,
-            input.icons,
-            input.nickcon,
-            input.other,
-            input.profileimg,
-        ])
-        .all(|(a, b)| a.as_deref() == b)
-    {
+    ];
+    // `+` → space changes nothing unless some value has a `+`.
+    if !values.iter().flatten().any(|v| v.contains('+')) {
         return false;
     }
+    let spaced: Vec<Option<String>> = values
+        .iter()
+        .map(|v| v.map(|s| s.replace('+', " ")))
+        .collect();
     let alt = HashInput {
         room: input.room,
         nick: spaced[0].as_deref(),
@@ -127,6 +116,10 @@ mod tests {
             php_hash(&i, "abcdef0123456789abcdef0123456789").unwrap(),
             "e7d6829a83f989f8bb1cbdd090952f69"
         );
+        // No `+` in any value: no second reading to try.
+        let token = "abcdef0123456789abcdef0123456789";
+        assert!(hash_matches(&i, token, "E7D6829A83F989F8BB1CBDD090952F69"));
+        assert!(!hash_matches(&i, token, "e7d6829a83f989f8bb1cbdd090952f68"));
     }
 
     #[test]
