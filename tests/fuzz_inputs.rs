@@ -17,6 +17,8 @@ mod check_decoder;
 mod check_session;
 #[path = "../fuzz/fuzz_targets/common.rs"]
 mod common;
+#[path = "../fuzz/fuzz_targets/decoded.rs"]
+mod decoded;
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};

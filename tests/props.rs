@@ -17,19 +17,13 @@ use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use uchat_bot::codec::{encode, DecodeError, DecodeErrorKind, Decoder, Field, Line};
 
-type Decoded = Vec<Result<Line, DecodeError>>;
-
 // ---------------------------------------------------------------------------------------------
 // NaN-aware comparison
 
-fn results_eq(a: &Decoded, b: &Decoded) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| match (x, y) {
-            (Ok(x), Ok(y)) => x.same_as(y),
-            (Err(x), Err(y)) => x == y,
-            _ => false,
-        })
-}
+// `results_eq` and `Decoded` are the decoder fuzz check's own.
+#[path = "../fuzz/fuzz_targets/decoded.rs"]
+mod decoded;
+use decoded::{results_eq, Decoded};
 
 fn lines_eq(a: &[Line], b: &[Line]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y))

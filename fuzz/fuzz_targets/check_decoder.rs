@@ -13,18 +13,8 @@
 //! nothing left over.
 
 use crate::common;
-use uchat_bot::codec::{encode, DecodeError, Decoder, Line};
-
-type Decoded = Vec<Result<Line, DecodeError>>;
-
-fn results_eq(a: &Decoded, b: &Decoded) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| match (x, y) {
-            (Ok(x), Ok(y)) => x.same_as(y),
-            (Err(x), Err(y)) => x == y,
-            _ => false,
-        })
-}
+use crate::decoded::{results_eq, Decoded};
+use uchat_bot::codec::{encode, Decoder};
 
 /// Feed `data` in chunks whose sizes cycle through `sizes` (all at once when empty).
 fn decode_chunked(mut d: Decoder, data: &[u8], sizes: &[u8]) -> (Decoded, Vec<u8>) {

@@ -4,6 +4,7 @@
 
 mod check_decoder;
 mod common;
+mod decoded;
 
 use libfuzzer_sys::fuzz_target;
 
