@@ -471,16 +471,39 @@ const WASM_TEST_ARGS: &[&str] = &[
     "json",
 ];
 
+impl Suite {
+    /// A native suite whose tests are counted from cargo's output.
+    const fn tests(name: &'static str, args: &'static [&'static str]) -> Suite {
+        Suite {
+            name,
+            args,
+            counts_tests: true,
+            browser: None,
+        }
+    }
+
+    /// A native suite that passes or fails as one check (formatting, lints).
+    const fn check(name: &'static str, args: &'static [&'static str]) -> Suite {
+        Suite {
+            counts_tests: false,
+            ..Suite::tests(name, args)
+        }
+    }
+
+    /// The wasm tests ([`WASM_TEST_ARGS`]) in `browser`, counted.
+    const fn wasm(name: &'static str, browser: Browser) -> Suite {
+        Suite {
+            browser: Some(browser),
+            ..Suite::tests(name, WASM_TEST_ARGS)
+        }
+    }
+}
+
 const SUITES: &[Suite] = &[
-    Suite {
-        name: "fmt",
-        args: &["fmt", "--all", "--", "--check"],
-        counts_tests: false,
-        browser: None,
-    },
-    Suite {
-        name: "clippy",
-        args: &[
+    Suite::check("fmt", &["fmt", "--all", "--", "--check"]),
+    Suite::check(
+        "clippy",
+        &[
             "clippy",
             "--workspace",
             "--all-targets",
@@ -488,12 +511,10 @@ const SUITES: &[Suite] = &[
             "-D",
             "warnings",
         ],
-        counts_tests: false,
-        browser: None,
-    },
-    Suite {
-        name: "clippy-wasm",
-        args: &[
+    ),
+    Suite::check(
+        "clippy-wasm",
+        &[
             "clippy",
             "-p",
             "uchat-bot",
@@ -506,45 +527,13 @@ const SUITES: &[Suite] = &[
             "-D",
             "warnings",
         ],
-        counts_tests: false,
-        browser: None,
-    },
-    Suite {
-        name: "native-tests",
-        args: &["test", "--workspace"],
-        counts_tests: true,
-        browser: None,
-    },
-    Suite {
-        name: "wasm-chrome",
-        args: WASM_TEST_ARGS,
-        counts_tests: true,
-        browser: Some(Browser::Chrome),
-    },
-    Suite {
-        name: "wasm-firefox",
-        args: WASM_TEST_ARGS,
-        counts_tests: true,
-        browser: Some(Browser::Firefox),
-    },
-    Suite {
-        name: "pkg",
-        args: &["xtask", "pkg-test"],
-        counts_tests: true,
-        browser: None,
-    },
-    Suite {
-        name: "userscript",
-        args: &["xtask", "site-test", "userscript"],
-        counts_tests: true,
-        browser: None,
-    },
-    Suite {
-        name: "widget",
-        args: &["xtask", "site-test", "widget"],
-        counts_tests: true,
-        browser: None,
-    },
+    ),
+    Suite::tests("native-tests", &["test", "--workspace"]),
+    Suite::wasm("wasm-chrome", Browser::Chrome),
+    Suite::wasm("wasm-firefox", Browser::Firefox),
+    Suite::tests("pkg", &["xtask", "pkg-test"]),
+    Suite::tests("userscript", &["xtask", "site-test", "userscript"]),
+    Suite::tests("widget", &["xtask", "site-test", "widget"]),
 ];
 
 struct CiOptions {
