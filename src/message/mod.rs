@@ -225,8 +225,10 @@ pub(crate) fn describe(field: &Field) -> String {
 }
 
 /// Sequential, typed access to a line's fields that produces [`MessageError`]s.
-pub(crate) struct Reader {
-    key: String,
+pub(crate) struct Reader<'a> {
+    /// Borrowed when the caller has the key at hand (every incoming line: no allocation per
+    /// line on the general decode path).
+    key: std::borrow::Cow<'a, str>,
     fields: std::vec::IntoIter<Field>,
     /// Number of the next field (1-based).
     next: usize,
@@ -239,8 +241,8 @@ const A_BINARY: &str = "binary bytes";
 const A_BOOL: &str = "a boolean";
 const A_VALUE: &str = "a value";
 
-impl Reader {
-    pub(crate) fn new(key: impl Into<String>, fields: Vec<Field>) -> Self {
+impl<'a> Reader<'a> {
+    pub(crate) fn new(key: impl Into<std::borrow::Cow<'a, str>>, fields: Vec<Field>) -> Self {
         Reader {
             key: key.into(),
             fields: fields.into_iter(),
@@ -249,7 +251,11 @@ impl Reader {
     }
 
     /// Like [`Reader::new`] but numbering starts at `first` (for command arguments).
-    pub(crate) fn starting_at(key: impl Into<String>, fields: Vec<Field>, first: usize) -> Self {
+    pub(crate) fn starting_at(
+        key: impl Into<std::borrow::Cow<'a, str>>,
+        fields: Vec<Field>,
+        first: usize,
+    ) -> Self {
         Reader {
             key: key.into(),
             fields: fields.into_iter(),
@@ -258,7 +264,7 @@ impl Reader {
     }
 
     fn err(&self, kind: MessageErrorKind) -> MessageError {
-        MessageError::new(self.key.clone(), kind)
+        MessageError::new(self.key.clone().into_owned(), kind)
     }
 
     pub(crate) fn remaining(&self) -> usize {

@@ -387,7 +387,7 @@ impl Command {
 }
 
 /// A non-negative count that fits in `u32` (`chatList`, `userList`).
-fn count(r: &mut Reader) -> Result<u32, MessageError> {
+fn count(r: &mut Reader<'_>) -> Result<u32, MessageError> {
     let at = r.position();
     let n = r.number("count")?;
     u32::try_from(n)
