@@ -507,8 +507,8 @@ impl Decoder {
         };
         let line_no = self.lines;
         let bytes: &[u8] = if raw.contains(&ESCAPE) {
-            unescape_line_into(raw, &mut self.unescaped);
-            &self.unescaped
+            let len = unescape_line_into(raw, &mut self.unescaped);
+            &self.unescaped[..len]
         } else {
             raw
         };
@@ -683,27 +683,53 @@ fn ends_in_open_escape(raw: &[u8]) -> bool {
 }
 
 /// Undo the line layer: `5C 0A` → `0A`; `5C X` → `5C X` (X not re-examined).
-fn unescape_line_into(raw: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    out.reserve(raw.len());
-    let mut i = 0;
+/// Writes into `out` (grown to `raw.len()` if shorter, never shrunk: no fill per line) and
+/// returns the length of the result, `out[..len]`.
+fn unescape_line_into(raw: &[u8], out: &mut Vec<u8>) -> usize {
+    // Unescaping only shrinks: room for `raw.len()` bytes, written by index (`o <= i`).
+    grow_to(out, raw.len());
+    let buf = &mut out[..];
+    let (mut i, mut o) = (0, 0);
     while i < raw.len() {
+        // Plain bytes a chunk at a time (crate::scan; the chunk is copied whole and what
+        // follows its plain start is written over later).
+        if let Some(skip) = crate::scan::line_plain(raw, i) {
+            if crate::scan::copy(raw, i, buf.get_mut(o..).unwrap_or_default()) {
+                i += skip;
+                o += skip;
+                if skip == crate::scan::CHUNK {
+                    continue;
+                }
+            }
+        }
         let b = raw[i];
         if b == ESCAPE && i + 1 < raw.len() {
             let next = raw[i + 1];
             if next != LF {
-                out.push(ESCAPE);
+                buf[o] = ESCAPE;
+                o += 1;
             }
-            out.push(next);
+            buf[o] = next;
+            o += 1;
             i += 2;
         } else {
             // A lone trailing escape cannot occur in a complete line (it would have escaped the
             // LF), but the reference client drops it, and so do we.
             if b != ESCAPE {
-                out.push(b);
+                buf[o] = b;
+                o += 1;
             }
             i += 1;
         }
+    }
+    o
+}
+
+/// Makes `buf` at least `len` long (zero-filled growth); a scratch buffer only ever grows, so
+/// after the first long line no call fills anything.
+pub(crate) fn grow_to(buf: &mut Vec<u8>, len: usize) {
+    if buf.len() < len {
+        buf.resize(len, 0);
     }
 }
 
@@ -713,8 +739,8 @@ fn is_type_byte(b: u8) -> bool {
     (TYPE_BIN..=TYPE_FLOAT).contains(&b)
 }
 
-/// Bytes that end a run of ordinary field bytes: the type bytes and the escape byte. A table
-/// lookup per byte is the cheapest test in wasm (no SIMD memchr there).
+/// Bytes that end a run of ordinary field bytes: the type bytes and the escape byte. Tested
+/// per byte only where a chunk scan (crate::scan) stopped or too few bytes are left for one.
 static FIELD_SPECIAL: [bool; 256] = {
     let mut t = [false; 256];
     let mut b = TYPE_BIN;
@@ -749,7 +775,17 @@ fn decode_fields(
     let mut i = 0;
     let mut escaped = false;
     loop {
-        while i < n && !FIELD_SPECIAL[bytes[i] as usize] {
+        while i < n {
+            // A chunk at a time (crate::scan) while it holds no type byte or escape.
+            if let Some(skip) = crate::scan::unescape_plain(bytes, i) {
+                i += skip;
+                if skip == crate::scan::CHUNK {
+                    continue;
+                }
+            }
+            if FIELD_SPECIAL[bytes[i] as usize] {
+                break;
+            }
             i += 1;
         }
         if i < n && bytes[i] == ESCAPE {
@@ -761,8 +797,8 @@ fn decode_fields(
         // End of the current field.
         let raw = &bytes[start..i];
         let r = if escaped {
-            unescape_field_into(raw, value);
-            finish_field(ty, value, &mut line)
+            let len = unescape_field_into(raw, value);
+            finish_field(ty, &value[..len], &mut line)
         } else {
             finish_field(ty, raw, &mut line)
         };
@@ -782,24 +818,40 @@ fn decode_fields(
 
 /// Undo the field layer of one field: `5C` + (type byte or `5C`) → that byte; `5C` + any other
 /// byte → both kept; a lone trailing `5C` is dropped (PROTOCOL.md §2.2).
-fn unescape_field_into(raw: &[u8], value: &mut Vec<u8>) {
-    value.clear();
-    let mut i = 0;
+/// Writes into `value` as [`unescape_line_into`] does and returns the length, `value[..len]`.
+fn unescape_field_into(raw: &[u8], value: &mut Vec<u8>) -> usize {
+    // As `unescape_line_into`: room made once, written by index, plain bytes a chunk at a time.
+    grow_to(value, raw.len());
+    let buf = &mut value[..];
+    let (mut i, mut o) = (0, 0);
     while i < raw.len() {
+        if let Some(skip) = crate::scan::unescape_plain(raw, i) {
+            if crate::scan::copy(raw, i, buf.get_mut(o..).unwrap_or_default()) {
+                i += skip;
+                o += skip;
+                if skip == crate::scan::CHUNK {
+                    continue;
+                }
+            }
+        }
         let b = raw[i];
         if b == ESCAPE {
             if let Some(&next) = raw.get(i + 1) {
                 if next != ESCAPE && !is_type_byte(next) {
-                    value.push(ESCAPE);
+                    buf[o] = ESCAPE;
+                    o += 1;
                 }
-                value.push(next);
+                buf[o] = next;
+                o += 1;
             }
             i += 2;
         } else {
-            value.push(b);
+            buf[o] = b;
+            o += 1;
             i += 1;
         }
     }
+    o
 }
 
 fn finish_field(ty: u8, value: &[u8], line: &mut Line) -> Result<(), DecodeErrorKind> {

@@ -1,6 +1,7 @@
-//! Byte scans a chunk at a time: the decoder's hot loops (the line splitter, the chat fast
-//! path's field split, the UTF-8 → UTF-16 conversion) ask "how many of the next bytes are
-//! plain?" and skip that many in one step (docs/PERFORMANCE.md "SIMD").
+//! Byte scans a chunk at a time: the decoder's hot loops (the line splitter, the field splits
+//! and unescaping of the chat fast path and of the general decoder, the UTF-8 → UTF-16
+//! conversion) ask "how many of the next bytes are plain?" and skip (or copy) that many in one
+//! step (docs/PERFORMANCE.md "SIMD").
 //!
 //! One set of primitives, three implementations chosen at compile time:
 //!
@@ -37,6 +38,9 @@ fn chunk(b: &[u8], i: usize) -> Option<&[u8; CHUNK]> {
     b.get(i..)?.first_chunk()
 }
 
+// `match`, not `Option::map`, in the scans below: the size-optimised build left `map` (with
+// its closure) as a call in the hot loops once the scans had several callers.
+
 /// The position of the lowest set bit of a chunk's bitmask (bit k = byte k), [`CHUNK`] if none.
 #[inline(always)]
 fn first(mask: u32) -> usize {
@@ -45,21 +49,58 @@ fn first(mask: u32) -> usize {
 
 /// How many of the [`CHUNK`] bytes at `i` come before the first LF or escape byte.
 #[inline(always)]
+#[allow(clippy::manual_map)] // see above
 pub(crate) fn line_plain(b: &[u8], i: usize) -> Option<usize> {
-    chunk(b, i).map(|c| first(imp::line_special(c)))
+    match chunk(b, i) {
+        Some(c) => Some(first(imp::line_special(c))),
+        None => None,
+    }
 }
 
 /// How many of the [`CHUNK`] bytes at `i` come before the first byte below 8 (type bytes are
 /// 2..=7, PROTOCOL.md §2.2).
 #[inline(always)]
+#[allow(clippy::manual_map)] // see above
 pub(crate) fn field_plain(b: &[u8], i: usize) -> Option<usize> {
-    chunk(b, i).map(|c| first(imp::below_8(c)))
+    match chunk(b, i) {
+        Some(c) => Some(first(imp::below_8(c))),
+        None => None,
+    }
+}
+
+/// How many of the [`CHUNK`] bytes at `i` come before the first byte below 8 or escape byte:
+/// the bytes an escaped field can be copied over without a look (PROTOCOL.md §2.3).
+#[inline(always)]
+#[allow(clippy::manual_map)] // see above
+pub(crate) fn unescape_plain(b: &[u8], i: usize) -> Option<usize> {
+    match chunk(b, i) {
+        Some(c) => Some(first(imp::below_8_or_escape(c))),
+        None => None,
+    }
+}
+
+/// Copies the [`CHUNK`] bytes at `b[i..]` to the start of `d`. False, with nothing written, if
+/// either side is shorter than a chunk. One fixed-size copy (no `memcpy` call); the caller
+/// counts only the bytes it wants and overwrites the rest later.
+#[inline(always)]
+pub(crate) fn copy(b: &[u8], i: usize, d: &mut [u8]) -> bool {
+    match (chunk(b, i), d.first_chunk_mut::<CHUNK>()) {
+        (Some(c), Some(d)) => {
+            *d = *c;
+            true
+        }
+        _ => false,
+    }
 }
 
 /// How many of the [`CHUNK`] bytes at `i` come before the first byte that is not ASCII.
 #[inline(always)]
+#[allow(clippy::manual_map)] // see above
 pub(crate) fn ascii_run(b: &[u8], i: usize) -> Option<usize> {
-    chunk(b, i).map(|c| first(imp::non_ascii(c)))
+    match chunk(b, i) {
+        Some(c) => Some(first(imp::non_ascii(c))),
+        None => None,
+    }
 }
 
 /// Writes the [`CHUNK`] bytes at `b[i..]` as [`CHUNK`] UTF-16 units (each byte zero-extended:
@@ -110,6 +151,16 @@ mod wasm_simd {
     #[inline(always)]
     pub fn below_8(c: &[u8; 16]) -> u32 {
         u32::from(i8x16_bitmask(u8x16_lt(load(c), u8x16_splat(8))))
+    }
+
+    #[inline(always)]
+    pub fn below_8_or_escape(c: &[u8; 16]) -> u32 {
+        let v = load(c);
+        let hit = v128_or(
+            u8x16_lt(v, u8x16_splat(8)),
+            i8x16_eq(v, u8x16_splat(ESCAPE)),
+        );
+        u32::from(i8x16_bitmask(hit))
     }
 
     #[inline(always)]
@@ -165,6 +216,17 @@ mod sse2 {
         // b < 8 iff min(b, 7) == b (unsigned).
         let v = load(c);
         mask(unsafe { _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(7)), v) })
+    }
+
+    #[inline(always)]
+    pub fn below_8_or_escape(c: &[u8; 16]) -> u32 {
+        let v = load(c);
+        mask(unsafe {
+            _mm_or_si128(
+                _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(7)), v),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(ESCAPE as i8)),
+            )
+        })
     }
 
     #[inline(always)]
@@ -231,6 +293,12 @@ mod swar {
     }
 
     #[inline(always)]
+    pub fn below_8_or_escape(c: &[u8; 8]) -> u32 {
+        let w = word(c);
+        pack(zero_bytes(w & 0xF8F8_F8F8_F8F8_F8F8) | zero_bytes(w ^ (ONES * ESCAPE as u64)))
+    }
+
+    #[inline(always)]
     pub fn non_ascii(c: &[u8; 8]) -> u32 {
         pack(word(c) & HIGHS)
     }
@@ -263,6 +331,19 @@ mod tests {
                     "{b:?} @{i}"
                 );
                 assert_eq!(field_plain(b, i), naive(b, i, |x| x < 8), "{b:?} @{i}");
+                assert_eq!(
+                    unescape_plain(b, i),
+                    naive(b, i, |x| x < 8 || x == ESCAPE),
+                    "{b:?} @{i}"
+                );
+                let mut c = [0xEEu8; CHUNK + 1];
+                assert_eq!(copy(b, i, &mut c), i + CHUNK <= b.len());
+                if i + CHUNK <= b.len() {
+                    assert_eq!(c[..CHUNK], b[i..i + CHUNK]);
+                    assert_eq!(c[CHUNK], 0xEE, "copied past a chunk");
+                } else {
+                    assert!(c.iter().all(|&x| x == 0xEE), "wrote a short chunk");
+                }
                 assert_eq!(ascii_run(b, i), naive(b, i, |x| x >= 0x80), "{b:?} @{i}");
                 let mut d = [MaybeUninit::new(0xFFFF); 2 * CHUNK];
                 let wrote = widen(b, i, &mut d);
@@ -306,6 +387,7 @@ mod tests {
             0,
             &mut [MaybeUninit::new(0); CHUNK - 1]
         ));
+        assert!(!copy(&[0; CHUNK], 0, &mut [1; CHUNK - 1]));
     }
 
     /// The eight-byte fallback's masks bit for bit (every flag, not only the first), whatever
@@ -325,6 +407,11 @@ mod tests {
                 "{c:?}"
             );
             assert_eq!(swar::below_8(c), mask(&|x| x < 8), "{c:?}");
+            assert_eq!(
+                swar::below_8_or_escape(c),
+                mask(&|x| x < 8 || x == ESCAPE),
+                "{c:?}"
+            );
             assert_eq!(swar::non_ascii(c), mask(&|x| x >= 0x80), "{c:?}");
             let mut d = [MaybeUninit::new(0); 8];
             swar::widen(c, &mut d);

@@ -105,6 +105,21 @@ fn text(max: usize) -> impl Strategy<Value = String> {
     vec(chr(), 0..=max).prop_map(|cs| cs.into_iter().collect())
 }
 
+/// Bytes with framing bytes few and far between, up to `max` long: plain runs of a whole
+/// chunk of the decoder's scans (crate::scan, 8 or 16 bytes) and more between them.
+fn sparse_bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    vec(prop_oneof![1 => byte(), 12 => 0x08u8..], 0..=max)
+}
+
+/// Text with framing bytes few and far between (see [`sparse_bytes`]).
+fn sparse_text(max: usize) -> impl Strategy<Value = String> {
+    let plain = prop_oneof![
+        6 => prop::char::range(' ', '~'),
+        1 => prop::sample::select(&['é', '안', '녕', '😀'][..]),
+    ];
+    vec(prop_oneof![1 => chr(), 12 => plain], 0..=max).prop_map(|cs| cs.into_iter().collect())
+}
+
 /// A key the encoder accepts: non-empty, not starting with NUL.
 fn key() -> impl Strategy<Value = String> {
     text(8).prop_filter("non-empty, no leading NUL", |k| {
@@ -180,7 +195,9 @@ fn float() -> impl Strategy<Value = f64> {
 fn field() -> impl Strategy<Value = Field> {
     prop_oneof![
         bytes(12).prop_map(Field::Bin),
+        sparse_bytes(64).prop_map(Field::Bin),
         text(12).prop_map(Field::Str),
+        sparse_text(64).prop_map(Field::Str),
         any::<bool>().prop_map(Field::Bool),
         int().prop_map(Field::Num),
         float().prop_map(Field::Float),

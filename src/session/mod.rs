@@ -370,13 +370,25 @@ fn split_fast<'a>(
         *out.get_mut(n)? = (ty, start, raw.len());
         return Some((n + 1, raw));
     }
-    // Unescaping only shrinks: size the buffer once and write by index (no call per byte).
-    scratch.clear();
-    scratch.resize(raw.len(), 0);
+    // Unescaping only shrinks: room for `raw.len()` bytes (the buffer only grows: no fill per
+    // line), written by index (no call per byte).
+    crate::codec::grow_to(scratch, raw.len());
     // Index a slice, not the Vec: in the "z" build `Vec` indexing is a call per byte.
     let buf = &mut scratch[..];
     let (mut start, mut o, mut i) = (0, 0, 2);
     while i < raw.len() {
+        // A chunk at a time (crate::scan) while none of its bytes is a type byte or an escape:
+        // the whole chunk is copied (`o + CHUNK <= i + CHUNK <= buf.len()`, as `o <= i`) and
+        // the plain bytes at its start counted; what follows them is written over later.
+        if let Some(skip) = crate::scan::unescape_plain(raw, i) {
+            if crate::scan::copy(raw, i, buf.get_mut(o..).unwrap_or_default()) {
+                o += skip;
+                i += skip;
+                if skip == crate::scan::CHUNK {
+                    continue;
+                }
+            }
+        }
         let b = raw[i];
         if b == ESCAPE {
             match raw.get(i + 1) {
@@ -405,9 +417,8 @@ fn split_fast<'a>(
         }
         i += 1;
     }
-    scratch.truncate(o);
     *out.get_mut(n)? = (ty, start, o);
-    Some((n + 1, &scratch[..]))
+    Some((n + 1, &scratch[..o]))
 }
 
 /// Error codes after which retrying cannot help (DECISIONS.md "Keepalive, reconnect, rate" 2).
@@ -1113,7 +1124,11 @@ impl Session {
         buf: &[u8],
     ) -> bool {
         use crate::codec::{decode_number, TYPE_BIN, TYPE_NUM, TYPE_STR};
-        let field = |i: usize, ty: u8| f.get(i).filter(|x| x.0 == ty).map(|&(_, a, b)| &buf[a..b]);
+        let field = |i: usize, ty: u8| {
+            f.get(i)
+                .filter(|x| x.0 == ty)
+                .and_then(|&(_, a, b)| buf.get(a..b))
+        };
         // Index of the style field; text follows it, then the optional time.
         let at = if whisper { 2 } else { 1 };
         let (Some(from), Some(style), Some(text)) = (

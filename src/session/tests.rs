@@ -904,14 +904,17 @@ fn fast_path_matches_the_general_path_on_random_lines() {
     for _ in 0..3000 {
         let mut frame = Vec::new();
         for _ in 0..1 + rnd(4) {
-            let bytes = |len: u64, rnd: &mut dyn FnMut(u64) -> u64| -> Vec<u8> {
+            // Special bytes one in `one_in`: dense, or sparse enough to leave plain runs of a
+            // whole scan chunk (crate::scan) and more between them.
+            let bytes_one_in = |len: u64, one_in: u64, rnd: &mut dyn FnMut(u64) -> u64| {
                 (0..len)
-                    .map(|_| match rnd(3) {
+                    .map(|_| match rnd(one_in) {
                         0 => SPECIAL[rnd(SPECIAL.len() as u64) as usize],
                         _ => b'a' + rnd(26) as u8,
                     })
-                    .collect()
+                    .collect::<Vec<u8>>()
             };
+            let bytes = |len, rnd: &mut dyn FnMut(u64) -> u64| bytes_one_in(len, 3, rnd);
             if rnd(5) == 0 {
                 // Junk: escape the line layer only (as a server would) and end the line.
                 let mut raw = vec![if rnd(2) == 0 { b'm' } else { b'w' }, 2];
@@ -938,7 +941,11 @@ fn fast_path_matches_the_general_path_on_random_lines() {
             }
             let styles = ["", "4", "7 #00ff00", " #ABC", "x", "9", "1 rgb(1, 2, 3)"];
             l.push(styles[rnd(styles.len() as u64) as usize]);
-            let text = String::from_utf8_lossy(&bytes(rnd(30), &mut rnd)).into_owned();
+            let text = match rnd(2) {
+                0 => bytes(rnd(30), &mut rnd),
+                _ => bytes_one_in(rnd(80), 20, &mut rnd),
+            };
+            let text = String::from_utf8_lossy(&text).into_owned();
             l.push(match rnd(12) {
                 0 => Field::Num(5),
                 1 => Field::Bin(bytes(4, &mut rnd)),
