@@ -702,6 +702,35 @@ async fn a_handler_that_grows_memory_does_not_break_the_frame() {
     a.close();
 }
 
+/// Frames whose texts have the same length reuse hub.js's view of the text buffer; each still
+/// reads its own units, also after the memory grew between them (which detaches every kept
+/// view) and after a longer frame (past the kept views) in between.
+#[wasm_bindgen_test]
+async fn frames_of_the_same_text_length_keep_their_own_text() {
+    let a = guest("t-samelen", "alice");
+    let msgs = Rec::on(&a, "message");
+    connect(&a).await.unwrap();
+    let long = "가".repeat(1500);
+    let texts = [
+        "같은 길이 one",
+        "같은 길이 two",
+        "같은 길이 six",
+        long.as_str(),
+        "같은 길이 ten",
+    ];
+    for (i, t) in texts.iter().enumerate() {
+        a.bench_feed(chat_frame(7, &[t]));
+        assert!(wait_for(3000, || msgs.len() > i).await, "message {i}");
+        if i == 1 {
+            let mem: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+            mem.grow(1);
+        }
+    }
+    let got: Vec<String> = msgs.all().iter().map(|m| text(m, "content")).collect();
+    assert_eq!(got, texts);
+    a.close();
+}
+
 /// A frame whose tape stops at an OTHER record (here a `plugin` event) resumes with its own
 /// text even when that event's handler made the bot take another frame first (hub.js keeps the
 /// stopped frame's text on a stack while the nested batch runs).

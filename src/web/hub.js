@@ -34,6 +34,9 @@ export class Hub {
     /** Frame texts of batches stopped at an OTHER record (see `run`), innermost last: a
      * handler may start another batch before the wasm side resumes this one. */
     this.texts = [];
+    /** `text`'s views of the text buffer at `textAt`, by length */
+    this.textAt = -1;
+    this.textViews = [];
   }
 
   on(name, f, once) {
@@ -100,6 +103,7 @@ export class Hub {
       this.u8 = new Uint8Array(b);
       this.u16 = new Uint16Array(b);
       this.f64 = new Float64Array(b);
+      this.textViews = [];
     }
     return this;
   }
@@ -113,8 +117,21 @@ export class Hub {
    */
   text(ptr, len) {
     if (len === 0) return '';
-    const u16 = this.views().u16.subarray(ptr >> 1, (ptr >> 1) + len);
-    return len <= 4096 ? String.fromCharCode.apply(null, u16) : td.decode(u16);
+    const v = this.views();
+    const at = ptr >> 1;
+    if (len > 4096) return td.decode(v.u16.subarray(at, at + len));
+    if (len > 1024) return String.fromCharCode.apply(null, v.u16.subarray(at, at + len));
+    // The wasm side reuses one text buffer, so frames start at the same address and differ
+    // in length: a view per length (up to 1,024 of them) is kept until the address changes or
+    // the memory grows (see `views`) instead of a new view per frame, which Firefox makes
+    // slowly (docs/PERFORMANCE.md "Session 13").
+    if (ptr !== this.textAt) {
+      this.textAt = ptr;
+      this.textViews = [];
+    }
+    let u16 = this.textViews[len];
+    if (u16 === undefined) u16 = this.textViews[len] = v.u16.subarray(at, at + len);
+    return String.fromCharCode.apply(null, u16);
   }
 
   /**
