@@ -693,13 +693,12 @@ fn unescape_line_into(raw: &[u8], out: &mut Vec<u8>) -> usize {
     while i < raw.len() {
         // Plain bytes a chunk at a time (crate::scan; the chunk is copied whole and what
         // follows its plain start is written over later).
-        if let Some(skip) = crate::scan::line_plain(raw, i) {
-            if crate::scan::copy(raw, i, buf.get_mut(o..).unwrap_or_default()) {
-                i += skip;
-                o += skip;
-                if skip == crate::scan::CHUNK {
-                    continue;
-                }
+        let rest = buf.get_mut(o..).unwrap_or_default();
+        if let Some(skip) = crate::scan::copy_line_plain(raw, i, rest) {
+            i += skip;
+            o += skip;
+            if skip == crate::scan::CHUNK {
+                continue;
             }
         }
         let b = raw[i];
@@ -825,13 +824,12 @@ fn unescape_field_into(raw: &[u8], value: &mut Vec<u8>) -> usize {
     let buf = &mut value[..];
     let (mut i, mut o) = (0, 0);
     while i < raw.len() {
-        if let Some(skip) = crate::scan::unescape_plain(raw, i) {
-            if crate::scan::copy(raw, i, buf.get_mut(o..).unwrap_or_default()) {
-                i += skip;
-                o += skip;
-                if skip == crate::scan::CHUNK {
-                    continue;
-                }
+        let rest = buf.get_mut(o..).unwrap_or_default();
+        if let Some(skip) = crate::scan::copy_unescape_plain(raw, i, rest) {
+            i += skip;
+            o += skip;
+            if skip == crate::scan::CHUNK {
+                continue;
             }
         }
         let b = raw[i];

@@ -38,69 +38,79 @@ fn chunk(b: &[u8], i: usize) -> Option<&[u8; CHUNK]> {
     b.get(i..)?.first_chunk()
 }
 
-// `match`, not `Option::map`, in the scans below: the size-optimised build left `map` (with
-// its closure) as a call in the hot loops once the scans had several callers.
-
 /// The position of the lowest set bit of a chunk's bitmask (bit k = byte k), [`CHUNK`] if none.
 #[inline(always)]
 fn first(mask: u32) -> usize {
     (mask | 1 << CHUNK).trailing_zeros() as usize
 }
 
-/// How many of the [`CHUNK`] bytes at `i` come before the first LF or escape byte.
+/// How many of the [`CHUNK`] bytes at `i` come before the first byte that `hits` flags in its
+/// bitmask; `None` if fewer than [`CHUNK`] bytes are left.
 #[inline(always)]
-#[allow(clippy::manual_map)] // see above
-pub(crate) fn line_plain(b: &[u8], i: usize) -> Option<usize> {
+// `match`, not `Option::map`: the size-optimised build left `map` (with its closure) as a call
+// in the hot loops once the scans had several callers.
+#[allow(clippy::manual_map)]
+fn count(b: &[u8], i: usize, hits: impl Fn(&[u8; CHUNK]) -> u32) -> Option<usize> {
     match chunk(b, i) {
-        Some(c) => Some(first(imp::line_special(c))),
+        Some(c) => Some(first(hits(c))),
         None => None,
     }
+}
+
+/// How many of the [`CHUNK`] bytes at `i` come before the first LF or escape byte.
+#[inline(always)]
+pub(crate) fn line_plain(b: &[u8], i: usize) -> Option<usize> {
+    count(b, i, imp::line_special)
 }
 
 /// How many of the [`CHUNK`] bytes at `i` come before the first byte below 8 (type bytes are
 /// 2..=7, PROTOCOL.md §2.2).
 #[inline(always)]
-#[allow(clippy::manual_map)] // see above
 pub(crate) fn field_plain(b: &[u8], i: usize) -> Option<usize> {
-    match chunk(b, i) {
-        Some(c) => Some(first(imp::below_8(c))),
-        None => None,
-    }
+    count(b, i, imp::below_8)
 }
 
 /// How many of the [`CHUNK`] bytes at `i` come before the first byte below 8 or escape byte:
 /// the bytes an escaped field can be copied over without a look (PROTOCOL.md §2.3).
 #[inline(always)]
-#[allow(clippy::manual_map)] // see above
 pub(crate) fn unescape_plain(b: &[u8], i: usize) -> Option<usize> {
-    match chunk(b, i) {
-        Some(c) => Some(first(imp::below_8_or_escape(c))),
-        None => None,
-    }
+    count(b, i, imp::below_8_or_escape)
 }
 
-/// Copies the [`CHUNK`] bytes at `b[i..]` to the start of `d`. False, with nothing written, if
-/// either side is shorter than a chunk. One fixed-size copy (no `memcpy` call); the caller
-/// counts only the bytes it wants and overwrites the rest later.
+/// [`line_plain`], having copied the [`CHUNK`] bytes at `b[i..]` to the start of `d` (see
+/// [`copy_counting`]).
 #[inline(always)]
-pub(crate) fn copy(b: &[u8], i: usize, d: &mut [u8]) -> bool {
-    match (chunk(b, i), d.first_chunk_mut::<CHUNK>()) {
-        (Some(c), Some(d)) => {
-            *d = *c;
-            true
-        }
-        _ => false,
-    }
+pub(crate) fn copy_line_plain(b: &[u8], i: usize, d: &mut [u8]) -> Option<usize> {
+    copy_counting(b, i, d, imp::line_special)
+}
+
+/// [`unescape_plain`], having copied the [`CHUNK`] bytes at `b[i..]` to the start of `d` (see
+/// [`copy_counting`]).
+#[inline(always)]
+pub(crate) fn copy_unescape_plain(b: &[u8], i: usize, d: &mut [u8]) -> Option<usize> {
+    copy_counting(b, i, d, imp::below_8_or_escape)
+}
+
+/// Copies the [`CHUNK`] bytes at `b[i..]` to the start of `d` and counts them as [`count`]
+/// does; `None`, with nothing written, if either side is shorter than a chunk. One fixed-size
+/// copy (no `memcpy` call): the caller keeps the plain bytes and writes over the rest later
+/// (the unescaping loops, whose output never runs ahead of their input).
+#[inline(always)]
+fn copy_counting(
+    b: &[u8],
+    i: usize,
+    d: &mut [u8],
+    hits: impl Fn(&[u8; CHUNK]) -> u32,
+) -> Option<usize> {
+    let c = chunk(b, i)?;
+    *d.first_chunk_mut::<CHUNK>()? = *c;
+    Some(first(hits(c)))
 }
 
 /// How many of the [`CHUNK`] bytes at `i` come before the first byte that is not ASCII.
 #[inline(always)]
-#[allow(clippy::manual_map)] // see above
 pub(crate) fn ascii_run(b: &[u8], i: usize) -> Option<usize> {
-    match chunk(b, i) {
-        Some(c) => Some(first(imp::non_ascii(c))),
-        None => None,
-    }
+    count(b, i, imp::non_ascii)
 }
 
 /// Writes the [`CHUNK`] bytes at `b[i..]` as [`CHUNK`] UTF-16 units (each byte zero-extended:
@@ -336,13 +346,21 @@ mod tests {
                     naive(b, i, |x| x < 8 || x == ESCAPE),
                     "{b:?} @{i}"
                 );
-                let mut c = [0xEEu8; CHUNK + 1];
-                assert_eq!(copy(b, i, &mut c), i + CHUNK <= b.len());
-                if i + CHUNK <= b.len() {
-                    assert_eq!(c[..CHUNK], b[i..i + CHUNK]);
-                    assert_eq!(c[CHUNK], 0xEE, "copied past a chunk");
-                } else {
-                    assert!(c.iter().all(|&x| x == 0xEE), "wrote a short chunk");
+                type Copy = fn(&[u8], usize, &mut [u8]) -> Option<usize>;
+                type Count = fn(&[u8], usize) -> Option<usize>;
+                let copies: [(Copy, Count); 2] = [
+                    (copy_line_plain, line_plain),
+                    (copy_unescape_plain, unescape_plain),
+                ];
+                for (copy, count) in copies {
+                    let mut c = [0xEEu8; CHUNK + 1];
+                    assert_eq!(copy(b, i, &mut c), count(b, i), "{b:?} @{i}");
+                    if i + CHUNK <= b.len() {
+                        assert_eq!(c[..CHUNK], b[i..i + CHUNK]);
+                        assert_eq!(c[CHUNK], 0xEE, "copied past a chunk");
+                    } else {
+                        assert!(c.iter().all(|&x| x == 0xEE), "wrote a short chunk");
+                    }
                 }
                 assert_eq!(ascii_run(b, i), naive(b, i, |x| x >= 0x80), "{b:?} @{i}");
                 let mut d = [MaybeUninit::new(0xFFFF); 2 * CHUNK];
@@ -387,7 +405,9 @@ mod tests {
             0,
             &mut [MaybeUninit::new(0); CHUNK - 1]
         ));
-        assert!(!copy(&[0; CHUNK], 0, &mut [1; CHUNK - 1]));
+        let mut short = [1; CHUNK - 1];
+        assert_eq!(copy_line_plain(&[0; CHUNK], 0, &mut short), None);
+        assert_eq!(short, [1; CHUNK - 1], "wrote into a short destination");
     }
 
     /// The eight-byte fallback's masks bit for bit (every flag, not only the first), whatever

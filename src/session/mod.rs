@@ -380,13 +380,12 @@ fn split_fast<'a>(
         // A chunk at a time (crate::scan) while none of its bytes is a type byte or an escape:
         // the whole chunk is copied (`o + CHUNK <= i + CHUNK <= buf.len()`, as `o <= i`) and
         // the plain bytes at its start counted; what follows them is written over later.
-        if let Some(skip) = crate::scan::unescape_plain(raw, i) {
-            if crate::scan::copy(raw, i, buf.get_mut(o..).unwrap_or_default()) {
-                o += skip;
-                i += skip;
-                if skip == crate::scan::CHUNK {
-                    continue;
-                }
+        let rest = buf.get_mut(o..).unwrap_or_default();
+        if let Some(skip) = crate::scan::copy_unescape_plain(raw, i, rest) {
+            o += skip;
+            i += skip;
+            if skip == crate::scan::CHUNK {
+                continue;
             }
         }
         let b = raw[i];
