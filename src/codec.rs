@@ -1028,7 +1028,7 @@ pub fn encode_field(field: &Field, out: &mut Vec<u8>) {
 /// Both escaping layers at once: `5C 02..07` get a `5C` (field layer), and so does `0A` (line
 /// layer, applied on top of the field layer, which leaves `0A` alone).
 #[inline]
-fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         if b == ESCAPE || b == LF || is_type_byte(b) {
@@ -1038,6 +1038,34 @@ fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
         }
     }
     out.extend_from_slice(&bytes[start..]);
+}
+
+/// [`push_escaped`] for the text of an outgoing chat line, which also goes out with U+00A0
+/// (UTF-8 `C2 A0`, a pair no other character contains) as a space, as uchat.js sends it
+/// (PROTOCOL.md §3.1). Plain runs are copied a chunk at a time (crate::scan).
+pub(crate) fn push_escaped_chat_text(out: &mut Vec<u8>, text: &[u8]) {
+    out.reserve(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if let Some(n) = crate::scan::text_plain(text, i) {
+            out.extend_from_slice(text.get(i..i + n).unwrap_or_default());
+            i += n;
+            if n == crate::scan::CHUNK {
+                continue;
+            }
+        }
+        // A byte to look at, or one of the last (fewer than a chunk) bytes.
+        let Some(&b) = text.get(i) else { break };
+        if b == ESCAPE || b == LF || is_type_byte(b) {
+            out.extend_from_slice(&[ESCAPE, b]);
+        } else if b == 0xC2 && text.get(i + 1) == Some(&0xA0) {
+            out.push(b' ');
+            i += 1;
+        } else {
+            out.push(b);
+        }
+        i += 1;
+    }
 }
 
 /// Format a float exactly like JavaScript's `Number.prototype.toString()` (ECMA-262

@@ -77,6 +77,14 @@ pub(crate) fn unescape_plain(b: &[u8], i: usize) -> Option<usize> {
     count(b, i, imp::below_8_or_escape)
 }
 
+/// How many of the [`CHUNK`] bytes at `i` come before the first byte an outgoing chat text
+/// cannot be copied over without a look: below 8, LF, escape, or 0xC2 (the lead byte of
+/// U+00A0, which chat lines send as a space).
+#[inline(always)]
+pub(crate) fn text_plain(b: &[u8], i: usize) -> Option<usize> {
+    count(b, i, imp::text_special)
+}
+
 /// [`line_plain`], having copied the [`CHUNK`] bytes at `b[i..]` to the start of `d` (see
 /// [`copy_counting`]).
 #[inline(always)]
@@ -174,6 +182,19 @@ mod wasm_simd {
     }
 
     #[inline(always)]
+    pub fn text_special(c: &[u8; 16]) -> u32 {
+        let v = load(c);
+        let hit = v128_or(
+            v128_or(
+                u8x16_lt(v, u8x16_splat(8)),
+                i8x16_eq(v, u8x16_splat(ESCAPE)),
+            ),
+            v128_or(i8x16_eq(v, u8x16_splat(LF)), i8x16_eq(v, u8x16_splat(0xC2))),
+        );
+        u32::from(i8x16_bitmask(hit))
+    }
+
+    #[inline(always)]
     pub fn non_ascii(c: &[u8; 16]) -> u32 {
         u32::from(i8x16_bitmask(load(c)))
     }
@@ -235,6 +256,23 @@ mod sse2 {
             _mm_or_si128(
                 _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(7)), v),
                 _mm_cmpeq_epi8(v, _mm_set1_epi8(ESCAPE as i8)),
+            )
+        })
+    }
+
+    #[inline(always)]
+    pub fn text_special(c: &[u8; 16]) -> u32 {
+        let v = load(c);
+        mask(unsafe {
+            _mm_or_si128(
+                _mm_or_si128(
+                    _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(7)), v),
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(ESCAPE as i8)),
+                ),
+                _mm_or_si128(
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(LF as i8)),
+                    _mm_cmpeq_epi8(v, _mm_set1_epi8(0xC2u8 as i8)),
+                ),
             )
         })
     }
@@ -309,6 +347,17 @@ mod swar {
     }
 
     #[inline(always)]
+    pub fn text_special(c: &[u8; 8]) -> u32 {
+        let w = word(c);
+        pack(
+            zero_bytes(w & 0xF8F8_F8F8_F8F8_F8F8)
+                | zero_bytes(w ^ (ONES * ESCAPE as u64))
+                | zero_bytes(w ^ (ONES * LF as u64))
+                | zero_bytes(w ^ (ONES * 0xC2)),
+        )
+    }
+
+    #[inline(always)]
     pub fn non_ascii(c: &[u8; 8]) -> u32 {
         pack(word(c) & HIGHS)
     }
@@ -344,6 +393,11 @@ mod tests {
                 assert_eq!(
                     unescape_plain(b, i),
                     naive(b, i, |x| x < 8 || x == ESCAPE),
+                    "{b:?} @{i}"
+                );
+                assert_eq!(
+                    text_plain(b, i),
+                    naive(b, i, |x| x < 8 || x == ESCAPE || x == LF || x == 0xC2),
                     "{b:?} @{i}"
                 );
                 type Copy = fn(&[u8], usize, &mut [u8]) -> Option<usize>;
@@ -432,6 +486,11 @@ mod tests {
                 mask(&|x| x < 8 || x == ESCAPE),
                 "{c:?}"
             );
+            assert_eq!(
+                swar::text_special(c),
+                mask(&|x| x < 8 || x == ESCAPE || x == LF || x == 0xC2),
+                "{c:?}"
+            );
             assert_eq!(swar::non_ascii(c), mask(&|x| x >= 0x80), "{c:?}");
             let mut d = [MaybeUninit::new(0); 8];
             swar::widen(c, &mut d);
@@ -445,7 +504,7 @@ mod tests {
                 check(&c);
                 // Neighbours that are themselves hits (the carries of a shorter test would
                 // flag a byte falsely next to them).
-                for n in [0u8, 1, 7, 8, 0x0a, 0x5c, 0x7f, 0x80, 0xff] {
+                for n in [0u8, 1, 7, 8, 0x0a, 0x5c, 0x7f, 0x80, 0xc2, 0xff] {
                     let mut c = [n; 8];
                     c[pos] = v;
                     check(&c);

@@ -28,7 +28,7 @@ pub use codes::{ErrorCode, SystemCode};
 pub use incoming::{ChatMessage, Control, Incoming, PluginMessage, UserModi, WhisperMessage};
 pub use outgoing::{Command, JoinRequest, Outgoing};
 pub use records::{RoomFlags, RoomInfo, RoomMode, UserRecord};
-pub use style::{Color, Style, StyleError};
+pub use style::{Color, Style, StyleCache, StyleError};
 pub use system::{BanInfo, IpInfo, MuteInfo, OpInfo, SystemMessage, SystemUserInfo};
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! Client→server messages (PROTOCOL.md §3.1, join §4.2).
 
 use super::{push_pairs, MessageError, MessageErrorKind, Reader, Style};
-use crate::codec::{Field, Line};
+use crate::codec::{push_escaped, push_escaped_chat_text, Field, Line, LF, TYPE_STR};
 
 /// One client→server line (PROTOCOL.md §3.1).
 ///
@@ -401,6 +401,31 @@ impl Outgoing {
             style,
             text: text.into(),
         }
+    }
+
+    /// Appends the encoded `m` line of a chat message to `out`: the bytes
+    /// `codec::encode(&Outgoing::Chat { style, text }.to_line())` gives, without building the
+    /// [`Line`] (`send` takes this way; a test holds the two equal).
+    pub fn encode_chat(style: &Style, text: &str, out: &mut Vec<u8>) {
+        Outgoing::encode_chat_utf8(style, text.as_bytes(), out);
+    }
+
+    /// [`Outgoing::encode_chat`] of a text given as its UTF-8 bytes (the browser layer's
+    /// `TextEncoder` output; nothing here depends on it being valid).
+    pub(crate) fn encode_chat_utf8(style: &Style, text: &[u8], out: &mut Vec<u8>) {
+        out.reserve(text.len() + 16);
+        out.extend_from_slice(&[b'm', TYPE_STR]);
+        let bits = style.bits();
+        if bits != 0 {
+            out.push(b'0' + bits);
+        }
+        if let Some(c) = &style.color {
+            out.push(b' ');
+            push_escaped(out, c.as_str().as_bytes());
+        }
+        out.push(TYPE_STR);
+        push_escaped_chat_text(out, text);
+        out.push(LF);
     }
 
     /// The line uchat.js would send for this message (PROTOCOL.md §3.1).

@@ -208,3 +208,29 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// `send`'s way of encoding a chat line (no `Line`) gives the bytes of the typed way.
+    #[test]
+    fn encode_chat_is_encode_of_the_chat_line(
+        // Long enough for several scan chunks; U+00A9 and U+00B0 share U+00A0's lead byte C2.
+        text in "[a-z #0-9가-힣😀\\\\\u{0}-\u{8}\n\u{a0}\u{a9}\u{b0}]{0,80}",
+        bits in 0u8..8,
+        color in proptest::option::of("#[0-9a-fA-F]{6}|#[0-9a-f]{3}|rgb\\([0-9]{1,3}, ?[0-9]{1,3},[0-9]{1,3}\\)"),
+    ) {
+        let mut style = Style::from_bits(bits);
+        if let Some(c) = &color {
+            match style.clone().with_color(c) {
+                Ok(s) => style = s,
+                Err(_) => return Ok(()), // rgb(300, …): not a colour
+            }
+        }
+        let mut fast = b"before".to_vec();
+        Outgoing::encode_chat(&style, &text, &mut fast);
+        let typed = encode(&Outgoing::chat(text.clone(), style).to_line()).unwrap();
+        prop_assert_eq!(&fast[..6], b"before");
+        prop_assert_eq!(&fast[6..], &typed[..]);
+    }
+}

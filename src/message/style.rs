@@ -54,6 +54,13 @@ impl std::error::Error for StyleError {}
 impl Color {
     /// Parse and normalise a colour (see [`Color`] for the accepted forms).
     pub fn parse(input: &str) -> Result<Color, StyleError> {
+        // Already in the form this returns (what a bot usually passes, and what `send` parses
+        // per line): one copy, no trimming or lowercasing.
+        if let [b'#', hex @ ..] = input.as_bytes() {
+            if hex.len() == 6 && hex.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                return Ok(Color(input.to_owned()));
+            }
+        }
         let bad = || StyleError::BadColor(input.to_owned());
         let s = input.trim();
         if let Some(hex) = s.strip_prefix('#') {
@@ -154,11 +161,20 @@ impl Style {
             Some(c) => Some(Color::parse(c)?),
         };
         Ok(Style {
-            bold: n & 4 != 0,
-            italic: n & 2 != 0,
-            underline: n & 1 != 0,
             color,
+            ..Style::from_bits(n)
         })
+    }
+
+    /// The style of bit set `bits` (bold 4, italic 2, underline 1; higher bits ignored), no
+    /// colour.
+    pub fn from_bits(bits: u8) -> Style {
+        Style {
+            bold: bits & 4 != 0,
+            italic: bits & 2 != 0,
+            underline: bits & 1 != 0,
+            color: None,
+        }
     }
 
     /// The wire form uchat.js sends: `""`, `"4"`, `"4 #ff0000"`, `" #00ff00"`.
@@ -181,6 +197,45 @@ impl fmt::Display for Style {
     /// The wire form ([`Style::to_wire`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_wire())
+    }
+}
+
+/// The last few coloured styles a bot sent, by style bits and colour text as given: a bot sends
+/// in a handful of colours, and parsing the colour ([`Color::parse`]: trimming, lowercasing,
+/// the `#f00` and `rgb()` forms) was a tenth of a browser `send` (docs/PERFORMANCE.md
+/// "Encode"). Uncoloured styles need no entry ([`Style::from_bits`]).
+#[derive(Debug, Default)]
+pub struct StyleCache {
+    /// The first `len` are in use.
+    entries: [(u8, Vec<u8>, Style); StyleCache::SIZE],
+    len: usize,
+    /// The entry to replace next (round robin).
+    next: usize,
+}
+
+impl StyleCache {
+    /// Entries kept.
+    pub const SIZE: usize = 8;
+
+    /// The style of `bits` (as [`Style::from_bits`]) with colour `color` (as
+    /// [`Style::with_color`]), parsed on a miss; a colour that does not parse is not kept.
+    pub fn get(&mut self, bits: u8, color: &str) -> Result<&Style, StyleError> {
+        let used = &self.entries[..self.len.min(Self::SIZE)];
+        let at = match used
+            .iter()
+            .position(|(b, c, _)| *b == bits && c[..] == *color.as_bytes())
+        {
+            Some(at) => at,
+            None => {
+                let style = Style::from_bits(bits).with_color(color)?;
+                let at = self.next % Self::SIZE;
+                self.next = at + 1;
+                self.len = self.len.max(at + 1);
+                self.entries[at] = (bits, color.as_bytes().to_vec(), style);
+                at
+            }
+        };
+        Ok(&self.entries[at % Self::SIZE].2)
     }
 }
 
@@ -237,9 +292,36 @@ mod tests {
     }
 
     #[test]
+    fn the_style_cache_answers_like_parsing() {
+        let mut cache = StyleCache::default();
+        let colours: Vec<String> = (0..StyleCache::SIZE * 2 + 3)
+            .map(|i| format!("#{:02X}{:02x}0{}", i * 7, i, i % 10))
+            .chain([" rgb(1, 2, 3) ".to_owned(), "#F0a".to_owned()])
+            .collect();
+        // Twice over more colours than entries, each with two bit sets: hits, misses and
+        // replacements, each answer equal to a fresh parse.
+        for round in 0..2 {
+            for (i, c) in colours.iter().enumerate() {
+                for bits in [(i % 8) as u8, 7 - (i % 8) as u8] {
+                    let want = Style::from_bits(bits).with_color(c).unwrap();
+                    assert_eq!(cache.get(bits, c), Ok(&want), "{c} {bits} round {round}");
+                    assert_eq!(cache.get(bits, c), Ok(&want), "{c} {bits} again");
+                }
+            }
+        }
+        for bad in ["", "#12345", "red"] {
+            let want = Style::default().with_color(bad).unwrap_err();
+            assert_eq!(cache.get(0, bad), Err(want.clone()));
+            assert_eq!(cache.get(0, bad), Err(want), "a bad colour is not kept");
+        }
+    }
+
+    #[test]
     fn colour_forms_are_normalised() {
         assert_eq!(Color::parse("#F0a").unwrap().as_str(), "#ff00aa");
         assert_eq!(Color::parse("#FF0000").unwrap().as_str(), "#ff0000");
+        assert_eq!(Color::parse("#a0b1c2").unwrap().as_str(), "#a0b1c2");
+        assert_eq!(Color::parse(" #a0b1c2 ").unwrap().as_str(), "#a0b1c2");
         assert_eq!(Color::parse("rgb(255,0,16)").unwrap().as_str(), "#ff0010");
         assert_eq!(
             Color::parse(" RGB( 1 , 2 , 3 ) ").unwrap().as_str(),
@@ -253,6 +335,8 @@ mod tests {
             "red",
             "#ff00",
             "#gggggg",
+            "#a0b1cg",
+            "#a0b1c2f",
             "rgb(256, 0, 0)",
             "rgb(1,2)",
             "rgb(-1,0,0)",

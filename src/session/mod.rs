@@ -784,13 +784,49 @@ impl Session {
     /// Queue a line from user code (chat, whisper, command, plugin): sent at once when joined and
     /// the bucket allows, else kept in order. Fails only when the bot is closed.
     pub fn send(&mut self, now_ms: u64, msg: &Outgoing) -> Result<(), ErrorInfo> {
+        if let Outgoing::Chat { style, text } = msg {
+            return self.send_chat(now_ms, style, text);
+        }
+        self.check_open()?;
+        let bytes = encode(&msg.to_line()).map_err(|e| ErrorInfo::sdk("message", e.to_string()))?;
+        self.enqueue(now_ms, bytes);
+        Ok(())
+    }
+
+    /// [`Session::send`] of a chat line, without making an [`Outgoing`] (the bytes are encoded
+    /// straight from `text`: [`Outgoing::encode_chat`]).
+    pub fn send_chat(&mut self, now_ms: u64, style: &Style, text: &str) -> Result<(), ErrorInfo> {
+        self.send_chat_utf8(now_ms, style, text.as_bytes())
+    }
+
+    /// [`Session::send_chat`] of a text given as UTF-8 bytes (the browser layer's
+    /// `TextEncoder` output, sent without another validation).
+    pub(crate) fn send_chat_utf8(
+        &mut self,
+        now_ms: u64,
+        style: &Style,
+        text: &[u8],
+    ) -> Result<(), ErrorInfo> {
+        self.check_open()?;
+        let mut bytes = Vec::new();
+        Outgoing::encode_chat_utf8(style, text, &mut bytes);
+        self.enqueue(now_ms, bytes);
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<(), ErrorInfo> {
         if self.state == State::Closed {
             return Err(ErrorInfo::sdk(
                 "closed",
                 "the bot is closed; call connect() again before sending",
             ));
         }
-        let bytes = encode(&msg.to_line()).map_err(|e| ErrorInfo::sdk("message", e.to_string()))?;
+        Ok(())
+    }
+
+    /// Queues encoded user bytes (dropping the oldest line when the queue is full) and sends
+    /// what the bucket allows.
+    fn enqueue(&mut self, now_ms: u64, bytes: Vec<u8>) {
         if self.queue.len() >= self.config.queue_limit.max(1) {
             self.queue.pop_front();
             self.emit(Event::Error(ErrorInfo::sdk(
@@ -803,7 +839,6 @@ impl Session {
         }
         self.queue.push_back(bytes);
         self.flush(now_ms);
-        Ok(())
     }
 
     /// Leave: send `disconnect`, close the socket, cancel timers. Queued lines are dropped.
