@@ -638,6 +638,126 @@ fn bad_options_throw_type_errors_naming_the_option() {
     assert!(text(&e, "message").contains("unknown event 'mesage'"));
 }
 
+/// `send` takes text and style through hub.js (one call) and encodes without a `Line`; the bytes
+/// must be what the typed encoder makes of the same message, for every kind of text and style,
+/// and arguments the fast way does not take must still fail with the slow way's messages.
+#[wasm_bindgen_test]
+async fn send_writes_what_the_typed_encoder_writes() {
+    use uchat_bot::codec::encode;
+    use uchat_bot::message::{Outgoing, Style};
+    let b = bot(&[
+        ("room", room("t-send-bytes").into()),
+        ("url", SIM.into()),
+        ("nick", "sender".into()),
+        ("rateLimit", false.into()),
+    ]);
+    connect(&b).await.unwrap();
+    let got = Rc::new(RefCell::new(Vec::<Vec<u8>>::new()));
+    let sink = got.clone();
+    let f = Closure::<dyn FnMut(js_sys::Uint8Array)>::new(move |u: js_sys::Uint8Array| {
+        sink.borrow_mut().push(u.to_vec())
+    });
+    b.bench_sink(Some(f.as_ref().unchecked_ref::<Function>().clone()));
+    let throwing = Object::new();
+    Reflect::set(&throwing, &"color".into(), &"#00ff00".into()).unwrap();
+    let getter = Function::new_no_args("throw new Error('no')");
+    let desc = options(&[("get", getter.into())]);
+    Object::define_property(&throwing, &"bold".into(), desc.unchecked_ref());
+    let units = |s: &str| s.encode_utf16().collect::<Vec<u16>>();
+    let long = units(&"가나다 abc \\ \u{a0}😀\n".repeat(400));
+    // Every UTF-8 length and its edges, surrogate pairs, and lone surrogates (at the end, before
+    // a non-surrogate, a low one first): hub.js writes texts of up to 64 units itself and
+    // longer ones with `TextEncoder`; both must give what `TextEncoder` gives.
+    let edges: Vec<u16> = vec![
+        0x41, 0x7f, 0x80, 0x7ff, 0x800, 0xac00, 0xd7ff, 0xe000, 0xfffd, 0xffff, 0xd83d, 0xde00,
+        0xdbff, 0xdfff, 0xd800, 0x41, 0xdc00, 0xd800, 0xd800, 0xdc00, 0xdc00, 0xdfff, 0xa0, 0x5c,
+        0x0a, 0x02, 0x00, 0xd800,
+    ];
+    let mut x = 0x9e37_79b9u32;
+    let mut random = |n: usize| -> Vec<u16> {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                edges[(x % edges.len() as u32) as usize]
+            })
+            .collect()
+    };
+    let (mixed_short, mixed_long) = (random(64), random(300));
+    // (text as UTF-16 units, style, the style it stands for)
+    let cases: Vec<(Vec<u16>, JsValue, Style)> = vec![
+        (units("hi"), JsValue::UNDEFINED, Style::default()),
+        (units(""), JsValue::NULL, Style::default()),
+        (long, JsValue::UNDEFINED, Style::default()),
+        (
+            units("a\u{2}b\u{7}c\\d\ne\u{a0}f"),
+            options(&[("bold", true.into()), ("underline", true.into())]),
+            Style::from_bits(5),
+        ),
+        (
+            units("색"),
+            options(&[("italic", true.into()), ("color", "#F00".into())]),
+            Style::from_bits(2).with_color("#f00").unwrap(),
+        ),
+        (
+            units("rgb"),
+            options(&[
+                ("bold", JsValue::NULL),
+                ("color", " rgb(1, 2, 255) ".into()),
+            ]),
+            Style::default().with_color("rgb(1,2,255)").unwrap(),
+        ),
+        (edges.clone(), JsValue::UNDEFINED, Style::default()),
+        (mixed_short, JsValue::UNDEFINED, Style::default()),
+        (mixed_long, JsValue::UNDEFINED, Style::default()),
+        (
+            units("getter"),
+            throwing.into(),
+            Style::default().with_color("#00ff00").unwrap(),
+        ),
+    ];
+    let mut want = Vec::new();
+    for (text, style, st) in &cases {
+        b.send(js_sys::JsString::from_char_code(text).into(), style.clone())
+            .unwrap();
+        // Each lone surrogate becomes one U+FFFD, as in `TextEncoder`.
+        let rust = String::from_utf16_lossy(text);
+        want.push(encode(&Outgoing::chat(rust, st.clone()).to_line()).unwrap());
+    }
+    let sent = got.borrow().clone();
+    assert_eq!(sent.len(), want.len(), "lines sent");
+    for (i, (g, w)) in sent.iter().zip(&want).enumerate() {
+        let short = |b: &[u8]| format!("{} bytes {:?}…", b.len(), &b[..b.len().min(40)]);
+        assert!(g == w, "case {i}: sent {}, want {}", short(g), short(w));
+    }
+    // The slow way's checks and messages.
+    let err = |content: JsValue, style: JsValue| {
+        let e = b.send(content, style).unwrap_err();
+        assert!(e.is_instance_of::<js_sys::TypeError>(), "{e:?}");
+        text(&e, "message")
+    };
+    let m = err(5.into(), JsValue::UNDEFINED);
+    assert!(m.contains("content must be a string"), "{m}");
+    let m = err("x".into(), "bold".into());
+    assert!(m.contains("style must be an object"), "{m}");
+    let m = err("x".into(), options(&[("bold", 1.into())]));
+    assert!(m.contains("style.bold must be true or false"), "{m}");
+    let m = err("x".into(), options(&[("color", 5.into())]));
+    assert!(m.contains("style.color must be a string"), "{m}");
+    let m = err("x".into(), options(&[("color", "빨강".into())]));
+    assert!(m.contains("style.color") && m.contains("빨강"), "{m}");
+    let m = err("x".into(), options(&[("color", "#12345".into())]));
+    assert!(m.contains("style.color") && m.contains("#12345"), "{m}");
+    assert_eq!(
+        got.borrow().len(),
+        want.len(),
+        "nothing sent for a bad call"
+    );
+    b.bench_sink(None);
+    b.close();
+}
+
 #[wasm_bindgen_test]
 async fn from_element_joins_as_the_page_user() {
     let doc = web_sys::window().unwrap().document().unwrap();

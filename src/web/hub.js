@@ -12,6 +12,8 @@
 // Without it the decoder drops a leading BOM, which would shift every later string of the frame
 // (tests/web.rs checks this).
 const td = new TextDecoder('utf-16le', { ignoreBOM: true });
+// For `chat`.
+const te = new TextEncoder();
 
 const MESSAGE = 1, WHISPER = 2, JOIN = 3, QUIT = 4, COUNT = 5, LIST = 6, SYSTEM = 7, USER = 8,
   STYLE = 9, OTHER = 10, RESET = 11;
@@ -37,6 +39,10 @@ export class Hub {
     /** `text`'s views of the text buffer at `textAt`, by length */
     this.textAt = -1;
     this.textViews = [];
+    /** `chat`'s view of the send buffer at `chatAt` (`chatCap` bytes) */
+    this.chatAt = -1;
+    this.chatCap = 0;
+    this.chatView = undefined;
   }
 
   on(name, f, once) {
@@ -90,6 +96,70 @@ export class Hub {
     const n = src.length;
     if (n <= cap) this.views().u8.set(src, ptr);
     return n;
+  }
+
+  /**
+   * `send(text, style)`'s arguments into wasm memory in one call (docs/PERFORMANCE.md
+   * "Encode"): `text` as UTF-8 at `ptr`, then the style's colour (ASCII) right after it, if
+   * they fit in `cap` bytes; `f64`s at `out`: the text's byte length, the colour's (-1 for
+   * none), the style bits (bold 4, italic 2, underline 1) and `Date.now()`. Returns 0 when written, 2 with
+   * the bytes needed at `out` when `cap` is too small (the wasm side grows its buffer and calls
+   * again), and 1 for anything else — a text that is not a string, a style that is not an
+   * object, a flag that is not a boolean, a colour that is not an ASCII string — which the
+   * wasm side then reads the slow way, with its error messages. A throwing getter reads as
+   * undefined, as there.
+   */
+  chat(text, style, ptr, cap, out) {
+    if (typeof text !== 'string') return 1;
+    let bits = 0;
+    let color;
+    if (style !== undefined && style !== null) {
+      if (typeof style !== 'object') return 1;
+      const b = flag(style, 'bold'), i = flag(style, 'italic'), u = flag(style, 'underline');
+      if ((b | i | u) < 0) return 1;
+      bits = b << 2 | i << 1 | u;
+      color = get(style, 'color');
+      if (color === null) color = undefined;
+      else if (color !== undefined && typeof color !== 'string') return 1;
+    }
+    const clen = color === undefined ? 0 : color.length;
+    // UTF-8 takes at most three bytes per UTF-16 unit.
+    const need = text.length * 3 + clen;
+    const f64 = this.views().f64, o = out >> 3;
+    if (need > cap) {
+      f64[o] = need;
+      return 2;
+    }
+    let n;
+    if (text.length <= 64) {
+      // Chat-sized texts: a loop here is faster than the `encodeInto` call (measured 0.18
+      // against 0.35 µs for the bench's 35-unit texts in Chromium, 0.19 against 0.25 in
+      // Firefox, where `encodeInto` wins from about 100 units).
+      n = utf8(text, this.u8, ptr) - ptr;
+    } else {
+      // The view is kept while the buffer stays where it is (a new one per call is slow in
+      // Firefox, see `text`).
+      if (ptr !== this.chatAt || cap !== this.chatCap || this.chatView.length === 0) {
+        this.chatAt = ptr;
+        this.chatCap = cap;
+        this.chatView = this.u8.subarray(ptr, ptr + cap);
+      }
+      n = te.encodeInto(text, this.chatView).written;
+    }
+    if (color !== undefined) {
+      const u8 = this.u8;
+      for (let k = 0, at = ptr + n; k < clen; k++) {
+        const c = color.charCodeAt(k);
+        if (c > 0x7f) return 1;
+        u8[at + k] = c;
+      }
+    }
+    f64[o] = n;
+    f64[o + 1] = color === undefined ? -1 : clen;
+    f64[o + 2] = bits;
+    // The clock for the send (one crossing fewer than a `Date.now` import call of its own).
+    f64[o + 3] = Date.now();
+    return 0;
   }
 
   /**
@@ -244,6 +314,57 @@ export class Hub {
     }
     return end - base;
   }
+}
+
+/**
+ * Writes `s` as UTF-8 into `u8` from `at` (room for three bytes per unit is the caller's
+ * business); returns the end. A lone surrogate becomes U+FFFD, as `TextEncoder` makes it.
+ */
+function utf8(s, u8, at) {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      u8[at++] = c;
+    } else if (c < 0x800) {
+      u8[at++] = 0xc0 | c >> 6;
+      u8[at++] = 0x80 | c & 63;
+    } else if (c < 0xd800 || c > 0xdfff) {
+      u8[at++] = 0xe0 | c >> 12;
+      u8[at++] = 0x80 | c >> 6 & 63;
+      u8[at++] = 0x80 | c & 63;
+    } else {
+      const d = i + 1 < n ? s.charCodeAt(i + 1) : 0;
+      if (c < 0xdc00 && d >= 0xdc00 && d <= 0xdfff) {
+        i++;
+        c = 0x10000 + ((c & 0x3ff) << 10) + (d & 0x3ff);
+        u8[at++] = 0xf0 | c >> 18;
+        u8[at++] = 0x80 | c >> 12 & 63;
+        u8[at++] = 0x80 | c >> 6 & 63;
+        u8[at++] = 0x80 | c & 63;
+      } else {
+        u8[at++] = 0xef;
+        u8[at++] = 0xbf;
+        u8[at++] = 0xbd;
+      }
+    }
+  }
+  return at;
+}
+
+/** `o[k]`, or undefined if the getter throws. */
+function get(o, k) {
+  try {
+    return o[k];
+  } catch (e) {
+    return undefined;
+  }
+}
+
+/** A style flag of `o`: 1 or 0 (`undefined`/`null` read as false), -1 if not a boolean. */
+function flag(o, k) {
+  const v = get(o, k);
+  return v === true ? 1 : v === false || v === undefined || v === null ? 0 : -1;
 }
 
 function call(name, f, payload) {

@@ -10,7 +10,7 @@
 
 mod convert;
 
-use crate::message::{Command, Outgoing};
+use crate::message::{Command, Outgoing, Style, StyleCache};
 use crate::session::{Action, CommandOptions, Config, ErrorInfo, Event, Session, State};
 use convert::*;
 use gloo_timers::callback::Timeout;
@@ -40,6 +40,19 @@ extern "C" {
     /// `cap` bytes; returns their length either way, or -1 if `data` is a string.
     #[wasm_bindgen(method)]
     fn load(this: &Hub, data: &JsValue, ptr: *mut u8, cap: usize) -> i32;
+    /// `send(text, style)`'s text (UTF-8) and colour (ASCII, right after it) into `cap` bytes
+    /// at `ptr`; their lengths, the style bits and `Date.now()` as four `f64`s at `out`. Returns 0 when
+    /// written, 2 (the bytes needed in `out[0]`) when `cap` is too small, 1 when the
+    /// arguments need the slow path ([`convert::style_from_js`], its error messages).
+    #[wasm_bindgen(method)]
+    fn chat(
+        this: &Hub,
+        text: &JsValue,
+        style: &JsValue,
+        ptr: *mut u8,
+        cap: usize,
+        out: *mut f64,
+    ) -> u32;
     /// Dispatch tape records `at..end` (f64s at `ptr`) of the batch whose strings are the
     /// `len` UTF-16 code units at `text` (made into one JS string on the first call, `at == 0`,
     /// and kept on the hub's stack while the wasm side dispatches an OTHER record); returns
@@ -53,6 +66,20 @@ extern "C" {
         at: usize,
         end: usize,
     ) -> usize;
+}
+
+/// The text, style bits and colour that hub.js's `chat` wrote into `buf` (lengths in `out`);
+/// `None` if they are not there (never, when it returned 0) or the colour is not UTF-8.
+fn chat_parts<'a>(buf: &'a [u8], out: &[f64; 4]) -> Option<(&'a [u8], u8, Option<&'a str>)> {
+    let (n, c) = (out[0] as usize, out[1]);
+    // `TextEncoder` output: UTF-8, and only copied into the line (not read as a `str`).
+    let text = buf.get(..n)?;
+    let color = if c < 0.0 {
+        None
+    } else {
+        Some(std::str::from_utf8(buf.get(n..n.checked_add(c as usize)?)?).ok()?)
+    };
+    Some((text, out[2] as u8, color))
 }
 
 /// Installs the panic hook once per module instance.
@@ -183,6 +210,10 @@ struct Inner {
     hub: Hub,
     /// The bytes of the frame being handled (reused).
     frame_buf: RefCell<Vec<u8>>,
+    /// The text and colour of the chat line being sent (reused; see `Inner::send_chat`).
+    send_buf: RefCell<Vec<u8>>,
+    /// The coloured styles `send` saw last, by their bits and colour text.
+    styles: RefCell<StyleCache>,
     /// `onCommand` handlers by command id. A list, not a map: a bot has a few commands, and each
     /// map type is its own copy of the hash table code in the wasm (docs/DESIGN.md "Size").
     handlers: RefCell<Vec<(u32, Function)>>,
@@ -215,10 +246,70 @@ impl Inner {
         *self.frame_buf.borrow_mut() = buf;
     }
 
+    /// `send(content, style)` (and command handlers' `reply`): hub.js writes the text and the
+    /// style's colour into `send_buf` and hands back the style bits in one call, instead of a
+    /// string crossing for each and a getter call per style property (docs/PERFORMANCE.md
+    /// "Encode"); arguments it does not take (wrong types) go the slow way, which names the
+    /// problem.
+    fn send_chat(self: &Rc<Self>, content: &JsValue, style: &JsValue) -> Result<(), JsValue> {
+        let mut buf = self.send_buf.take();
+        let mut out = [0f64; 4];
+        let mut r = self.hub.chat(
+            content,
+            style,
+            buf.as_mut_ptr(),
+            buf.len(),
+            out.as_mut_ptr(),
+        );
+        if r == 2 {
+            buf.resize(out[0] as usize, 0);
+            r = self.hub.chat(
+                content,
+                style,
+                buf.as_mut_ptr(),
+                buf.len(),
+                out.as_mut_ptr(),
+            );
+        }
+        let now = out[3] as u64;
+        let result = match (r, chat_parts(&buf, &out)) {
+            (0, Some((text, bits, None))) => self.send_text(now, &Style::from_bits(bits), text),
+            (0, Some((text, bits, Some(color)))) => {
+                let styles = &mut *self.styles.borrow_mut();
+                match styles.get(bits, color) {
+                    Ok(style) => self.send_text(now, style, text),
+                    Err(e) => Err(type_error(&format!("style.color: {e}"))),
+                }
+            }
+            _ => self.send_chat_slow(content, style),
+        };
+        *self.send_buf.borrow_mut() = buf;
+        result
+    }
+
+    /// [`Inner::send_chat`] for arguments hub.js did not take: every check, with its message.
+    fn send_chat_slow(self: &Rc<Self>, content: &JsValue, style: &JsValue) -> Result<(), JsValue> {
+        let text = content
+            .as_string()
+            .ok_or_else(|| type_error("send(content, style?): content must be a string"))?;
+        let style = style_from_js(style)?;
+        self.send_text(now_ms(), &style, text.as_bytes())
+    }
+
+    fn send_text(self: &Rc<Self>, now: u64, style: &Style, text: &[u8]) -> Result<(), JsValue> {
+        let mut result = Ok(());
+        self.input_at(now, |s, now| result = s.send_chat_utf8(now, style, text));
+        result.map_err(|e: ErrorInfo| error_to_js(&e))
+    }
+
     /// Feed the session one input, carry out its actions, then dispatch its events.
     fn input(self: &Rc<Self>, f: impl FnOnce(&mut Session, u64)) {
         // One clock read per input: the actions and the timer below happen in the same tick.
-        let now = now_ms();
+        self.input_at(now_ms(), f);
+    }
+
+    /// [`Inner::input`] with the clock already read (`now`, ms since the epoch).
+    fn input_at(self: &Rc<Self>, now: u64, f: impl FnOnce(&mut Session, u64)) {
         {
             let mut core = self.core.borrow_mut();
             f(&mut core.session, now);
@@ -241,7 +332,12 @@ impl Inner {
                     }
                     Action::Send(bytes) => {
                         if let Some(sink) = &core.sink {
-                            let _ = sink.call1(&JsValue::UNDEFINED, &Uint8Array::from(&bytes[..]));
+                            // What `send_with_u8_array` hands the socket: a view of the bytes
+                            // in wasm memory, for the call only (the socket copies them).
+                            // SAFETY: nothing in this module allocates while the view lives;
+                            // if the sink makes the memory grow, the view only goes empty.
+                            let view = unsafe { Uint8Array::view(&bytes) };
+                            let _ = sink.call1(&JsValue::UNDEFINED, &view);
                         } else if let Some(s) = &core.socket {
                             s.send(&bytes);
                         }
@@ -453,6 +549,8 @@ impl UChatBot {
             }),
             hub: Hub::new(&wasm_bindgen::memory()),
             frame_buf: RefCell::new(Vec::new()),
+            send_buf: RefCell::new(Vec::new()),
+            styles: RefCell::new(StyleCache::default()),
             handlers: RefCell::new(Vec::new()),
             waiters: RefCell::new(Vec::new()),
             reply: RefCell::new(None),
@@ -462,13 +560,10 @@ impl UChatBot {
             let bot = weak
                 .upgrade()
                 .ok_or_else(|| type_error("this bot no longer exists"))?;
-            let text = text
-                .as_string()
-                .ok_or_else(|| type_error("reply(text): text must be a string"))?;
-            UChatBot { inner: bot }.send_outgoing(&Outgoing::Chat {
-                style: Default::default(),
-                text,
-            })
+            if !text.is_string() {
+                return Err(type_error("reply(text): text must be a string"));
+            }
+            bot.send_chat(&text, &JsValue::UNDEFINED)
         }));
         Ok(UChatBot { inner })
     }
@@ -568,11 +663,7 @@ impl UChatBot {
 
     /// Send a chat line. `style`: `{bold, italic, underline, color}`.
     pub fn send(&self, content: JsValue, style: JsValue) -> Result<(), JsValue> {
-        let text = content
-            .as_string()
-            .ok_or_else(|| type_error("send(content, style?): content must be a string"))?;
-        let style = style_from_js(&style)?;
-        self.send_outgoing(&Outgoing::Chat { style, text })
+        self.inner.send_chat(&content, &style)
     }
 
     /// Whisper to one user.
@@ -686,7 +777,8 @@ impl UChatBot {
     }
 
     /// Bench hook, not API: send outgoing lines to `f(Uint8Array)` instead of the socket
-    /// (`null` restores the socket), so encoding can be timed without the network.
+    /// (`null` restores the socket), so encoding can be timed without the network. `f` gets
+    /// what the socket gets, a view of wasm memory that is only valid during the call.
     #[doc(hidden)]
     #[wasm_bindgen(js_name = __sink)]
     pub fn bench_sink(&self, f: Option<Function>) {
