@@ -138,7 +138,9 @@ pub fn style_from_js(v: &JsValue) -> Result<Style, JsValue> {
         ));
     }
     // Structural getters (`v.bold` in the glue): no JS key string per property and call
-    // (docs/PERFORMANCE.md "Encode path"). A throwing getter reads as undefined, as before.
+    // (docs/PERFORMANCE.md "Where the time goes" 5). Since session 14 `send` comes here only
+    // for arguments hub.js's `chat` does not take ("Encode"). A throwing getter reads as
+    // undefined, as there.
     let v: &StyleIn = v.unchecked_ref();
     let flag = |x: Result<JsValue, JsValue>, k: &str| -> Result<bool, JsValue> {
         let x = x.unwrap_or(JsValue::UNDEFINED);

@@ -6,7 +6,8 @@
 // Per WebSocket frame the wasm side makes one `run` call per stretch of tape (the first one
 // also makes every string of the frame, UTF-16 code units the wasm side converted, into one JS
 // string), and this file builds the event objects and calls the listeners
-// (docs/PERFORMANCE.md "Event tape").
+// (docs/PERFORMANCE.md "Event tape"). Per `send`, `chat` hands the wasm side the text and style
+// in one call (docs/PERFORMANCE.md "Encode").
 
 // For long frame texts (see `text`). `ignoreBOM`: a text that starts with U+FEFF keeps it.
 // Without it the decoder drops a leading BOM, which would shift every later string of the frame
