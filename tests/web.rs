@@ -758,6 +758,50 @@ async fn send_writes_what_the_typed_encoder_writes() {
     b.close();
 }
 
+/// A handler that sends while `send` is still dispatching its events (here the queue-full error
+/// of a bot that has not joined yet) must work, coloured style and all: `send` holds none of
+/// its buffers or caches borrowed while handlers run.
+#[wasm_bindgen_test]
+fn a_handler_can_send_from_inside_send() {
+    let b = Rc::new(bot(&[
+        ("room", room("t-send-inside").into()),
+        ("queueLimit", 1.into()),
+    ]));
+    let errors = Rc::new(RefCell::new(Vec::<String>::new()));
+    let sent = Rc::new(RefCell::new(0));
+    let (weak, seen, done) = (Rc::downgrade(&b), errors.clone(), sent.clone());
+    // (A panic in here would not fail the test by itself: hub.js catches what handlers throw
+    // and logs it. `sent` counts the sends that came back.)
+    let handler = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        seen.borrow_mut().push(text(&e, "name"));
+        if seen.borrow().len() <= 3 {
+            if let Some(b) = weak.upgrade() {
+                let style = options(&[("color", "#0F0".into()), ("bold", true.into())]);
+                b.send("from the handler".into(), style).unwrap();
+                *done.borrow_mut() += 1;
+            }
+        }
+    });
+    b.on(
+        "error",
+        handler.as_ref().unchecked_ref::<Function>().clone(),
+    )
+    .unwrap();
+    let style = options(&[("color", "#F00".into())]);
+    // (Events of a send made by a handler reach handlers with the next input.)
+    for i in 0..6 {
+        b.send(format!("line {i}").into(), style.clone()).unwrap();
+    }
+    assert!(errors.borrow().len() > 3, "{:?}", errors.borrow());
+    assert_eq!(*sent.borrow(), 3, "sends made by the handler that returned");
+    assert!(
+        errors.borrow().iter().all(|n| n == "queue_full"),
+        "{:?}",
+        errors.borrow()
+    );
+    b.close();
+}
+
 #[wasm_bindgen_test]
 async fn from_element_joins_as_the_page_user() {
     let doc = web_sys::window().unwrap().document().unwrap();

@@ -275,11 +275,18 @@ impl Inner {
         let result = match (r, chat_parts(&buf, &out)) {
             (0, Some((text, bits, None))) => self.send_text(now, &Style::from_bits(bits), text),
             (0, Some((text, bits, Some(color)))) => {
-                let styles = &mut *self.styles.borrow_mut();
-                match styles.get(bits, color) {
-                    Ok(style) => self.send_text(now, style, text),
-                    Err(e) => Err(type_error(&format!("style.color: {e}"))),
-                }
+                // The cache is borrowed inside the input only: its events go to handlers after
+                // that, and they may send again.
+                let mut result = Ok(());
+                self.input_at(now, |s, now| {
+                    result = match self.styles.borrow_mut().get(bits, color) {
+                        Ok(style) => s
+                            .send_chat_utf8(now, style, text)
+                            .map_err(|e| error_to_js(&e)),
+                        Err(e) => Err(type_error(&format!("style.color: {e}"))),
+                    };
+                });
+                result
             }
             _ => self.send_chat_slow(content, style),
         };
