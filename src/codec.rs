@@ -1029,36 +1029,34 @@ pub fn encode_field(field: &Field, out: &mut Vec<u8>) {
 /// layer, applied on top of the field layer, which leaves `0A` alone).
 #[inline]
 pub(crate) fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == ESCAPE || b == LF || is_type_byte(b) {
-            out.extend_from_slice(&bytes[start..i]);
-            out.push(ESCAPE);
-            start = i;
-        }
-    }
-    out.extend_from_slice(&bytes[start..]);
+    push_escaped_as(out, bytes, false);
 }
 
 /// [`push_escaped`] for the text of an outgoing chat line, which also goes out with U+00A0
 /// (UTF-8 `C2 A0`, a pair no other character contains) as a space, as uchat.js sends it
-/// (PROTOCOL.md §3.1). Plain runs are copied a chunk at a time (crate::scan).
+/// (PROTOCOL.md §3.1).
 pub(crate) fn push_escaped_chat_text(out: &mut Vec<u8>, text: &[u8]) {
-    out.reserve(text.len());
+    push_escaped_as(out, text, true);
+}
+
+/// [`push_escaped`], and U+00A0 as a space if `nbsp_as_space`. Plain runs are copied a chunk at
+/// a time (crate::scan; the scan also stops at 0xC2, the lead byte of U+00A0).
+fn push_escaped_as(out: &mut Vec<u8>, bytes: &[u8], nbsp_as_space: bool) {
+    out.reserve(bytes.len());
     let mut i = 0;
-    while i < text.len() {
-        if let Some(n) = crate::scan::text_plain(text, i) {
-            out.extend_from_slice(text.get(i..i + n).unwrap_or_default());
+    while i < bytes.len() {
+        if let Some(n) = crate::scan::text_plain(bytes, i) {
+            out.extend_from_slice(bytes.get(i..i + n).unwrap_or_default());
             i += n;
             if n == crate::scan::CHUNK {
                 continue;
             }
         }
         // A byte to look at, or one of the last (fewer than a chunk) bytes.
-        let Some(&b) = text.get(i) else { break };
+        let Some(&b) = bytes.get(i) else { break };
         if b == ESCAPE || b == LF || is_type_byte(b) {
             out.extend_from_slice(&[ESCAPE, b]);
-        } else if b == 0xC2 && text.get(i + 1) == Some(&0xA0) {
+        } else if nbsp_as_space && b == 0xC2 && bytes.get(i + 1) == Some(&0xA0) {
             out.push(b' ');
             i += 1;
         } else {

@@ -77,9 +77,9 @@ pub(crate) fn unescape_plain(b: &[u8], i: usize) -> Option<usize> {
     count(b, i, imp::below_8_or_escape)
 }
 
-/// How many of the [`CHUNK`] bytes at `i` come before the first byte an outgoing chat text
-/// cannot be copied over without a look: below 8, LF, escape, or 0xC2 (the lead byte of
-/// U+00A0, which chat lines send as a space).
+/// How many of the [`CHUNK`] bytes at `i` come before the first byte the encoder cannot copy
+/// over without a look: below 8, LF, escape, or 0xC2 (the lead byte of U+00A0, which chat
+/// lines send as a space).
 #[inline(always)]
 pub(crate) fn text_plain(b: &[u8], i: usize) -> Option<usize> {
     count(b, i, imp::text_special)
