@@ -68,6 +68,13 @@ extern "C" {
     ) -> usize;
 }
 
+/// The style of a line [`Inner::send_text`] sends: made already, or the bits and colour text
+/// hub.js's `chat` read.
+enum SendStyle<'a> {
+    Given(&'a Style),
+    Parts(u8, Option<&'a str>),
+}
+
 /// The text, style bits and colour that hub.js's `chat` wrote into `buf` (lengths in `out`);
 /// `None` if they are not there (never, when it returned 0) or the colour is not UTF-8.
 fn chat_parts<'a>(buf: &'a [u8], out: &[f64; 4]) -> Option<(&'a [u8], u8, Option<&'a str>)> {
@@ -254,39 +261,18 @@ impl Inner {
     fn send_chat(self: &Rc<Self>, content: &JsValue, style: &JsValue) -> Result<(), JsValue> {
         let mut buf = self.send_buf.take();
         let mut out = [0f64; 4];
-        let mut r = self.hub.chat(
-            content,
-            style,
-            buf.as_mut_ptr(),
-            buf.len(),
-            out.as_mut_ptr(),
-        );
+        let call = |buf: &mut Vec<u8>, out: &mut [f64; 4]| {
+            let (ptr, cap) = (buf.as_mut_ptr(), buf.len());
+            self.hub.chat(content, style, ptr, cap, out.as_mut_ptr())
+        };
+        let mut r = call(&mut buf, &mut out);
         if r == 2 {
             buf.resize(out[0] as usize, 0);
-            r = self.hub.chat(
-                content,
-                style,
-                buf.as_mut_ptr(),
-                buf.len(),
-                out.as_mut_ptr(),
-            );
+            r = call(&mut buf, &mut out);
         }
-        let now = out[3] as u64;
         let result = match (r, chat_parts(&buf, &out)) {
-            (0, Some((text, bits, None))) => self.send_text(now, &Style::from_bits(bits), text),
-            (0, Some((text, bits, Some(color)))) => {
-                // The cache is borrowed inside the input only: its events go to handlers after
-                // that, and they may send again.
-                let mut result = Ok(());
-                self.input_at(now, |s, now| {
-                    result = match self.styles.borrow_mut().get(bits, color) {
-                        Ok(style) => s
-                            .send_chat_utf8(now, style, text)
-                            .map_err(|e| error_to_js(&e)),
-                        Err(e) => Err(type_error(&format!("style.color: {e}"))),
-                    };
-                });
-                result
+            (0, Some((text, bits, color))) => {
+                self.send_text(out[3] as u64, text, SendStyle::Parts(bits, color))
             }
             _ => self.send_chat_slow(content, style),
         };
@@ -300,13 +286,40 @@ impl Inner {
             .as_string()
             .ok_or_else(|| type_error("send(content, style?): content must be a string"))?;
         let style = style_from_js(style)?;
-        self.send_text(now_ms(), &style, text.as_bytes())
+        self.send_text(now_ms(), text.as_bytes(), SendStyle::Given(&style))
     }
 
-    fn send_text(self: &Rc<Self>, now: u64, style: &Style, text: &[u8]) -> Result<(), JsValue> {
+    /// Sends a chat line. A coloured style comes from the cache, which is borrowed inside the
+    /// input only: the input's events go to handlers after that, and they may send again.
+    fn send_text(
+        self: &Rc<Self>,
+        now: u64,
+        text: &[u8],
+        style: SendStyle<'_>,
+    ) -> Result<(), JsValue> {
         let mut result = Ok(());
-        self.input_at(now, |s, now| result = s.send_chat_utf8(now, style, text));
-        result.map_err(|e: ErrorInfo| error_to_js(&e))
+        self.input_at(now, |s, now| {
+            let plain;
+            let mut styles = self.styles.borrow_mut();
+            let style = match style {
+                SendStyle::Given(style) => style,
+                SendStyle::Parts(bits, None) => {
+                    plain = Style::from_bits(bits);
+                    &plain
+                }
+                SendStyle::Parts(bits, Some(color)) => match styles.get(bits, color) {
+                    Ok(style) => style,
+                    Err(e) => {
+                        result = Err(type_error(&format!("style.color: {e}")));
+                        return;
+                    }
+                },
+            };
+            result = s
+                .send_chat_utf8(now, style, text)
+                .map_err(|e| error_to_js(&e));
+        });
+        result
     }
 
     /// Feed the session one input, carry out its actions, then dispatch its events.
