@@ -466,6 +466,14 @@ mod fast_path {
             &b"w\x02\x07\x02\x03\x03"[..],
             &b"m\x02"[..],
             &b"m\x03"[..],
+            // The presence lines of the fast path: the body ends a `k` record (its profile
+            // image; the record's key sends the first two heads' lines), or is the one field
+            // of `j`, `o`, `c`.
+            &b"k\x02\x01\x01\x01\x01\x01\x01\x01\x01\x03\xeb\xb0\xa5\x06\x03L\x05\x01\x03\x06\x05\x01\x09\x05\x01\x02\x09\x03"[..],
+            &b"k\x02\x01\x01\x01\x01\x01\x01\x01\x01\x03nick\x03id\x06\x05\x08\x03\x03\x05\x09\x05\x00\x02"[..],
+            &b"j\x02"[..],
+            &b"o\x03"[..],
+            &b"c\x05"[..],
         ]);
         // Text without type bytes (so the line keeps its shape), with backslashes and LFs.
         let clean = || {
@@ -502,8 +510,8 @@ mod fast_path {
     proptest! {
         #![proptest_config(config(512))]
 
-        /// Whatever follows `m`/`w` + a type byte, in any chunking, the fast path gives exactly
-        /// the events of the general path (`Line` → `Incoming`).
+        /// Whatever follows `m`/`w`/`k`/`j`/`o`/`c` + a type byte, in any chunking, the fast
+        /// path gives exactly the events of the general path (`Line` → `Incoming`).
         #[test]
         fn fast_path_gives_the_events_of_the_general_path(
             lines in vec(raw_line(), 1..6),

@@ -324,24 +324,26 @@ struct ChatMeta {
     trigger: Option<Box<CommandTrigger>>,
 }
 
-/// Most fields (after the key) of a line on the fast path: `w` with a time has five.
+/// Most fields (after the key) of a chat line on the fast path: `w` with a time has five.
 const MAX_FAST_FIELDS: usize = 5;
 
+/// Most fields (after the key) of a `k` line on the fast path: ten, and a profile image.
+const MAX_RECORD_FIELDS: usize = 11;
+
 /// Fields of a line split by [`split_fast`]: type byte and byte range.
-type Spans = [(u8, usize, usize); MAX_FAST_FIELDS];
+type Spans<const N: usize> = [(u8, usize, usize); N];
 
 /// Splits the raw line `raw` (as received, still escaped; `raw[0]` is a one-byte key and
 /// `raw[1]` the first type byte) into its fields, undoing both escaping layers in one pass
 /// (PROTOCOL.md §2.1–2.2: `\`+LF is LF; `\`+`\` or `\`+type byte is that byte; `\`+any
 /// other byte keeps both; a trailing lone `\` is dropped). `escaped`: whether `raw` may hold
 /// an escape byte (the splitter knows). The ranges index `raw` itself when it has none, else
-/// `scratch`, which is returned with the count. `None` for more
-/// than [`MAX_FAST_FIELDS`] fields.
-fn split_fast<'a>(
+/// `scratch`, which is returned with the count. `None` for more than `N` fields.
+fn split_fast<'a, const N: usize>(
     raw: &'a [u8],
     escaped: bool,
     scratch: &'a mut Vec<u8>,
-    out: &mut Spans,
+    out: &mut Spans<N>,
 ) -> Option<(usize, &'a [u8])> {
     use crate::codec::{ESCAPE, TYPE_BIN, TYPE_FLOAT};
     let is_type = |b: u8| (TYPE_BIN..=TYPE_FLOAT).contains(&b);
@@ -1035,20 +1037,8 @@ impl Session {
                 self.emit(Event::UserList(list));
             }
             Incoming::UserCount(n) => self.emit(Event::UserCount(n)),
-            Incoming::UserJoin(key) => {
-                self.users.join(&key);
-                let user = self.user_or_key(&key);
-                self.emit(Event::UserJoin(user));
-            }
-            Incoming::UserQuit { nick } => {
-                let user = self.users.quit(&nick).unwrap_or_else(|| {
-                    Rc::new(UserRecord {
-                        nick: nick.clone(),
-                        ..UserRecord::unknown(UserKey(Vec::new()))
-                    })
-                });
-                self.emit(Event::UserQuit(user));
-            }
+            Incoming::UserJoin(key) => self.user_join(key),
+            Incoming::UserQuit { nick } => self.user_quit(nick),
             Incoming::UserModi(modi) => {
                 let target = self.user_or_key(&modi.target).nick.clone();
                 self.users.replace(&modi.target, &modi.after);
@@ -1133,21 +1123,135 @@ impl Session {
     /// invalid UTF-8, a bad number), which then takes the general path and gets its usual
     /// result or error. `tape_mode_gives_the_same_events_as_queue_mode` and
     /// `fast_path_matches_the_general_path_on_random_lines` hold the two paths together.
+    ///
+    /// The presence lines take the same split: `k` records (their strings are still
+    /// allocated, but no `Line`, field list or `Incoming` is built: the general path spent a
+    /// fifth of the corpus's instructions on them), and `j`, `o` and `c` with their one field
+    /// (docs/PERFORMANCE.md "Session 15").
     fn fast_line(&mut self, now_ms: u64, raw: &[u8], escaped: bool) -> bool {
-        use crate::codec::TYPE_BIN;
-        let whisper = match raw {
-            [b'm', TYPE_BIN, ..] => false,
-            [b'w', TYPE_BIN, ..] => true,
-            _ => return false,
-        };
+        use crate::codec::{TYPE_BIN, TYPE_NUM, TYPE_STR};
         let mut scratch = std::mem::take(&mut self.scratch);
-        let mut spans: Spans = [(0, 0, 0); MAX_FAST_FIELDS];
-        let done = match split_fast(raw, escaped, &mut scratch, &mut spans) {
-            Some((n, buf)) => self.fast_fields(now_ms, whisper, &spans[..n], buf),
-            None => false,
+        let done = match raw {
+            [b'm' | b'w', TYPE_BIN, ..] => {
+                let mut spans = [(0, 0, 0); MAX_FAST_FIELDS];
+                match split_fast(raw, escaped, &mut scratch, &mut spans) {
+                    Some((n, buf)) => self.fast_fields(now_ms, raw[0] == b'w', &spans[..n], buf),
+                    None => false,
+                }
+            }
+            [b'k', TYPE_BIN, ..] => {
+                let mut spans = [(0, 0, 0); MAX_RECORD_FIELDS];
+                match split_fast(raw, escaped, &mut scratch, &mut spans) {
+                    Some((n, buf)) => self.fast_record(&spans[..n], buf),
+                    None => false,
+                }
+            }
+            [b'j', TYPE_BIN, ..] | [b'o', TYPE_STR, ..] | [b'c', TYPE_NUM, ..] => {
+                let mut span = [(0, 0, 0); 1];
+                match split_fast(raw, escaped, &mut scratch, &mut span) {
+                    Some((_, buf)) => self.fast_presence(raw[0], buf.get(span[0].1..span[0].2)),
+                    None => false,
+                }
+            }
+            _ => false,
         };
         self.scratch = scratch;
         done
+    }
+
+    /// A `k` line split by [`split_fast`] (PROTOCOL.md §3.2): the record `Incoming::from_line`
+    /// reads, upserted as [`Session::on_line`] does; false (nothing done) for any field the
+    /// general path must judge (another type, invalid UTF-8, a bad number, a field count other
+    /// than 10 or 11).
+    fn fast_record(&mut self, f: &[(u8, usize, usize)], buf: &[u8]) -> bool {
+        use crate::codec::{decode_number, TYPE_BIN, TYPE_NUM, TYPE_STR, TYPE_UNDEF};
+        let field = |i: usize| f.get(i).and_then(|&(ty, a, b)| Some((ty, buf.get(a..b)?)));
+        let binary = |i| match field(i)? {
+            (TYPE_BIN, b) => Some(b.to_vec()),
+            _ => None,
+        };
+        let number = |i| match field(i)? {
+            (TYPE_NUM, b) => decode_number(b).ok(),
+            _ => None,
+        };
+        // A string, or `undefined` as `Some(None)`.
+        let opt_string = |i| match field(i)? {
+            (TYPE_STR, b) => std::str::from_utf8(b).ok().map(|s| Some(s.to_owned())),
+            (TYPE_UNDEF, _) => Some(None),
+            _ => None,
+        };
+        let string = |i| match field(i)? {
+            (TYPE_STR, _) => opt_string(i)?,
+            _ => None,
+        };
+        let rec = (|| {
+            let profileimg = match f.len() {
+                10 => None,
+                11 => opt_string(10)?,
+                _ => return None,
+            };
+            let mute_raw = number(8)?;
+            Some(UserRecord {
+                key: UserKey(binary(0)?),
+                nick: string(1)?,
+                id: opt_string(2)?.unwrap_or_default(),
+                level: opt_string(3)?,
+                auth: number(4)?,
+                icons: opt_string(5)?.unwrap_or_default(),
+                nickcon: opt_string(6)?.unwrap_or_default(),
+                connected: number(7)?,
+                mute: mute_raw & 1 != 0,
+                mute_raw,
+                session: binary(9)?,
+                profileimg,
+            })
+        })();
+        match rec {
+            Some(rec) => {
+                self.users.upsert(rec);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A `j | B key`, `o | S nick` or `c | N count` line's one field (the line's key byte
+    /// chose the type): handled as [`Session::on_line`] does; false (nothing done) for a nick
+    /// that is not UTF-8 or a bad number.
+    fn fast_presence(&mut self, key: u8, value: Option<&[u8]>) -> bool {
+        let Some(value) = value else {
+            return false; // unreachable: the span lies in the buffer it came with
+        };
+        match key {
+            b'j' => self.user_join(UserKey(value.to_vec())),
+            b'o' => match std::str::from_utf8(value) {
+                Ok(nick) => self.user_quit(nick.to_owned()),
+                Err(_) => return false,
+            },
+            _ => match crate::codec::decode_number(value) {
+                Ok(n) => self.emit(Event::UserCount(n)),
+                Err(_) => return false,
+            },
+        }
+        true
+    }
+
+    /// `j`: the user is present again (PROTOCOL.md §3.2).
+    fn user_join(&mut self, key: UserKey) {
+        self.users.join(&key);
+        let user = self.user_or_key(&key);
+        self.emit(Event::UserJoin(user));
+    }
+
+    /// `o`: the user with this nick left.
+    fn user_quit(&mut self, nick: String) {
+        let user = self.users.quit(&nick).unwrap_or_else(|| {
+            Rc::new(UserRecord {
+                nick,
+                ..UserRecord::unknown(UserKey(Vec::new()))
+            })
+        });
+        self.emit(Event::UserQuit(user));
     }
 
     fn fast_fields(

@@ -928,13 +928,59 @@ fn fast_path_matches_the_general_path_on_random_lines() {
                 frame.extend(raw);
                 continue;
             }
-            let whisper = rnd(4) == 0;
-            let mut l = Line::new(if whisper { "w" } else { "m" });
             let key = |rnd: &mut dyn FnMut(u64) -> u64| match rnd(4) {
                 0 => Field::Bin(ME.to_vec()),
                 1 => Field::Bin(BOB.to_vec()),
                 _ => Field::Bin(bytes(8, rnd)),
             };
+            if rnd(4) == 0 {
+                // The presence lines of the fast path (`k`, `j`, `o`, `c`), mostly well formed,
+                // sometimes with a field of another type, bad UTF-8 or a field too many or few.
+                let text = |rnd: &mut dyn FnMut(u64) -> u64| match rnd(8) {
+                    0 => Field::Undef,
+                    1 => Field::Bin(bytes(3, rnd)),
+                    2 => Field::Str(String::from_utf8_lossy(&bytes(6, rnd)).into_owned()),
+                    _ => Field::Str(["밥", "bob", "", "a\\b"][rnd(4) as usize].into()),
+                };
+                let number = |rnd: &mut dyn FnMut(u64) -> u64| match rnd(10) {
+                    0 => Field::Str("7".into()),
+                    1 => Field::Float(1.0),
+                    _ => Field::Num(rnd(1 << 40) as i64),
+                };
+                let l = match rnd(4) {
+                    0 => {
+                        let mut l = Line::new("k");
+                        l.push(key(&mut rnd));
+                        for i in 1..10 + rnd(3) {
+                            l.push(match i {
+                                4 | 7 | 8 => number(&mut rnd),
+                                9 if rnd(8) > 0 => Field::Bin(bytes(8, &mut rnd)),
+                                _ => text(&mut rnd),
+                            });
+                        }
+                        l
+                    }
+                    1 => Line::new("j").with(key(&mut rnd)),
+                    2 => Line::new("o").with(text(&mut rnd)),
+                    _ => Line::new("c").with(number(&mut rnd)),
+                };
+                let mut raw = encode(&l).unwrap();
+                if rnd(8) == 0 {
+                    // Raw junk bytes ahead of the line end, escaped for the line layer only.
+                    raw.pop();
+                    for b in bytes(rnd(12), &mut rnd) {
+                        if b == b'\n' {
+                            raw.push(b'\\');
+                        }
+                        raw.push(b);
+                    }
+                    raw.push(b'\n');
+                }
+                frame.extend(raw);
+                continue;
+            }
+            let whisper = rnd(4) == 0;
+            let mut l = Line::new(if whisper { "w" } else { "m" });
             l.push(key(&mut rnd));
             if whisper {
                 l.push(key(&mut rnd));
@@ -988,14 +1034,38 @@ fn fast_path_matches_the_general_path_on_random_lines() {
         }
         let mut ev = h.take_events();
         ev.retain(|e| !matches!(e, Event::Raw(_)));
-        ev
+        // The table as the `k` lines left it (`k` has no event of its own).
+        let known = [ME, BOB].map(|k| h.s.users().get(&UserKey(k.to_vec())).cloned());
+        (ev, known)
     };
-    let (general, fast) = (run(true), run(false));
+    let ((general, general_known), (fast, fast_known)) = (run(true), run(false));
+    assert_ne!(
+        fast_known[1],
+        Some(rec(BOB, "밥", 1)),
+        "a random `k` line replaced Bob's"
+    );
+    assert_eq!(general_known, fast_known);
     let kinds = |k: fn(&Event) -> bool| fast.iter().filter(|e| k(e)).count();
     assert!(kinds(|e| matches!(e, Event::Message { .. })) > 1000);
     assert!(kinds(|e| matches!(e, Event::Whisper { .. })) > 300);
     assert!(kinds(|e| matches!(e, Event::Command(_))) > 50);
     assert!(kinds(|e| matches!(e, Event::Error(_))) > 100);
+    assert!(kinds(|e| matches!(e, Event::UserJoin(_))) > 100);
+    assert!(kinds(|e| matches!(e, Event::UserQuit(_))) > 100);
+    assert!(kinds(|e| matches!(e, Event::UserCount(_))) > 100);
+    // `k` lines have no event of their own: their records show in the later events' users.
+    let named = |evs: &[Event]| {
+        evs.iter()
+            .filter(
+                |e| matches!(e, Event::Message { user, .. } if user.nick == "밥" && user.auth != 1),
+            )
+            .count()
+    };
+    assert!(
+        named(&fast) > 20,
+        "records from random `k` lines reach the events"
+    );
+    assert_eq!(named(&general), named(&fast));
     assert_eq!(general.len(), fast.len());
     for (i, (g, f)) in general.iter().zip(&fast).enumerate() {
         assert_eq!(g, f, "event {i} differs");

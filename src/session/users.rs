@@ -96,8 +96,10 @@ impl UserTable {
 
     /// Define or refresh a record (`k`).
     pub fn upsert(&mut self, rec: UserRecord) {
-        let key = rec.key.clone();
+        // The key is copied only for a new entry or a nick index change, not for the common
+        // refresh of a known user (`k` lines are a twelfth of a busy room's lines).
         let rec = Rc::new(rec);
+        let key = &rec.key;
         let prev = match self.users.get_mut(key.as_bytes()) {
             Some(e) => {
                 let prev = e.rec.replace(rec.clone());
@@ -108,9 +110,9 @@ impl UserTable {
             }
             None => {
                 self.users.insert(
-                    key,
+                    key.clone(),
                     Entry {
-                        rec: Some(rec),
+                        rec: Some(rec.clone()),
                         ..Entry::default()
                     },
                 );
@@ -120,10 +122,10 @@ impl UserTable {
         // Present: keep the nick index current.
         match prev {
             Some(p) if p.nick == rec.nick => return,
-            Some(p) => self.unindex(&p.nick, &key),
+            Some(p) => self.unindex(&p.nick, key),
             None => {}
         }
-        self.index(&rec.nick, &key);
+        self.index(&rec.nick, key);
     }
 
     /// The record for `key`.
