@@ -19,6 +19,7 @@ use crate::{run_checked, Ctx};
 
 const USAGE: &str = "\
 cargo xtask bench [--quick] [--soak] [--mb N] [--rounds N] [--second-opt-level L]
+                  [--second-rev REV]
 
     (default)  decode/encode throughput of the SDK vs pure-JS decoders on a 10 MB corpus,
                init time and gzipped size; prints RESULT <name> <value> lines
@@ -29,6 +30,9 @@ cargo xtask bench [--quick] [--soak] [--mb N] [--rounds N] [--second-opt-level L
     --second-opt-level L   build the second SDK of the page (the `…_speed_build` results,
                opt-level 3 by default) with rustc opt-level L (0, 1, 2, 3, s or z) to time
                another size/speed trade-off against the shipped build in the same run
+    --second-rev REV   build the second SDK from the git revision REV (a worktree under
+               the target directory) with the shipped profile: a same-run A/B of a change
+               against the code before it (the `…_speed_build` results are then REV's)
 ";
 
 /// Files of `bench/` the pages need.
@@ -48,6 +52,8 @@ struct Opts {
     seconds: u32,
     /// The rustc opt-level of the second SDK (`--second-opt-level`).
     second_opt_level: u8,
+    /// The git revision the second SDK is built from (`--second-rev`), at opt-level `z`.
+    second_rev: Option<String>,
 }
 
 impl Opts {
@@ -58,6 +64,7 @@ impl Opts {
             rounds: 7,
             seconds: 60,
             second_opt_level: b'3',
+            second_rev: None,
         };
         let mut it = rest.iter();
         while let Some(a) = it.next() {
@@ -86,9 +93,17 @@ impl Opts {
                         }
                     }
                 }
+                "--second-rev" => match it.next() {
+                    Some(rev) if !rev.starts_with('-') => o.second_rev = Some(rev.clone()),
+                    _ => return Err(format!("--second-rev needs a git revision\n\n{USAGE}")),
+                },
                 "-h" | "--help" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown bench option `{other}`\n\n{USAGE}")),
             }
+        }
+        if o.second_rev.is_some() {
+            // The revision's code with the shipped profile (opt-level z, `wasm-opt -Os`).
+            o.second_opt_level = b'z';
         }
         Ok(o)
     }
@@ -109,6 +124,31 @@ fn geckodriver(ctx: &Ctx) -> Option<PathBuf> {
     })
 }
 
+/// A checkout of `rev` in `<target>/bench-rev` (made anew each time), for `--second-rev`.
+fn worktree(root: &Path, rev: &str) -> Result<PathBuf, String> {
+    let tree = crate::pkg::target_dir(root).join("bench-rev");
+    if tree.exists() {
+        // Ignore the answer: the directory may be left from an interrupted run.
+        let _ = Command::new("git")
+            .args(["worktree", "remove", "--force"])
+            .arg(&tree)
+            .current_dir(root)
+            .status();
+        let _ = fs::remove_dir_all(&tree);
+        let _ = Command::new("git")
+            .args(["worktree", "prune"])
+            .current_dir(root)
+            .status();
+    }
+    let mut git = Command::new("git");
+    git.args(["worktree", "add", "--detach", "--quiet"])
+        .arg(&tree)
+        .arg(rev)
+        .current_dir(root);
+    run_checked(&mut git).map_err(|e| format!("--second-rev {rev}: {e}"))?;
+    Ok(tree)
+}
+
 /// `cargo xtask bench …`.
 pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
     let opts = Opts::parse(rest)?;
@@ -118,8 +158,14 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
     // The same SDK built for speed (opt-level 3 unless `--second-opt-level` says otherwise),
     // timed in the same run (bench.js `sdk_speed`).
     let second = crate::pkg::Profile::Speed(opts.second_opt_level);
-    crate::pkg::build_web_as(root, second, &www.join("pkg-speed"))?;
-    if opts.second_opt_level != b'3' {
+    if let Some(rev) = &opts.second_rev {
+        let tree = worktree(root, rev)?;
+        crate::pkg::build_web_as(&tree, second, &www.join("pkg-speed"))?;
+        println!("note: the `…_speed_build` results below are for {rev}, built as shipped");
+    } else {
+        crate::pkg::build_web_as(root, second, &www.join("pkg-speed"))?;
+    }
+    if opts.second_opt_level != b'3' && opts.second_rev.is_none() {
         println!(
             "note: the `…_speed_build` results below are for opt-level {}",
             char::from(opts.second_opt_level)
@@ -233,6 +279,18 @@ mod tests {
         ] {
             let e = parse(bad).err().expect("rejected");
             assert!(e.starts_with("--second-opt-level needs one of"), "{e}");
+        }
+    }
+
+    #[test]
+    fn second_rev_builds_the_revision_as_shipped() {
+        assert_eq!(parse(&[]).unwrap().second_rev, None);
+        let o = parse(&["--second-rev", "HEAD~1", "--quick"]).unwrap();
+        assert_eq!(o.second_rev.as_deref(), Some("HEAD~1"));
+        assert_eq!(o.second_opt_level, b'z');
+        for bad in [&["--second-rev"][..], &["--second-rev", "--quick"]] {
+            let e = parse(bad).err().expect("rejected");
+            assert!(e.starts_with("--second-rev needs a git revision"), "{e}");
         }
     }
 }
