@@ -385,12 +385,13 @@ impl Inner {
             let (text, len) = (batch.text.as_ptr(), batch.text.len());
             let (ptr, end) = (batch.nums.as_ptr(), batch.nums.len());
             let mut at = 0;
+            let mut others = batch.others.drain(..);
             loop {
                 at = self.hub.run(text, len, ptr, at, end);
                 if at >= end {
                     break;
                 }
-                if let Some(e) = batch.others.pop_front() {
+                if let Some(e) = others.next() {
                     self.dispatch(e);
                 }
                 at += 1;
