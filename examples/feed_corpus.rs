@@ -89,10 +89,12 @@ fn feed(frames: &[&[u8]]) -> (usize, usize, usize) {
     n
 }
 
-/// Drops the actions and takes the batch, as the web layer does after each input; returns
-/// the batch's sizes (tape numbers, text units, other events).
+/// Drops the actions, asks for the next timer and takes the batch, as the web layer does
+/// after each input; returns the batch's sizes (tape numbers, text units, other events).
 fn drain(s: &mut Session) -> (usize, usize, usize) {
     while s.poll_action().is_some() {}
+    // The web layer asks for the next timer after every input (`Inner::arm_timer`).
+    std::hint::black_box(s.next_timeout(1_700_000_000_000));
     let Some(b) = s.take_batch() else {
         return (0, 0, 0);
     };

@@ -632,10 +632,12 @@ impl Session {
 
     /// When [`Session::on_timeout`] should be called next (local ms), if ever.
     pub fn next_timeout(&mut self, now_ms: u64) -> Option<u64> {
-        let mut next = [self.heartbeat_at, self.reconnect_at]
-            .into_iter()
-            .flatten()
-            .min();
+        // Asked after every input (the web layer's timer): a plain `match`, which the size
+        // build keeps inline, not an iterator chain (~55 instructions per frame).
+        let mut next = match (self.heartbeat_at, self.reconnect_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if self.state == State::Joined && !self.queue.is_empty() {
             if let Some(b) = &mut self.bucket {
                 let at = b.next_token_at(now_ms);
