@@ -124,21 +124,13 @@ fn geckodriver(ctx: &Ctx) -> Option<PathBuf> {
     })
 }
 
-/// A checkout of `rev` in `<target>/bench-rev` (made anew each time), for `--second-rev`.
+/// A checkout of `rev` in `<target>/bench-rev` (made anew each time, removed after the
+/// build by [`remove_worktree`]), for `--second-rev`.
 fn worktree(root: &Path, rev: &str) -> Result<PathBuf, String> {
     let tree = crate::pkg::target_dir(root).join("bench-rev");
     if tree.exists() {
-        // Ignore the answer: the directory may be left from an interrupted run.
-        let _ = Command::new("git")
-            .args(["worktree", "remove", "--force"])
-            .arg(&tree)
-            .current_dir(root)
-            .status();
-        let _ = fs::remove_dir_all(&tree);
-        let _ = Command::new("git")
-            .args(["worktree", "prune"])
-            .current_dir(root)
-            .status();
+        // Left from an interrupted run.
+        remove_worktree(root, &tree);
     }
     let mut git = Command::new("git");
     git.args(["worktree", "add", "--detach", "--quiet"])
@@ -147,6 +139,20 @@ fn worktree(root: &Path, rev: &str) -> Result<PathBuf, String> {
         .current_dir(root);
     run_checked(&mut git).map_err(|e| format!("--second-rev {rev}: {e}"))?;
     Ok(tree)
+}
+
+/// Removes the worktree at `tree` and forgets it; failures are ignored (nothing depends on it).
+fn remove_worktree(root: &Path, tree: &Path) {
+    let _ = Command::new("git")
+        .args(["worktree", "remove", "--force"])
+        .arg(tree)
+        .current_dir(root)
+        .status();
+    let _ = fs::remove_dir_all(tree);
+    let _ = Command::new("git")
+        .args(["worktree", "prune"])
+        .current_dir(root)
+        .status();
 }
 
 /// `cargo xtask bench …`.
@@ -160,7 +166,9 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
     let second = crate::pkg::Profile::Speed(opts.second_opt_level);
     if let Some(rev) = &opts.second_rev {
         let tree = worktree(root, rev)?;
-        crate::pkg::build_web_as(&tree, second, &www.join("pkg-speed"))?;
+        let built = crate::pkg::build_web_as(&tree, second, &www.join("pkg-speed"));
+        remove_worktree(root, &tree);
+        built?;
         println!("note: the `…_speed_build` results below are for {rev}, built as shipped");
     } else {
         crate::pkg::build_web_as(root, second, &www.join("pkg-speed"))?;
