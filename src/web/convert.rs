@@ -6,7 +6,6 @@ use crate::message::{RoomInfo, Style, UserRecord};
 use crate::session::{Config, ErrorInfo, Login, RateLimit, ReconnectPolicy};
 use crate::token::UserFields;
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 
 /// Default server (DECISIONS.md "Keepalive, reconnect, rate" 4).
@@ -137,13 +136,13 @@ pub fn style_from_js(v: &JsValue) -> Result<Style, JsValue> {
             "style must be an object like { bold: true, color: '#ff0000' }",
         ));
     }
-    // Structural getters (`v.bold` in the glue): no JS key string per property and call
-    // (docs/PERFORMANCE.md "Where the time goes" 5). Since session 14 `send` comes here only
-    // for arguments hub.js's `chat` does not take ("Encode"). A throwing getter reads as
-    // undefined, as there.
-    let v: &StyleIn = v.unchecked_ref();
-    let flag = |x: Result<JsValue, JsValue>, k: &str| -> Result<bool, JsValue> {
-        let x = x.unwrap_or(JsValue::UNDEFINED);
+    // `Reflect.get` through `get`: since session 14 `send` comes here only for arguments
+    // hub.js's `chat` does not take ("Encode" in docs/PERFORMANCE.md), so the four structural
+    // getters this used (no key string per property, docs/PERFORMANCE.md "Where the time
+    // goes" 5) no longer paid for their imports. A throwing getter reads as undefined, as in
+    // hub.js.
+    let flag = |k: &str| -> Result<bool, JsValue> {
+        let x = get(v, k);
         if x.is_undefined() || x.is_null() {
             Ok(false)
         } else {
@@ -152,12 +151,12 @@ pub fn style_from_js(v: &JsValue) -> Result<Style, JsValue> {
         }
     };
     let mut style = Style {
-        bold: flag(v.bold(), "bold")?,
-        italic: flag(v.italic(), "italic")?,
-        underline: flag(v.underline(), "underline")?,
+        bold: flag("bold")?,
+        italic: flag("italic")?,
+        underline: flag("underline")?,
         color: None,
     };
-    let color = v.color().unwrap_or(JsValue::UNDEFINED);
+    let color = get(v, "color");
     if !(color.is_undefined() || color.is_null()) {
         let text = color.as_string().ok_or_else(|| {
             type_error("style.color must be a string like '#ff0000', '#f00' or 'rgb(255, 0, 0)'")
@@ -407,20 +406,6 @@ fn sub_number(o: &JsValue, parent: &str, key: &str) -> Result<Option<f64>, JsVal
             "option `{parent}.{key}` must be a non-negative number"
         ))),
     }
-}
-
-#[wasm_bindgen]
-extern "C" {
-    /// The `style` argument of `send` (any object; read through plain property gets).
-    type StyleIn;
-    #[wasm_bindgen(method, structural, getter = "bold", catch)]
-    fn bold(this: &StyleIn) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(method, structural, getter = "italic", catch)]
-    fn italic(this: &StyleIn) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(method, structural, getter = "underline", catch)]
-    fn underline(this: &StyleIn) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(method, structural, getter = "color", catch)]
-    fn color(this: &StyleIn) -> Result<JsValue, JsValue>;
 }
 
 fn build_user(u: &UserRecord) -> JsValue {
