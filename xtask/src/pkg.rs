@@ -243,6 +243,26 @@ pub enum Profile {
     Speed(u8),
 }
 
+/// Removes the cdylib `raw` (and its copy in `deps/`) if another checkout built it last.
+///
+/// The target directory is shared between checkouts by default, and a cdylib's file name has
+/// no per-package hash, so each checkout's build writes the same `uchat_bot.wasm`. Cargo
+/// judges a checkout's build fresh when that file is newer than the checkout's sources, so
+/// after another checkout built, `cargo build` here did nothing and the other checkout's wasm
+/// was packaged (seen in session 15: `cargo xtask size` measured a clone's code). A stamp
+/// next to the file names the workspace that built it; a missing output makes cargo build
+/// again.
+fn forget_other_checkouts_wasm(root: &Path, raw: &Path) {
+    let stamp = raw.with_extension("wasm.root");
+    let ours = fs::read_to_string(&stamp).is_ok_and(|r| Path::new(&r) == root);
+    if !ours {
+        let _ = fs::remove_file(raw);
+        if let (Some(dir), Some(name)) = (raw.parent(), raw.file_name()) {
+            let _ = fs::remove_file(dir.join("deps").join(name));
+        }
+    }
+}
+
 /// [`build_web`] with any [`Profile`].
 pub fn build_web_as(root: &Path, profile: Profile, out_dir: &Path) -> Result<WebBuild, String> {
     let release = profile != Profile::Debug;
@@ -262,7 +282,6 @@ pub fn build_web_as(root: &Path, profile: Profile, out_dir: &Path) -> Result<Web
             );
         }
     }
-    run_checked(&mut cargo)?;
     let profile_dir = match profile {
         Profile::Debug => "debug",
         Profile::Release => "release",
@@ -272,6 +291,11 @@ pub fn build_web_as(root: &Path, profile: Profile, out_dir: &Path) -> Result<Web
         .join(WASM_TARGET)
         .join(profile_dir)
         .join("uchat_bot.wasm");
+    forget_other_checkouts_wasm(root, &raw);
+    run_checked(&mut cargo)?;
+    let stamp = raw.with_extension("wasm.root");
+    fs::write(&stamp, root.to_string_lossy().as_bytes())
+        .map_err(|e| format!("writing {}: {e}", stamp.display()))?;
     fs::create_dir_all(out_dir).map_err(|e| format!("mkdir {}: {e}", out_dir.display()))?;
     // Snippet directories are named by a hash: drop those of an earlier build of a reused
     // directory (www/pkg) so only what this glue imports is served and counted.
