@@ -1149,6 +1149,8 @@ impl Session {
                 }
             }
             [b'j', TYPE_BIN, ..] | [b'o', TYPE_STR, ..] | [b'c', TYPE_NUM, ..] => {
+                // One field; a line with more (which the general path reads the same, ignoring
+                // the rest) is rare enough to leave to it.
                 let mut span = [(0, 0, 0); 1];
                 match split_fast(raw, escaped, &mut scratch, &mut span) {
                     Some((_, buf)) => self.fast_presence(raw[0], buf.get(span[0].1..span[0].2)),
@@ -1238,7 +1240,7 @@ impl Session {
         true
     }
 
-    /// `j`: the user is present again (PROTOCOL.md §3.2).
+    /// `j`: the user with this key joined (PROTOCOL.md §3.2).
     fn user_join(&mut self, key: UserKey) {
         self.users.join(&key);
         let user = self.user_or_key(&key);
