@@ -915,16 +915,19 @@ fn fast_path_matches_the_general_path_on_random_lines() {
                     .collect::<Vec<u8>>()
             };
             let bytes = |len, rnd: &mut dyn FnMut(u64) -> u64| bytes_one_in(len, 3, rnd);
-            if rnd(5) == 0 {
-                // Junk: escape the line layer only (as a server would) and end the line.
-                let mut raw = vec![if rnd(2) == 0 { b'm' } else { b'w' }, 2];
-                for b in bytes(rnd(24), &mut rnd) {
+            // Junk bytes escaped for the line layer only (as a server would), then the line end.
+            let end_with_junk = |raw: &mut Vec<u8>, junk: Vec<u8>| {
+                for b in junk {
                     if b == b'\n' {
                         raw.push(b'\\');
                     }
                     raw.push(b);
                 }
                 raw.push(b'\n');
+            };
+            if rnd(5) == 0 {
+                let mut raw = vec![if rnd(2) == 0 { b'm' } else { b'w' }, 2];
+                end_with_junk(&mut raw, bytes(rnd(24), &mut rnd));
                 frame.extend(raw);
                 continue;
             }
@@ -966,15 +969,9 @@ fn fast_path_matches_the_general_path_on_random_lines() {
                 };
                 let mut raw = encode(&l).unwrap();
                 if rnd(8) == 0 {
-                    // Raw junk bytes ahead of the line end, escaped for the line layer only.
+                    // Raw junk bytes ahead of the line end.
                     raw.pop();
-                    for b in bytes(rnd(12), &mut rnd) {
-                        if b == b'\n' {
-                            raw.push(b'\\');
-                        }
-                        raw.push(b);
-                    }
-                    raw.push(b'\n');
+                    end_with_junk(&mut raw, bytes(rnd(12), &mut rnd));
                 }
                 frame.extend(raw);
                 continue;
