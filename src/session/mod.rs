@@ -1184,10 +1184,8 @@ impl Session {
             (TYPE_UNDEF, _) => Some(None),
             _ => None,
         };
-        let string = |i| match field(i)? {
-            (TYPE_STR, _) => opt_string(i)?,
-            _ => None,
-        };
+        // A string only: `undefined` is refused like any other type.
+        let string = |i| opt_string(i).flatten();
         let rec = (|| {
             let profileimg = match f.len() {
                 10 => None,
