@@ -243,7 +243,8 @@ pub enum Profile {
     Speed(u8),
 }
 
-/// Removes the cdylib `raw` (and its copy in `deps/`) if another checkout built it last.
+/// Removes the cdylib `raw` (and its copy in `deps/`) unless `stamp` names `root` as the
+/// checkout that built it last.
 ///
 /// The target directory is shared between checkouts by default, and a cdylib's file name has
 /// no per-package hash, so each checkout's build writes the same `uchat_bot.wasm`. Cargo
@@ -252,9 +253,8 @@ pub enum Profile {
 /// was packaged (seen in session 15: `cargo xtask size` measured a clone's code). A stamp
 /// next to the file names the workspace that built it; a missing output makes cargo build
 /// again.
-fn forget_other_checkouts_wasm(root: &Path, raw: &Path) {
-    let stamp = raw.with_extension("wasm.root");
-    let ours = fs::read_to_string(&stamp).is_ok_and(|r| Path::new(&r) == root);
+fn forget_other_checkouts_wasm(root: &Path, raw: &Path, stamp: &Path) {
+    let ours = fs::read_to_string(stamp).is_ok_and(|r| Path::new(&r) == root);
     if !ours {
         let _ = fs::remove_file(raw);
         if let (Some(dir), Some(name)) = (raw.parent(), raw.file_name()) {
@@ -291,9 +291,9 @@ pub fn build_web_as(root: &Path, profile: Profile, out_dir: &Path) -> Result<Web
         .join(WASM_TARGET)
         .join(profile_dir)
         .join("uchat_bot.wasm");
-    forget_other_checkouts_wasm(root, &raw);
-    run_checked(&mut cargo)?;
     let stamp = raw.with_extension("wasm.root");
+    forget_other_checkouts_wasm(root, &raw, &stamp);
+    run_checked(&mut cargo)?;
     fs::write(&stamp, root.to_string_lossy().as_bytes())
         .map_err(|e| format!("writing {}: {e}", stamp.display()))?;
     fs::create_dir_all(out_dir).map_err(|e| format!("mkdir {}: {e}", out_dir.display()))?;
