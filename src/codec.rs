@@ -932,7 +932,39 @@ pub fn parse_float(p: &[u8]) -> Result<f64, DecodeErrorKind> {
     {
         return Err(bad());
     }
-    parse_decimal(body).map(|v| sign * v).ok_or_else(bad)
+    short_decimal(body.as_bytes())
+        .or_else(|| parse_decimal(body))
+        .map(|v| sign * v)
+        .ok_or_else(bad)
+}
+
+/// `digits[.digits]` with at most 15 digits in all (`1.5`, `-0.25` after the sign, `100`), or
+/// `None` for anything else. Such a text is m / 10^k with m < 10^15 and k <= 15, both exact
+/// doubles, so the one division is correctly rounded, as `Number()` and Rust's parser round
+/// (Clinger's fast path). The common floats take this instead of [`parse_decimal`], which in
+/// the browser is a call into JavaScript with a string (docs/PERFORMANCE.md "Session 16").
+fn short_decimal(body: &[u8]) -> Option<f64> {
+    let mut m = 0u64;
+    let mut digits = 0u32;
+    let mut point = None; // digits seen when the point came
+    for &b in body {
+        match b {
+            b'0'..=b'9' if digits < 15 => {
+                m = m * 10 + u64::from(b - b'0');
+                digits += 1;
+            }
+            b'.' if point.is_none() => point = Some(digits),
+            _ => return None,
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    let mut scale = 1.0f64;
+    for _ in point.unwrap_or(digits)..digits {
+        scale *= 10.0;
+    }
+    Some(m as f64 / scale)
 }
 
 /// `String::from_utf8_lossy(p)` (each maximal invalid sequence becomes one U+FFFD), built on
@@ -1379,6 +1411,33 @@ mod tests {
     }
 
     #[test]
+    fn short_decimals_round_as_the_full_parser_does() {
+        // Every split of every digit string the generator makes, against Rust's correctly
+        // rounded parser (the browser's `Number()` rounds the same way).
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = format!("{}", x % 10u64.pow(1 + (x >> 60) as u32 % 15));
+            for at in 0..=digits.len() {
+                let text = format!("{}.{}", &digits[..at], &digits[at..]);
+                let want: f64 = text.parse().unwrap();
+                assert_eq!(short_decimal(text.as_bytes()), Some(want), "{text}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 100_000);
+        // Longer or other forms are left to the full parser.
+        assert_eq!(short_decimal(b"1234567890123456"), None);
+        assert_eq!(short_decimal(b"1e5"), None);
+        assert_eq!(short_decimal(b"1.2.3"), None);
+        assert_eq!(short_decimal(b"."), None);
+        assert_eq!(short_decimal(b""), None);
+    }
+
+    #[test]
     fn float_text_parsing() {
         assert_eq!(parse_float(b""), Ok(0.0));
         assert_eq!(parse_float(b"-1"), Ok(-1.0));
@@ -1390,6 +1449,14 @@ mod tests {
         assert!(parse_float(b"1.2.3").is_err());
         assert!(parse_float(b"--1").is_err());
         assert!(parse_float(b"+-1").is_err());
+        assert_eq!(parse_float(b"1."), Ok(1.0));
+        assert_eq!(parse_float(b".5"), Ok(0.5));
+        assert!(parse_float(b".").is_err());
+        assert!(parse_float(b"1..5").is_err());
+        assert_eq!(
+            parse_float(b"-0").map(f64::to_bits),
+            Ok((-0.0f64).to_bits())
+        );
     }
 
     #[test]
