@@ -1040,7 +1040,7 @@ impl Session {
             }
             Incoming::UserCount(n) => self.emit(Event::UserCount(n)),
             Incoming::UserJoin(key) => self.user_join(key),
-            Incoming::UserQuit { nick } => self.user_quit(nick),
+            Incoming::UserQuit { nick } => self.user_quit(&nick),
             Incoming::UserModi(modi) => {
                 let target = self.user_or_key(&modi.target).nick.clone();
                 self.users.replace(&modi.target, &modi.after);
@@ -1227,7 +1227,7 @@ impl Session {
         match key {
             b'j' => self.user_join(UserKey(value.to_vec())),
             b'o' => match std::str::from_utf8(value) {
-                Ok(nick) => self.user_quit(nick.to_owned()),
+                Ok(nick) => self.user_quit(nick),
                 Err(_) => return false,
             },
             _ => match crate::codec::decode_number(value) {
@@ -1240,16 +1240,19 @@ impl Session {
 
     /// `j`: the user with this key joined (PROTOCOL.md §3.2).
     fn user_join(&mut self, key: UserKey) {
-        self.users.join(&key);
-        let user = self.user_or_key(&key);
+        let user = match self.users.join_shared(&key) {
+            Some(user) => user,
+            None => Rc::new(UserRecord::unknown(key)),
+        };
         self.emit(Event::UserJoin(user));
     }
 
     /// `o`: the user with this nick left.
-    fn user_quit(&mut self, nick: String) {
-        let user = self.users.quit(&nick).unwrap_or_else(|| {
+    fn user_quit(&mut self, nick: &str) {
+        // The nick is copied only for a user the table does not know.
+        let user = self.users.quit(nick).unwrap_or_else(|| {
             Rc::new(UserRecord {
-                nick,
+                nick: nick.to_owned(),
                 ..UserRecord::unknown(UserKey(Vec::new()))
             })
         });

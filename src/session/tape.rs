@@ -432,12 +432,17 @@ impl Tape {
 /// A style text's first seven bytes and its length (capped at 255) in one number: equal
 /// texts have equal tags, and texts shorter than eight bytes are told apart by it alone.
 fn wire_tag(wire: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    for (d, &x) in b.iter_mut().zip(wire.iter().take(7)) {
-        *d = x;
+    let len = (wire.len().min(255) as u64) << 56;
+    // Asked for every chat line: a text of eight bytes or more is one load, a shorter one
+    // (most: "", "4") a short loop.
+    if let Some(&w) = wire.first_chunk::<8>() {
+        return u64::from_le_bytes(w) & 0x00FF_FFFF_FFFF_FFFF | len;
     }
-    b[7] = wire.len().min(255) as u8;
-    u64::from_le_bytes(b)
+    let mut head = 0u64;
+    for (k, &x) in wire.iter().enumerate() {
+        head |= u64::from(x) << (8 * k);
+    }
+    head | len
 }
 
 /// Appends `s` as UTF-16 code units (what `String.fromCharCode` takes).

@@ -13,7 +13,13 @@ use std::rc::Rc;
 pub(crate) struct FxHasher(u64);
 
 impl std::hash::Hasher for FxHasher {
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
+        // User keys are eight bytes: one word, no loop (the same value the loop gives).
+        if let Ok(w) = <[u8; 8]>::try_from(bytes) {
+            self.write_u64(u64::from_le_bytes(w));
+            return;
+        }
         let mut words = bytes.chunks_exact(8);
         for w in &mut words {
             self.write_u64(u64::from_le_bytes([
@@ -100,13 +106,13 @@ impl UserTable {
         // refresh of a known user (`k` lines are a twelfth of a busy room's lines).
         let rec = Rc::new(rec);
         let key = &rec.key;
-        let prev = match self.users.get_mut(key.as_bytes()) {
+        let (prev, slot) = match self.users.get_mut(key.as_bytes()) {
             Some(e) => {
                 let prev = e.rec.replace(rec.clone());
-                if e.slot.is_none() {
+                let Some(slot) = e.slot else {
                     return;
-                }
-                prev
+                };
+                (prev, slot)
             }
             None => {
                 self.users.insert(
@@ -125,7 +131,7 @@ impl UserTable {
             Some(p) => self.unindex(&p.nick, key),
             None => {}
         }
-        self.index(&rec.nick, key);
+        self.index(&rec.nick, key, slot);
     }
 
     /// The record for `key`.
@@ -195,31 +201,57 @@ impl UserTable {
 
     /// `j`: `key` joined (a present key keeps its place).
     pub fn join(&mut self, key: &UserKey) {
-        if self
-            .users
-            .get(key.as_bytes())
-            .is_some_and(|e| e.slot.is_some())
-        {
-            return;
-        }
-        self.order.push(None);
+        self.join_shared(key);
+    }
+
+    /// [`UserTable::join`], returning the key's record (shared), if it has one: the session's
+    /// `j` handling needs it for the event, without a second lookup.
+    pub(crate) fn join_shared(&mut self, key: &UserKey) -> Option<Rc<UserRecord>> {
+        // `settle` for a key that was not present, with one lookup of the key: `j` lines are
+        // a busy room's second most common line after chat.
+        let slot = self.order.len();
+        let rec = match self.users.get_mut(key.as_bytes()) {
+            Some(e) if e.slot.is_some() => return e.rec.clone(),
+            Some(e) => {
+                e.slot = Some(slot);
+                e.rec.clone()
+            }
+            None => {
+                let e = Entry {
+                    slot: Some(slot),
+                    ..Entry::default()
+                };
+                self.users.insert(key.clone(), e);
+                None
+            }
+        };
+        self.order.push(Some(key.clone()));
         self.len += 1;
-        self.settle(key, self.order.len() - 1);
+        if let Some(r) = &rec {
+            self.index(&r.nick, key, slot);
+        }
+        rec
     }
 
     /// `o`: the present user called `nick` left (the first to arrive, if several are called
     /// that); returns their record (shared with the events that carried it). My own record
     /// stays known.
     pub fn quit(&mut self, nick: &str) -> Option<Rc<UserRecord>> {
-        let key = self.nicks.get(nick.as_bytes())?.holders.first()?.clone();
-        self.unindex(nick, &key);
-        let me = self.me.as_ref() == Some(&key);
-        let e = self.users.get_mut(key.as_bytes())?;
-        let slot = e.slot.take();
-        let rec = if me {
-            e.rec.clone()
+        // The first holder leaves the nick index (`unindex` without a second lookup).
+        let holders = &mut self.nicks.get_mut(nick.as_bytes())?.holders;
+        if holders.is_empty() {
+            return None;
+        }
+        let key = holders.remove(0);
+        if holders.is_empty() {
+            self.nicks.remove(nick.as_bytes());
+        }
+        let (slot, rec) = if self.me.as_ref() == Some(&key) {
+            let e = self.users.get_mut(key.as_bytes())?;
+            (e.slot.take(), e.rec.clone())
         } else {
-            self.users.remove(key.as_bytes())?.rec
+            let e = self.users.remove(key.as_bytes())?;
+            (e.slot, e.rec)
         };
         if let Some(slot) = slot {
             self.vacate(slot);
@@ -289,15 +321,16 @@ impl UserTable {
             if prev.is_some() {
                 self.unindex(&r.nick, key);
             }
-            self.index(&r.nick, key);
+            self.index(&r.nick, key, slot);
         }
         prev
     }
 
-    /// Lists the present `key` under `nick`, in arrival order among the nick's holders.
-    fn index(&mut self, nick: &str, key: &UserKey) {
+    /// Lists the present `key`, at `slot` in `order`, under `nick`, in arrival order among the
+    /// nick's holders.
+    fn index(&mut self, nick: &str, key: &UserKey, slot: usize) {
         let slot_of = |k: &UserKey| self.users.get(k.as_bytes()).and_then(|e| e.slot);
-        let at = slot_of(key);
+        let at = Some(slot);
         match self.nicks.get_mut(nick.as_bytes()) {
             Some(e) => {
                 let pos = e.holders.partition_point(|k| slot_of(k) < at);
