@@ -475,6 +475,32 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
     let mut n = 0; // units written to `dst`; always n <= i
     let mut i = 0;
     while let Some(&b) = s.get(i) {
+        // With four bytes to look at, the two cases of Korean text first, each decided by one
+        // mask test of a 32-bit word: a three-byte sequence (every Hangul syllable) and a
+        // lone ASCII byte before a non-ASCII one (the space between Korean words), which would
+        // otherwise cost a chunk scan for a run of one (docs/PERFORMANCE.md "Session 16").
+        if let Some(&w) = s.get(i..).and_then(|r| r.first_chunk::<4>()) {
+            let w = u32::from_le_bytes(w);
+            if w & 0x00C0_C0F0 == 0x0080_80E0 {
+                let c = (w & 0x0F) << 12 | (w & 0x3F00) >> 2 | (w & 0x3F_0000) >> 16;
+                // Overlong (below U+0800) or a surrogate (U+D800..U+DFFF): `c >> 11` is 0 or
+                // 0x1B.
+                if (1u32 << (c >> 11)) & (1 | 1 << 0x1B) != 0 || !put(dst, n, c) {
+                    return false;
+                }
+                n += 1;
+                i += 3;
+                continue;
+            }
+            if w & 0x8080 == 0x8000 {
+                if !put(dst, n, w & 0x7F) {
+                    return false;
+                }
+                n += 1;
+                i += 1;
+                continue;
+            }
+        }
         let b = u32::from(b);
         if b < 0x80 {
             // ASCII: a chunk at a time (crate::scan), all of its units written and the ASCII
@@ -716,7 +742,7 @@ mod tests {
     fn utf8_to_utf16_accepts_exactly_what_from_utf8_accepts() {
         // Random byte strings built from pieces of valid and broken UTF-8, at every alignment
         // against the eight-byte ASCII steps; the prefix 9 must survive a rejection.
-        let pieces: [&[u8]; 16] = [
+        let pieces: [&[u8]; 21] = [
             b"a",
             b"abcdefgh",
             "é".as_bytes(),
@@ -733,6 +759,11 @@ mod tests {
             b"\xFF",
             "\u{10FFFF}".as_bytes(),
             "\u{FFFF}".as_bytes(),
+            "\u{800}".as_bytes(),
+            "\u{D7FF}".as_bytes(),
+            "\u{E000}".as_bytes(),
+            b"\xE0\x9F\xBF",
+            b" ",
         ];
         let mut seed = 11u32;
         for len in 0..24 {
@@ -741,8 +772,8 @@ mod tests {
                 for _ in 0..len {
                     seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
                     // Mostly valid pieces, so that long valid strings occur too.
-                    let k = (seed >> 16) as usize % 40;
-                    s.extend_from_slice(pieces[if k < 16 { k } else { k % 5 }]);
+                    let k = (seed >> 16) as usize % 48;
+                    s.extend_from_slice(pieces[if k < 21 { k } else { k % 5 }]);
                 }
                 let mut out = vec![9u16];
                 let ok = push_utf8_as_utf16(&mut out, &s);
