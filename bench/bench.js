@@ -238,6 +238,9 @@ async function main() {
   result('encode_vs_js_best_speed_build',
     median(etimes.js_best.map((t, i) => t / etimes.sdk_speed[i])).toFixed(3));
   result('wasm_gzip_bytes_speed_build', gzSpeed);
+  // The two SDK builds against each other, round by round (> 1: the shipped build is faster);
+  // with `--second-rev` this is the A/B of a change, measured side by side.
+  result('decode_sdk_over_second_build', ratio(times.sdk_speed).toFixed(3));
   result('decode_sdk_mb_s', mbps(median(times.sdk)));
   result('decode_sdk_speed_build_mb_s', mbps(median(times.sdk_speed)));
   result('decode_js_best_mb_s', mbps(median(best)));
