@@ -86,16 +86,19 @@ export class Hub {
 
   /**
    * A frame's bytes into wasm memory: copies `data` (`ArrayBuffer` or a view) to `ptr` if it fits
-   * in `cap` bytes. Returns the byte length either way (the wasm side grows its buffer and calls
-   * again), or -1 for a string (a text frame).
+   * in `cap` bytes, and `Date.now()` to the `f64` at `now` (the frame's clock, without a
+   * crossing of its own). Returns the byte length either way (the wasm side grows its buffer
+   * and calls again), or -1 for a string (a text frame).
    */
-  load(data, ptr, cap) {
+  load(data, ptr, cap, now) {
+    const v = this.views();
+    v.f64[now >> 3] = Date.now();
     if (typeof data === 'string') return -1;
     const src = ArrayBuffer.isView(data)
       ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
       : new Uint8Array(data);
     const n = src.length;
-    if (n <= cap) this.views().u8.set(src, ptr);
+    if (n <= cap) v.u8.set(src, ptr);
     return n;
   }
 

@@ -37,9 +37,10 @@ extern "C" {
     #[wasm_bindgen(method)]
     fn emit(this: &Hub, name: &str, payload: &JsValue);
     /// Copies the bytes of `data` (an `ArrayBuffer` or a view of one) to `ptr` if they fit in
-    /// `cap` bytes; returns their length either way, or -1 if `data` is a string.
+    /// `cap` bytes; returns their length either way, or -1 if `data` is a string. Writes
+    /// `Date.now()` to the `f64` at `now`.
     #[wasm_bindgen(method)]
-    fn load(this: &Hub, data: &JsValue, ptr: *mut u8, cap: usize) -> i32;
+    fn load(this: &Hub, data: &JsValue, ptr: *mut u8, cap: usize, now: *mut f64) -> i32;
     /// `send(text, style)`'s text (UTF-8) and colour (ASCII, right after it) into `cap` bytes
     /// at `ptr`; their lengths, the style bits and `Date.now()` as four `f64`s at `out`. Returns 0 when
     /// written, 2 (the bytes needed in `out[0]`) when `cap` is too small, 1 when the
@@ -236,18 +237,22 @@ impl Inner {
     fn on_socket_data(self: &Rc<Self>, data: &JsValue) {
         // One buffer for every frame (no allocation per frame once it is big enough), filled by
         // one call into hub.js (one boundary crossing per frame instead of four).
+        // The clock comes with the bytes: one crossing per frame fewer than a `Date.now`
+        // import call of its own (docs/PERFORMANCE.md "Session 16").
         let mut buf = self.frame_buf.take();
-        let mut n = self.hub.load(data, buf.as_mut_ptr(), buf.len());
+        let mut now = 0f64;
+        let mut n = self.hub.load(data, buf.as_mut_ptr(), buf.len(), &mut now);
         if n >= 0 && n as usize > buf.len() {
             buf.resize(n as usize, 0);
-            n = self.hub.load(data, buf.as_mut_ptr(), buf.len());
+            n = self.hub.load(data, buf.as_mut_ptr(), buf.len(), &mut now);
         }
+        let now = now as u64;
         match usize::try_from(n) {
-            Ok(len) => self.input(|s, now| s.on_frame(now, &buf[..len.min(buf.len())])),
+            Ok(len) => self.input_at(now, |s, now| s.on_frame(now, &buf[..len.min(buf.len())])),
             // DECISIONS.md "Decoding" 7: a text frame is its UTF-8 bytes.
             Err(_) => {
                 let text = data.as_string().unwrap_or_default();
-                self.input(|s, now| s.on_frame(now, text.as_bytes()));
+                self.input_at(now, |s, now| s.on_frame(now, text.as_bytes()));
             }
         }
         *self.frame_buf.borrow_mut() = buf;
