@@ -886,6 +886,7 @@ fn utf8(value: &[u8]) -> Result<String, DecodeErrorKind> {
 }
 
 /// Type-5 payload → integer (DECISIONS.md "Decoding" 3).
+#[inline]
 pub fn decode_number(p: &[u8]) -> Result<i64, DecodeErrorKind> {
     let mut buf = [0u8; 8];
     match p.len() {

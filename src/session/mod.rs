@@ -1350,6 +1350,7 @@ impl Session {
     /// The tape's style slot for a style text, parsed only the first time it is seen. A
     /// malformed text is not remembered: it is parsed and reported on every line, as queue
     /// mode does (the fuzz target `session` found tape mode reporting it once).
+    #[inline]
     fn tape_style(&mut self, style: WireStyle) -> f64 {
         let wire = match style {
             WireStyle::Slot(slot) => return slot,
@@ -1367,6 +1368,7 @@ impl Session {
     /// [`Session::tape_chat`] alike: the sender's record, whether it is the bot's own line,
     /// its time, whether it is history, and the command it triggers (never for the bot's own
     /// lines or history).
+    #[inline]
     fn chat_meta(&mut self, now_ms: u64, key: &[u8], text: &[u8], time: Option<i64>) -> ChatMeta {
         let user = self.user_of_bytes(key);
         let is_self = self.users.is_me_bytes(key);

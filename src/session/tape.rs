@@ -147,6 +147,7 @@ impl Tape {
     }
 
     /// The style slot of a style text already seen by [`Tape::remember_wire_style`].
+    #[inline]
     pub fn wire_style(&self, wire: &[u8]) -> Option<f64> {
         let tag = wire_tag(wire);
         // Texts of up to seven bytes (most styles: "", "4", "7") are their tag; longer ones
@@ -189,6 +190,7 @@ impl Tape {
 
     /// A `message` record (the hot path: no [`Event`] is built); `text` from
     /// [`Tape::text_bytes`].
+    #[inline]
     pub fn message(
         &mut self,
         user: &Rc<UserRecord>,
@@ -342,14 +344,23 @@ impl Tape {
     }
 
     /// The slot of `u`, defining it first if JS does not have this record yet.
+    #[inline]
     fn user(&mut self, u: &Rc<UserRecord>) -> f64 {
+        // Asked for every chat line: the address cache's hit inline, the rest a call.
         let ptr = Rc::as_ptr(u) as usize;
-        let at = ptr_index(ptr);
-        if let Some(&(p, slot)) = self.by_ptr.get(at) {
+        if let Some(&(p, slot)) = self.by_ptr.get(ptr_index(ptr)) {
             if p == ptr {
                 return f64::from(slot);
             }
         }
+        self.user_slow(u)
+    }
+
+    /// [`Tape::user`] past the address cache.
+    #[inline(never)]
+    fn user_slow(&mut self, u: &Rc<UserRecord>) -> f64 {
+        let ptr = Rc::as_ptr(u) as usize;
+        let at = ptr_index(ptr);
         let slot = if let Some((rec, slot)) = self.users.get_mut(u.key.as_bytes()) {
             let slot = *slot;
             if !Rc::ptr_eq(rec, u) {
