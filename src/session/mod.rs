@@ -1267,28 +1267,37 @@ impl Session {
         buf: &[u8],
     ) -> bool {
         use crate::codec::{decode_number, TYPE_BIN, TYPE_NUM, TYPE_STR};
-        let field = |i: usize, ty: u8| {
-            f.get(i)
-                .filter(|x| x.0 == ty)
-                .and_then(|&(_, a, b)| buf.get(a..b))
-        };
+        // A `match`, not `filter`/`and_then`: the size build kept the closure and its adapters
+        // as calls, four per chat line.
+        #[inline(always)]
+        fn field<'b>(
+            f: &[(u8, usize, usize)],
+            buf: &'b [u8],
+            i: usize,
+            ty: u8,
+        ) -> Option<&'b [u8]> {
+            match f.get(i) {
+                Some(&(t, a, b)) if t == ty => buf.get(a..b),
+                _ => None,
+            }
+        }
         // Index of the style field; text follows it, then the optional time.
         let at = if whisper { 2 } else { 1 };
         let (Some(from), Some(style), Some(text)) = (
-            field(0, TYPE_BIN),
-            field(at, TYPE_STR),
-            field(at + 1, TYPE_STR),
+            field(f, buf, 0, TYPE_BIN),
+            field(f, buf, at, TYPE_STR),
+            field(f, buf, at + 1, TYPE_STR),
         ) else {
             return false;
         };
-        let to = match (whisper, field(1, TYPE_BIN)) {
+        let to = match (whisper, field(f, buf, 1, TYPE_BIN)) {
             (false, _) => &[][..],
             (true, Some(to)) => to,
             (true, None) => return false,
         };
         let time = match f.len() - at - 2 {
             0 => None,
-            1 => match field(at + 2, TYPE_NUM).map(decode_number) {
+            1 => match field(f, buf, at + 2, TYPE_NUM).map(decode_number) {
                 Some(Ok(t)) => Some(t),
                 _ => return false,
             },
