@@ -333,6 +333,69 @@ const MAX_RECORD_FIELDS: usize = 11;
 /// Fields of a line split by [`split_fast`]: type byte and byte range.
 type Spans<const N: usize> = [(u8, usize, usize); N];
 
+/// The record of a `k` line split by [`split_fast`] (see [`Session::fast_record`]), or `None`
+/// for anything the general path must judge. Plain functions, not closures of `Option`
+/// adapters: the size build kept those as calls, a few per field (docs/PERFORMANCE.md
+/// "Session 16").
+fn fast_record_of(f: &[(u8, usize, usize)], buf: &[u8]) -> Option<UserRecord> {
+    use crate::codec::{decode_number, TYPE_BIN, TYPE_NUM, TYPE_STR, TYPE_UNDEF};
+    type Spans<'s> = &'s [(u8, usize, usize)];
+    #[inline(always)]
+    fn field<'b>(f: Spans<'_>, buf: &'b [u8], i: usize) -> Option<(u8, &'b [u8])> {
+        match f.get(i) {
+            Some(&(ty, a, b)) => Some((ty, buf.get(a..b)?)),
+            None => None,
+        }
+    }
+    fn binary(f: Spans<'_>, buf: &[u8], i: usize) -> Option<Vec<u8>> {
+        match field(f, buf, i)? {
+            (TYPE_BIN, b) => Some(b.to_vec()),
+            _ => None,
+        }
+    }
+    fn number(f: Spans<'_>, buf: &[u8], i: usize) -> Option<i64> {
+        match field(f, buf, i)? {
+            (TYPE_NUM, b) => match decode_number(b) {
+                Ok(n) => Some(n),
+                Err(_) => None,
+            },
+            _ => None,
+        }
+    }
+    /// A string, or `undefined` as `Some(None)`.
+    fn opt_string(f: Spans<'_>, buf: &[u8], i: usize) -> Option<Option<String>> {
+        match field(f, buf, i)? {
+            (TYPE_STR, b) => match std::str::from_utf8(b) {
+                Ok(s) => Some(Some(s.to_owned())),
+                Err(_) => None,
+            },
+            (TYPE_UNDEF, _) => Some(None),
+            _ => None,
+        }
+    }
+    let profileimg = match f.len() {
+        10 => None,
+        11 => opt_string(f, buf, 10)?,
+        _ => return None,
+    };
+    let mute_raw = number(f, buf, 8)?;
+    Some(UserRecord {
+        key: UserKey(binary(f, buf, 0)?),
+        // A string only: `undefined` is refused like any other type.
+        nick: opt_string(f, buf, 1)??,
+        id: opt_string(f, buf, 2)?.unwrap_or_default(),
+        level: opt_string(f, buf, 3)?,
+        auth: number(f, buf, 4)?,
+        icons: opt_string(f, buf, 5)?.unwrap_or_default(),
+        nickcon: opt_string(f, buf, 6)?.unwrap_or_default(),
+        connected: number(f, buf, 7)?,
+        mute: mute_raw & 1 != 0,
+        mute_raw,
+        session: binary(f, buf, 9)?,
+        profileimg,
+    })
+}
+
 /// Splits the raw line `raw` (as received, still escaped; `raw[0]` is a one-byte key and
 /// `raw[1]` the first type byte) into its fields, undoing both escaping layers in one pass
 /// (PROTOCOL.md §2.1–2.2: `\`+LF is LF; `\`+`\` or `\`+type byte is that byte; `\`+any
@@ -1168,47 +1231,7 @@ impl Session {
     /// general path must judge (another type, invalid UTF-8, a bad number, a field count other
     /// than 10 or 11).
     fn fast_record(&mut self, f: &[(u8, usize, usize)], buf: &[u8]) -> bool {
-        use crate::codec::{decode_number, TYPE_BIN, TYPE_NUM, TYPE_STR, TYPE_UNDEF};
-        let field = |i: usize| f.get(i).and_then(|&(ty, a, b)| Some((ty, buf.get(a..b)?)));
-        let binary = |i| match field(i)? {
-            (TYPE_BIN, b) => Some(b.to_vec()),
-            _ => None,
-        };
-        let number = |i| match field(i)? {
-            (TYPE_NUM, b) => decode_number(b).ok(),
-            _ => None,
-        };
-        // A string, or `undefined` as `Some(None)`.
-        let opt_string = |i| match field(i)? {
-            (TYPE_STR, b) => std::str::from_utf8(b).ok().map(|s| Some(s.to_owned())),
-            (TYPE_UNDEF, _) => Some(None),
-            _ => None,
-        };
-        // A string only: `undefined` is refused like any other type.
-        let string = |i| opt_string(i).flatten();
-        let rec = (|| {
-            let profileimg = match f.len() {
-                10 => None,
-                11 => opt_string(10)?,
-                _ => return None,
-            };
-            let mute_raw = number(8)?;
-            Some(UserRecord {
-                key: UserKey(binary(0)?),
-                nick: string(1)?,
-                id: opt_string(2)?.unwrap_or_default(),
-                level: opt_string(3)?,
-                auth: number(4)?,
-                icons: opt_string(5)?.unwrap_or_default(),
-                nickcon: opt_string(6)?.unwrap_or_default(),
-                connected: number(7)?,
-                mute: mute_raw & 1 != 0,
-                mute_raw,
-                session: binary(9)?,
-                profileimg,
-            })
-        })();
-        match rec {
+        match fast_record_of(f, buf) {
             Some(rec) => {
                 self.users.upsert(rec);
                 true
