@@ -888,12 +888,15 @@ fn utf8(value: &[u8]) -> Result<String, DecodeErrorKind> {
 /// Type-5 payload → integer (DECISIONS.md "Decoding" 3).
 #[inline]
 pub fn decode_number(p: &[u8]) -> Result<i64, DecodeErrorKind> {
-    let mut buf = [0u8; 8];
-    match p.len() {
-        0..=8 => buf[..p.len()].copy_from_slice(p),
-        len => return Err(DecodeErrorKind::NumberTooLong { len }),
+    if p.len() > 8 {
+        return Err(DecodeErrorKind::NumberTooLong { len: p.len() });
     }
-    let unsigned = u64::from_le_bytes(buf);
+    // Shifted in byte by byte: a `copy_from_slice` of a variable length into a zeroed word
+    // is a `memcpy` call in the size-optimised wasm (chat lines carry a number each).
+    let mut unsigned = 0u64;
+    for (k, &b) in p.iter().enumerate() {
+        unsigned |= u64::from(b) << (8 * k);
+    }
     Ok(match p.len() {
         4 => unsigned as u32 as i32 as i64,
         _ => unsigned as i64, // 8 bytes: two's complement i64; fewer: fits unsigned
