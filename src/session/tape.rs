@@ -475,6 +475,7 @@ impl Tape {
 
 /// A style text's first seven bytes and its length (capped at 255) in one number: equal
 /// texts have equal tags, and texts shorter than eight bytes are told apart by it alone.
+#[inline]
 fn wire_tag(wire: &[u8]) -> u64 {
     let len = (wire.len().min(255) as u64) << 56;
     // Asked for every chat line: a text of eight bytes or more is one load, a shorter one

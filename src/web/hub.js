@@ -231,7 +231,6 @@ export class Hub {
     end += base;
     let t = this.views().f64;
     const users = this.users;
-    const str = (i) => (t[i] < 0 ? undefined : s.substring(t[i], t[i + 1]));
     while (at < end) {
       // A handler that made the wasm memory grow detached the view: take a new one.
       if (t.length === 0) t = this.views().f64;
@@ -292,9 +291,9 @@ export class Hub {
         }
         case USER:
           users[t[at + 1]] = {
-            key: str(at + 2), nick: str(at + 4), id: str(at + 6), level: str(at + 8), auth: t[at + 10],
-            icons: str(at + 11), nickcon: str(at + 13), connected: t[at + 15], mute: t[at + 16] !== 0,
-            session: str(at + 17), profileimg: str(at + 19),
+            key: str(t, s, at + 2), nick: str(t, s, at + 4), id: str(t, s, at + 6), level: str(t, s, at + 8), auth: t[at + 10],
+            icons: str(t, s, at + 11), nickcon: str(t, s, at + 13), connected: t[at + 15], mute: t[at + 16] !== 0,
+            session: str(t, s, at + 17), profileimg: str(t, s, at + 19),
           };
           at += 21;
           break;
@@ -354,6 +353,12 @@ function utf8(s, u8, at) {
     }
   }
   return at;
+}
+
+/** The string of the text range at `t[i]`, `t[i + 1]` of the frame text `s`; undefined for
+ * -1 (a field that is `undefined`). A function, not a closure made per `walk`. */
+function str(t, s, i) {
+  return t[i] < 0 ? undefined : s.substring(t[i], t[i + 1]);
 }
 
 /** `o[k]`, or undefined if the getter throws. */

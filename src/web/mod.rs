@@ -389,17 +389,17 @@ impl Inner {
             // `run` is called until it returns `end` (keeps hub.js's stack of texts balanced).
             let (text, len) = (batch.text.as_ptr(), batch.text.len());
             let (ptr, end) = (batch.nums.as_ptr(), batch.nums.len());
-            let mut at = 0;
-            let mut others = batch.others.drain(..);
-            loop {
-                at = self.hub.run(text, len, ptr, at, end);
-                if at >= end {
-                    break;
+            let mut at = self.hub.run(text, len, ptr, 0, end);
+            if at < end {
+                // Rare: the walk stopped at an OTHER record; its event is dispatched here and
+                // the walk resumes after it (no `Drain` made and dropped per frame).
+                let mut others = batch.others.drain(..);
+                while at < end {
+                    if let Some(e) = others.next() {
+                        self.dispatch(e);
+                    }
+                    at = self.hub.run(text, len, ptr, at + 1, end);
                 }
-                if let Some(e) = others.next() {
-                    self.dispatch(e);
-                }
-                at += 1;
             }
         }
         self.core.borrow_mut().session.give_back(batch);
