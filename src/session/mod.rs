@@ -330,6 +330,10 @@ const MAX_FAST_FIELDS: usize = 5;
 /// Most fields (after the key) of a `k` line on the fast path: ten, and a profile image.
 const MAX_RECORD_FIELDS: usize = 11;
 
+/// Most fields (after the key) of an `s` line on the fast path: the code and seven arguments
+/// (the system codes of PROTOCOL.md §3.3 have at most six).
+const MAX_SYSTEM_FIELDS: usize = 8;
+
 /// Fields of a line split by [`split_fast`]: type byte and byte range.
 type Spans<const N: usize> = [(u8, usize, usize); N];
 
@@ -1211,6 +1215,13 @@ impl Session {
                     None => false,
                 }
             }
+            [b's', TYPE_NUM, ..] if self.tape.is_some() => {
+                let mut spans = [(0, 0, 0); MAX_SYSTEM_FIELDS];
+                match split_fast(raw, escaped, &mut scratch, &mut spans) {
+                    Some((n, buf)) => self.fast_system(&spans[..n], buf),
+                    None => false,
+                }
+            }
             [b'j', TYPE_BIN, ..] | [b'o', TYPE_STR, ..] | [b'c', TYPE_NUM, ..] => {
                 // One field; a line with more (which the general path reads the same, ignoring
                 // the rest) is rare enough to leave to it.
@@ -1238,6 +1249,25 @@ impl Session {
             }
             None => false,
         }
+    }
+
+    /// An `s` line split by [`split_fast`], in tape mode: the `system` record the general path
+    /// writes for it (`Incoming::System` → [`Event::System`] → [`Tape::push`]), written
+    /// straight from the fields; false (nothing written) for any field the general path must
+    /// judge, which then reports it.
+    fn fast_system(&mut self, f: &[(u8, usize, usize)], buf: &[u8]) -> bool {
+        use crate::codec::{decode_number, TYPE_NUM};
+        let code = match f.first() {
+            Some(&(TYPE_NUM, a, b)) => match buf.get(a..b).map(decode_number) {
+                Some(Ok(code)) => code,
+                _ => return false,
+            },
+            _ => return false,
+        };
+        let (Some(tape), Some(args)) = (self.tape.as_mut(), f.get(1..)) else {
+            return false;
+        };
+        tape.system(SystemCode::from_code(code), args, buf)
     }
 
     /// A `j | B key`, `o | S nick` or `c | N count` line's one field (the line's key byte

@@ -950,7 +950,7 @@ fn fast_path_matches_the_general_path_on_random_lines() {
                     1 => Field::Float(1.0),
                     _ => Field::Num(rnd(1 << 40) as i64),
                 };
-                let l = match rnd(4) {
+                let l = match rnd(5) {
                     0 => {
                         let mut l = Line::new("k");
                         l.push(key(&mut rnd));
@@ -965,6 +965,22 @@ fn fast_path_matches_the_general_path_on_random_lines() {
                     }
                     1 => Line::new("j").with(key(&mut rnd)),
                     2 => Line::new("o").with(text(&mut rnd)),
+                    3 => {
+                        // `s`: a code, then up to nine arguments of every type (the tape-mode
+                        // fast path takes seven).
+                        let mut l = Line::new("s").with(number(&mut rnd));
+                        for _ in 0..rnd(10) {
+                            l.push(match rnd(7) {
+                                0 => Field::Bin(bytes(rnd(5), &mut rnd)),
+                                1 => Field::Bool(rnd(2) == 0),
+                                2 => Field::Num(rnd(1 << 40) as i64 - (1 << 39)),
+                                3 => Field::Undef,
+                                4 => Field::Float([1.5, -0.25, 1e21, 0.1][rnd(4) as usize]),
+                                _ => text(&mut rnd),
+                            });
+                        }
+                        l
+                    }
                     _ => Line::new("c").with(number(&mut rnd)),
                 };
                 let mut raw = encode(&l).unwrap();
@@ -1036,6 +1052,63 @@ fn fast_path_matches_the_general_path_on_random_lines() {
         (ev, known)
     };
     let ((general, general_known), (fast, fast_known)) = (run(true), run(false));
+    // Tape mode (the browser's), where `s` lines have a fast path too: its tape against the
+    // general path's events written to a tape.
+    let tape_run = || {
+        let mut h = H::guest();
+        h.s.commands_mut()
+            .register("ping", CommandOptions::default())
+            .unwrap();
+        h.s.use_tape();
+        h.join();
+        h.server(&[Incoming::User(rec(BOB, "밥", 1))]);
+        for (i, f) in frames.iter().enumerate() {
+            h.now += 700;
+            let cut = if i % 3 == 0 {
+                i * 7919 % (f.len() + 1)
+            } else {
+                f.len()
+            };
+            h.s.on_frame(h.now, &f[..cut]);
+            h.s.on_frame(h.now, &f[cut..]);
+            h.drain();
+        }
+        assert!(h.events.is_empty(), "tape mode queues nothing");
+        h.s.take_batch().unwrap()
+    };
+    let general_tape = {
+        let mut h = H::guest();
+        h.s.commands_mut()
+            .register("ping", CommandOptions::default())
+            .unwrap();
+        h.join();
+        h.server(&[Incoming::User(rec(BOB, "밥", 1))]);
+        h.s.set_raw_events(true);
+        for (i, f) in frames.iter().enumerate() {
+            h.now += 700;
+            let cut = if i % 3 == 0 {
+                i * 7919 % (f.len() + 1)
+            } else {
+                f.len()
+            };
+            h.s.on_frame(h.now, &f[..cut]);
+            h.s.on_frame(h.now, &f[cut..]);
+            h.drain();
+        }
+        let mut t = Tape::default();
+        t.extend(
+            h.take_events()
+                .into_iter()
+                .filter(|e| !matches!(e, Event::Raw(_))),
+        );
+        t.take_batch()
+    };
+    let fast_tape = tape_run();
+    let systems = |nums: &[f64]| nums.iter().filter(|&&x| x == tape::SYSTEM).count();
+    assert!(systems(&fast_tape.nums) > 50, "system records on the tape");
+    assert_eq!(general_tape.others, fast_tape.others);
+    assert_eq!(general_tape.text, fast_tape.text);
+    assert_eq!(general_tape.nums, fast_tape.nums);
     assert_ne!(
         fast_known[1],
         Some(rec(BOB, "밥", 1)),
