@@ -1,7 +1,7 @@
 //! The room's user table: `k` records keyed by user key, who is present, and who I am
 //! (PROTOCOL.md §3.2 `k i2 u j o d`).
 
-use crate::message::{UserKey, UserRecord};
+use crate::message::{KeyBytes, UserKey, UserRecord};
 use std::rc::Rc;
 
 /// A fast non-cryptographic hasher (the FxHash mix) for the user table and the web layer's
@@ -106,7 +106,7 @@ impl UserTable {
         // refresh of a known user (`k` lines are a twelfth of a busy room's lines).
         let rec = Rc::new(rec);
         let key = &rec.key;
-        let (prev, slot) = match self.users.get_mut(key.as_bytes()) {
+        let (prev, slot) = match self.users.get_mut(KeyBytes::new(key.as_bytes())) {
             Some(e) => {
                 let prev = e.rec.replace(rec.clone());
                 let Some(slot) = e.slot else {
@@ -146,7 +146,9 @@ impl UserTable {
 
     /// The shared record for the key `bytes` (no `UserKey` needed).
     pub fn get_bytes(&self, bytes: &[u8]) -> Option<&Rc<UserRecord>> {
-        self.users.get(bytes).and_then(|e| e.rec.as_ref())
+        self.users
+            .get(KeyBytes::new(bytes))
+            .and_then(|e| e.rec.as_ref())
     }
 
     /// Whether the key `bytes` is me.
@@ -182,10 +184,10 @@ impl UserTable {
     pub fn set_present(&mut self, keys: &[UserKey]) {
         // Keys that were only present (no record) are forgotten with their presence.
         for k in self.order.drain(..).flatten() {
-            if let Some(e) = self.users.get_mut(k.as_bytes()) {
+            if let Some(e) = self.users.get_mut(KeyBytes::new(k.as_bytes())) {
                 e.slot = None;
                 if e.rec.is_none() {
-                    self.users.remove(k.as_bytes());
+                    self.users.remove(KeyBytes::new(k.as_bytes()));
                 }
             }
         }
@@ -210,7 +212,7 @@ impl UserTable {
         // `settle` for a key that was not present, with one lookup of the key: `j` lines are
         // a busy room's second most common line after chat.
         let slot = self.order.len();
-        let rec = match self.users.get_mut(key.as_bytes()) {
+        let rec = match self.users.get_mut(KeyBytes::new(key.as_bytes())) {
             Some(e) if e.slot.is_some() => return e.rec.clone(),
             Some(e) => {
                 e.slot = Some(slot);
@@ -247,10 +249,10 @@ impl UserTable {
             self.nicks.remove(nick.as_bytes());
         }
         let (slot, rec) = if self.me.as_ref() == Some(&key) {
-            let e = self.users.get_mut(key.as_bytes())?;
+            let e = self.users.get_mut(KeyBytes::new(key.as_bytes()))?;
             (e.slot.take(), e.rec.clone())
         } else {
-            let e = self.users.remove(key.as_bytes())?;
+            let e = self.users.remove(KeyBytes::new(key.as_bytes()))?;
             (e.slot, e.rec)
         };
         if let Some(slot) = slot {
@@ -268,7 +270,7 @@ impl UserTable {
         if old == new {
             return;
         }
-        let Some(gone) = self.users.remove(old.as_bytes()) else {
+        let Some(gone) = self.users.remove(KeyBytes::new(old.as_bytes())) else {
             return;
         };
         let Some(slot) = gone.slot else {
@@ -306,7 +308,7 @@ impl UserTable {
     /// the nick index; returns the slot it had before, if it was present.
     fn settle(&mut self, key: &UserKey, slot: usize) -> Option<usize> {
         self.order[slot] = Some(key.clone());
-        let (prev, rec) = match self.users.get_mut(key.as_bytes()) {
+        let (prev, rec) = match self.users.get_mut(KeyBytes::new(key.as_bytes())) {
             Some(e) => (e.slot.replace(slot), e.rec.clone()),
             None => {
                 let e = Entry {
@@ -329,7 +331,11 @@ impl UserTable {
     /// Lists the present `key`, at `slot` in `order`, under `nick`, in arrival order among the
     /// nick's holders.
     fn index(&mut self, nick: &str, key: &UserKey, slot: usize) {
-        let slot_of = |k: &UserKey| self.users.get(k.as_bytes()).and_then(|e| e.slot);
+        let slot_of = |k: &UserKey| {
+            self.users
+                .get(KeyBytes::new(k.as_bytes()))
+                .and_then(|e| e.slot)
+        };
         let at = Some(slot);
         match self.nicks.get_mut(nick.as_bytes()) {
             Some(e) => {
@@ -367,7 +373,7 @@ impl UserTable {
             let mut n = 0;
             for i in 0..self.order.len() {
                 if let Some(k) = self.order[i].take() {
-                    if let Some(e) = self.users.get_mut(k.as_bytes()) {
+                    if let Some(e) = self.users.get_mut(KeyBytes::new(k.as_bytes())) {
                         e.slot = Some(n);
                     }
                     self.order[n] = Some(k);
@@ -574,6 +580,37 @@ mod tests {
             assert_eq!(nicks(&t), want);
             assert_eq!(t.len(), model.len());
         }
+    }
+
+    #[test]
+    fn key_bytes_hash_and_compare_as_the_key_does() {
+        let b = BuildHasherDefault::<FxHasher>::default();
+        let keys: Vec<UserKey> = [
+            vec![],
+            vec![1],
+            vec![1, 0],
+            vec![1, 2, 3, 4, 5, 6, 7, 8],
+            vec![1, 2, 3, 4, 5, 6, 7, 9],
+            vec![9, 2, 3, 4, 5, 6, 7, 8],
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 0],
+        ]
+        .map(UserKey)
+        .to_vec();
+        for a in &keys {
+            assert_eq!(b.hash_one(a), b.hash_one(KeyBytes::new(a.as_bytes())));
+            for c in &keys {
+                assert_eq!(
+                    KeyBytes::new(a.as_bytes()) == KeyBytes::new(c.as_bytes()),
+                    a == c,
+                    "{a:?} {c:?}"
+                );
+            }
+        }
+        let map: FxMap<UserKey, usize> = keys.iter().cloned().zip(0..).collect();
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(map.get(KeyBytes::new(k.as_bytes())), Some(&i));
+        }
+        assert_eq!(map.get(KeyBytes::new(&[1, 2, 3, 4, 5, 6, 7, 7])), None);
     }
 
     #[test]
