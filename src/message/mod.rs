@@ -80,8 +80,15 @@ impl std::borrow::Borrow<[u8]> for UserKey {
 /// of a `memcmp` call, which the wasm build runs a byte at a time (docs/PERFORMANCE.md
 /// "Session 16").
 #[repr(transparent)]
-#[derive(Debug, Hash)]
+#[derive(Debug)]
 pub struct KeyBytes([u8]);
+
+/// As `UserKey`'s derived `Hash` (which hashes its one field like the slice).
+impl std::hash::Hash for KeyBytes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl KeyBytes {
     /// `bytes` as a [`KeyBytes`].

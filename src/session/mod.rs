@@ -359,10 +359,7 @@ fn fast_record_of(f: &[(u8, usize, usize)], buf: &[u8]) -> Option<UserRecord> {
     }
     fn number(f: Spans<'_>, buf: &[u8], i: usize) -> Option<i64> {
         match field(f, buf, i)? {
-            (TYPE_NUM, b) => match decode_number(b) {
-                Ok(n) => Some(n),
-                Err(_) => None,
-            },
+            (TYPE_NUM, b) => decode_number(b).ok(),
             _ => None,
         }
     }
