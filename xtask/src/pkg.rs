@@ -263,6 +263,16 @@ fn forget_other_checkouts_wasm(root: &Path, raw: &Path, stamp: &Path) {
     }
 }
 
+/// rustc flags the shipped wasm build adds to `.cargo/config.toml`'s (cargo appends a
+/// `CARGO_TARGET_<triple>_RUSTFLAGS` from the environment to the config's): LLVM's inliner at
+/// threshold 40 instead of opt-level "z"'s 5 for size-optimised functions.
+/// That inlines the decode path's small helpers for +3.0 KB gzipped (thresholds measured side
+/// by side, docs/PERFORMANCE.md "Session 16": 30: +2.4 KB, +4 % decode speed in Chromium;
+/// 40: +3.0 KB, +5.5–8 %; 75: +4.7 KB, +5.6 %), where `opt-level = "s"` or 3 cost far more.
+/// An environment variable, not config: it must not reach the speed build, whose opt-level 3
+/// has its own, higher threshold.
+const SHIPPED_WASM_RUSTFLAGS: &str = "-C llvm-args=-inline-threshold=40";
+
 /// [`build_web`] with any [`Profile`].
 pub fn build_web_as(root: &Path, profile: Profile, out_dir: &Path) -> Result<WebBuild, String> {
     let release = profile != Profile::Debug;
@@ -281,6 +291,13 @@ pub fn build_web_as(root: &Path, profile: Profile, out_dir: &Path) -> Result<Web
                 char::from(level).to_string(),
             );
         }
+    }
+    if matches!(profile, Profile::Release | Profile::Speed(b'z')) {
+        // The shipped settings (a `--second-rev` build too, so that A/B runs compare code).
+        cargo.env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            SHIPPED_WASM_RUSTFLAGS,
+        );
     }
     let profile_dir = match profile {
         Profile::Debug => "debug",
