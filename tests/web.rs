@@ -285,6 +285,38 @@ async fn two_bots_exchange_messages_and_whispers() {
     other_room.close();
 }
 
+/// `off` from inside a handler: hub.js changes listener lists in place and `walk` keeps the
+/// message list for a frame (docs/PERFORMANCE.md "Session 16"), so a handler that removes
+/// itself gets no later message, and the other handlers keep getting them.
+#[wasm_bindgen_test]
+async fn a_handler_removing_itself_gets_no_later_message() {
+    let a = Rc::new(guest("t-off", "alice"));
+    let b = guest("t-off", "bob");
+    let calls = Rc::new(RefCell::new(0));
+    let slot: Rc<RefCell<Option<Function>>> = Rc::new(RefCell::new(None));
+    let (c, me, bot) = (calls.clone(), slot.clone(), a.clone());
+    let quitter = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+        *c.borrow_mut() += 1;
+        if let Some(f) = me.borrow().as_ref() {
+            bot.off("message", f);
+        }
+    });
+    let f = quitter.as_ref().unchecked_ref::<Function>().clone();
+    *slot.borrow_mut() = Some(f.clone());
+    a.on("message", f).unwrap();
+    let msgs = Rec::on(&a, "message");
+    connect(&a).await.unwrap();
+    connect(&b).await.unwrap();
+    for (i, t) in ["one", "two", "three"].into_iter().enumerate() {
+        b.send(t.into(), JsValue::UNDEFINED).unwrap();
+        assert!(wait_for(3000, || msgs.len() > i).await, "message {t}");
+    }
+    assert_eq!(*calls.borrow(), 1, "removed after its first message");
+    assert_eq!(msgs.len(), 3, "the other handler got all three");
+    a.close();
+    b.close();
+}
+
 /// What README "Events" promises about payload objects, now built by src/web/hub.js from the
 /// event tape: one shared user object per user record and one frozen style object per style;
 /// `once` fires once; a throwing handler does not keep the next one from running.

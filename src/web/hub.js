@@ -59,9 +59,11 @@ export class Hub {
   off(name, f) {
     const list = this.listeners.get(name);
     if (list === undefined) return false;
-    const kept = list.filter((l) => l.f !== f);
-    this.listeners.set(name, kept);
-    return kept.length > 0;
+    // In place: a name's list, once made, is never replaced (`walk` keeps it for a frame).
+    let n = 0;
+    for (const l of list) if (l.f !== f) list[n++] = l;
+    list.length = n;
+    return n > 0;
   }
 
   has(name) {
@@ -83,7 +85,9 @@ export class Hub {
       return;
     }
     const fns = list.map((l) => l.f);
-    this.listeners.set(name, list.filter((l) => !l.once));
+    let n = 0;
+    for (const l of list) if (!l.once) list[n++] = l;
+    list.length = n;
     for (const f of fns) call(name, f, payload);
   }
 
@@ -97,9 +101,9 @@ export class Hub {
     const v = this.views();
     v.f64[now >> 3] = Date.now();
     if (typeof data === 'string') return -1;
-    const src = ArrayBuffer.isView(data)
-      ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
-      : new Uint8Array(data);
+    const src = data instanceof ArrayBuffer ? new Uint8Array(data)
+      : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+        : new Uint8Array(data);
     const n = src.length;
     if (n <= cap) v.u8.set(src, ptr);
     return n;
@@ -245,13 +249,16 @@ export class Hub {
     end += base;
     let t = this.views().f64;
     const users = this.users;
+    // The message listeners, looked up once a frame: lists are changed in place, never
+    // replaced (see `off`), so handlers that add or remove some are seen at once.
+    let messages = this.listeners.get('message');
     while (at < end) {
       // A handler that made the wasm memory grow detached the view: take a new one.
       if (t.length === 0) t = this.views().f64;
       switch (t[at]) {
         case MESSAGE: {
           // Built only when someone listens (a bot may listen to commands only).
-          const list = this.listeners.get('message');
+          const list = messages !== undefined ? messages : (messages = this.listeners.get('message'));
           if (list !== undefined && list.length !== 0) {
             this.emitTo('message', list, {
               user: users[t[at + 1]], style: this.styles[t[at + 2]], content: s.substring(t[at + 3], t[at + 4]),
