@@ -1025,17 +1025,22 @@ fn fast_path_matches_the_general_path_on_random_lines() {
         }
         frames.push(frame);
     }
-    let run = |general: bool| {
+    // A joined session with the `!ping` command and Bob's record, fed every frame (every
+    // third in two chunks, so some lines span chunks): `general` turns raw events on (which
+    // switches the fast paths off), `tape` makes it write a tape as the browser's does.
+    let feed = |general: bool, tape: bool| {
         let mut h = H::guest();
         h.s.commands_mut()
             .register("ping", CommandOptions::default())
             .unwrap();
+        if tape {
+            h.s.use_tape();
+        }
         h.join();
         h.server(&[Incoming::User(rec(BOB, "밥", 1))]);
         h.s.set_raw_events(general);
         for (i, f) in frames.iter().enumerate() {
             h.now += 700;
-            // Every third frame arrives in two chunks, so some lines span chunks.
             let cut = if i % 3 == 0 {
                 i * 7919 % (f.len() + 1)
             } else {
@@ -1045,6 +1050,10 @@ fn fast_path_matches_the_general_path_on_random_lines() {
             h.s.on_frame(h.now, &f[cut..]);
             h.drain();
         }
+        h
+    };
+    let run = |general: bool| {
+        let mut h = feed(general, false);
         let mut ev = h.take_events();
         ev.retain(|e| !matches!(e, Event::Raw(_)));
         // The table as the `k` lines left it (`k` has no event of its own).
@@ -1055,52 +1064,13 @@ fn fast_path_matches_the_general_path_on_random_lines() {
     // Tape mode (the browser's), where `s` lines have a fast path too: its tape against the
     // general path's events written to a tape.
     let tape_run = || {
-        let mut h = H::guest();
-        h.s.commands_mut()
-            .register("ping", CommandOptions::default())
-            .unwrap();
-        h.s.use_tape();
-        h.join();
-        h.server(&[Incoming::User(rec(BOB, "밥", 1))]);
-        for (i, f) in frames.iter().enumerate() {
-            h.now += 700;
-            let cut = if i % 3 == 0 {
-                i * 7919 % (f.len() + 1)
-            } else {
-                f.len()
-            };
-            h.s.on_frame(h.now, &f[..cut]);
-            h.s.on_frame(h.now, &f[cut..]);
-            h.drain();
-        }
+        let mut h = feed(false, true);
         assert!(h.events.is_empty(), "tape mode queues nothing");
         h.s.take_batch().unwrap()
     };
     let general_tape = {
-        let mut h = H::guest();
-        h.s.commands_mut()
-            .register("ping", CommandOptions::default())
-            .unwrap();
-        h.join();
-        h.server(&[Incoming::User(rec(BOB, "밥", 1))]);
-        h.s.set_raw_events(true);
-        for (i, f) in frames.iter().enumerate() {
-            h.now += 700;
-            let cut = if i % 3 == 0 {
-                i * 7919 % (f.len() + 1)
-            } else {
-                f.len()
-            };
-            h.s.on_frame(h.now, &f[..cut]);
-            h.s.on_frame(h.now, &f[cut..]);
-            h.drain();
-        }
         let mut t = Tape::default();
-        t.extend(
-            h.take_events()
-                .into_iter()
-                .filter(|e| !matches!(e, Event::Raw(_))),
-        );
+        t.extend(general.iter().cloned());
         t.take_batch()
     };
     let fast_tape = tape_run();
