@@ -853,36 +853,79 @@ fn unescape_field_into(raw: &[u8], value: &mut Vec<u8>) -> usize {
 }
 
 fn finish_field(ty: u8, value: &[u8], line: &mut Line) -> Result<(), DecodeErrorKind> {
-    let field = match ty {
-        0 => {
-            line.key = utf8(value)?;
-            return Ok(());
-        }
-        TYPE_BIN => Field::Bin(value.to_vec()),
-        TYPE_STR => Field::Str(utf8(value)?),
-        TYPE_BOOL => Field::Bool(value == b"1"),
-        TYPE_NUM => Field::Num(decode_number(value)?),
-        TYPE_UNDEF => Field::Undef,
-        TYPE_FLOAT => Field::Float(parse_float(value)?),
-        _ => unreachable_type(),
-    };
-    line.fields.push(field);
+    if ty == 0 {
+        line.key = utf8(value)?.to_owned();
+    } else {
+        line.fields.push(FieldRef::read(ty, value)?.to_field());
+    }
     Ok(())
 }
 
-#[cold]
-fn unreachable_type() -> Field {
-    // `ty` only ever holds 0 or a byte that passed `is_type_byte`.
-    Field::Undef
+/// A field's value as the decoder reads it, borrowing the payload: a [`Field`] without its
+/// copies. The one place the decoding rules of the field types live, for [`Decoder`] and for
+/// the session's tape-mode fast path for `s` lines.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum FieldRef<'a> {
+    Bin(&'a [u8]),
+    Str(&'a str),
+    Bool(bool),
+    Num(i64),
+    Undef,
+    Float(f64),
 }
 
-fn utf8(value: &[u8]) -> Result<String, DecodeErrorKind> {
-    match std::str::from_utf8(value) {
-        Ok(s) => Ok(s.to_owned()),
-        Err(e) => Err(DecodeErrorKind::InvalidUtf8 {
-            at: e.valid_up_to(),
-        }),
+impl<'a> FieldRef<'a> {
+    /// The payload `value` of a field of type `ty` (a type byte, 2..=7), by the rules of
+    /// DECISIONS.md "Decoding".
+    pub(crate) fn read(ty: u8, value: &'a [u8]) -> Result<Self, DecodeErrorKind> {
+        Ok(match ty {
+            TYPE_BIN => FieldRef::Bin(value),
+            TYPE_STR => FieldRef::Str(utf8(value)?),
+            TYPE_BOOL => FieldRef::Bool(value == b"1"),
+            TYPE_NUM => FieldRef::Num(decode_number(value)?),
+            TYPE_UNDEF => FieldRef::Undef,
+            TYPE_FLOAT => FieldRef::Float(parse_float(value)?),
+            _ => unreachable_type(),
+        })
     }
+
+    /// The owned [`Field`].
+    pub(crate) fn to_field(self) -> Field {
+        match self {
+            FieldRef::Bin(b) => Field::Bin(b.to_vec()),
+            FieldRef::Str(s) => Field::Str(s.to_owned()),
+            FieldRef::Bool(b) => Field::Bool(b),
+            FieldRef::Num(n) => Field::Num(n),
+            FieldRef::Undef => Field::Undef,
+            FieldRef::Float(x) => Field::Float(x),
+        }
+    }
+}
+
+impl Field {
+    /// This field, borrowed as a [`FieldRef`].
+    pub(crate) fn as_field_ref(&self) -> FieldRef<'_> {
+        match self {
+            Field::Bin(b) => FieldRef::Bin(b),
+            Field::Str(s) => FieldRef::Str(s),
+            Field::Bool(b) => FieldRef::Bool(*b),
+            Field::Num(n) => FieldRef::Num(*n),
+            Field::Undef => FieldRef::Undef,
+            Field::Float(x) => FieldRef::Float(*x),
+        }
+    }
+}
+
+#[cold]
+fn unreachable_type<'a>() -> FieldRef<'a> {
+    // `ty` only ever holds a byte that passed `is_type_byte`.
+    FieldRef::Undef
+}
+
+fn utf8(value: &[u8]) -> Result<&str, DecodeErrorKind> {
+    std::str::from_utf8(value).map_err(|e| DecodeErrorKind::InvalidUtf8 {
+        at: e.valid_up_to(),
+    })
 }
 
 /// Type-5 payload → integer (DECISIONS.md "Decoding" 3).

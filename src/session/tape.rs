@@ -30,7 +30,7 @@
 //! the event payloads promise (README "Events").
 
 use super::{Event, FxMap};
-use crate::codec::Field;
+use crate::codec::FieldRef;
 use crate::message::{Style, SystemCode, UserRecord};
 use std::mem::MaybeUninit;
 use std::rc::Rc;
@@ -198,66 +198,23 @@ impl Tape {
 
     /// A `system` record from an `s` line's argument fields as split on the fast path (type
     /// byte and range in `buf`), exactly as [`Tape::push`] writes [`Event::System`] for the
-    /// fields the decoder makes of them; false, with nothing written, if a field is one the
-    /// decoder would reject (a string that is not UTF-8, a number over eight bytes, a bad
-    /// float).
+    /// fields the decoder makes of them (each read by the decoder's [`FieldRef::read`], written
+    /// by the same [`Tape::field`]); false, with nothing written, if a field is one the decoder
+    /// would reject (a string that is not UTF-8, a number over eight bytes, a bad float).
     pub fn system(&mut self, code: SystemCode, args: &[(u8, usize, usize)], buf: &[u8]) -> bool {
-        use crate::codec::{
-            decode_number, parse_float, TYPE_BIN, TYPE_BOOL, TYPE_FLOAT, TYPE_NUM, TYPE_STR,
-            TYPE_UNDEF,
-        };
         let (nums, text) = (self.nums.len(), self.text.len());
         append!(&mut self.nums, [SYSTEM, code.code() as f64]);
         self.str(code.name());
         self.nums.push(args.len() as f64);
         for &(ty, a, b) in args {
             // (The spans lie in `buf`; one that did not would fail the line.)
-            let v = buf.get(a..b);
-            // The items of `Tape::field` for the `Field` the decoder makes of `v`.
-            let ok = match (ty, v) {
-                (_, None) => false,
-                (ty, Some(v)) => match ty {
-                    TYPE_STR => match self.text_bytes(v) {
-                        Some(r) => {
-                            append!(&mut self.nums, [3.0, r[0], r[1]]);
-                            true
-                        }
-                        None => false,
-                    },
-                    TYPE_BIN => {
-                        self.nums.push(2.0);
-                        self.hex(v);
-                        true
-                    }
-                    TYPE_BOOL => {
-                        append!(&mut self.nums, [4.0, f64::from(u8::from(v == b"1")), 0.0]);
-                        true
-                    }
-                    TYPE_NUM => match decode_number(v) {
-                        Ok(n) => {
-                            append!(&mut self.nums, [5.0, n as f64, 0.0]);
-                            true
-                        }
-                        Err(_) => false,
-                    },
-                    TYPE_UNDEF => {
-                        append!(&mut self.nums, [6.0, 0.0, 0.0]);
-                        true
-                    }
-                    TYPE_FLOAT => match parse_float(v) {
-                        Ok(x) => {
-                            append!(&mut self.nums, [7.0, x, 0.0]);
-                            true
-                        }
-                        Err(_) => false,
-                    },
-                    _ => false,
-                },
-            };
-            if !ok {
-                self.nums.truncate(nums);
-                self.text.truncate(text);
-                return false;
+            match buf.get(a..b).map(|v| FieldRef::read(ty, v)) {
+                Some(Ok(f)) => self.field(f),
+                _ => {
+                    self.nums.truncate(nums);
+                    self.text.truncate(text);
+                    return false;
+                }
             }
         }
         true
@@ -388,7 +345,7 @@ impl Tape {
                 self.str(code.name());
                 self.nums.push(args.len() as f64);
                 for f in &args {
-                    self.field(f);
+                    self.field(f.as_field_ref());
                 }
             }
             other => {
@@ -425,20 +382,20 @@ impl Tape {
 
     /// A field as type byte and two items: string and binary (lowercase hex) as a range,
     /// numbers and booleans as the first item.
-    fn field(&mut self, f: &Field) {
+    fn field(&mut self, f: FieldRef) {
         match f {
-            Field::Str(s) => {
+            FieldRef::Str(s) => {
                 self.nums.push(3.0);
                 self.str(s);
             }
-            Field::Bin(b) => {
+            FieldRef::Bin(b) => {
                 self.nums.push(2.0);
                 self.hex(b);
             }
-            Field::Bool(b) => append!(&mut self.nums, [4.0, f64::from(*b as u8), 0.0]),
-            Field::Num(n) => append!(&mut self.nums, [5.0, *n as f64, 0.0]),
-            Field::Float(x) => append!(&mut self.nums, [7.0, *x, 0.0]),
-            Field::Undef => append!(&mut self.nums, [6.0, 0.0, 0.0]),
+            FieldRef::Bool(b) => append!(&mut self.nums, [4.0, f64::from(b as u8), 0.0]),
+            FieldRef::Num(n) => append!(&mut self.nums, [5.0, n as f64, 0.0]),
+            FieldRef::Float(x) => append!(&mut self.nums, [7.0, x, 0.0]),
+            FieldRef::Undef => append!(&mut self.nums, [6.0, 0.0, 0.0]),
         }
     }
 
@@ -696,6 +653,7 @@ fn put(dst: &mut [MaybeUninit<u16>], n: usize, c: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::Field;
     use crate::message::{SystemCode, UserKey};
 
     fn user(k: u8, nick: &str) -> Rc<UserRecord> {
