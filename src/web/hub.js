@@ -59,11 +59,7 @@ export class Hub {
   off(name, f) {
     const list = this.listeners.get(name);
     if (list === undefined) return false;
-    // In place: a name's list, once made, is never replaced (`walk` keeps it for a frame).
-    let n = 0;
-    for (const l of list) if (l.f !== f) list[n++] = l;
-    list.length = n;
-    return n > 0;
+    return retain(list, (l) => l.f !== f) > 0;
   }
 
   has(name) {
@@ -85,9 +81,7 @@ export class Hub {
       return;
     }
     const fns = list.map((l) => l.f);
-    let n = 0;
-    for (const l of list) if (!l.once) list[n++] = l;
-    list.length = n;
+    retain(list, (l) => !l.once);
     for (const f of fns) call(name, f, payload);
   }
 
@@ -380,6 +374,18 @@ function utf8(s, u8, at) {
  * -1 (a field that is `undefined`). A function, not a closure made per `walk`. */
 function str(t, s, i) {
   return t[i] < 0 ? undefined : s.substring(t[i], t[i + 1]);
+}
+
+/**
+ * Keeps the elements of `list` that `keep` accepts, in order, in place; returns how many. A
+ * name's listener list, once made, is never replaced (`walk` keeps the message list for a
+ * frame), so `off` and `once` change it here.
+ */
+function retain(list, keep) {
+  let n = 0;
+  for (const l of list) if (keep(l)) list[n++] = l;
+  list.length = n;
+  return n;
 }
 
 /** `o[k]`, or undefined if the getter throws. */
