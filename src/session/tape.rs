@@ -548,13 +548,25 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
         // mask test of a 32-bit word: a three-byte sequence (every Hangul syllable) and a
         // lone ASCII byte before a non-ASCII one (the space between Korean words), which would
         // otherwise cost a chunk scan for a run of one (docs/PERFORMANCE.md "Session 16").
+        // With eight, two three-byte sequences in a row (most of a Korean word) by one test
+        // of a 64-bit word.
+        if let Some(&w) = s.get(i..).and_then(|r| r.first_chunk::<8>()) {
+            let w = u64::from_le_bytes(w);
+            if w & 0xC0C0_F0C0_C0F0 == 0x8080_E080_80E0 {
+                let (c, d) = (three(w as u32), three((w >> 24) as u32));
+                if bad_three(c) || bad_three(d) || !(put(dst, n, c) && put(dst, n + 1, d)) {
+                    return false;
+                }
+                n += 2;
+                i += 6;
+                continue;
+            }
+        }
         if let Some(&w) = s.get(i..).and_then(|r| r.first_chunk::<4>()) {
             let w = u32::from_le_bytes(w);
             if w & 0x00C0_C0F0 == 0x0080_80E0 {
-                let c = (w & 0x0F) << 12 | (w & 0x3F00) >> 2 | (w & 0x3F_0000) >> 16;
-                // Overlong (below U+0800) or a surrogate (U+D800..U+DFFF): `c >> 11` is 0 or
-                // 0x1B.
-                if (1u32 << (c >> 11)) & (1 | 1 << 0x1B) != 0 || !put(dst, n, c) {
+                let c = three(w);
+                if bad_three(c) || !put(dst, n, c) {
                     return false;
                 }
                 n += 1;
@@ -636,6 +648,20 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
     // of k bytes gives at most k units, so `n <= i <= s.len() == dst.len()`).
     unsafe { out.set_len(start + n) };
     true
+}
+
+/// The code point of the three-byte sequence in the low 24 bits of `w` (first byte lowest),
+/// whose lead and continuation bits the caller checked.
+#[inline(always)]
+fn three(w: u32) -> u32 {
+    (w & 0x0F) << 12 | (w & 0x3F00) >> 2 | (w & 0x3F_0000) >> 16
+}
+
+/// Whether [`three`]'s `c` is not allowed in UTF-8: overlong (below U+0800) or a surrogate
+/// (U+D800..U+DFFF), i.e. `c >> 11` is 0 or 0x1B.
+#[inline(always)]
+fn bad_three(c: u32) -> bool {
+    (1u32 << (c >> 11)) & (1 | 1 << 0x1B) != 0
 }
 
 /// Writes unit `c` at `dst[n]`; false if `n` is out of range (never, by the caller's `n <= i`).
