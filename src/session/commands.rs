@@ -1,6 +1,7 @@
 //! Chat-command helper: `!name args…` from chat, with prefix, cooldowns and an auth gate
 //! (`bot.onCommand`). Pure logic over a caller clock, so it is unit-tested natively.
 
+use super::Clock;
 use crate::message::UserRecord;
 use std::rc::Rc;
 
@@ -102,6 +103,16 @@ impl CommandRouter {
         user: &Rc<UserRecord>,
         text: &str,
     ) -> Option<CommandTrigger> {
+        self.dispatch_at(Clock::Fixed(now_ms), user, text)
+    }
+
+    /// [`CommandRouter::dispatch`] with the time read only for a line that names a command.
+    pub(crate) fn dispatch_at(
+        &mut self,
+        now: Clock,
+        user: &Rc<UserRecord>,
+        text: &str,
+    ) -> Option<CommandTrigger> {
         if self.entries.is_empty() {
             return None;
         }
@@ -117,6 +128,7 @@ impl CommandRouter {
         if user.auth < entry.options.min_auth {
             return None;
         }
+        let now_ms = now.ms();
         let who = if user.nick.is_empty() {
             user.key.to_hex()
         } else {

@@ -5,7 +5,9 @@
 //! [`Session`] owns no socket and no clock. The caller (the web layer in the browser, a test
 //! natively) feeds it what happened — [`Session::connect`], [`Session::on_open`],
 //! [`Session::on_frame`], [`Session::on_close`], [`Session::on_timeout`], [`Session::send`],
-//! [`Session::close`] — each with the current time in milliseconds, and then drains what to do:
+//! [`Session::close`] — each with the current time in milliseconds (or, for frames,
+//! [`Session::on_frame_with_clock`]: a clock read only if the frame needs the time), and then
+//! drains what to do:
 //! [`Session::poll_action`] (open a socket, send bytes, close it), [`Session::poll_event`] (events
 //! for the bot's user code) and [`Session::next_timeout`] (when to call `on_timeout` again).
 //!
@@ -36,8 +38,38 @@ use crate::message::{
     UserKey, UserRecord,
 };
 use crate::token::{build_user_data, join_line, random_session, UserData, UserFields};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
+
+/// The local time of one input, in ms since the epoch: given, or read from the caller's clock
+/// the first time the input needs it, and then the same for the rest of the input. Most
+/// frames need no time (chat lines carry their own), and in the browser a clock reading is a
+/// `Date.now` call per frame (docs/PERFORMANCE.md "Session 17"), so the web layer hands frames
+/// in with a lazy clock; everything else passes the time it has.
+#[derive(Clone, Copy)]
+pub(crate) enum Clock<'a> {
+    /// This time.
+    Fixed(u64),
+    /// Read with the function on first use, kept in the cell.
+    Lazy(&'a Cell<Option<u64>>, &'a dyn Fn() -> u64),
+}
+
+impl Clock<'_> {
+    /// The time (reads the clock if it has not been read yet). Not inlined: it is asked for in
+    /// many places, rarely per frame, and each inlined copy would add to the wasm.
+    #[inline(never)]
+    pub(crate) fn ms(self) -> u64 {
+        match self {
+            Clock::Fixed(ms) => ms,
+            Clock::Lazy(cell, read) => cell.get().unwrap_or_else(|| {
+                let ms = read();
+                cell.set(Some(ms));
+                ms
+            }),
+        }
+    }
+}
 
 /// How the bot identifies itself when joining (DECISIONS.md "Joining" 1).
 #[derive(Clone, PartialEq, Eq)]
@@ -696,6 +728,12 @@ impl Session {
 
     /// When [`Session::on_timeout`] should be called next (local ms), if ever.
     pub fn next_timeout(&mut self, now_ms: u64) -> Option<u64> {
+        self.next_timeout_at(Clock::Fixed(now_ms))
+    }
+
+    /// [`Session::next_timeout`] with the time read only if it is needed (queued lines
+    /// waiting for the token bucket).
+    pub(crate) fn next_timeout_at(&mut self, now: Clock) -> Option<u64> {
         // Asked after every input (the web layer's timer): a plain `match`, which the size
         // build keeps inline, not an iterator chain (~55 instructions per frame).
         let mut next = match (self.heartbeat_at, self.reconnect_at) {
@@ -704,7 +742,7 @@ impl Session {
         };
         if self.state == State::Joined && !self.queue.is_empty() {
             if let Some(b) = &mut self.bucket {
-                let at = b.next_token_at(now_ms);
+                let at = b.next_token_at(now.ms());
                 next = Some(next.map_or(at, |n| n.min(at)));
             }
         }
@@ -756,6 +794,20 @@ impl Session {
 
     /// One binary (or text, as UTF-8 bytes) WebSocket message arrived.
     pub fn on_frame(&mut self, now_ms: u64, bytes: &[u8]) {
+        self.on_frame_at(Clock::Fixed(now_ms), bytes);
+    }
+
+    /// [`Session::on_frame`] with the time read from `clock` only if the frame needs it (a
+    /// chat line without a time of its own, a command's cooldown, a line that joins or
+    /// fails, queued lines waiting to be sent), and then once. For callers whose clock costs
+    /// something per reading, like `Date.now` in the browser.
+    pub fn on_frame_with_clock(&mut self, clock: &dyn Fn() -> u64, bytes: &[u8]) {
+        let read = Cell::new(None);
+        self.on_frame_at(Clock::Lazy(&read, clock), bytes);
+    }
+
+    /// [`Session::on_frame`] at the time `now`, which is read only if a line needs it.
+    pub(crate) fn on_frame_at(&mut self, now: Clock, bytes: &[u8]) {
         if !matches!(self.state, State::Joining | State::Joined) {
             return;
         }
@@ -772,7 +824,7 @@ impl Session {
             let decoded = match raw {
                 Ok(raw)
                     if !self.raw_events
-                        && self.fast_line(now_ms, raw, decoder.raw_may_have_escape()) =>
+                        && self.fast_line(now, raw, decoder.raw_may_have_escape()) =>
                 {
                     return
                 }
@@ -781,7 +833,7 @@ impl Session {
             };
             match decoded {
                 None => {}
-                Some(Ok(line)) => self.on_line(now_ms, line),
+                Some(Ok(line)) => self.on_line(now, line),
                 Some(Err(e)) => self.emit(Event::Error(ErrorInfo::sdk(
                     "decode",
                     format!("could not decode a line from the server: {e}"),
@@ -789,7 +841,7 @@ impl Session {
             }
         });
         self.decoder = Some(decoder);
-        self.flush(now_ms);
+        self.flush(now);
     }
 
     /// The socket closed (or failed to open). `code`/`reason` as the browser reports them.
@@ -846,7 +898,7 @@ impl Session {
                 self.open_socket(now_ms);
             }
         }
-        self.flush(now_ms);
+        self.flush(Clock::Fixed(now_ms));
     }
 
     /// Queue a line from user code (chat, whisper, command, plugin): sent at once when joined and
@@ -906,7 +958,7 @@ impl Session {
             )));
         }
         self.queue.push_back(bytes);
-        self.flush(now_ms);
+        self.flush(Clock::Fixed(now_ms));
     }
 
     /// Leave: send `disconnect`, close the socket, cancel timers. Queued lines are dropped.
@@ -995,13 +1047,13 @@ impl Session {
     }
 
     /// Send queued user lines while joined and the bucket has tokens.
-    fn flush(&mut self, now_ms: u64) {
+    fn flush(&mut self, now: Clock) {
         if self.state != State::Joined {
             return;
         }
         while !self.queue.is_empty() {
             if let Some(b) = &mut self.bucket {
-                if !b.try_take(now_ms) {
+                if !b.try_take(now.ms()) {
                     break;
                 }
             }
@@ -1067,11 +1119,14 @@ impl Session {
         self.user_of_bytes(key.as_bytes())
     }
 
-    fn time_ms(&self, now_ms: u64, time: Option<i64>) -> f64 {
-        time.map_or_else(|| self.server_now_ms(now_ms), |t| t as f64 * 1000.0)
+    fn time_ms(&self, now: Clock, time: Option<i64>) -> f64 {
+        match time {
+            Some(t) => t as f64 * 1000.0,
+            None => self.server_now_ms(now.ms()),
+        }
     }
 
-    fn on_line(&mut self, now_ms: u64, line: Line) {
+    fn on_line(&mut self, now: Clock, line: Line) {
         if self.raw_events {
             self.emit(Event::Raw(line.clone()));
         }
@@ -1087,14 +1142,14 @@ impl Session {
         };
         match msg {
             Incoming::RoomInfo(info) => {
-                self.clock_offset_ms = info.server_time as f64 * 1000.0 - now_ms as f64;
+                self.clock_offset_ms = info.server_time as f64 * 1000.0 - now.ms() as f64;
                 if self.state == State::Joining {
                     self.joined_server_s = Some(info.server_time);
                 }
                 self.room = Some(info);
             }
             Incoming::User(rec) => self.users.upsert(rec),
-            Incoming::MyKey(key) => self.on_joined(now_ms, key),
+            Incoming::MyKey(key) => self.on_joined(now.ms(), key),
             Incoming::UserListEntry(Some(key)) => self.list_acc.push(key),
             Incoming::UserListEntry(None) => {
                 let keys = std::mem::take(&mut self.list_acc);
@@ -1113,15 +1168,13 @@ impl Session {
                     changed: modi.changes,
                 });
             }
-            Incoming::Message(m) => self.on_chat(now_ms, &m.from, &m.style, m.text, m.time),
-            Incoming::Whisper(w) => {
-                self.on_whisper(now_ms, &w.from, &w.to, &w.style, w.text, w.time)
-            }
+            Incoming::Message(m) => self.on_chat(now, &m.from, &m.style, m.text, m.time),
+            Incoming::Whisper(w) => self.on_whisper(now, &w.from, &w.to, &w.style, w.text, w.time),
             Incoming::System(s) => self.emit(Event::System {
                 code: s.code,
                 args: s.args,
             }),
-            Incoming::Error(code) => self.on_server_error(now_ms, code),
+            Incoming::Error(code) => self.on_server_error(now.ms(), code),
             Incoming::Plugin(p) => {
                 let user = self.user_or_key(&p.sender);
                 self.emit(Event::Plugin { user, message: p });
@@ -1135,14 +1188,14 @@ impl Session {
     /// An `m` line (PROTOCOL.md §3.2): the message event, and a command if one matches.
     fn on_chat(
         &mut self,
-        now_ms: u64,
+        now: Clock,
         from: &UserKey,
         style: &str,
         text: String,
         time: Option<i64>,
     ) {
         let style = self.style_of(style);
-        let m = self.chat_meta(now_ms, from.as_bytes(), text.as_bytes(), time);
+        let m = self.chat_meta(now, from.as_bytes(), text.as_bytes(), time);
         if let Some(t) = m.trigger {
             self.emit(Event::Command(*t));
         }
@@ -1158,7 +1211,7 @@ impl Session {
 
     fn on_whisper(
         &mut self,
-        now_ms: u64,
+        now: Clock,
         from: &UserKey,
         to: &UserKey,
         style: &str,
@@ -1169,7 +1222,7 @@ impl Session {
         let to = self.user_or_key(to);
         let style = self.style_of(style);
         let is_self = self.users.is_me(from);
-        let time_ms = self.time_ms(now_ms, time);
+        let time_ms = self.time_ms(now, time);
         self.emit(Event::Whisper {
             from: from_rec,
             to,
@@ -1194,14 +1247,14 @@ impl Session {
     /// allocated, but no `Line`, field list or `Incoming` is built: the general path spent a
     /// fifth of the corpus's instructions on them), and `j`, `o` and `c` with their one field
     /// (docs/PERFORMANCE.md "Session 15").
-    fn fast_line(&mut self, now_ms: u64, raw: &[u8], escaped: bool) -> bool {
+    fn fast_line(&mut self, now: Clock, raw: &[u8], escaped: bool) -> bool {
         use crate::codec::{TYPE_BIN, TYPE_NUM, TYPE_STR};
         let mut scratch = std::mem::take(&mut self.scratch);
         let done = match raw {
             [b'm' | b'w', TYPE_BIN, ..] => {
                 let mut spans = [(0, 0, 0); MAX_FAST_FIELDS];
                 match split_fast(raw, escaped, &mut scratch, &mut spans) {
-                    Some((n, buf)) => self.fast_fields(now_ms, raw[0] == b'w', &spans[..n], buf),
+                    Some((n, buf)) => self.fast_fields(now, raw[0] == b'w', &spans[..n], buf),
                     None => false,
                 }
             }
@@ -1311,7 +1364,7 @@ impl Session {
 
     fn fast_fields(
         &mut self,
-        now_ms: u64,
+        now: Clock,
         whisper: bool,
         f: &[(u8, usize, usize)],
         buf: &[u8],
@@ -1366,9 +1419,9 @@ impl Session {
             // The text is checked while it is converted (`Tape::text_bytes`); a text that is
             // not UTF-8 leaves the fast path there, before anything happened.
             return if whisper {
-                self.tape_whisper(now_ms, from, to, style, text, time)
+                self.tape_whisper(now, from, to, style, text, time)
             } else {
-                self.tape_chat(now_ms, from, style, text, time)
+                self.tape_chat(now, from, style, text, time)
             };
         }
         let Ok(style) = std::str::from_utf8(style) else {
@@ -1379,7 +1432,7 @@ impl Session {
         };
         if whisper {
             self.on_whisper(
-                now_ms,
+                now,
                 &UserKey(from.to_vec()),
                 &UserKey(to.to_vec()),
                 style,
@@ -1387,13 +1440,7 @@ impl Session {
                 time,
             );
         } else {
-            self.on_chat(
-                now_ms,
-                &UserKey(from.to_vec()),
-                style,
-                text.to_owned(),
-                time,
-            );
+            self.on_chat(now, &UserKey(from.to_vec()), style, text.to_owned(), time);
         }
         true
     }
@@ -1428,10 +1475,10 @@ impl Session {
     /// its time, whether it is history, and the command it triggers (never for the bot's own
     /// lines or history).
     #[inline]
-    fn chat_meta(&mut self, now_ms: u64, key: &[u8], text: &[u8], time: Option<i64>) -> ChatMeta {
+    fn chat_meta(&mut self, now: Clock, key: &[u8], text: &[u8], time: Option<i64>) -> ChatMeta {
         let user = self.user_of_bytes(key);
         let is_self = self.users.is_me_bytes(key);
-        let time_ms = self.time_ms(now_ms, time);
+        let time_ms = self.time_ms(now, time);
         let history = time
             .zip(self.joined_server_s)
             .is_some_and(|(t, joined)| t < joined);
@@ -1442,7 +1489,7 @@ impl Session {
         } else {
             std::str::from_utf8(text)
                 .ok()
-                .and_then(|text| self.commands.dispatch(now_ms, &user, text))
+                .and_then(|text| self.commands.dispatch_at(now, &user, text))
                 .map(Box::new)
         };
         ChatMeta {
@@ -1458,7 +1505,7 @@ impl Session {
     /// straight to the tape (the browser's hot path, docs/PERFORMANCE.md "Event tape").
     fn tape_chat(
         &mut self,
-        now_ms: u64,
+        now: Clock,
         key: &[u8],
         style: WireStyle,
         text: &[u8],
@@ -1468,7 +1515,7 @@ impl Session {
             return false;
         };
         let style = self.tape_style(style);
-        let m = self.chat_meta(now_ms, key, text, time);
+        let m = self.chat_meta(now, key, text, time);
         let tape = self.tape.as_mut().expect("tape mode");
         if let Some(t) = m.trigger {
             tape.push(Event::Command(*t));
@@ -1480,7 +1527,7 @@ impl Session {
     /// [`Session::on_whisper`] in tape mode (see [`Session::tape_chat`]).
     fn tape_whisper(
         &mut self,
-        now_ms: u64,
+        now: Clock,
         from: &[u8],
         to: &[u8],
         style: WireStyle,
@@ -1493,7 +1540,7 @@ impl Session {
         let (from_rec, to_rec) = (self.user_of_bytes(from), self.user_of_bytes(to));
         let style = self.tape_style(style);
         let is_self = self.users.is_me_bytes(from);
-        let time_ms = self.time_ms(now_ms, time);
+        let time_ms = self.time_ms(now, time);
         let tape = self.tape.as_mut().expect("tape mode");
         tape.whisper(&from_rec, &to_rec, style, range, time_ms, is_self);
         true

@@ -1111,3 +1111,70 @@ fn fast_path_matches_the_general_path_on_random_lines() {
         assert_eq!(g, f, "event {i} differs");
     }
 }
+
+#[test]
+fn a_frame_reads_the_clock_only_when_a_line_needs_the_time() {
+    use std::cell::Cell;
+    let msg = |text: &str, time: Option<i64>| {
+        Incoming::Message(ChatMessage {
+            from: UserKey(BOB.to_vec()),
+            style: String::new(),
+            text: text.into(),
+            time,
+        })
+    };
+    for tape in [false, true] {
+        let mut h = H::guest();
+        h.s.commands_mut()
+            .register("ping", CommandOptions::default())
+            .unwrap();
+        h.join();
+        h.server(&[Incoming::User(rec(BOB, "bob", 0))]);
+        if tape {
+            h.s.use_tape();
+        }
+        let reads = Cell::new(0);
+        let now = h.now + 7;
+        let clock = || {
+            reads.set(reads.get() + 1);
+            now
+        };
+        let feed = |h: &mut H, msgs: &[Incoming]| {
+            reads.set(0);
+            h.s.on_frame_with_clock(&clock, &frame(msgs));
+            h.drain();
+            if let Some(b) = h.s.take_batch() {
+                h.s.give_back(b);
+            }
+            reads.get()
+        };
+        // Timed chat lines, a join and a quit: no reading.
+        let quiet = [
+            msg("hi", Some(1_700_000_010)),
+            msg("there", Some(1_700_000_011)),
+            Incoming::UserJoin(UserKey(BOB.to_vec())),
+            Incoming::UserCount(3),
+        ];
+        assert_eq!(feed(&mut h, &quiet), 0, "tape {tape}");
+        // Lines without a time, and a command's cooldown: one reading for the whole frame.
+        let timeless = [
+            msg("a", None),
+            msg("!ping", Some(1_700_000_012)),
+            msg("b", None),
+        ];
+        assert_eq!(feed(&mut h, &timeless), 1, "tape {tape}");
+        if !tape {
+            let times: Vec<f64> = h
+                .take_events()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Event::Message { time_ms, .. } => Some(time_ms),
+                    _ => None,
+                })
+                .collect();
+            let server_now = h.s.server_now_ms(now);
+            assert_eq!(times[..2], [1_700_000_010_000.0, 1_700_000_011_000.0]);
+            assert_eq!(times[2..], [server_now, 1_700_000_012_000.0, server_now]);
+        }
+    }
+}

@@ -87,13 +87,12 @@ export class Hub {
 
   /**
    * A frame's bytes into wasm memory: copies `data` (`ArrayBuffer` or a view) to `ptr` if it fits
-   * in `cap` bytes, and `Date.now()` to the `f64` at `now` (the frame's clock, without a
-   * crossing of its own). Returns the byte length either way (the wasm side grows its buffer
-   * and calls again), or -1 for a string (a text frame).
+   * in `cap` bytes. Returns the byte length either way (the wasm side grows its buffer and
+   * calls again), or -1 for a string (a text frame). (The clock is read by the wasm side, only
+   * for frames that need it.)
    */
-  load(data, ptr, cap, now) {
+  load(data, ptr, cap) {
     const v = this.views();
-    v.f64[now >> 3] = Date.now();
     if (typeof data === 'string') return -1;
     const src = data instanceof ArrayBuffer ? new Uint8Array(data)
       : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)

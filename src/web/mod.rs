@@ -11,11 +11,11 @@
 mod convert;
 
 use crate::message::{Command, Outgoing, Style, StyleCache};
-use crate::session::{Action, CommandOptions, Config, ErrorInfo, Event, Session, State};
+use crate::session::{Action, Clock, CommandOptions, Config, ErrorInfo, Event, Session, State};
 use convert::*;
 use gloo_timers::callback::Timeout;
 use js_sys::{Array, Function, Promise, Uint8Array};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -40,7 +40,7 @@ extern "C" {
     /// `cap` bytes; returns their length either way, or -1 if `data` is a string. Writes
     /// `Date.now()` to the `f64` at `now`.
     #[wasm_bindgen(method)]
-    fn load(this: &Hub, data: &JsValue, ptr: *mut u8, cap: usize, now: *mut f64) -> i32;
+    fn load(this: &Hub, data: &JsValue, ptr: *mut u8, cap: usize) -> i32;
     /// `send(text, style)`'s text (UTF-8) and colour (ASCII, right after it) into `cap` bytes
     /// at `ptr`; their lengths, the style bits and `Date.now()` as four `f64`s at `out`. Returns 0 when
     /// written, 2 (the bytes needed in `out[0]`) when `cap` is too small, 1 when the
@@ -237,22 +237,25 @@ impl Inner {
     fn on_socket_data(self: &Rc<Self>, data: &JsValue) {
         // One buffer for every frame (no allocation per frame once it is big enough), filled by
         // one call into hub.js (one boundary crossing per frame instead of four).
-        // The clock comes with the bytes: one crossing per frame fewer than a `Date.now`
-        // import call of its own (docs/PERFORMANCE.md "Session 16").
         let mut buf = self.frame_buf.take();
-        let mut now = 0f64;
-        let mut n = self.hub.load(data, buf.as_mut_ptr(), buf.len(), &mut now);
+        let mut n = self.hub.load(data, buf.as_mut_ptr(), buf.len());
         if n >= 0 && n as usize > buf.len() {
             buf.resize(n as usize, 0);
-            n = self.hub.load(data, buf.as_mut_ptr(), buf.len(), &mut now);
+            n = self.hub.load(data, buf.as_mut_ptr(), buf.len());
         }
-        let now = now as u64;
+        // The clock is read only if the frame needs the time: most frames do not (chat lines
+        // carry theirs), and a `Date.now` call was ~1.5 % of the time per frame
+        // (docs/PERFORMANCE.md "Session 17").
+        let read = Cell::new(None);
+        let now = Clock::Lazy(&read, &now_ms);
         match usize::try_from(n) {
-            Ok(len) => self.input_at(now, |s, now| s.on_frame(now, &buf[..len.min(buf.len())])),
+            Ok(len) => self.input_clock(now, |s, now| {
+                s.on_frame_at(now, &buf[..len.min(buf.len())]);
+            }),
             // DECISIONS.md "Decoding" 7: a text frame is its UTF-8 bytes.
             Err(_) => {
                 let text = data.as_string().unwrap_or_default();
-                self.input_at(now, |s, now| s.on_frame(now, text.as_bytes()));
+                self.input_clock(now, |s, now| s.on_frame_at(now, text.as_bytes()));
             }
         }
         *self.frame_buf.borrow_mut() = buf;
@@ -335,6 +338,11 @@ impl Inner {
 
     /// [`Inner::input`] with the clock already read (`now`, ms since the epoch).
     fn input_at(self: &Rc<Self>, now: u64, f: impl FnOnce(&mut Session, u64)) {
+        self.input_clock(Clock::Fixed(now), |s, now| f(s, now.ms()));
+    }
+
+    /// [`Inner::input_at`] with a [`Clock`] that may not have been read yet.
+    fn input_clock(self: &Rc<Self>, now: Clock, f: impl FnOnce(&mut Session, Clock)) {
         {
             let mut core = self.core.borrow_mut();
             f(&mut core.session, now);
@@ -342,7 +350,7 @@ impl Inner {
         self.pump(now);
     }
 
-    fn pump(self: &Rc<Self>, now: u64) {
+    fn pump(self: &Rc<Self>, now: Clock) {
         let batch = {
             let mut core = self.core.borrow_mut();
             let core = &mut *core;
@@ -352,7 +360,7 @@ impl Inner {
                         core.socket = None;
                         match Socket::open(&self.url, Rc::downgrade(self)) {
                             Ok(s) => core.socket = Some(s),
-                            Err(_) => core.session.on_close(now, 1006, "WebSocket failed"),
+                            Err(_) => core.session.on_close(now.ms(), 1006, "WebSocket failed"),
                         }
                     }
                     Action::Send(bytes) => {
@@ -372,7 +380,7 @@ impl Inner {
                             s.close(code, &reason);
                         }
                         // Handlers are detached, so report the close ourselves.
-                        core.session.on_close(now, code, &reason);
+                        core.session.on_close(now.ms(), code, &reason);
                     }
                 }
             }
@@ -405,15 +413,15 @@ impl Inner {
         self.core.borrow_mut().session.give_back(batch);
     }
 
-    fn arm_timer(self: &Rc<Self>, core: &mut Core, now: u64) {
-        let next = core.session.next_timeout(now);
+    fn arm_timer(self: &Rc<Self>, core: &mut Core, now: Clock) {
+        let next = core.session.next_timeout_at(now);
         if next == core.timer_at && (next.is_none() || core.timer.is_some()) {
             return;
         }
         core.timer = None;
         core.timer_at = next;
         if let Some(at) = next {
-            let delay = at.saturating_sub(now).min(u32::MAX as u64) as u32;
+            let delay = at.saturating_sub(now.ms()).min(u32::MAX as u64) as u32;
             let weak = Rc::downgrade(self);
             core.timer = Some(Timeout::new(delay, move || {
                 if let Some(bot) = weak.upgrade() {
