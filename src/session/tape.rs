@@ -19,7 +19,7 @@
 //! | [`QUIT`] | user (the slot is free after this record) |
 //! | [`COUNT`] | n |
 //! | [`LIST`] | n, then n users |
-//! | [`SYSTEM`] | code, name, n, then n fields (type byte, a, b: see [`Tape::field`]) |
+//! | [`SYSTEM`] | code, name, n, then n fields (type byte, a, b: written by `Tape::field`) |
 //! | [`USER`] | slot, key, nick, id, level, auth, icons, nickcon, connected ms, mute (0/1), session, profileimg |
 //! | [`STYLE`] | slot, bits (bold 4, italic 2, underline 1), colour |
 //! | [`OTHER`] | (none): the next event of [`Tape::others`] goes here |
@@ -198,8 +198,8 @@ impl Tape {
 
     /// A `system` record from an `s` line's argument fields as split on the fast path (type
     /// byte and range in `buf`), exactly as [`Tape::push`] writes [`Event::System`] for the
-    /// fields the decoder makes of them (each read by the decoder's [`FieldRef::read`], written
-    /// by the same [`Tape::field`]); false, with nothing written, if a field is one the decoder
+    /// fields the decoder makes of them (each read by the decoder's `FieldRef::read`, written
+    /// by the same `Tape::field`); false, with nothing written, if a field is one the decoder
     /// would reject (a string that is not UTF-8, a number over eight bytes, a bad float).
     pub fn system(&mut self, code: SystemCode, args: &[(u8, usize, usize)], buf: &[u8]) -> bool {
         let (nums, text) = (self.nums.len(), self.text.len());
