@@ -63,11 +63,16 @@ pub(crate) fn line_plain(b: &[u8], i: usize) -> Option<usize> {
     count(b, i, imp::line_special)
 }
 
-/// How many of the [`CHUNK`] bytes at `i` come before the first byte below 8 (type bytes are
-/// 2..=7, PROTOCOL.md §2.2).
+/// The bitmask (bit k = byte `i + k`) of the [`CHUNK`] bytes at `i` that are below 8 (type
+/// bytes are 2..=7, PROTOCOL.md §2.2), for a caller that visits every such byte of a chunk; `None` if fewer than
+/// [`CHUNK`] bytes are left.
 #[inline(always)]
-pub(crate) fn field_plain(b: &[u8], i: usize) -> Option<usize> {
-    count(b, i, imp::below_8)
+#[allow(clippy::manual_map)] // `match`, not `map`: as in `count`
+pub(crate) fn field_mask(b: &[u8], i: usize) -> Option<u32> {
+    match chunk(b, i) {
+        Some(c) => Some(imp::below_8(c)),
+        None => None,
+    }
 }
 
 /// How many of the [`CHUNK`] bytes at `i` come before the first byte below 8 or escape byte:
@@ -389,7 +394,13 @@ mod tests {
                     naive(b, i, |x| x == LF || x == ESCAPE),
                     "{b:?} @{i}"
                 );
-                assert_eq!(field_plain(b, i), naive(b, i, |x| x < 8), "{b:?} @{i}");
+                let mask = b.get(i..i + CHUNK).map(|c| {
+                    c.iter()
+                        .enumerate()
+                        .filter(|&(_, &x)| x < 8)
+                        .fold(0u32, |m, (k, _)| m | 1 << k)
+                });
+                assert_eq!(field_mask(b, i), mask, "{b:?} @{i}");
                 assert_eq!(
                     unescape_plain(b, i),
                     naive(b, i, |x| x < 8 || x == ESCAPE),

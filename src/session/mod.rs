@@ -445,28 +445,7 @@ fn split_fast<'a, const N: usize>(
     let is_type = |b: u8| (TYPE_BIN..=TYPE_FLOAT).contains(&b);
     let (mut n, mut ty) = (0, raw[1]);
     if !escaped {
-        // Plain index loops here and below (see `codec::find_line_end`).
-        let (mut start, mut i) = (2, 2);
-        while i < raw.len() {
-            // A chunk at a time (crate::scan) while none of its bytes is below 8 (type bytes
-            // are 2..=7); a shorter skip stops at such a byte.
-            if let Some(skip) = crate::scan::field_plain(raw, i) {
-                i += skip;
-                if skip == crate::scan::CHUNK {
-                    continue;
-                }
-            }
-            let b = raw[i];
-            if is_type(b) {
-                *out.get_mut(n)? = (ty, start, i);
-                n += 1;
-                ty = b;
-                start = i + 1;
-            }
-            i += 1;
-        }
-        *out.get_mut(n)? = (ty, start, raw.len());
-        return Some((n + 1, raw));
+        return split_plain(raw, out).map(|n| (n, raw));
     }
     // Unescaping only shrinks: room for `raw.len()` bytes (the buffer only grows: no fill per
     // line), written by index (no call per byte).
@@ -516,6 +495,56 @@ fn split_fast<'a, const N: usize>(
     }
     *out.get_mut(n)? = (ty, start, o);
     Some((n + 1, &scratch[..o]))
+}
+
+/// [`split_fast`] for a line without escape bytes: the ranges index `raw`. One copy for every
+/// line kind (a slice, not an array per kind: +346 B of wasm for three copies). `None` for more
+/// fields than `out` holds.
+fn split_plain(raw: &[u8], out: &mut [(u8, usize, usize)]) -> Option<usize> {
+    use crate::codec::{TYPE_BIN, TYPE_FLOAT};
+    use crate::scan::{field_mask, CHUNK};
+    let is_type = |b: u8| (TYPE_BIN..=TYPE_FLOAT).contains(&b);
+    // A chunk at a time (crate::scan): the bitmask of its bytes below 8 (type bytes are
+    // 2..=7), each visited in turn, so a chunk with several field ends is scanned once.
+    // The line's last, partial chunk is its last CHUNK bytes, overlapping what was scanned
+    // (those bits cleared), so no line of a chunk or more goes byte by byte; a shorter one
+    // makes its mask byte by byte. Plain index loops (see `codec::find_line_end`).
+    let (end, mut n, mut ty, mut start, mut i) = (raw.len(), 0, raw[1], 2, 2);
+    while i < end {
+        let (at, mut mask) = match field_mask(raw, i) {
+            Some(mask) => (i, mask),
+            None => match end.checked_sub(CHUNK) {
+                // `j < i`: the chunk at `i` was short.
+                Some(j) => match field_mask(raw, j) {
+                    Some(mask) => (j, mask >> (i - j) << (i - j)),
+                    None => return None, // unreachable: `j + CHUNK == end`
+                },
+                None => {
+                    let mut mask = 0u32;
+                    let mut k = i;
+                    while k < end {
+                        mask |= u32::from(raw[k] < 8) << (k - i);
+                        k += 1;
+                    }
+                    (i, mask)
+                }
+            },
+        };
+        while mask != 0 {
+            let k = at + mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            let b = raw[k];
+            if is_type(b) {
+                *out.get_mut(n)? = (ty, start, k);
+                n += 1;
+                ty = b;
+                start = k + 1;
+            }
+        }
+        i = at + CHUNK;
+    }
+    *out.get_mut(n)? = (ty, start, end);
+    Some(n + 1)
 }
 
 /// Error codes after which retrying cannot help (DECISIONS.md "Keepalive, reconnect, rate" 2).

@@ -1178,3 +1178,39 @@ fn a_frame_reads_the_clock_only_when_a_line_needs_the_time() {
         }
     }
 }
+
+#[test]
+fn split_plain_matches_a_byte_by_byte_split() {
+    // Every line length around the scan chunk (crate::scan::CHUNK), with type bytes (2..=7)
+    // and the other bytes below 8 (0, 1: plain field bytes) at random places, so that they
+    // fall in a line's last, overlapping chunk too.
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut rnd = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut out = [(0u8, 0usize, 0usize); 80];
+    for len in 2..70 {
+        for _ in 0..300 {
+            let mut raw = vec![b'm', 2 + rnd(6) as u8];
+            raw.extend((2..len).map(|_| match rnd(6) {
+                0 => rnd(8) as u8,
+                _ => b'a' + rnd(26) as u8,
+            }));
+            let (mut want, mut ty, mut start) = (Vec::new(), raw[1], 2);
+            for (k, &b) in raw.iter().enumerate().skip(2) {
+                if (2..=7).contains(&b) {
+                    want.push((ty, start, k));
+                    (ty, start) = (b, k + 1);
+                }
+            }
+            want.push((ty, start, raw.len()));
+            let n = split_plain(&raw, &mut out);
+            assert_eq!(n.map(|n| &out[..n]), Some(&want[..]), "{raw:?}");
+            // One span too few: no split.
+            assert_eq!(split_plain(&raw, &mut out[..want.len() - 1]), None);
+        }
+    }
+}
