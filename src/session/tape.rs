@@ -594,6 +594,21 @@ pub fn push_utf8_as_utf16(out: &mut Vec<u16>, s: &[u8]) -> bool {
                 i += run;
                 continue;
             }
+            // Fewer than a chunk left: if the text's last chunk is all ASCII, it is widened
+            // where its units go. The bytes it shares with what was converted are ASCII, so
+            // they were the last `i - j` units written, one each, and are written again as
+            // they were (the ASCII tail of an English text, otherwise byte by byte).
+            if let Some(j) = s.len().checked_sub(crate::scan::CHUNK) {
+                if crate::scan::ascii_run(s, j) == Some(crate::scan::CHUNK) {
+                    let at = n.checked_sub(i - j).unwrap_or(usize::MAX);
+                    if !crate::scan::widen(s, j, dst.get_mut(at..).unwrap_or_default()) {
+                        return false; // unreachable, as above
+                    }
+                    n += s.len() - i;
+                    i = s.len();
+                    continue;
+                }
+            }
             if !put(dst, n, b) {
                 return false;
             }
