@@ -888,15 +888,20 @@ fn tape_mode_gives_the_same_events_as_queue_mode() {
 /// path (`Line` + `Incoming`) on anything: well-formed lines with special bytes in keys and
 /// text, malformed styles, wrong field types, and raw byte junk after `m`/`w` + a type byte.
 /// Raw events switch the fast path off, so a session with a `raw` listener is the reference.
-#[test]
-fn fast_path_matches_the_general_path_on_random_lines() {
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-    let mut rnd = move |n: u64| {
+/// A seeded xorshift64 generator: `rnd(n)` is in `0..n`. The random-input tests stay the
+/// same from run to run.
+fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |n| {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         seed % n
-    };
+    }
+}
+
+#[test]
+fn fast_path_matches_the_general_path_on_random_lines() {
+    let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15);
     const SPECIAL: &[u8] = &[
         0, 1, 2, 3, 4, 5, 6, 7, b'\\', b'\n', 0x80, 0xea, 0xb0, b'a', b'!',
     ];
@@ -1184,13 +1189,7 @@ fn split_plain_matches_a_byte_by_byte_split() {
     // Every line length around the scan chunk (crate::scan::CHUNK), with type bytes (2..=7)
     // and the other bytes below 8 (0, 1: plain field bytes) at random places, so that they
     // fall in a line's last, overlapping chunk too.
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut rnd = move |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut rnd = xorshift(0x2545_f491_4f6c_dd1d);
     let mut out = [(0u8, 0usize, 0usize); 80];
     for len in 2..70 {
         for _ in 0..300 {
