@@ -37,8 +37,8 @@ extern "C" {
     #[wasm_bindgen(method)]
     fn emit(this: &Hub, name: &str, payload: &JsValue);
     /// Copies the bytes of `data` (an `ArrayBuffer` or a view of one) to `ptr` if they fit in
-    /// `cap` bytes; returns their length either way, or -1 if `data` is a string. Writes
-    /// `Date.now()` to the `f64` at `now`.
+    /// `cap` bytes; returns their length either way, or -1 if `data` is a string. (The frame's
+    /// clock is read by the session, only if a line needs it: [`Clock`].)
     #[wasm_bindgen(method)]
     fn load(this: &Hub, data: &JsValue, ptr: *mut u8, cap: usize) -> i32;
     /// `send(text, style)`'s text (UTF-8) and colour (ASCII, right after it) into `cap` bytes
