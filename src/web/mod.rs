@@ -2,8 +2,8 @@
 //!
 //! It moves bytes and time into [`crate::session::Session`] and carries out what the session
 //! asks for; no protocol decision is made here. Resource rules (DESIGN.md "Pitfalls"):
-//! * every `Closure` lives in the socket wrapper, `Socket` (or the bot), and is dropped with it — nothing is
-//!   forgotten, so connect/close cycles do not leak;
+//! * every `Closure` lives in the socket wrapper, `Socket` (or the bot), and is dropped with
+//!   it — nothing is forgotten, so connect/close cycles do not leak;
 //! * closures hold a `Weak` reference to the bot, so a dropped bot is really freed;
 //! * user callbacks run only after every `RefCell` borrow is released, so a handler may call
 //!   `bot.send()` (or anything else) re-entrantly.
