@@ -734,7 +734,7 @@ pub(crate) fn grow_to(buf: &mut Vec<u8>, len: usize) {
 
 /// Whether `b` is a field type byte (`0x02`..=`0x07`).
 #[inline]
-fn is_type_byte(b: u8) -> bool {
+pub(crate) fn is_type_byte(b: u8) -> bool {
     (TYPE_BIN..=TYPE_FLOAT).contains(&b)
 }
 

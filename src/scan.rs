@@ -64,8 +64,8 @@ pub(crate) fn line_plain(b: &[u8], i: usize) -> Option<usize> {
 }
 
 /// The bitmask (bit k = byte `i + k`) of the [`CHUNK`] bytes at `i` that are below 8 (type
-/// bytes are 2..=7, PROTOCOL.md §2.2), for a caller that visits every such byte of a chunk; `None` if fewer than
-/// [`CHUNK`] bytes are left.
+/// bytes are 2..=7, PROTOCOL.md §2.2), for a caller that visits every such byte of a chunk;
+/// `None` if fewer than [`CHUNK`] bytes are left.
 #[inline(always)]
 #[allow(clippy::manual_map)] // `match`, not `map`: as in `count`
 pub(crate) fn field_mask(b: &[u8], i: usize) -> Option<u32> {

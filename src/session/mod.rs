@@ -441,12 +441,11 @@ fn split_fast<'a, const N: usize>(
     scratch: &'a mut Vec<u8>,
     out: &mut Spans<N>,
 ) -> Option<(usize, &'a [u8])> {
-    use crate::codec::{ESCAPE, TYPE_BIN, TYPE_FLOAT};
-    let is_type = |b: u8| (TYPE_BIN..=TYPE_FLOAT).contains(&b);
-    let (mut n, mut ty) = (0, raw[1]);
+    use crate::codec::{is_type_byte as is_type, ESCAPE};
     if !escaped {
         return split_plain(raw, out).map(|n| (n, raw));
     }
+    let (mut n, mut ty) = (0, raw[1]);
     // Unescaping only shrinks: room for `raw.len()` bytes (the buffer only grows: no fill per
     // line), written by index (no call per byte).
     crate::codec::grow_to(scratch, raw.len());
@@ -501,9 +500,8 @@ fn split_fast<'a, const N: usize>(
 /// line kind (a slice, not an array per kind: +346 B of wasm for three copies). `None` for more
 /// fields than `out` holds.
 fn split_plain(raw: &[u8], out: &mut [(u8, usize, usize)]) -> Option<usize> {
-    use crate::codec::{TYPE_BIN, TYPE_FLOAT};
+    use crate::codec::is_type_byte as is_type;
     use crate::scan::{field_mask, CHUNK};
-    let is_type = |b: u8| (TYPE_BIN..=TYPE_FLOAT).contains(&b);
     // A chunk at a time (crate::scan): the bitmask of its bytes below 8 (type bytes are
     // 2..=7), each visited in turn, so a chunk with several field ends is scanned once.
     // The line's last, partial chunk is its last CHUNK bytes, overlapping what was scanned
