@@ -203,9 +203,7 @@ impl Tape {
     /// would reject (a string that is not UTF-8, a number over eight bytes, a bad float).
     pub fn system(&mut self, code: SystemCode, args: &[(u8, usize, usize)], buf: &[u8]) -> bool {
         let (nums, text) = (self.nums.len(), self.text.len());
-        append!(&mut self.nums, [SYSTEM, code.code() as f64]);
-        self.str(code.name());
-        self.nums.push(args.len() as f64);
+        self.system_head(code, args.len());
         for &(ty, a, b) in args {
             // (The spans lie in `buf`; one that did not would fail the line.)
             match buf.get(a..b).map(|v| FieldRef::read(ty, v)) {
@@ -341,9 +339,7 @@ impl Tape {
                 self.nums.extend(slots);
             }
             Event::System { code, args } => {
-                append!(&mut self.nums, [SYSTEM, code.code() as f64]);
-                self.str(code.name());
-                self.nums.push(args.len() as f64);
+                self.system_head(code, args.len());
                 for f in &args {
                     self.field(f.as_field_ref());
                 }
@@ -353,6 +349,14 @@ impl Tape {
                 self.others.push(other);
             }
         }
+    }
+
+    /// A `system` record up to its `n` fields (code, name, n), for [`Tape::push`] and
+    /// [`Tape::system`] alike.
+    fn system_head(&mut self, code: SystemCode, n: usize) {
+        append!(&mut self.nums, [SYSTEM, code.code() as f64]);
+        self.str(code.name());
+        self.nums.push(n as f64);
     }
 
     /// A string: its UTF-16 units go to `text`, its range to the tape.
