@@ -92,13 +92,12 @@ export class Hub {
    * for frames that need it.)
    */
   load(data, ptr, cap) {
-    const v = this.views();
     if (typeof data === 'string') return -1;
     const src = data instanceof ArrayBuffer ? new Uint8Array(data)
       : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
         : new Uint8Array(data);
     const n = src.length;
-    if (n <= cap) v.u8.set(src, ptr);
+    if (n <= cap) this.views().u8.set(src, ptr);
     return n;
   }
 
