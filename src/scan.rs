@@ -10,6 +10,8 @@
 //! * x86_64, whose baseline has SSE2: the same sixteen-byte steps with `pcmpeqb`/`pmovmskb`,
 //!   so the native tests, proptests and fuzz targets run the chunk logic the browser runs;
 //! * anything else (including wasm32 without `simd128`): eight bytes per step in a `u64`.
+//!   `--cfg uchat_swar` (RUSTFLAGS) makes x86_64 take this one too, so the native suite can run
+//!   the whole decoder on it (`cargo xtask ci`, suite `native-swar`).
 //!
 //! Every answer is exact: the count of bytes before the first byte of interest, [`CHUNK`] when
 //! the chunk holds none, `None` when fewer than [`CHUNK`] bytes are left (the caller then goes
@@ -22,13 +24,13 @@ use crate::codec::{ESCAPE, LF};
 /// Bytes per step.
 #[cfg(any(
     all(target_arch = "wasm32", target_feature = "simd128"),
-    target_arch = "x86_64"
+    all(target_arch = "x86_64", not(uchat_swar))
 ))]
 pub(crate) const CHUNK: usize = 16;
 /// Bytes per step.
 #[cfg(not(any(
     all(target_arch = "wasm32", target_feature = "simd128"),
-    target_arch = "x86_64"
+    all(target_arch = "x86_64", not(uchat_swar))
 )))]
 pub(crate) const CHUNK: usize = 8;
 
@@ -140,11 +142,11 @@ pub(crate) fn widen(b: &[u8], i: usize, d: &mut [MaybeUninit<u16>]) -> bool {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(uchat_swar)))]
 use sse2 as imp;
 #[cfg(not(any(
     all(target_arch = "wasm32", target_feature = "simd128"),
-    target_arch = "x86_64"
+    all(target_arch = "x86_64", not(uchat_swar))
 )))]
 use swar as imp;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -216,7 +218,7 @@ mod wasm_simd {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(uchat_swar)))]
 mod sse2 {
     use super::{MaybeUninit, ESCAPE, LF};
     use core::arch::x86_64::*;
@@ -305,7 +307,7 @@ mod sse2 {
     test,
     not(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
-        target_arch = "x86_64"
+        all(target_arch = "x86_64", not(uchat_swar))
     ))
 ))]
 mod swar {

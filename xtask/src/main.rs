@@ -75,6 +75,8 @@ SUITES:
     clippy         cargo clippy --workspace --all-targets -- -D warnings
     clippy-wasm    cargo clippy -p uchat-bot --target wasm32-unknown-unknown --all-targets --features json -- -D warnings
     native-tests   cargo test --workspace
+    native-swar    cargo test -p uchat-bot --features json --lib --tests, built with --cfg uchat_swar
+                   (the eight-byte scan fallback of a wasm build without simd128) in <target>/swar
     wasm-chrome    cargo test --tests -p uchat-bot --target wasm32-unknown-unknown --features json  (headless Chromium)
     wasm-firefox   the same in headless Firefox ESR
     pkg            cargo xtask pkg-test: build pkg/, size limit, npm consumer test in headless Chromium
@@ -456,6 +458,9 @@ struct Suite {
     /// Tests are counted from cargo's "test result:" lines; otherwise the suite is one check.
     counts_tests: bool,
     browser: Option<Browser>,
+    /// Built with `--cfg uchat_swar` in a build directory of its own (`<target>/swar`, so the
+    /// main one keeps its cache): src/scan.rs's eight-byte fallback instead of SSE2.
+    swar: bool,
 }
 
 /// `--tests`: lib and integration tests, not doctests (those run natively; in wasm each would be
@@ -479,6 +484,7 @@ impl Suite {
             args,
             counts_tests: true,
             browser: None,
+            swar: false,
         }
     }
 
@@ -529,6 +535,25 @@ const SUITES: &[Suite] = &[
         ],
     ),
     Suite::tests("native-tests", &["test", "--workspace"]),
+    // The code a wasm build without simd128 runs (a dependent crate's build, or the no-SIMD
+    // fallback docs/PERFORMANCE.md "SIMD" describes), which the suites above never compile:
+    // the library and integration tests again with the eight-byte scans (no doctests: they do
+    // not touch the scans).
+    Suite {
+        swar: true,
+        ..Suite::tests(
+            "native-swar",
+            &[
+                "test",
+                "-p",
+                "uchat-bot",
+                "--features",
+                "json",
+                "--lib",
+                "--tests",
+            ],
+        )
+    },
     Suite::wasm("wasm-chrome", Browser::Chrome),
     Suite::wasm("wasm-firefox", Browser::Firefox),
     Suite::tests("pkg", &["xtask", "pkg-test"]),
@@ -661,6 +686,13 @@ fn run_suite(ctx: &Ctx, suite: &Suite) -> SuiteResult {
     let start = Instant::now();
     let mut cmd = Command::new("cargo");
     cmd.args(suite.args).current_dir(&ctx.root);
+    if suite.swar {
+        let target = PathBuf::from(env::var_os("CARGO_TARGET_DIR").unwrap_or_default());
+        let mut flags = env::var("RUSTFLAGS").unwrap_or_default();
+        flags.push_str(" --cfg uchat_swar");
+        cmd.env("CARGO_TARGET_DIR", target.join("swar"))
+            .env("RUSTFLAGS", flags.trim_start());
+    }
     if let Some(browser) = suite.browser {
         for var in DRIVER_VARS {
             cmd.env_remove(var);
