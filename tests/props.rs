@@ -1,4 +1,5 @@
-//! Property tests of the UChat 2 codec (PROTOCOL.md §2, DECISIONS.md "Decoding"/"Encoding").
+//! Property tests of the UChat 2 codec (PROTOCOL.md §2, DECISIONS.md "Decoding"/"Encoding")
+//! and of the join token (PROTOCOL.md §4).
 //!
 //! * decoding arbitrary bytes never panics, and what comes out (lines, errors, raw rest) does not
 //!   depend on how the bytes are cut into chunks, whatever the line limit;
@@ -6,7 +7,10 @@
 //! * a stream of encoded lines split at every boundary, or at random cuts, decodes to the same
 //!   lines with nothing left over; concatenated encodings decode like the separate ones;
 //! * decode ∘ encode ∘ decode = decode for any input that decodes;
-//! * an over-long line is exactly one `LineTooLong` error and the next line still decodes.
+//! * an over-long line is exactly one `LineTooLong` error and the next line still decodes;
+//! * the join token: any `user_data` text parses without a panic, `user_data` built from any
+//!   fields reads back to them (spaces as `+`), `decodeURIComponent ∘ urlencode` changes only
+//!   spaces, and the hash is the `md5` crate's (module `token`).
 //!
 //! Floats are compared NaN-aware (NaN equals NaN; `-0.0` equals `0.0` because both are sent as
 //! `0`, PROTOCOL.md §2.3 type 7). Native only: proptest does not run in the browser suite.
@@ -522,6 +526,126 @@ mod fast_path {
             let general = events(true, &stream, &cuts);
             let fast = events(false, &stream, &cuts);
             prop_assert_eq!(general, fast);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The join token (src/token.rs): the site's `uchat_array2data` and the browser's `dataParse`
+
+mod token {
+    use super::*;
+    use uchat_bot::codec::hex_encode;
+    use uchat_bot::token::{
+        array2data, build_user_data, decode_uri_component, php_urlencode, UserData, UserFields,
+    };
+
+    /// A char of the token's grammar (separators, escapes, PHP's filtered values) or any char.
+    fn token_char() -> impl Strategy<Value = char> {
+        prop_oneof![
+            4 => prop::sample::select(&['%', '|', ' ', '+', '0', '1', '9', 'a', 'F', 'e', '.', '-'][..]),
+            1 => prop::sample::select(&['안', 'é', '\u{7FF}', '\u{FFFF}', '😀'][..]),
+            2 => any::<char>(),
+        ]
+    }
+
+    fn token_text(max: usize) -> impl Strategy<Value = String> {
+        vec(token_char(), 0..=max).prop_map(|cs| cs.into_iter().collect())
+    }
+
+    /// A `%XX` escape now and then, so the decoder's multi-byte branches run on real input.
+    fn percent_text(max: usize) -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            3 => token_char().prop_map(String::from),
+            1 => any::<u8>().prop_map(|b| format!("%{b:02X}")),
+        ];
+        vec(piece, 0..=max).prop_map(|ps| ps.concat())
+    }
+
+    fn field() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(token_text(12))
+    }
+
+    fn fields() -> impl Strategy<Value = UserFields> {
+        (
+            (field(), field(), field(), field()),
+            (field(), field(), field(), field()),
+        )
+            .prop_map(
+                |((nick, id, level, auth), (icons, nickcon, other, profileimg))| UserFields {
+                    nick,
+                    id,
+                    level,
+                    auth,
+                    icons,
+                    nickcon,
+                    other,
+                    profileimg,
+                },
+            )
+    }
+
+    /// PHP `array_filter`: what `uchat_array2data` keeps.
+    fn kept(v: &str) -> bool {
+        !v.is_empty() && v != "0"
+    }
+
+    proptest! {
+        #![proptest_config(config(512))]
+
+        /// `decodeURIComponent(urlencode(s))` is `s` with spaces turned into `+` (PROTOCOL.md
+        /// §4.7-1: PHP encodes a space as `+`, which the browser does not decode).
+        #[test]
+        fn urlencode_then_decode_turns_only_spaces_into_plus(s in token_text(40)) {
+            prop_assert_eq!(decode_uri_component(&php_urlencode(&s)), Ok(s.replace(' ', "+")));
+        }
+
+        /// Any `user_data` text (page attributes are anyone's): no panic; a parse error names a
+        /// part that exists.
+        #[test]
+        fn parsing_any_user_data_never_panics(s in percent_text(40)) {
+            match UserData::parse(&s) {
+                Ok(ud) => prop_assert!(ud.len() <= s.split('|').count()),
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+
+        /// What the site builds, the browser reads back: every kept field (spaces as `+`), the
+        /// room, the time and the hash, nothing else; and the hash is the md5 of `md5_input`.
+        #[test]
+        fn built_user_data_parses_back_to_its_fields(
+            room in token_text(10).prop_filter("a room", |r| !r.is_empty()),
+            token in token_text(10).prop_filter("a token", |t| kept(t)),
+            time in any::<i64>(),
+            fields in fields(),
+        ) {
+            let built = build_user_data(&room, &token, time, &fields).expect("valid input");
+            prop_assert_eq!(&built.hash, &hex_encode(&md5::compute(&built.md5_input).0));
+            let ud = built.parse().expect("the browser can read it");
+            let time = time.to_string();
+            let mut expected: Vec<(&str, &str)> = vec![("room", room.as_str()), ("time", &time)];
+            expected.extend(fields.pairs());
+            expected.retain(|(_, v)| kept(v));
+            for (k, v) in &expected {
+                let browser = v.replace(' ', "+");
+                prop_assert_eq!(ud.get(k), Some(browser.as_str()), "{}", k);
+            }
+            prop_assert_eq!(ud.get("hash"), Some(built.hash.as_str()));
+            prop_assert_eq!(ud.len(), expected.len() + 1);
+        }
+
+        /// `uchat_array2data` with arbitrary keys (numeric ones sort as numbers, PHP 8, which is
+        /// not a total order): no panic, and the hash is the md5 of what was hashed.
+        #[test]
+        fn array2data_with_any_keys_never_panics(
+            pairs in vec((token_text(4), token_text(6)), 0..8),
+            token in token_text(6).prop_filter("a token", |t| kept(t)),
+        ) {
+            let built = array2data(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), &token, 1)
+                .expect("a token is set");
+            prop_assert_eq!(&built.hash, &hex_encode(&md5::compute(&built.md5_input).0));
+            let hash_entry = ["hash ", &built.hash].concat();
+            prop_assert!(built.user_data.contains(&hash_entry));
         }
     }
 }
