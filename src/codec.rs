@@ -1305,6 +1305,9 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In the browser suites (wasm-chrome, wasm-firefox) these run under wasm-bindgen-test.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// The line scan (a chunk at a time, `crate::scan`) against a byte-by-byte reading of
     /// PROTOCOL.md §2.1, on random data dense in LF and escape bytes, from every start offset.

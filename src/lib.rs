@@ -30,6 +30,12 @@ pub mod web;
 
 pub use codec::{DecodeError, Decoder, Field, Line};
 
+// The unit tests run in the browser suites too (each `mod tests` imports wasm-bindgen-test's
+// attribute as `test` there), so the shipped SIMD scans and 32-bit arithmetic are checked by
+// them, not only by the end-to-end tests of tests/web.rs.
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 /// The global allocator of the wasm build: src/alloc.rs (smaller than Rust's default dlmalloc).
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]

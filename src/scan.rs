@@ -380,6 +380,9 @@ mod swar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In the browser suites (wasm-chrome, wasm-firefox) these run under wasm-bindgen-test.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// Every primitive against a byte-by-byte answer, for each byte value at each position of
     /// a chunk with plain neighbours, and for chunks of random bytes.

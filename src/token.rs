@@ -691,7 +691,10 @@ pub fn join_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In the browser suites (wasm-chrome, wasm-firefox) these run under wasm-bindgen-test.
     use crate::codec::{encode, hex_decode, hex_encode, Field};
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const SESSION: &str = "0123456789abcdefghiklmnopqrstuvw";
 

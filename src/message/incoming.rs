@@ -364,8 +364,11 @@ impl From<&Incoming> for Line {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In the browser suites (wasm-chrome, wasm-firefox) these run under wasm-bindgen-test.
     use crate::codec::{encode, hex_decode, Decoder};
     use crate::message::RoomFlags;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     /// Vectors R1, R2, R3, R7 of PROTOCOL.md §5.4 (vectors.json `server_frames`).
     const R1: &str = "6b02baf4cf1b67b7431103ed8381ec9b94ed959ceca780eb8f84ec9e90030605030305abbfa05f050224875c068365d825090a";

@@ -506,6 +506,9 @@ pub(crate) fn push_pairs(line: &mut Line, pairs: &[(String, Field)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In the browser suites (wasm-chrome, wasm-firefox) these run under wasm-bindgen-test.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn user_key_hex() {

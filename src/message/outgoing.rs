@@ -554,8 +554,11 @@ impl TryFrom<Line> for Outgoing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In the browser suites (wasm-chrome, wasm-firefox) these run under wasm-bindgen-test.
     use crate::codec::{encode, hex_decode, hex_encode, Decoder};
     use crate::message::Color;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn decode(hex: &str) -> Line {
         let mut out = Decoder::new().feed(&hex_decode(hex).unwrap());

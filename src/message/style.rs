@@ -242,6 +242,9 @@ impl StyleCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In the browser suites (wasm-chrome, wasm-firefox) these run under wasm-bindgen-test.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn color(s: &str) -> Option<Color> {
         Some(Color::parse(s).unwrap())

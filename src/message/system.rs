@@ -179,6 +179,9 @@ impl SystemMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In the browser suites (wasm-chrome, wasm-firefox) these run under wasm-bindgen-test.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn system_accessors() {

@@ -175,7 +175,10 @@ impl CommandRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In the browser suites (wasm-chrome, wasm-firefox) these run under wasm-bindgen-test.
     use crate::message::UserKey;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn user(nick: &str, auth: i64) -> Rc<UserRecord> {
         Rc::new(UserRecord {

@@ -698,8 +698,11 @@ fn put(dst: &mut [MaybeUninit<u16>], n: usize, c: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In the browser suites (wasm-chrome, wasm-firefox) these run under wasm-bindgen-test.
     use crate::codec::Field;
     use crate::message::{SystemCode, UserKey};
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn user(k: u8, nick: &str) -> Rc<UserRecord> {
         let mut u = UserRecord::unknown(UserKey(vec![k; 2]));

@@ -1,8 +1,11 @@
 //! Session tests with a fake clock and a scripted server.
 
 use super::*;
+// In the browser suites (wasm-chrome, wasm-firefox) these run under wasm-bindgen-test.
 use crate::codec::{hex_encode, Decoder};
 use crate::message::{ChatMessage, RoomMode, WhisperMessage};
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const ME: [u8; 8] = [1, 1, 1, 1, 1, 1, 1, 1];
 const BOB: [u8; 8] = [2, 2, 2, 2, 2, 2, 2, 2];

@@ -388,7 +388,10 @@ impl UserTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // In the browser suites (wasm-chrome, wasm-firefox) these run under wasm-bindgen-test.
     use std::hash::{BuildHasher, BuildHasherDefault};
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn key(i: u8) -> UserKey {
         UserKey(vec![i, 0xa5, i])
