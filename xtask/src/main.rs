@@ -74,6 +74,7 @@ SUITES:
     fmt            cargo fmt --all -- --check
     clippy         cargo clippy --workspace --all-targets -- -D warnings
     clippy-wasm    cargo clippy -p uchat-bot --target wasm32-unknown-unknown --all-targets --features json -- -D warnings
+    doc            RUSTDOCFLAGS=-D warnings cargo doc --no-deps -p uchat-bot --features json --target wasm32-unknown-unknown
     native-tests   cargo test --workspace
     native-swar    cargo test -p uchat-bot --features json --lib --tests, built with --cfg uchat_swar
                    (the eight-byte scan fallback of a wasm build without simd128) in <target>/swar
@@ -458,9 +459,11 @@ struct Suite {
     /// Tests are counted from cargo's "test result:" lines; otherwise the suite is one check.
     counts_tests: bool,
     browser: Option<Browser>,
-    /// Built with `--cfg uchat_swar` in a build directory of its own (`<target>/swar`, so the
-    /// main one keeps its cache): src/scan.rs's eight-byte fallback instead of SSE2.
-    swar: bool,
+    /// Flags appended to an environment variable (`RUSTFLAGS`, `RUSTDOCFLAGS`) for this suite.
+    flags: Option<(&'static str, &'static str)>,
+    /// A build directory of its own, `<target>/NAME`, for a suite whose `RUSTFLAGS` differ (so
+    /// the shared one keeps its cache).
+    target_subdir: Option<&'static str>,
 }
 
 /// `--tests`: lib and integration tests, not doctests (those run natively; in wasm each would be
@@ -484,7 +487,8 @@ impl Suite {
             args,
             counts_tests: true,
             browser: None,
-            swar: false,
+            flags: None,
+            target_subdir: None,
         }
     }
 
@@ -534,13 +538,33 @@ const SUITES: &[Suite] = &[
             "warnings",
         ],
     ),
+    // The Rust API reference builds without warnings (broken links, private items linked from
+    // public docs). For wasm32, whose docs are the superset: they include the `web` module.
+    Suite {
+        flags: Some(("RUSTDOCFLAGS", "-D warnings")),
+        ..Suite::check(
+            "doc",
+            &[
+                "doc",
+                "--no-deps",
+                "-p",
+                "uchat-bot",
+                "--features",
+                "json",
+                "--target",
+                WASM_TARGET,
+            ],
+        )
+    },
     Suite::tests("native-tests", &["test", "--workspace"]),
     // The code a wasm build without simd128 runs (a dependent crate's build, or the no-SIMD
     // fallback docs/PERFORMANCE.md "SIMD" describes), which the suites above never compile:
     // the library and integration tests again with the eight-byte scans (no doctests: they do
     // not touch the scans).
+    // `--cfg uchat_swar` makes x86_64 take src/scan.rs's eight-byte fallback instead of SSE2.
     Suite {
-        swar: true,
+        flags: Some(("RUSTFLAGS", "--cfg uchat_swar")),
+        target_subdir: Some("swar"),
         ..Suite::tests(
             "native-swar",
             &[
@@ -686,12 +710,15 @@ fn run_suite(ctx: &Ctx, suite: &Suite) -> SuiteResult {
     let start = Instant::now();
     let mut cmd = Command::new("cargo");
     cmd.args(suite.args).current_dir(&ctx.root);
-    if suite.swar {
+    if let Some((var, extra)) = suite.flags {
+        let mut flags = env::var(var).unwrap_or_default();
+        flags.push(' ');
+        flags.push_str(extra);
+        cmd.env(var, flags.trim_start());
+    }
+    if let Some(dir) = suite.target_subdir {
         let target = PathBuf::from(env::var_os("CARGO_TARGET_DIR").unwrap_or_default());
-        let mut flags = env::var("RUSTFLAGS").unwrap_or_default();
-        flags.push_str(" --cfg uchat_swar");
-        cmd.env("CARGO_TARGET_DIR", target.join("swar"))
-            .env("RUSTFLAGS", flags.trim_start());
+        cmd.env("CARGO_TARGET_DIR", target.join(dir));
     }
     if let Some(browser) = suite.browser {
         for var in DRIVER_VARS {
