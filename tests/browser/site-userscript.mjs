@@ -16,6 +16,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vm from 'node:vm';
+import { createHash } from 'node:crypto';
 import { ROOT, launchChromium, run, startSim, uchatOutput, waitFor } from './site-lib.mjs';
 
 const LIB = join(ROOT, 'dist', 'uchat-bot.user.js');
@@ -68,6 +69,11 @@ await run('site-userscript', async (t) => {
   // `cargo xtask userscript` minifies the whole file (terser); the /*! header stays readable.
   t.ok('library is minified, its /*! header kept', lib.startsWith('/*! uchat-bot ') && lib.split('\n').length < 20,
     `${lib.split('\n').length} lines`);
+  // The integrity hash `cargo xtask userscript` prints for `@require URL#sha256=…` is the file's.
+  const sums = readFileSync(`${LIB}.sha256`, 'utf8');
+  const sha256 = createHash('sha256').update(readFileSync(LIB)).digest('hex');
+  t.ok('dist/uchat-bot.user.js.sha256 holds the file\'s SHA-256 (for @require …#sha256=)',
+    sums === `${sha256}  uchat-bot.user.js\n`, `${sums.trim()} vs ${sha256}`);
   const example = readFileSync(EXAMPLE, 'utf8');
   t.ok('example has a userscript header with @match and @require',
     /^\/\/ ==UserScript==[\s\S]*\/\/ @match\s+\S+[\s\S]*\/\/ @require\s+\S+[\s\S]*\/\/ ==\/UserScript==/m.test(example));

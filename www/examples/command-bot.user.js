@@ -13,6 +13,8 @@
 //   1. `cargo xtask userscript` builds dist/uchat-bot.user.js: one file with the WebAssembly
 //      inside. Put it where your browser can fetch it (your own server, a release asset, a gist)
 //      and write that URL on the @require line above. Pin a versioned URL: managers cache it.
+//      Append the hash the build prints (`#sha256=…`, also in dist/uchat-bot.user.js.sha256):
+//      Tampermonkey then refuses a copy of the file that is not the one you built.
 //      (Tampermonkey also takes file:///path/to/dist/uchat-bot.user.js once "Allow access to
 //      file URLs" is on for the extension.)
 //   2. Replace the @match line with the pages of the site that embeds UChat (the pages with a

@@ -10,6 +10,7 @@
 mod bench;
 mod names;
 mod pkg;
+mod sha256;
 mod sims;
 mod site;
 
@@ -60,7 +61,8 @@ COMMANDS:
               Cargo.lock version, Debian chromium/chromium-driver/firefox-esr, geckodriver).
     pkg       Build pkg/, the npm package uchat-bot (release wasm, wasm-opt, facade, types, JS minified + maps).
     size      Build pkg/ and print the gzipped size of wasm + JS as shipped (minified); fails above 40 KiB.
-    userscript  Build dist/uchat-bot.user.js: one classic script with the wasm inlined, for @require.
+    userscript  Build dist/uchat-bot.user.js: one classic script with the wasm inlined, for @require;
+              prints its @require integrity fragment (#sha256=…) and writes it to dist/uchat-bot.user.js.sha256.
     demo      Build www/pkg/ and uchat, run `uchat sim --www www --crowd 5` on 127.0.0.1:8787
               (--port P / --listen HOST:PORT) and print the URL of the demo page; Ctrl-C stops it.
     bench     [--quick] [--soak] Decode/encode throughput of the SDK vs pure-JS decoders in

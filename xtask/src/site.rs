@@ -28,6 +28,8 @@ use crate::{ensure_rustup, ensure_wasm_bindgen_cli, run_checked, stream, Ctx};
 
 /// Where `cargo xtask userscript` writes the single-file build.
 pub const USERSCRIPT_OUT: &str = "dist/uchat-bot.user.js";
+/// Its SHA-256, as `sha256sum` writes it (`HEX  uchat-bot.user.js`).
+pub const USERSCRIPT_SHA256: &str = "dist/uchat-bot.user.js.sha256";
 /// Its file name, also used for the readable copy in the build directory.
 const USERSCRIPT_NAME: &str = "uchat-bot.user.js";
 /// Address `cargo xtask demo` listens on unless told otherwise.
@@ -102,6 +104,13 @@ pub fn userscript(root: &Path) -> Result<PathBuf, String> {
         fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     }
     fs::copy(&made, &out).map_err(|e| format!("cp {} {}: {e}", made.display(), out.display()))?;
+    // The hash for `@require URL#sha256=HEX` (Tampermonkey refuses a file that differs, so a
+    // changed or tampered copy on the host never runs), also as a `sha256sum -c` file.
+    let bytes = fs::read(&out).map_err(|e| format!("reading {}: {e}", out.display()))?;
+    let hash = crate::sha256::hex(&bytes);
+    let sums = root.join(USERSCRIPT_SHA256);
+    fs::write(&sums, format!("{hash}  {USERSCRIPT_NAME}\n"))
+        .map_err(|e| format!("writing {}: {e}", sums.display()))?;
     println!(
         "built {} ({} KB, wasm {} KB{}, {})",
         out.display(),
@@ -116,6 +125,10 @@ pub fn userscript(root: &Path) -> Result<PathBuf, String> {
             JsForm::Minified { terser } => format!("JS minified by terser {terser}"),
             JsForm::Readable { why } => format!("JS not minified: {why}"),
         }
+    );
+    println!("@require it with its hash: // @require https://YOUR.HOST/PATH/{USERSCRIPT_NAME}#sha256={hash}");
+    println!(
+        "(also in {USERSCRIPT_SHA256}; rebuild and update the line whenever the file changes)"
     );
     Ok(out)
 }
