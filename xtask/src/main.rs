@@ -76,6 +76,7 @@ SUITES:
     fmt            cargo fmt --all -- --check
     clippy         cargo clippy --workspace --all-targets -- -D warnings
     clippy-wasm    cargo clippy -p uchat-bot --target wasm32-unknown-unknown --all-targets --features json -- -D warnings
+    clippy-lib     cargo clippy -p uchat-bot --lib -- -D warnings  (default features, as a dependent builds it)
     doc            RUSTDOCFLAGS=-D warnings cargo doc --no-deps -p uchat-bot --features json --target wasm32-unknown-unknown
     native-tests   cargo test --workspace
     native-swar    cargo test -p uchat-bot --features json --lib --tests, built with --cfg uchat_swar
@@ -539,6 +540,12 @@ const SUITES: &[Suite] = &[
             "-D",
             "warnings",
         ],
+    ),
+    // The library as a dependent crate builds it: default features (no `json`, which every
+    // other suite turns on through the CLI or `--features json`).
+    Suite::check(
+        "clippy-lib",
+        &["clippy", "-p", "uchat-bot", "--lib", "--", "-D", "warnings"],
     ),
     // The Rust API reference builds without warnings (broken links, private items linked from
     // public docs). For wasm32, whose docs are the superset: they include the `web` module.
