@@ -190,6 +190,32 @@ bot.free();
 document.body.dataset.result = JSON.stringify(r);
 `;
 
+/** The class's runtime surface: every property name along the prototype chains of the class
+ *  (statics) and of its instances, for the comparison with index.d.ts. */
+const SURFACE_JS = `${APP_IMPORT}
+await init();
+const chain = (o, stop) => {
+  const names = new Set();
+  for (let p = o; p && p !== stop; p = Object.getPrototypeOf(p)) for (const n of Object.getOwnPropertyNames(p)) names.add(n);
+  return [...names];
+};
+document.body.dataset.result = JSON.stringify({
+  instance: chain(UChatBot.prototype, Object.prototype), statics: chain(UChatBot, Function.prototype) });
+`;
+
+/** The members index.d.ts declares in `class UChatBot { … }`: [instance names, static names]. */
+function declaredMembers(dts) {
+  const body = /export (?:declare )?class UChatBot\b[^{]*\{([\s\S]*?)\n\}/.exec(dts);
+  if (!body) throw new Error('index.d.ts: no `class UChatBot { … }` block');
+  const instance = new Set();
+  const statics = new Set();
+  for (const line of body[1].split('\n')) {
+    const m = /^\s+(static\s+)?(?:readonly\s+|get\s+)?([A-Za-z_$][\w$]*)\s*[(<:?]/.exec(line);
+    if (m && m[2] !== 'constructor') (m[1] ? statics : instance).add(m[2]);
+  }
+  return [instance, statics];
+}
+
 /** Under a CSP without 'wasm-unsafe-eval': init() must reject with the CSP explanation. */
 const CSP_JS = `${APP_IMPORT}
 const r = {};
@@ -313,6 +339,8 @@ async function main() {
     fs.writeFileSync(path.join(app, 'preinit.js'), PREINIT_JS);
     fs.writeFileSync(path.join(app, 'csp.js'), CSP_JS);
     fs.writeFileSync(path.join(app, 'nosimd.js'), NOSIMD_JS);
+    fs.writeFileSync(path.join(app, 'surface.js'), SURFACE_JS);
+    fs.writeFileSync(path.join(app, 'surface.html'), page('surface.js'));
     fs.writeFileSync(path.join(app, 'nosimd.html'), page('nosimd.js'));
     fs.writeFileSync(path.join(app, 'index.html'), page('main.js'));
     fs.writeFileSync(path.join(app, 'preinit.html'), page('preinit.js'));
@@ -387,6 +415,25 @@ async function main() {
       check('UChatBot.fromElement before init() throws the same help', how(r.el), r.el);
       check('while init() runs, the message says to await it', how(r.during) && /await it/.test(r.during), r.during);
       check('fromElement after init() returns the facade class (chainable)', r.fromElement === true, JSON.stringify(r));
+    }
+
+    // index.d.ts declares exactly the public surface the class has at run time (internal
+    // `__…` members, `constructor` and the function's own length/name/prototype aside), so a
+    // method added on one side only fails here.
+    {
+      const { r } = await result(`${http}/surface.html`);
+      const [instance, statics] = declaredMembers(fs.readFileSync(path.join(pkgDir, 'index.d.ts'), 'utf8'));
+      const pub = (names, skip) => new Set((names || []).filter((n) => !n.startsWith('__') && !skip.includes(n)));
+      const rtInstance = pub(r.instance, ['constructor']);
+      const rtStatics = pub(r.statics, ['length', 'name', 'prototype']);
+      const diff = (a, b) => [...a].filter((n) => !b.has(n)).sort();
+      const report = (rt, decl) => `undeclared: ${diff(rt, decl).join(', ') || '-'}; declared but missing: ${diff(decl, rt).join(', ') || '-'}`;
+      check('index.d.ts declares every instance member the class has, and no other',
+        !r.error && rtInstance.size > 20 && diff(rtInstance, instance).length === 0 && diff(instance, rtInstance).length === 0,
+        r.error || report(rtInstance, instance));
+      check('index.d.ts declares every static member the class has, and no other',
+        !r.error && diff(rtStatics, statics).length === 0 && diff(statics, rtStatics).length === 0,
+        r.error || report(rtStatics, statics));
     }
 
     // (b) A CSP without 'wasm-unsafe-eval' blocks WebAssembly: init() says what to add.
