@@ -86,6 +86,7 @@ SUITES:
     pkg            cargo xtask pkg-test: build pkg/, size limit, npm consumer test in headless Chromium
     userscript     cargo xtask site-test userscript: dist/uchat-bot.user.js + the example userscript in headless Chromium
     widget         cargo xtask site-test widget: the www/ demo page and <uchat-bot-widget> in headless Chromium
+    demo           cargo xtask demo --port 0 --check: the README's first command, then HTTP checks, then stop
     bench-check    cargo xtask bench --mb 0.2 --rounds 1: the bench's cross-check (shipped and speed builds
                    and four JS decoders give the same events, Chromium and Firefox); no timing asserted
 
@@ -594,6 +595,9 @@ const SUITES: &[Suite] = &[
     Suite::tests("pkg", &["xtask", "pkg-test"]),
     Suite::tests("userscript", &["xtask", "site-test", "userscript"]),
     Suite::tests("widget", &["xtask", "site-test", "widget"]),
+    // The README's first command, as a newcomer runs it (its own set-up, build, sim with the
+    // crowd), on a free port, checked over HTTP and stopped.
+    Suite::check("demo", &["xtask", "demo", "--port", "0", "--check"]),
     // The README's benchmark command keeps working, and its cross-check runs on every change:
     // before timing anything the bench feeds one corpus (0.2 MB here, every line kind) to the
     // shipped build, the speed build and four pure-JS decoders in Chromium and Firefox, and

@@ -38,12 +38,16 @@ const DEMO_LISTEN: &str = "127.0.0.1:8787";
 const DEMO_CROWD: &str = "5";
 
 const DEMO_USAGE: &str = "\
-cargo xtask demo [--port PORT | --listen HOST:PORT]
+cargo xtask demo [--port PORT | --listen HOST:PORT] [--check]
 
 Builds the browser SDK into www/pkg/ (installing the wasm32 target and the matching
 wasm-bindgen-cli first if they are missing), builds `uchat`, then runs
 `uchat sim --www www --crowd 5` on 127.0.0.1:8787 and prints the URL to open.
-Stop it with Ctrl-C.";
+Stop it with Ctrl-C.
+
+--check   do all of that, then check that the page, the SDK and the crowd are there
+          (HTTP GETs of the URL, the 5 simulated users joining) and stop: exit 0 if so
+          (the `demo` suite of `cargo xtask ci` runs `--port 0 --check`).";
 
 /// `cargo xtask userscript | demo | site-test` (dispatched from main.rs).
 pub fn command(ctx: &Ctx, cmd: &str, rest: &[String]) -> Result<ExitCode, String> {
@@ -599,9 +603,11 @@ fn classic_script(
 /// `cargo xtask demo [--port P | --listen HOST:PORT]`.
 pub fn demo(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
     let mut listen = DEMO_LISTEN.to_string();
+    let mut check = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
+            "--check" => check = true,
             "--port" => {
                 let port = it.next().ok_or("--port needs a number")?;
                 port.parse::<u16>()
@@ -628,7 +634,12 @@ pub fn demo(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
         .args(["--crowd", DEMO_CROWD, "--listen", &listen])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        // With --check the connection log is read for the crowd's joins (and echoed).
+        .stderr(if check {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
     signals::install();
@@ -644,6 +655,23 @@ pub fn demo(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
         return Ok(ExitCode::FAILURE);
     };
     let http = ws.replacen("ws://", "http://", 1);
+    if check {
+        let log = child.stderr.take().ok_or("sim stderr not captured")?;
+        let result = demo_check(ws.trim_start_matches("ws://"), log);
+        stop_child(&mut child);
+        return Ok(match result {
+            Ok(()) => {
+                println!(
+                    "demo check passed: {http}/ served the page and the SDK, and the crowd joined"
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("demo check failed: {e}");
+                ExitCode::FAILURE
+            }
+        });
+    }
     println!();
     println!("  uchat-bot demo: open {http}/");
     println!("  (a local UChat simulator with 5 simulated users in room `lobby`; Ctrl-C stops it;");
@@ -672,6 +700,73 @@ pub fn demo(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// `demo --check`: the demo at `addr` serves the page, the SDK's facade and wasm, and the
+/// crowd joins (read from the sim's connection log `log`, echoed to stderr), within 20 s.
+fn demo_check(addr: &str, log: impl std::io::Read + Send + 'static) -> Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(log).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            if line.contains("crowd#") && line.contains("joined") && tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    let get = |path: &str, kind: &str, start: &[u8]| -> Result<(), String> {
+        let (head, body) = http_get(addr, path)?;
+        let ok = head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200");
+        let typed = head
+            .lines()
+            .any(|l| l.to_ascii_lowercase().starts_with("content-type:") && l.contains(kind));
+        if ok && typed && body.starts_with(start) {
+            println!("demo check: GET {path}: 200, {kind}, {} bytes", body.len());
+            Ok(())
+        } else {
+            let status = head.lines().next().unwrap_or("no response");
+            Err(format!(
+                "GET {path}: `{status}`, wanted 200 {kind} starting with {start:?}"
+            ))
+        }
+    };
+    get("/", "text/html", b"<!doctype html>")?;
+    let (_, page) = http_get(addr, "/")?;
+    if !String::from_utf8_lossy(&page).contains("<uchat-bot-widget") {
+        return Err("the page at / has no <uchat-bot-widget> element".into());
+    }
+    get("/uchat-bot-widget.js", "javascript", b"")?;
+    get("/pkg/index.js", "javascript", b"")?;
+    get("/pkg/uchat_bot_bg.wasm", "application/wasm", b"\0asm")?;
+    let crowd: usize = DEMO_CROWD
+        .parse()
+        .map_err(|_| "DEMO_CROWD is not a number")?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for n in 0..crowd {
+        let left = deadline.saturating_duration_since(Instant::now());
+        rx.recv_timeout(left)
+            .map_err(|_| format!("{n} of the {crowd} simulated users joined within 20 s"))?;
+    }
+    println!("demo check: the {crowd} simulated users joined");
+    Ok(())
+}
+
+/// A plain HTTP/1.0 GET of `path` from `addr` (loopback): the response head and body.
+fn http_get(addr: &str, path: &str) -> Result<(String, Vec<u8>), String> {
+    use std::io::Read;
+    let err = |e: std::io::Error| format!("GET http://{addr}{path}: {e}");
+    let mut conn = std::net::TcpStream::connect(addr).map_err(err)?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(err)?;
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(err)?;
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).map_err(err)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("GET http://{addr}{path}: no complete response head"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    Ok((head, raw[split + 4..].to_vec()))
 }
 
 /// Installs what the demo needs and builds it: the wasm target, wasm-bindgen-cli, `www/pkg/`
