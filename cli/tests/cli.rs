@@ -322,3 +322,42 @@ fn help_mentions_examples() {
         assert!(out.contains(sub), "{sub} listed");
     }
 }
+
+/// The README's and `uchat --help`'s decode/encode examples print what their comments say.
+#[test]
+fn readme_examples_print_what_they_say() {
+    const README: &str = include_str!("../../README.md");
+    let help = stdout(&uchat(&["--help"], b""));
+    // (command as shown, its arguments, the output its comment promises)
+    let examples: [(&str, &[&str], &str); 2] = [
+        (
+            "uchat decode --hex '70 0a 63 05 2a 0a'",
+            &["decode", "--hex", "70 0a 63 05 2a 0a"],
+            "[\"p\"]\n[\"c\",{\"num\":42}]\n",
+        ),
+        (
+            "uchat encode --json '[\"m\",{\"str\":\"\"},{\"str\":\"hello\"}]'",
+            &[
+                "encode",
+                "--json",
+                "[\"m\",{\"str\":\"\"},{\"str\":\"hello\"}]",
+            ],
+            "6d030368656c6c6f0a\n",
+        ),
+    ];
+    for (shown, args, out) in examples {
+        assert!(README.contains(shown), "README no longer shows `{shown}`");
+        assert!(
+            help.contains(shown),
+            "uchat --help no longer shows `{shown}`"
+        );
+        let o = uchat(args, b"");
+        assert!(o.status.success(), "{shown}: {}", stderr(&o));
+        assert_eq!(stdout(&o), out, "{shown}");
+    }
+    // The comments next to them say the same.
+    assert!(README.contains("# one JSON value per line: [\"p\"] then [\"c\",{\"num\":42}]"));
+    assert!(README.contains("# 6d030368656c6c6f0a"));
+    assert!(help.contains("# -> [\"p\"] then [\"c\",{\"num\":42}]"));
+    assert!(help.contains("# -> 6d030368656c6c6f0a"));
+}
