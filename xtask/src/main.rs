@@ -86,6 +86,8 @@ SUITES:
     pkg            cargo xtask pkg-test: build pkg/, size limit, npm consumer test in headless Chromium
     userscript     cargo xtask site-test userscript: dist/uchat-bot.user.js + the example userscript in headless Chromium
     widget         cargo xtask site-test widget: the www/ demo page and <uchat-bot-widget> in headless Chromium
+    firefox-pages  cargo xtask site-test firefox: the userscript build and the package facade in headless
+                   Firefox ESR (geckodriver's WebDriver API)
     demo           cargo xtask demo --port 0 --check: the README's first command, then HTTP checks, then stop
     bench-check    cargo xtask bench --mb 0.2 --rounds 1: the bench's cross-check (shipped and speed builds
                    and four JS decoders give the same events, Chromium and Firefox); no timing asserted
@@ -451,12 +453,14 @@ impl Browser {
     fn driver(self, ctx: &Ctx) -> (&'static str, PathBuf) {
         match self {
             Browser::Chrome => ("CHROMEDRIVER", CHROMEDRIVER.into()),
-            Browser::Firefox => (
-                "GECKODRIVER",
-                which("geckodriver").unwrap_or_else(|| ctx.cargo_bin.join("geckodriver")),
-            ),
+            Browser::Firefox => ("GECKODRIVER", geckodriver_bin(ctx)),
         }
     }
+}
+
+/// geckodriver: the one on PATH, else the one `cargo install` put in cargo's bin directory.
+fn geckodriver_bin(ctx: &Ctx) -> PathBuf {
+    which("geckodriver").unwrap_or_else(|| ctx.cargo_bin.join("geckodriver"))
 }
 
 struct Suite {
@@ -595,6 +599,7 @@ const SUITES: &[Suite] = &[
     Suite::tests("pkg", &["xtask", "pkg-test"]),
     Suite::tests("userscript", &["xtask", "site-test", "userscript"]),
     Suite::tests("widget", &["xtask", "site-test", "widget"]),
+    Suite::tests("firefox-pages", &["xtask", "site-test", "firefox"]),
     // The README's first command, as a newcomer runs it (its own set-up, build, sim with the
     // crowd), on a free port, checked over HTTP and stopped.
     Suite::check("demo", &["xtask", "demo", "--port", "0", "--check"]),

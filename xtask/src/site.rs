@@ -879,15 +879,22 @@ mod signals {
 /// as a `test result:` line for `cargo xtask ci`.
 pub fn site_test(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
     let [which] = args else {
-        return Err("`site-test` takes one argument: userscript or widget".into());
+        return Err("`site-test` takes one argument: userscript, widget or firefox".into());
     };
     let script = match which.as_str() {
         "userscript" => "tests/browser/site-userscript.mjs",
         "widget" => "tests/browser/site-widget.mjs",
-        other => return Err(format!("unknown site test `{other}` (userscript, widget)")),
+        "firefox" => "tests/browser/site-firefox.mjs",
+        other => {
+            return Err(format!(
+                "unknown site test `{other}` (userscript, widget, firefox)"
+            ))
+        }
     };
     let built = match which.as_str() {
         "userscript" => userscript(&ctx.root).map(|_| ()),
+        // Both page-level forms: the single-file build and the package facade in www/pkg.
+        "firefox" => userscript(&ctx.root).and_then(|_| build_www_pkg(&ctx.root)),
         _ => build_www_pkg(&ctx.root),
     }
     .and_then(|()| build_uchat(&ctx.root));
@@ -899,7 +906,8 @@ pub fn site_test(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
         Command::new("node")
             .arg(script)
             .current_dir(&ctx.root)
-            .env("UCHAT_BIN", uchat_bin(&ctx.root)),
+            .env("UCHAT_BIN", uchat_bin(&ctx.root))
+            .env("GECKODRIVER", crate::geckodriver_bin(ctx)),
     )?;
     let tag = format!("site-{which}:");
     let counts = lines

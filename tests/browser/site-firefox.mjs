@@ -1,0 +1,175 @@
+// The SDK's page-level forms in headless Firefox ESR: the Chromium suites (pkg, userscript,
+// widget) drive Chromium through playwright-core, which cannot drive Debian's Firefox, so the
+// facade (pkg/index.js: init(), WebAssembly compile, the class) and the single-file userscript
+// build (base64 wasm compiled with initSync) would otherwise run in Firefox nowhere. This drives
+// Firefox through geckodriver's W3C WebDriver HTTP API (the driver the wasm-firefox suite uses),
+// with a few commands: new session, navigate, execute script.
+//
+// Pages, served by `uchat sim --www` from a temporary directory:
+//   * userscript.html: <u-chat> + dist/uchat-bot.user.js + www/examples/command-bot.user.js;
+//     a second client in the page sends !ping, !dice 20 and !help; the example bot answers;
+//   * package.html: an ES module that imports pkg/index.js (the npm package's facade, as
+//     `cargo xtask demo` serves it), awaits init() and runs a bot that joins, answers !ping
+//     from a second client and hears a line of Korean, emoji and escape bytes exactly.
+//
+// Run: `cargo xtask site-test firefox` (builds dist/, www/pkg/ and uchat first), or
+// `node tests/browser/site-firefox.mjs` after them. Environment: GECKODRIVER (default
+// `geckodriver` on PATH), FIREFOX (default /usr/bin/firefox-esr).
+// Ends with `site-firefox: N passed, M failed`.
+
+import { spawn } from 'node:child_process';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, run, startSim, waitFor } from './site-lib.mjs';
+
+const LIB = join(ROOT, 'dist', 'uchat-bot.user.js');
+const EXAMPLE = join(ROOT, 'www', 'examples', 'command-bot.user.js');
+const PKG = join(ROOT, 'www', 'pkg');
+
+let sim;
+let driver;
+const dir = mkdtempSync(join(tmpdir(), 'uchat-firefox-'));
+
+/** A free loopback port (bound, read, released). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+/**
+ * geckodriver on a free port plus one Firefox session with the project's webdriver.json
+ * options; `{ navigate(url), exec(fnSource, ...args), close() }`.
+ */
+async function firefox() {
+  const port = await freePort();
+  const child = spawn(process.env.GECKODRIVER || 'geckodriver', ['--host', '127.0.0.1', '--port', String(port)], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const up = await waitFor(async () => {
+    try { return (await fetch(`${base}/status`)).ok; } catch { return false; }
+  }, 10000, 100);
+  if (!up) { child.kill(); throw new Error('geckodriver did not answer within 10 s'); }
+  const call = async (method, path, body) => {
+    const r = await fetch(`${base}${path}`, {
+      method, headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body),
+    });
+    const j = await r.json();
+    if (!r.ok) throw new Error(`WebDriver ${method} ${path}: ${j.value && (j.value.message || j.value.error)}`);
+    return j.value;
+  };
+  const options = JSON.parse(readFileSync(join(ROOT, 'webdriver.json'), 'utf8'))['moz:firefoxOptions'];
+  if (process.env.FIREFOX) options.binary = process.env.FIREFOX;
+  let session;
+  try {
+    session = await call('POST', '/session', {
+      capabilities: { alwaysMatch: { browserName: 'firefox', 'moz:firefoxOptions': options } },
+    });
+  } catch (e) {
+    child.kill();
+    throw e;
+  }
+  const sid = `/session/${session.sessionId}`;
+  return {
+    version: session.capabilities.browserVersion,
+    navigate: (url) => call('POST', `${sid}/url`, { url }),
+    /** Runs `fn` (a function's source) in the page with `args`; awaits a returned promise. */
+    exec: (fn, ...args) => call('POST', `${sid}/execute/async`, {
+      script: `const done = arguments[arguments.length - 1];
+        Promise.resolve().then(() => (${fn})(...Array.from(arguments).slice(0, -1)))
+          .then((v) => done({ v }), (e) => done({ e: String(e && e.stack || e) }));`,
+      args,
+    }).then((r) => { if (r && r.e) throw new Error(`in the page: ${r.e}`); return r && r.v; }),
+    async close() {
+      await call('DELETE', sid).catch(() => {});
+      child.kill();
+    },
+  };
+}
+
+const page = (head, body) => '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">' +
+  `<title>firefox</title>${head}</head><body>${body}</body></html>\n`;
+
+/** In the page: a second client recording the room's chat in window.got; resolves with its nick. */
+const addClient = (options) => new Promise((resolve, reject) => {
+  window.got = [];
+  window.client = new window.UChatBotClass(options);
+  window.client.on('message', (m) => window.got.push({ nick: m.user.nick, content: m.content, history: m.history }));
+  window.client.connect().then((me) => resolve(me.nick), reject);
+});
+
+/** In the page: the first non-history line from `nick` matching `src` after index `from`, or null. */
+const found = (nick, src, from) => {
+  const re = new RegExp(src);
+  return window.got.slice(from).find((m) => m.nick === nick && !m.history && re.test(m.content)) || null;
+};
+
+await run('site-firefox', async (t) => {
+  sim = await startSim(['--www', dir, '--room', 'lobby', '--room', 'hall']);
+  copyFileSync(LIB, join(dir, 'uchat-bot.user.js'));
+  copyFileSync(EXAMPLE, join(dir, 'command-bot.user.js'));
+  cpSync(PKG, join(dir, 'pkg'), { recursive: true });
+  writeFileSync(join(dir, 'userscript.html'), page('',
+    `<u-chat room="lobby" data-uchat-url="${sim.ws}"></u-chat>` +
+    '<script src="uchat-bot.user.js"></script><script src="command-bot.user.js"></script>' +
+    '<script>window.UChatBotClass = UChatBot;</script>'));
+  writeFileSync(join(dir, 'package.html'), page('', `<script type="module">
+    import init, { UChatBot } from './pkg/index.js';
+    window.UChatBotClass = UChatBot;
+    window.ready = init().then(async () => {
+      const bot = new UChatBot({ room: 'hall', url: ${JSON.stringify(sim.ws)}, nick: 'foxbot' });
+      bot.onCommand('ping', ({ reply, user }) => reply('pong ' + user.nick));
+      window.heard = [];
+      bot.on('message', (m) => { if (!m.self && !m.history) window.heard.push(m.content); });
+      window.bot = bot;
+      return (await bot.connect()).nick;
+    });
+  </script>`));
+
+  driver = await firefox();
+  console.log(`     Firefox ${driver.version}`);
+
+  // --- the userscript build and the example bot ---------------------------------------------
+  await driver.navigate(`${sim.http}/userscript.html`);
+  const joined = await waitFor(() => driver.exec(() => globalThis.uchatCommandBot && globalThis.uchatCommandBot.state === 'joined' &&
+    globalThis.uchatCommandBot.me.nick), 10000, 100);
+  t.ok('userscript build: the example bot joined the <u-chat> room in Firefox', typeof joined === 'string' && joined.length > 0, String(joined));
+  const alice = await driver.exec(addClient, { room: 'lobby', url: sim.ws, nick: 'alice' });
+  t.ok('userscript build: a second client joined', alice === 'alice', String(alice));
+  const ask = async (text, re) => {
+    const from = await driver.exec(() => window.got.length);
+    await driver.exec((s) => window.client.send(s), text);
+    return waitFor(() => driver.exec(found, joined, re.source, from), 5000, 100);
+  };
+  t.ok('userscript build: !ping → pong', await ask('!ping', /^pong$/));
+  const dice = await ask('!dice 20', /rolled \d+ \(1–20\)/);
+  const rolled = dice && Number(/rolled (\d+)/.exec(dice.content)[1]);
+  t.ok('userscript build: !dice 20 → a roll from 1 to 20', rolled >= 1 && rolled <= 20, JSON.stringify(dice));
+  const help = await ask('!help', /!ping/);
+  t.ok('userscript build: !help lists the commands', help && /!dice/.test(help.content), JSON.stringify(help));
+
+  // --- the npm package's facade ---------------------------------------------------------------
+  await driver.navigate(`${sim.http}/package.html`);
+  const fox = await waitFor(() => driver.exec(() => window.ready || null), 10000, 100);
+  t.ok('package: init() and connect() in Firefox; the bot joined', fox === 'foxbot', String(fox));
+  const bob = await driver.exec(addClient, { room: 'hall', url: sim.ws, nick: 'bob' });
+  t.ok('package: a second client joined', bob === 'bob', String(bob));
+  let from = await driver.exec(() => window.got.length);
+  await driver.exec(() => window.client.send('!ping'));
+  t.ok('package: !ping → pong bob', await waitFor(() => driver.exec(found, 'foxbot', '^pong bob$', from), 5000, 100));
+  // Text through the wire format both ways (escapes, UTF-8 → UTF-16 in Firefox's engine).
+  const text = '안녕 😀 a\\b "q" <b>x</b> ' + 'ㅋ'.repeat(40);
+  await driver.exec((s) => window.client.send(s), text);
+  const heard = await waitFor(() => driver.exec((s) => window.heard.includes(s) || null, text), 5000, 100);
+  t.ok('package: a Korean/emoji/escape-laden line arrives exactly', heard === true,
+    JSON.stringify(await driver.exec(() => window.heard)));
+}, async () => {
+  if (driver) await driver.close();
+  if (sim) await sim.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
