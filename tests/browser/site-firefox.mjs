@@ -10,7 +10,9 @@
 //     a second client in the page sends !ping, !dice 20 and !help; the example bot answers;
 //   * package.html: an ES module that imports pkg/index.js (the npm package's facade, as
 //     `cargo xtask demo` serves it), awaits init() and runs a bot that joins, answers !ping
-//     from a second client and hears a line of Korean, emoji and escape bytes exactly.
+//     from a second client and hears a line of Korean, emoji and escape bytes exactly;
+//   * the demo page (www/, with a crowd): the <uchat-bot-widget> joins and shows the crowd,
+//     starts the echo bot, and shows chat markup as text (nothing runs).
 //
 // Run: `cargo xtask site-test firefox` (builds dist/, www/pkg/ and uchat first), or
 // `node tests/browser/site-firefox.mjs` after them. Environment: GECKODRIVER (default
@@ -29,6 +31,7 @@ const EXAMPLE = join(ROOT, 'www', 'examples', 'command-bot.user.js');
 const PKG = join(ROOT, 'www', 'pkg');
 
 let sim;
+let widgetSim;
 let driver;
 const dir = mkdtempSync(join(tmpdir(), 'uchat-firefox-'));
 
@@ -168,8 +171,37 @@ await run('site-firefox', async (t) => {
   const heard = await waitFor(() => driver.exec((s) => window.heard.includes(s) || null, text), 5000, 100);
   t.ok('package: a Korean/emoji/escape-laden line arrives exactly', heard === true,
     JSON.stringify(await driver.exec(() => window.heard)));
+
+  // --- the demo page's <uchat-bot-widget> -----------------------------------------------------
+  widgetSim = await startSim(['--www', join(ROOT, 'www'), '--crowd', '3', '--crowd-interval', '1']);
+  await driver.navigate(`${widgetSim.http}/`);
+  // In the page, inside the widget's shadow root.
+  const inWidget = (src, arg) => driver.exec((src, arg) =>
+    new Function('root', 'arg', src)(document.querySelector('uchat-bot-widget').shadowRoot, arg), src, arg);
+  const lines = () => inWidget(`return [...root.querySelectorAll('.log .line:not(.event)')].map((li) => ({
+    nick: li.querySelector('.nick').textContent, text: li.querySelector('.text').textContent }));`);
+  const line = (pred) => waitFor(async () => (await lines()).find(pred), 8000, 100);
+  t.ok('widget: joins the room and shows the crowd talking', await line((l) => !l.nick.startsWith('viewer')),
+    JSON.stringify(await inWidget(`return root.querySelector('.status').textContent;`)));
+  await inWidget(`root.querySelector('select').value = 'echo'; root.querySelector('button.start').click();`);
+  const echoNick = await waitFor(() => inWidget(`const c = root.querySelector('.chip[data-state=joined] .name');
+    return c && c.textContent;`), 8000, 100);
+  t.ok('widget: the echo bot starts', /^EchoBot\d+$/.test(echoNick || ''), String(echoNick));
+  const XSS = '<img src=x onerror="window.__xss=1">';
+  await driver.exec((url, text) => import('/pkg/index.js').then(async (sdk) => {
+    await sdk.default();
+    window.tester = new sdk.UChatBot({ room: 'lobby', url, nick: 'tester' });
+    await window.tester.connect();
+    window.tester.send(text);
+  }), widgetSim.ws, XSS);
+  const echoed = await line((l) => l.nick === echoNick && l.text === `🔁 tester: ${XSS}`);
+  t.ok('widget: chat markup is shown as text and echoed; nothing ran, no <img> in the widget',
+    echoed && await line((l) => l.nick === 'tester' && l.text === XSS) &&
+    (await inWidget(`return root.querySelectorAll('img').length;`)) === 0 &&
+    (await driver.exec(() => window.__xss === undefined)), JSON.stringify((await lines()).slice(-3)));
 }, async () => {
   if (driver) await driver.close();
   if (sim) await sim.stop();
+  if (widgetSim) await widgetSim.stop();
   rmSync(dir, { recursive: true, force: true });
 });

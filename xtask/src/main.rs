@@ -86,8 +86,8 @@ SUITES:
     pkg            cargo xtask pkg-test: build pkg/, size limit, npm consumer test in headless Chromium
     userscript     cargo xtask site-test userscript: dist/uchat-bot.user.js + the example userscript in headless Chromium
     widget         cargo xtask site-test widget: the www/ demo page and <uchat-bot-widget> in headless Chromium
-    firefox-pages  cargo xtask site-test firefox: the userscript build and the package facade in headless
-                   Firefox ESR (geckodriver's WebDriver API)
+    firefox-pages  cargo xtask site-test firefox: the userscript build, the package facade and the
+                   widget in headless Firefox ESR (geckodriver's WebDriver API)
     demo           cargo xtask demo --port 0 --check: the README's first command, then HTTP checks, then stop
     bench-check    cargo xtask bench --mb 0.2 --rounds 1: the bench's cross-check (shipped and speed builds
                    and four JS decoders give the same events, Chromium and Firefox); no timing asserted
