@@ -2,8 +2,7 @@
 // widget) drive Chromium through playwright-core, which cannot drive Debian's Firefox, so the
 // facade (pkg/index.js: init(), WebAssembly compile, the class) and the single-file userscript
 // build (base64 wasm compiled with initSync) would otherwise run in Firefox nowhere. This drives
-// Firefox through geckodriver's W3C WebDriver HTTP API (the driver the wasm-firefox suite uses),
-// with a few commands: new session, navigate, execute script.
+// Firefox through geckodriver's W3C WebDriver HTTP API (./firefox.mjs, shared with the bench).
 //
 // Pages, served by `uchat sim --www` from a temporary directory:
 //   * userscript.html: <u-chat> + dist/uchat-bot.user.js + www/examples/command-bot.user.js;
@@ -19,11 +18,10 @@
 // `geckodriver` on PATH), FIREFOX (default /usr/bin/firefox-esr).
 // Ends with `site-firefox: N passed, M failed`.
 
-import { spawn } from 'node:child_process';
-import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { copyFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startFirefox } from './firefox.mjs';
 import { ROOT, run, startSim, waitFor } from './site-lib.mjs';
 
 const LIB = join(ROOT, 'dist', 'uchat-bot.user.js');
@@ -34,66 +32,6 @@ let sim;
 let widgetSim;
 let driver;
 const dir = mkdtempSync(join(tmpdir(), 'uchat-firefox-'));
-
-/** A free loopback port (bound, read, released). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-  });
-}
-
-/**
- * geckodriver on a free port plus one Firefox session with the project's webdriver.json
- * options; `{ navigate(url), exec(fnSource, ...args), close() }`.
- */
-async function firefox() {
-  const port = await freePort();
-  const child = spawn(process.env.GECKODRIVER || 'geckodriver', ['--host', '127.0.0.1', '--port', String(port)], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const base = `http://127.0.0.1:${port}`;
-  const up = await waitFor(async () => {
-    try { return (await fetch(`${base}/status`)).ok; } catch { return false; }
-  }, 10000, 100);
-  if (!up) { child.kill(); throw new Error('geckodriver did not answer within 10 s'); }
-  const call = async (method, path, body) => {
-    const r = await fetch(`${base}${path}`, {
-      method, headers: { 'content-type': 'application/json' }, body: body && JSON.stringify(body),
-    });
-    const j = await r.json();
-    if (!r.ok) throw new Error(`WebDriver ${method} ${path}: ${j.value && (j.value.message || j.value.error)}`);
-    return j.value;
-  };
-  const options = JSON.parse(readFileSync(join(ROOT, 'webdriver.json'), 'utf8'))['moz:firefoxOptions'];
-  if (process.env.FIREFOX) options.binary = process.env.FIREFOX;
-  let session;
-  try {
-    session = await call('POST', '/session', {
-      capabilities: { alwaysMatch: { browserName: 'firefox', 'moz:firefoxOptions': options } },
-    });
-  } catch (e) {
-    child.kill();
-    throw e;
-  }
-  const sid = `/session/${session.sessionId}`;
-  return {
-    version: session.capabilities.browserVersion,
-    navigate: (url) => call('POST', `${sid}/url`, { url }),
-    /** Runs `fn` (a function's source) in the page with `args`; awaits a returned promise. */
-    exec: (fn, ...args) => call('POST', `${sid}/execute/async`, {
-      script: `const done = arguments[arguments.length - 1];
-        Promise.resolve().then(() => (${fn})(...Array.from(arguments).slice(0, -1)))
-          .then((v) => done({ v }), (e) => done({ e: String(e && e.stack || e) }));`,
-      args,
-    }).then((r) => { if (r && r.e) throw new Error(`in the page: ${r.e}`); return r && r.v; }),
-    async close() {
-      await call('DELETE', sid).catch(() => {});
-      child.kill();
-    },
-  };
-}
 
 const page = (head, body) => '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">' +
   `<title>firefox</title>${head}</head><body>${body}</body></html>\n`;
@@ -134,7 +72,7 @@ await run('site-firefox', async (t) => {
     });
   </script>`));
 
-  driver = await firefox();
+  driver = await startFirefox();
   console.log(`     Firefox ${driver.version}`);
 
   // --- the userscript build and the example bot ---------------------------------------------
