@@ -473,6 +473,20 @@ mod tests {
         assert!(f.add("teleport").is_err());
     }
 
+    /// Security default: without `--listen` (or `listen` in a config file) the sim is reachable
+    /// from this machine only.
+    #[test]
+    fn binds_loopback_unless_told_otherwise() {
+        let s = Settings::resolve(&SimArgs::default()).unwrap();
+        assert!(s.listen.ip().is_loopback(), "{}", s.listen);
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        let args = SimArgs {
+            listen: Some("0.0.0.0:0".into()),
+            ..SimArgs::default()
+        };
+        assert!(!Settings::resolve(&args).unwrap().listen.ip().is_loopback());
+    }
+
     #[test]
     fn flood_spec() {
         assert_eq!(parse_flood("8/4").unwrap(), (8, Duration::from_secs(4)));
