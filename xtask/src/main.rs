@@ -83,6 +83,8 @@ SUITES:
                    (the eight-byte scan fallback of a wasm build without simd128) in <target>/swar
     wasm-chrome    cargo test --tests -p uchat-bot --target wasm32-unknown-unknown --features json  (headless Chromium)
     wasm-firefox   the same in headless Firefox ESR
+    wasm-chrome-release  the library's unit tests built as shipped (release, the shipped inline
+                   threshold) in headless Chromium
     pkg            cargo xtask pkg-test: build pkg/, size limit, npm consumer test in headless Chromium
     userscript     cargo xtask site-test userscript: dist/uchat-bot.user.js + the example userscript in headless Chromium
     widget         cargo xtask site-test widget: the www/ demo page and <uchat-bot-widget> in headless Chromium
@@ -489,6 +491,19 @@ const WASM_TEST_ARGS: &[&str] = &[
     "json",
 ];
 
+/// [`WASM_TEST_ARGS`] for the library's unit tests in the release profile.
+const WASM_RELEASE_TEST_ARGS: &[&str] = &[
+    "test",
+    "--release",
+    "--lib",
+    "-p",
+    "uchat-bot",
+    "--target",
+    WASM_TARGET,
+    "--features",
+    "json",
+];
+
 impl Suite {
     /// A native suite whose tests are counted from cargo's output.
     const fn tests(name: &'static str, args: &'static [&'static str]) -> Suite {
@@ -596,6 +611,21 @@ const SUITES: &[Suite] = &[
     },
     Suite::wasm("wasm-chrome", Browser::Chrome),
     Suite::wasm("wasm-firefox", Browser::Firefox),
+    // The library's unit tests once more as the package ships the code: release profile
+    // (opt-level z, LTO, panic = abort) with the shipped inline threshold, so code the
+    // optimiser treats differently (the SIMD scans, the tape's unsafe writes) is checked in the
+    // form users run, not only in debug. Chromium only: the Firefox suite above and the
+    // bench-check's release run in Firefox cover that engine.
+    Suite {
+        flags: Some((
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            pkg::SHIPPED_WASM_RUSTFLAGS,
+        )),
+        ..Suite {
+            args: WASM_RELEASE_TEST_ARGS,
+            ..Suite::wasm("wasm-chrome-release", Browser::Chrome)
+        }
+    },
     Suite::tests("pkg", &["xtask", "pkg-test"]),
     Suite::tests("userscript", &["xtask", "site-test", "userscript"]),
     Suite::tests("widget", &["xtask", "site-test", "widget"]),

@@ -271,7 +271,7 @@ fn forget_other_checkouts_wasm(root: &Path, raw: &Path, stamp: &Path) {
 /// 40: +3.0 KB, +5.5–8 %; 75: +4.7 KB, +5.6 %), where `opt-level = "s"` or 3 cost far more.
 /// An environment variable, not config: it must not reach the speed build, whose opt-level 3
 /// has its own, higher threshold.
-const SHIPPED_WASM_RUSTFLAGS: &str = "-C llvm-args=-inline-threshold=40";
+pub const SHIPPED_WASM_RUSTFLAGS: &str = "-C llvm-args=-inline-threshold=40";
 
 /// [`build_web`] with any [`Profile`].
 pub fn build_web_as(root: &Path, profile: Profile, out_dir: &Path) -> Result<WebBuild, String> {
