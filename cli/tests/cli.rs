@@ -328,12 +328,25 @@ fn help_mentions_examples() {
 fn readme_examples_print_what_they_say() {
     const README: &str = include_str!("../../README.md");
     let help = stdout(&uchat(&["--help"], b""));
-    // (command as shown, its arguments, the output its comment promises)
-    let examples: [(&str, &[&str], &str); 2] = [
+    // The line of `text` that shows `shown`, which must end with `comment`.
+    let line_of = |text: &str, shown: &str, comment: &str, what: &str| {
+        let line = text
+            .lines()
+            .find(|l| l.contains(shown))
+            .unwrap_or_else(|| panic!("{what} no longer shows `{shown}`"));
+        assert!(
+            line.trim_end().ends_with(comment),
+            "{what}: `{line}` should end with `{comment}`"
+        );
+    };
+    // (command as shown, its arguments, the output, README's comment, --help's comment)
+    let examples: [(&str, &[&str], &str, &str, &str); 2] = [
         (
             "uchat decode --hex '70 0a 63 05 2a 0a'",
             &["decode", "--hex", "70 0a 63 05 2a 0a"],
             "[\"p\"]\n[\"c\",{\"num\":42}]\n",
+            "# one JSON value per line: [\"p\"] then [\"c\",{\"num\":42}]",
+            "# -> [\"p\"] then [\"c\",{\"num\":42}]",
         ),
         (
             "uchat encode --json '[\"m\",{\"str\":\"\"},{\"str\":\"hello\"}]'",
@@ -343,21 +356,15 @@ fn readme_examples_print_what_they_say() {
                 "[\"m\",{\"str\":\"\"},{\"str\":\"hello\"}]",
             ],
             "6d030368656c6c6f0a\n",
+            "# 6d030368656c6c6f0a",
+            "# -> 6d030368656c6c6f0a",
         ),
     ];
-    for (shown, args, out) in examples {
-        assert!(README.contains(shown), "README no longer shows `{shown}`");
-        assert!(
-            help.contains(shown),
-            "uchat --help no longer shows `{shown}`"
-        );
+    for (shown, args, out, readme_comment, help_comment) in examples {
+        line_of(README, shown, readme_comment, "README");
+        line_of(&help, shown, help_comment, "uchat --help");
         let o = uchat(args, b"");
         assert!(o.status.success(), "{shown}: {}", stderr(&o));
         assert_eq!(stdout(&o), out, "{shown}");
     }
-    // The comments next to them say the same.
-    assert!(README.contains("# one JSON value per line: [\"p\"] then [\"c\",{\"num\":42}]"));
-    assert!(README.contains("# 6d030368656c6c6f0a"));
-    assert!(help.contains("# -> [\"p\"] then [\"c\",{\"num\":42}]"));
-    assert!(help.contains("# -> 6d030368656c6c6f0a"));
 }
