@@ -591,9 +591,9 @@ const SUITES: &[Suite] = &[
     Suite::tests("native-tests", &["test", "--workspace"]),
     // The code a wasm build without simd128 runs (a dependent crate's build, or the no-SIMD
     // fallback docs/PERFORMANCE.md "SIMD" describes), which the suites above never compile:
-    // the library and integration tests again with the eight-byte scans (no doctests: they do
-    // not touch the scans).
-    // `--cfg uchat_swar` makes x86_64 take src/scan.rs's eight-byte fallback instead of SSE2.
+    // `--cfg uchat_swar` makes x86_64 take src/scan.rs's eight-byte fallback instead of SSE2,
+    // and the library and integration tests run again on it (no doctests: they do not touch
+    // the scans).
     Suite {
         flags: Some(("RUSTFLAGS", "--cfg uchat_swar")),
         target_subdir: Some("swar"),
@@ -618,14 +618,12 @@ const SUITES: &[Suite] = &[
     // form users run, not only in debug. Chromium only: the Firefox suite above and the
     // bench-check's release run in Firefox cover that engine.
     Suite {
+        args: WASM_RELEASE_TEST_ARGS,
         flags: Some((
             "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
             pkg::SHIPPED_WASM_RUSTFLAGS,
         )),
-        ..Suite {
-            args: WASM_RELEASE_TEST_ARGS,
-            ..Suite::wasm("wasm-chrome-release", Browser::Chrome)
-        }
+        ..Suite::wasm("wasm-chrome-release", Browser::Chrome)
     },
     Suite::tests("pkg", &["xtask", "pkg-test"]),
     Suite::tests("userscript", &["xtask", "site-test", "userscript"]),

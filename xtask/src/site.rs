@@ -107,10 +107,10 @@ pub fn userscript(root: &Path) -> Result<PathBuf, String> {
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     }
-    fs::copy(&made, &out).map_err(|e| format!("cp {} {}: {e}", made.display(), out.display()))?;
+    let bytes = fs::read(&made).map_err(|e| format!("reading {}: {e}", made.display()))?;
+    fs::write(&out, &bytes).map_err(|e| format!("writing {}: {e}", out.display()))?;
     // The hash for `@require URL#sha256=HEX` (Tampermonkey refuses a file that differs, so a
     // changed or tampered copy on the host never runs), also as a `sha256sum -c` file.
-    let bytes = fs::read(&out).map_err(|e| format!("reading {}: {e}", out.display()))?;
     let hash = crate::sha256::hex(&bytes);
     let sums = root.join(USERSCRIPT_SHA256);
     fs::write(&sums, format!("{hash}  {USERSCRIPT_NAME}\n"))
@@ -714,7 +714,8 @@ fn demo_check(addr: &str, log: impl std::io::Read + Send + 'static) -> Result<()
             }
         }
     });
-    let get = |path: &str, kind: &str, start: &[u8]| -> Result<(), String> {
+    // The body of a 200 response of type `kind` that starts with `start`, or why not.
+    let get = |path: &str, kind: &str, start: &[u8]| -> Result<Vec<u8>, String> {
         let (head, body) = http_get(addr, path)?;
         let ok = head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200");
         let typed = head
@@ -722,7 +723,7 @@ fn demo_check(addr: &str, log: impl std::io::Read + Send + 'static) -> Result<()
             .any(|l| l.to_ascii_lowercase().starts_with("content-type:") && l.contains(kind));
         if ok && typed && body.starts_with(start) {
             println!("demo check: GET {path}: 200, {kind}, {} bytes", body.len());
-            Ok(())
+            Ok(body)
         } else {
             let status = head.lines().next().unwrap_or("no response");
             Err(format!(
@@ -730,8 +731,7 @@ fn demo_check(addr: &str, log: impl std::io::Read + Send + 'static) -> Result<()
             ))
         }
     };
-    get("/", "text/html", b"<!doctype html>")?;
-    let (_, page) = http_get(addr, "/")?;
+    let page = get("/", "text/html", b"<!doctype html>")?;
     if !String::from_utf8_lossy(&page).contains("<uchat-bot-widget") {
         return Err("the page at / has no <uchat-bot-widget> element".into());
     }
