@@ -22,7 +22,7 @@ import { copyFileSync, cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFirefox } from './firefox.mjs';
-import { ROOT, run, startSim, waitFor } from './site-lib.mjs';
+import { ROOT, pageAddClient, pageFindLine, run, startSim, waitFor } from './site-lib.mjs';
 
 const LIB = join(ROOT, 'dist', 'uchat-bot.user.js');
 const EXAMPLE = join(ROOT, 'www', 'examples', 'command-bot.user.js');
@@ -36,20 +36,6 @@ const dir = mkdtempSync(join(tmpdir(), 'uchat-firefox-'));
 const page = (head, body) => '<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,">' +
   `<title>firefox</title>${head}</head><body>${body}</body></html>\n`;
 
-/** In the page: a second client recording the room's chat in window.got; resolves with its nick. */
-const addClient = (options) => new Promise((resolve, reject) => {
-  window.got = [];
-  window.client = new window.UChatBotClass(options);
-  window.client.on('message', (m) => window.got.push({ nick: m.user.nick, content: m.content, history: m.history }));
-  window.client.connect().then((me) => resolve(me.nick), reject);
-});
-
-/** In the page: the first non-history line from `nick` matching `src` after index `from`, or null. */
-const found = (nick, src, from) => {
-  const re = new RegExp(src);
-  return window.got.slice(from).find((m) => m.nick === nick && !m.history && re.test(m.content)) || null;
-};
-
 await run('site-firefox', async (t) => {
   sim = await startSim(['--www', dir, '--room', 'lobby', '--room', 'hall']);
   copyFileSync(LIB, join(dir, 'uchat-bot.user.js'));
@@ -57,11 +43,10 @@ await run('site-firefox', async (t) => {
   cpSync(PKG, join(dir, 'pkg'), { recursive: true });
   writeFileSync(join(dir, 'userscript.html'), page('',
     `<u-chat room="lobby" data-uchat-url="${sim.ws}"></u-chat>` +
-    '<script src="uchat-bot.user.js"></script><script src="command-bot.user.js"></script>' +
-    '<script>window.UChatBotClass = UChatBot;</script>'));
+    '<script src="uchat-bot.user.js"></script><script src="command-bot.user.js"></script>'));
   writeFileSync(join(dir, 'package.html'), page('', `<script type="module">
     import init, { UChatBot } from './pkg/index.js';
-    window.UChatBotClass = UChatBot;
+    window.UChatBot = UChatBot; // for pageAddClient
     window.ready = init().then(async () => {
       const bot = new UChatBot({ room: 'hall', url: ${JSON.stringify(sim.ws)}, nick: 'foxbot' });
       bot.onCommand('ping', ({ reply, user }) => reply('pong ' + user.nick));
@@ -80,12 +65,12 @@ await run('site-firefox', async (t) => {
   const joined = await waitFor(() => driver.exec(() => globalThis.uchatCommandBot && globalThis.uchatCommandBot.state === 'joined' &&
     globalThis.uchatCommandBot.me.nick), 10000, 100);
   t.ok('userscript build: the example bot joined the <u-chat> room in Firefox', typeof joined === 'string' && joined.length > 0, String(joined));
-  const alice = await driver.exec(addClient, { room: 'lobby', url: sim.ws, nick: 'alice' });
+  const alice = await driver.exec(pageAddClient, { room: 'lobby', url: sim.ws, nick: 'alice' });
   t.ok('userscript build: a second client joined', alice === 'alice', String(alice));
   const ask = async (text, re) => {
     const from = await driver.exec(() => window.got.length);
     await driver.exec((s) => window.client.send(s), text);
-    return waitFor(() => driver.exec(found, joined, re.source, from), 5000, 100);
+    return waitFor(() => driver.exec(pageFindLine, { nick: joined, src: re.source, from }), 5000, 100);
   };
   t.ok('userscript build: !ping → pong', await ask('!ping', /^pong$/));
   const dice = await ask('!dice 20', /rolled \d+ \(1–20\)/);
@@ -98,11 +83,11 @@ await run('site-firefox', async (t) => {
   await driver.navigate(`${sim.http}/package.html`);
   const fox = await waitFor(() => driver.exec(() => window.ready || null), 10000, 100);
   t.ok('package: init() and connect() in Firefox; the bot joined', fox === 'foxbot', String(fox));
-  const bob = await driver.exec(addClient, { room: 'hall', url: sim.ws, nick: 'bob' });
+  const bob = await driver.exec(pageAddClient, { room: 'hall', url: sim.ws, nick: 'bob' });
   t.ok('package: a second client joined', bob === 'bob', String(bob));
   let from = await driver.exec(() => window.got.length);
   await driver.exec(() => window.client.send('!ping'));
-  t.ok('package: !ping → pong bob', await waitFor(() => driver.exec(found, 'foxbot', '^pong bob$', from), 5000, 100));
+  t.ok('package: !ping → pong bob', await waitFor(() => driver.exec(pageFindLine, { nick: 'foxbot', src: '^pong bob$', from }), 5000, 100));
   // Text through the wire format both ways (escapes, UTF-8 → UTF-16 in Firefox's engine).
   const text = '안녕 😀 a\\b "q" <b>x</b> ' + 'ㅋ'.repeat(40);
   await driver.exec((s) => window.client.send(s), text);

@@ -122,6 +122,25 @@ export class Checks {
   }
 }
 
+// In-page helpers, run in the browser (passed to playwright's `page.evaluate` or to WebDriver's
+// execute script, which both send the function's source): a second chat client beside the bot
+// under test, and a look at what it has seen. Both need the page's global `UChatBot`.
+
+/** In the page: a client that records the room's chat in `window.got`; resolves with its nick. */
+export async function pageAddClient(options) {
+  window.got = [];
+  window.client = new UChatBot(options);
+  window.client.on('message', (m) => window.got.push({ nick: m.user.nick, content: m.content, history: m.history }));
+  const me = await window.client.connect();
+  return me.nick;
+}
+
+/** In the page: the first non-history line from `nick` matching `src` after index `from`, or null. */
+export function pageFindLine({ nick, src, from }) {
+  const re = new RegExp(src);
+  return window.got.slice(from).find((m) => m.nick === nick && !m.history && re.test(m.content)) || null;
+}
+
 /** Polls `fn` (may be async) until it returns a truthy value; returns it, or null on timeout. */
 export async function waitFor(fn, timeoutMs = 5000, everyMs = 50) {
   const end = Date.now() + timeoutMs;

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import vm from 'node:vm';
 import { createHash } from 'node:crypto';
-import { ROOT, launchChromium, run, startSim, uchatOutput, waitFor } from './site-lib.mjs';
+import { ROOT, launchChromium, pageAddClient, pageFindLine, run, startSim, uchatOutput, waitFor } from './site-lib.mjs';
 
 const LIB = join(ROOT, 'dist', 'uchat-bot.user.js');
 const EXAMPLE = join(ROOT, 'www', 'examples', 'command-bot.user.js');
@@ -35,23 +35,12 @@ function page(title, head, body) {
     `<script src="command-bot.user.js"></script></body></html>\n`;
 }
 
-/** In the page: a second client that records the room's chat in window.got. */
-async function addClient(p, options) {
-  return p.evaluate(async (options) => {
-    window.got = [];
-    window.client = new UChatBot(options);
-    window.client.on('message', (m) => window.got.push({ nick: m.user.nick, content: m.content, history: m.history }));
-    const me = await window.client.connect();
-    return me.nick;
-  }, options);
-}
+/** A second client in page `p` (see `pageAddClient`); resolves with its nick. */
+const addClient = (p, options) => p.evaluate(pageAddClient, options);
 
 /** Waits for a chat line from `nick` matching `re` after index `from`; returns it or null. */
 async function reply(p, nick, re, from, timeoutMs = 5000) {
-  return waitFor(() => p.evaluate(({ nick, src, from }) => {
-    const re = new RegExp(src);
-    return window.got.slice(from).find((m) => m.nick === nick && !m.history && re.test(m.content)) || null;
-  }, { nick, src: re.source, from }), timeoutMs);
+  return waitFor(() => p.evaluate(pageFindLine, { nick, src: re.source, from }), timeoutMs);
 }
 
 const seen = (p) => p.evaluate(() => window.got.length);
