@@ -20,7 +20,9 @@ pub const TYPE_BIN: u8 = 0x02;
 pub const TYPE_STR: u8 = 0x03;
 /// Type byte: boolean (`'1'` / `'0'`).
 pub const TYPE_BOOL: u8 = 0x04;
-/// Type byte: little-endian integer, minimal length.
+/// Type byte: little-endian integer, shortest length (0 is an empty payload), except that
+/// 2^31 ≤ n < 2^32 takes five bytes: four would read back as a negative int32 (see
+/// [`encode_field`]).
 pub const TYPE_NUM: u8 = 0x05;
 /// Type byte: undefined / null (no payload).
 pub const TYPE_UNDEF: u8 = 0x06;
@@ -950,7 +952,11 @@ pub fn decode_number(p: &[u8]) -> Result<i64, DecodeErrorKind> {
 /// number as JavaScript's `Number()` accepts it in decimal form (`Infinity`, `NaN` included).
 pub fn parse_float(p: &[u8]) -> Result<f64, DecodeErrorKind> {
     let bad = || DecodeErrorKind::BadFloat { text: lossy(p) };
-    let text = std::str::from_utf8(p).map_err(|_| bad())?.trim();
+    // JavaScript's StrWhiteSpaceChar: Unicode White_Space (what `str::trim` strips) without
+    // U+0085, plus U+FEFF.
+    let text = std::str::from_utf8(p)
+        .map_err(|_| bad())?
+        .trim_matches(|c: char| (c.is_whitespace() && c != '\u{85}') || c == '\u{feff}');
     if text.is_empty() {
         return Ok(0.0);
     }
@@ -1175,11 +1181,7 @@ pub fn js_number_to_string(x: f64) -> String {
     if x < 0.0 {
         s.push('-');
     }
-    // Rust's `{:e}` prints the shortest round-trip digits: "d.ddde±x".
-    let sci = format!("{:e}", x.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let exp: i32 = exp.parse().unwrap_or(0);
+    let (digits, exp) = shortest_digits(x.abs());
     let k = digits.len() as i32;
     let n = exp + 1; // position of the decimal point relative to the digits
     if k <= n && n <= 21 {
@@ -1205,6 +1207,37 @@ pub fn js_number_to_string(x: f64) -> String {
         s.push_str(&e.abs().to_string());
     }
     s
+}
+
+/// The shortest decimal digits that read back as `x` (positive, finite) and the exponent of the
+/// first one, as ECMA-262 Number::toString picks them: of several shortest candidates the one
+/// closest to `x`, and on an exact tie the one with an even last digit. Rust's `{:e}` gives the
+/// shortest round-trip digits but rounds an exact tie up (111230175460797.625 → `…63`, where
+/// JavaScript prints `…62`), so a tie is looked for in `x`'s exact expansion and settled here.
+#[cfg(not(target_arch = "wasm32"))]
+fn shortest_digits(x: f64) -> (String, i32) {
+    fn split(sci: &str) -> (String, i32) {
+        let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+        let digits = mantissa.chars().filter(|c| *c != '.').collect();
+        (digits, exp.parse().unwrap_or(0))
+    }
+    let (digits, exp) = split(&format!("{x:e}"));
+    // A double's exact decimal expansion has at most 767 significant digits.
+    let (exact, exact_exp) = split(&format!("{x:.800e}"));
+    let exact = exact.trim_end_matches('0');
+    let k = digits.len();
+    // A tie: the exact value is k digits and a final 5, halfway between two k-digit candidates.
+    if exact_exp == exp && exact.len() == k + 1 && exact.ends_with('5') {
+        let lower = &exact[..k];
+        let lower_even = lower.bytes().last().is_some_and(|d| d % 2 == 0);
+        if lower != digits
+            && lower_even
+            && format!("{lower}e{}", exp - k as i32 + 1).parse() == Ok(x)
+        {
+            return (lower.to_string(), exp);
+        }
+    }
+    (digits, exp)
 }
 
 /// `s` in quotes for error messages, like `{:?}` for the usual text (quote, backslash and
@@ -1455,6 +1488,12 @@ mod tests {
             (f64::NEG_INFINITY, "-Infinity"),
             (5e-324, "5e-324"),
             (1.7976931348623157e308, "1.7976931348623157e+308"),
+            // Exact ties between two shortest texts: JavaScript takes the even last digit
+            // (Rust's `{:e}` rounds up); the outputs are node's.
+            (111230175460797.625, "111230175460797.62"),
+            (1968115367707255.25, "1968115367707255.2"),
+            (73738520236578.125, "73738520236578.12"),
+            (2.5, "2.5"),
         ] {
             assert_eq!(js_number_to_string(x), s, "{x:e}");
         }
@@ -1497,6 +1536,12 @@ mod tests {
         assert!(parse_float(b"inf").is_err());
         assert!(parse_float(b"abc").is_err());
         assert!(parse_float(b"1.2.3").is_err());
+        // JavaScript's whitespace, not Unicode's: U+FEFF is trimmed, U+0085 is not.
+        assert_eq!(
+            parse_float(" \u{feff}\u{3000}1\t\u{2028}".as_bytes()),
+            Ok(1.0)
+        );
+        assert!(parse_float("\u{85}1".as_bytes()).is_err());
         assert!(parse_float(b"--1").is_err());
         assert!(parse_float(b"+-1").is_err());
         assert_eq!(parse_float(b"1."), Ok(1.0));

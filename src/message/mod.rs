@@ -150,7 +150,7 @@ impl From<&UserKey> for Field {
 
 /// A line whose fields do not fit the message its key names (PROTOCOL.md §3).
 ///
-/// Displays as e.g. ``"`k` line: field 8 (time) must be a number, got string \"x\""``.
+/// Displays as e.g. ``"`k` line: field 8 (time) must be a whole number, got string \"x\""``.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageError {
     /// What line this is: the key, or `command <name>` for commands.
