@@ -56,8 +56,10 @@ struct Entry {
     last_by_user: Vec<(String, u64)>,
 }
 
-/// The registered commands. Names match case-insensitively; the first registration of a name
-/// with a matching prefix wins.
+/// The registered commands. Names match with ASCII letters case-insensitive (`!PING` runs
+/// `ping`); other letters compare as written (Hangul has no case, and Unicode's case tables
+/// would add kilobytes to the wasm). The first registration of a name with a matching prefix
+/// wins.
 #[derive(Clone, Debug, Default)]
 pub struct CommandRouter {
     entries: Vec<Entry>,
@@ -134,7 +136,9 @@ impl CommandRouter {
         } else {
             user.nick.clone()
         };
-        let cooling = |last: Option<u64>, cd: u64| cd > 0 && last.is_some_and(|t| now_ms < t + cd);
+        let cooling = |last: Option<u64>, cd: u64| {
+            cd > 0 && last.is_some_and(|t| now_ms < t.saturating_add(cd))
+        };
         if cooling(entry.last_ms, entry.options.cooldown_ms)
             || cooling(
                 entry
@@ -151,7 +155,9 @@ impl CommandRouter {
         if entry.options.per_user_cooldown_ms > 0 {
             // Forget users whose cooldown has passed, so the list stays short.
             let cd = entry.options.per_user_cooldown_ms;
-            entry.last_by_user.retain(|(_, t)| now_ms < *t + cd);
+            entry
+                .last_by_user
+                .retain(|(_, t)| now_ms < t.saturating_add(cd));
             match entry.last_by_user.iter_mut().find(|(u, _)| *u == who) {
                 Some(slot) => slot.1 = now_ms,
                 None => entry.last_by_user.push((who, now_ms)),

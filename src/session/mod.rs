@@ -545,11 +545,15 @@ fn split_plain(raw: &[u8], out: &mut [(u8, usize, usize)]) -> Option<usize> {
     Some(n + 1)
 }
 
-/// Error codes after which retrying cannot help (DECISIONS.md "Keepalive, reconnect, rate" 2).
+/// Error codes after which retrying cannot help (DECISIONS.md "Keepalive, reconnect, rate" 2),
+/// before or after the join. Plus 405 ("connected elsewhere", docs/DESIGN.md "Decisions"): the
+/// same user joined from another connection, and re-joining would close that one (406), whose
+/// client may re-join in turn: two tabs running the same userscript bot would take turns
+/// closing each other for ever.
 fn is_fatal(code: i64) -> bool {
     matches!(
         code,
-        202 | 203 | 205 | 208 | 210 | 305 | 408 | 415 | 419 | 701
+        202 | 203 | 205 | 208 | 210 | 305 | 405 | 408 | 415 | 419 | 701
     )
 }
 
@@ -589,6 +593,8 @@ pub struct Session {
     socket_open: bool,
     /// A fresh-hash retry was already used for this join (token logins, ERR 202/203/205).
     token_retry_used: bool,
+    /// The `time` of the last token join's user_data (whole seconds).
+    token_time_s: Option<i64>,
     /// The socket is being replaced or closed on purpose; ignore its close.
     expecting_close: bool,
     raw_events: bool,
@@ -654,6 +660,7 @@ impl Session {
             ever_joined: false,
             socket_open: false,
             token_retry_used: false,
+            token_time_s: None,
             expecting_close: false,
             raw_events: false,
             tape: None,
@@ -812,7 +819,7 @@ impl Session {
                 self.actions.push_back(Action::Send(bytes));
                 self.set_state(State::Joining);
                 if self.config.heartbeat_ms > 0 {
-                    self.heartbeat_at = Some(now_ms + self.config.heartbeat_ms);
+                    self.heartbeat_at = Some(now_ms.saturating_add(self.config.heartbeat_ms));
                 }
             }
             Err(e) => self.fail(now_ms, e, 1000),
@@ -914,7 +921,7 @@ impl Session {
     /// Timers are due.
     pub fn on_timeout(&mut self, now_ms: u64) {
         if self.heartbeat_at.is_some_and(|t| t <= now_ms) {
-            self.heartbeat_at = Some(now_ms + self.config.heartbeat_ms.max(1));
+            self.heartbeat_at = Some(now_ms.saturating_add(self.config.heartbeat_ms.max(1)));
             if matches!(self.state, State::Joining | State::Joined) {
                 self.push_line(&Outgoing::Ping.to_line());
             }
@@ -1051,7 +1058,13 @@ impl Session {
             Login::Guest { nick } => UserData::guest(nick.as_deref()),
             Login::UserData(ud) => UserData::parse(ud).map_err(cfg)?,
             Login::Token { token, fields } => {
-                let time = (now_ms / 1000) as i64;
+                let mut time = (now_ms / 1000) as i64;
+                if self.token_retry_used {
+                    // The retry after 202/203/205 must differ from the attempt it repeats: a
+                    // retry within the same second would send the same time and hash again.
+                    time = time.max(self.token_time_s.map_or(time, |t| t + 1));
+                }
+                self.token_time_s = Some(time);
                 build_user_data(&self.config.room, token, time, fields)
                     .and_then(|b| b.parse())
                     .map_err(cfg)?
@@ -1108,7 +1121,7 @@ impl Session {
                     attempt: self.attempt,
                     delay_ms,
                 });
-                self.reconnect_at = Some(now_ms + delay_ms);
+                self.reconnect_at = Some(now_ms.saturating_add(delay_ms));
             }
             None => {
                 self.emit(Event::Disconnect {
@@ -1506,9 +1519,13 @@ impl Session {
         let user = self.user_of_bytes(key);
         let is_self = self.users.is_me_bytes(key);
         let time_ms = self.time_ms(now, time);
+        // Times are whole seconds: a line stamped with the join's own second may be a replay of
+        // one this bot already handled before a quick reconnect (the first retry comes within
+        // a second), so it counts as history. A live line in that second is flagged history
+        // too (and triggers no command): the lesser error than running a command twice.
         let history = time
             .zip(self.joined_server_s)
-            .is_some_and(|(t, joined)| t < joined);
+            .is_some_and(|(t, joined)| t <= joined);
         // `text` is valid UTF-8 (both callers checked); it is made a `&str` again only when
         // there are commands to match.
         let trigger = if is_self || history || self.commands.is_empty() {
@@ -1645,12 +1662,18 @@ impl Session {
 
     fn on_server_error(&mut self, now_ms: u64, code: ErrorCode) {
         let info = ErrorInfo::server(&code);
+        let n = code.code();
         if self.state != State::Joining {
-            // In the room: the error is about one action (muted, flooding, no permission…).
-            self.emit(Event::Error(info));
+            if is_fatal(n) {
+                // Kicked (408), blocked (415), the room destroyed (419)…: the session ends
+                // here, and the close that follows is not a drop to recover from.
+                self.fail(now_ms, info, 4000);
+            } else {
+                // In the room: the error is about one action (muted, flooding, no permission…).
+                self.emit(Event::Error(info));
+            }
             return;
         }
-        let n = code.code();
         let token_login = matches!(self.config.login, Login::Token { .. });
         if token_login && matches!(n, 202 | 203 | 205) && !self.token_retry_used {
             // One retry with a fresh time and hash (DECISIONS.md "Keepalive, reconnect, rate" 2).

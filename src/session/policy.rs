@@ -39,7 +39,7 @@ impl TokenBucket {
             per_ms: limit.per_ms.max(1),
         };
         TokenBucket {
-            scaled: u64::from(limit.lines) * limit.per_ms,
+            scaled: u64::from(limit.lines).saturating_mul(limit.per_ms),
             limit,
             last_ms: now_ms,
         }
@@ -47,7 +47,7 @@ impl TokenBucket {
 
     fn refill(&mut self, now_ms: u64) {
         let elapsed = now_ms.saturating_sub(self.last_ms);
-        let cap = u64::from(self.limit.lines) * self.limit.per_ms;
+        let cap = u64::from(self.limit.lines).saturating_mul(self.limit.per_ms);
         self.scaled = self
             .scaled
             .saturating_add(elapsed.saturating_mul(u64::from(self.limit.lines)))
@@ -74,7 +74,7 @@ impl TokenBucket {
         }
         let missing = self.limit.per_ms - self.scaled;
         let per_token_ms = u64::from(self.limit.lines);
-        now_ms + missing.div_ceil(per_token_ms)
+        now_ms.saturating_add(missing.div_ceil(per_token_ms))
     }
 }
 

@@ -415,9 +415,85 @@ fn token_login_retries_once_with_a_fresh_hash_on_205() {
     h.s.on_close(h.now, 1000, ""); // the replaced socket closing is ignored
     h.s.on_open(h.now);
     h.drain();
+    // Within the same second, yet with a fresh time and hash: not the same bytes again.
+    let joins: Vec<&Line> = h.sent.iter().filter(|l| l.key == "j").collect();
+    assert_eq!(joins.len(), 2);
+    assert_ne!(joins[0], joins[1], "the retry repeats the failed join");
     h.server(&[Incoming::Error(ErrorCode::from_code(205))]);
     assert_eq!(h.opens, 2, "only once");
     assert_eq!(h.s.state(), State::Closed);
+}
+
+#[test]
+fn fatal_errors_in_the_room_end_the_session() {
+    for code in [408, 419, 415, 405] {
+        let mut h = H::guest();
+        h.join();
+        h.take_events();
+        h.server(&[Incoming::Error(ErrorCode::from_code(code))]);
+        let ev = h.take_events();
+        assert!(
+            matches!(&ev[0], Event::Error(i) if i.code == Some(code)),
+            "{code}: {ev:?}"
+        );
+        assert!(ev.contains(&Event::Disconnect {
+            code: 4000,
+            reason: ErrorInfo::server(&ErrorCode::from_code(code)).message,
+            will_reconnect: false
+        }));
+        assert_eq!(h.s.state(), State::Closed, "{code}");
+        assert_eq!((h.keys().last(), h.closes), (Some(&"disconnect"), 1));
+        // The server's close that follows is not a drop: no re-join.
+        h.s.on_close(h.now, 1000, "");
+        h.advance(120_000);
+        assert_eq!(h.opens, 1, "{code}: re-joined");
+    }
+}
+
+#[test]
+fn huge_durations_saturate_instead_of_overflowing() {
+    let mut cfg = Config::new("lobby");
+    cfg.heartbeat_ms = u64::MAX;
+    cfg.rate_limit = Some(RateLimit {
+        lines: 5,
+        per_ms: u64::MAX / 2,
+    });
+    let mut h = H::new(cfg);
+    h.s.commands_mut()
+        .register(
+            "x",
+            CommandOptions {
+                cooldown_ms: u64::MAX,
+                ..CommandOptions::default()
+            },
+        )
+        .unwrap();
+    h.join();
+    h.advance(10_000);
+    assert!(!h.keys().contains(&"p"), "a heartbeat 'never' sent one");
+    h.s.send(h.now, &chat("hi")).unwrap();
+    h.drain();
+    assert_eq!(h.chat_lines(), ["hi"], "the bucket locked up");
+    let bang = |text: &str| {
+        Incoming::Message(ChatMessage {
+            from: UserKey(BOB.to_vec()),
+            style: String::new(),
+            text: text.into(),
+            time: None,
+        })
+    };
+    h.server(&[Incoming::User(rec(BOB, "bob", 0)), bang("!x")]);
+    h.advance(1);
+    h.server(&[bang("!x")]);
+    let fired = h
+        .take_events()
+        .iter()
+        .filter(|e| matches!(e, Event::Command(_)))
+        .count();
+    assert_eq!(
+        fired, 1,
+        "a cooldown of 'for ever' let the second one through"
+    );
 }
 
 #[test]
@@ -527,11 +603,18 @@ fn chat_log_replay_is_history_and_never_triggers_commands() {
             text: "!ping old".into(),
             time: Some(1_699_999_000),
         }),
+        // The join's own second: maybe a line handled before a quick reconnect.
+        Incoming::Message(ChatMessage {
+            from: UserKey(BOB.to_vec()),
+            style: String::new(),
+            text: "!ping same second".into(),
+            time: Some(1_700_000_005),
+        }),
         Incoming::Message(ChatMessage {
             from: UserKey(BOB.to_vec()),
             style: String::new(),
             text: "!ping new".into(),
-            time: Some(1_700_000_005),
+            time: Some(1_700_000_006),
         }),
     ]);
     let ev = h.take_events();
@@ -548,6 +631,7 @@ fn chat_log_replay_is_history_and_never_triggers_commands() {
         flags,
         [
             ("!ping old".to_owned(), true),
+            ("!ping same second".to_owned(), true),
             ("!ping new".to_owned(), false)
         ]
     );

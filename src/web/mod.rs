@@ -421,7 +421,9 @@ impl Inner {
         core.timer = None;
         core.timer_at = next;
         if let Some(at) = next {
-            let delay = at.saturating_sub(now.ms()).min(u32::MAX as u64) as u32;
+            // setTimeout takes at most 2^31 - 1 ms (a longer delay fires at once, which would spin):
+            // a later deadline is re-armed when this one fires.
+            let delay = at.saturating_sub(now.ms()).min(i32::MAX as u64) as u32;
             let weak = Rc::downgrade(self);
             core.timer = Some(Timeout::new(delay, move || {
                 if let Some(bot) = weak.upgrade() {
