@@ -275,7 +275,9 @@ impl Tape {
         time_ms: f64,
         is_self: bool,
     ) {
-        let (from, to) = (self.user(from), self.user(to));
+        // Both users' slots are made before the record, so a RESET may come only before both.
+        self.make_room(2);
+        let (from, to) = (self.user_held(from), self.user_held(to));
         append!(
             &mut self.nums,
             [
@@ -334,7 +336,8 @@ impl Tape {
             }
             Event::UserCount(n) => append!(&mut self.nums, [COUNT, n as f64]),
             Event::UserList(list) => {
-                let slots: Vec<f64> = list.iter().map(|u| self.user(u)).collect();
+                self.make_room(list.len());
+                let slots: Vec<f64> = list.iter().map(|u| self.user_held(u)).collect();
                 append!(&mut self.nums, [LIST, slots.len() as f64]);
                 self.nums.extend(slots);
             }
@@ -403,9 +406,22 @@ impl Tape {
         }
     }
 
-    /// The slot of `u`, defining it first if JS does not have this record yet.
+    /// The slot of `u`, defining it first if JS does not have this record yet. For events
+    /// with one user: the slot table may start over ([`RESET`]) before its definition.
     #[inline]
     fn user(&mut self, u: &Rc<UserRecord>) -> f64 {
+        self.slot_of(u, true)
+    }
+
+    /// [`Tape::user`] for one of several users of an event, after [`Tape::make_room`]: never
+    /// a [`RESET`], which would forget the slots of the users before it (JS would read
+    /// `undefined`, or another user once slot numbers start over).
+    fn user_held(&mut self, u: &Rc<UserRecord>) -> f64 {
+        self.slot_of(u, false)
+    }
+
+    #[inline]
+    fn slot_of(&mut self, u: &Rc<UserRecord>, may_reset: bool) -> f64 {
         // Asked for every chat line: the address cache's hit inline, the rest a call.
         let ptr = Rc::as_ptr(u) as usize;
         if let Some(&(p, slot)) = self.by_ptr.get(ptr_index(ptr)) {
@@ -413,12 +429,29 @@ impl Tape {
                 return f64::from(slot);
             }
         }
-        self.user_slow(u)
+        self.user_slow(u, may_reset)
     }
 
-    /// [`Tape::user`] past the address cache.
+    /// Starts the slot table over ([`RESET`]) if `n` more users might not fit, so an event
+    /// with `n` users gets its slots without a reset between them. A list longer than
+    /// [`USER_SLOTS_MAX`] grows the table past it; the next one-user event starts it over.
+    fn make_room(&mut self, n: usize) {
+        if !self.users.is_empty() && self.users.len() + n > USER_SLOTS_MAX {
+            self.reset_users();
+        }
+    }
+
+    fn reset_users(&mut self) {
+        self.users.clear();
+        self.by_ptr.clear();
+        self.free.clear();
+        self.next_slot = 0;
+        self.nums.push(RESET);
+    }
+
+    /// [`Tape::user`] past the address cache; `may_reset` as there.
     #[inline(never)]
-    fn user_slow(&mut self, u: &Rc<UserRecord>) -> f64 {
+    fn user_slow(&mut self, u: &Rc<UserRecord>, may_reset: bool) -> f64 {
         let ptr = Rc::as_ptr(u) as usize;
         let at = ptr_index(ptr);
         let slot = if let Some((rec, slot)) = self.users.get_mut(u.key.as_bytes()) {
@@ -434,12 +467,8 @@ impl Tape {
             }
             slot
         } else {
-            if self.users.len() >= USER_SLOTS_MAX {
-                self.users.clear();
-                self.by_ptr.clear();
-                self.free.clear();
-                self.next_slot = 0;
-                self.nums.push(RESET);
+            if may_reset && self.users.len() >= USER_SLOTS_MAX {
+                self.reset_users();
             }
             let slot = self.free.pop().unwrap_or_else(|| {
                 self.next_slot += 1;
@@ -854,6 +883,86 @@ mod tests {
         let end = t.nums.len();
         assert_eq!(&t.nums[end - 2..], &[JOIN, 0.0], "slot 0 again");
         assert_eq!(t.nums[end - 2 - 21 - 1], RESET);
+    }
+
+    /// Walks the tape as src/web/hub.js does and returns the nick behind every user slot a
+    /// `user.list` and `whisper` record names (`None`: a slot JS would not have).
+    fn listed_nicks(t: &Tape) -> Vec<Vec<Option<String>>> {
+        let (n, mut at) = (&t.nums, 0);
+        let mut users: Vec<Option<String>> = Vec::new();
+        let slot = |users: &Vec<Option<String>>, s: f64| users.get(s as usize).cloned().flatten();
+        let mut out = Vec::new();
+        while at < n.len() {
+            match n[at] {
+                USER => {
+                    let s = n[at + 1] as usize;
+                    if users.len() <= s {
+                        users.resize(s + 1, None);
+                    }
+                    users[s] = Some(js_sub(t, n[at + 4], n[at + 5]));
+                    at += 21;
+                }
+                RESET => {
+                    users.clear();
+                    at += 1;
+                }
+                JOIN => at += 2,
+                LIST => {
+                    let k = n[at + 1] as usize;
+                    out.push((0..k).map(|i| slot(&users, n[at + 2 + i])).collect());
+                    at += 2 + k;
+                }
+                WHISPER => {
+                    out.push(vec![slot(&users, n[at + 1]), slot(&users, n[at + 2])]);
+                    at += 8;
+                }
+                STYLE => at += 5,
+                tag => panic!("tag {tag} at {at}"),
+            }
+        }
+        out
+    }
+
+    fn numbered(i: usize) -> Rc<UserRecord> {
+        let mut u = UserRecord::unknown(UserKey((i as u32).to_le_bytes().to_vec()));
+        u.nick = i.to_string();
+        Rc::new(u)
+    }
+
+    #[test]
+    fn a_reset_never_falls_inside_an_event() {
+        // A user list that does not fit in the slots left: the reset comes before the list.
+        let mut t = Tape::default();
+        for i in 0..USER_SLOTS_MAX - 10 {
+            t.push(Event::UserJoin(numbered(i)));
+        }
+        let list: Vec<_> = (0..50).map(|i| numbered(100_000 + i)).collect();
+        t.push(Event::UserList(list.clone()));
+        let want: Vec<_> = list.iter().map(|u| Some(u.nick.clone())).collect();
+        assert_eq!(listed_nicks(&t), [want.clone()]);
+        // A list longer than all the slots: one event, no reset inside it.
+        let long: Vec<_> = (0..USER_SLOTS_MAX + 500).map(numbered).collect();
+        t.push(Event::UserList(long.clone()));
+        let got = listed_nicks(&t);
+        assert_eq!(got.len(), 2);
+        assert!(
+            got[1]
+                .iter()
+                .zip(&long)
+                .all(|(g, u)| g.as_deref() == Some(&*u.nick)),
+            "a long list names users JS does not have"
+        );
+        // A whisper whose two users are new when one slot is left.
+        let mut t = Tape::default();
+        for i in 0..USER_SLOTS_MAX - 1 {
+            t.push(Event::UserJoin(numbered(i)));
+        }
+        let (from, to) = (numbered(200_000), numbered(200_001));
+        t.whisper(&from, &to, 0.0, [0.0, 0.0], 0.0, false);
+        assert_eq!(
+            listed_nicks(&t),
+            [vec![Some(from.nick.clone()), Some(to.nick.clone())]]
+        );
     }
 
     #[test]
