@@ -939,7 +939,7 @@ mod tests {
         let list: Vec<_> = (0..50).map(|i| numbered(100_000 + i)).collect();
         t.push(Event::UserList(list.clone()));
         let want: Vec<_> = list.iter().map(|u| Some(u.nick.clone())).collect();
-        assert_eq!(listed_nicks(&t), [want.clone()]);
+        assert_eq!(listed_nicks(&t), [want]);
         // A list longer than all the slots: one event, no reset inside it.
         let long: Vec<_> = (0..USER_SLOTS_MAX + 500).map(numbered).collect();
         t.push(Event::UserList(long.clone()));
