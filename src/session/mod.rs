@@ -230,7 +230,10 @@ pub enum Event {
         /// Room info from `i1` (default if the server sent none).
         room: RoomInfo,
     },
-    /// The first connect attempt failed; `connect()` rejects with this.
+    /// A `connect()` ends without a join: the first attempt failed, or the session closed
+    /// (by `close()`, a fatal error, retries run out) while a `connect()` made after an
+    /// earlier join was waiting. `connect()` rejects with this. At most one per `connect()`
+    /// that did not end in [`Event::Joined`].
     JoinFailed(ErrorInfo),
     /// `'message'`.
     Message {
@@ -563,6 +566,9 @@ pub const HANDSHAKE_HINT: &str = "The WebSocket handshake failed: the server is 
     proxies intercept plain ws:// connections this way; use wss:// (the default \
     wss://sp-worker.uchat.io).";
 
+/// A chat line that ran a command: server time (s), sender key, text.
+type FiredLine = (i64, Box<[u8]>, Box<[u8]>);
+
 /// The sans-IO session. See the module documentation.
 #[derive(Debug)]
 pub struct Session {
@@ -595,6 +601,8 @@ pub struct Session {
     token_retry_used: bool,
     /// The `time` of the last token join's user_data (whole seconds).
     token_time_s: Option<i64>,
+    /// A `connect()` waits for its [`Event::Joined`] or [`Event::JoinFailed`].
+    connect_pending: bool,
     /// The socket is being replaced or closed on purpose; ignore its close.
     expecting_close: bool,
     raw_events: bool,
@@ -602,6 +610,9 @@ pub struct Session {
     list_acc: Vec<UserKey>,
     /// Server time (unix s) of this connection's join, from `i1`: older chat lines are history.
     joined_server_s: Option<i64>,
+    /// Chat lines (time, sender key, text) that ran a command in the latest second one did:
+    /// a replay of one of them in the next join's own second is history.
+    fired: Vec<FiredLine>,
     commands: CommandRouter,
     /// Recently parsed chat styles (style text, parsed).
     styles: Vec<(String, Style)>,
@@ -661,11 +672,13 @@ impl Session {
             socket_open: false,
             token_retry_used: false,
             token_time_s: None,
+            connect_pending: false,
             expecting_close: false,
             raw_events: false,
             tape: None,
             list_acc: Vec::new(),
             joined_server_s: None,
+            fired: Vec::new(),
             commands: CommandRouter::default(),
             styles: Vec::new(),
             scratch: Vec::new(),
@@ -794,8 +807,14 @@ impl Session {
                 // Skip the wait.
                 self.reconnect_at = None;
             }
-            State::Connecting | State::Joining | State::Joined => return,
+            State::Connecting | State::Joining => {
+                // Already on the way: this call waits for the same join.
+                self.connect_pending = true;
+                return;
+            }
+            State::Joined => return,
         }
+        self.connect_pending = true;
         self.attempt = 0;
         self.ever_joined = false;
         self.token_retry_used = false;
@@ -906,7 +925,7 @@ impl Session {
                 ErrorInfo::sdk("handshake", HANDSHAKE_HINT)
             };
             self.emit(Event::Error(info.clone()));
-            self.emit(Event::JoinFailed(info));
+            self.join_failed(info);
             self.emit(Event::Disconnect {
                 code,
                 reason: reason.to_owned(),
@@ -1009,14 +1028,10 @@ impl Session {
         self.heartbeat_at = None;
         self.reconnect_at = None;
         self.queue.clear();
-        let was_joining =
-            matches!(self.state, State::Connecting | State::Joining) && !self.ever_joined;
-        if was_joining {
-            self.emit(Event::JoinFailed(ErrorInfo::sdk(
-                "closed",
-                "close() was called before the join completed",
-            )));
-        }
+        self.join_failed(ErrorInfo::sdk(
+            "closed",
+            "close() was called before the join completed",
+        ));
         self.emit(Event::Disconnect {
             code: 1000,
             reason: "closed by the bot".into(),
@@ -1036,7 +1051,22 @@ impl Session {
         self.socket_open = false;
     }
 
+    /// Ends a waiting `connect()` with `info` (nothing if none waits).
+    fn join_failed(&mut self, info: ErrorInfo) {
+        if std::mem::take(&mut self.connect_pending) {
+            self.emit(Event::JoinFailed(info));
+        }
+    }
+
     fn set_state(&mut self, s: State) {
+        if s == State::Closed {
+            // Every way to Closed ends a waiting `connect()` (the specific reasons above).
+            self.join_failed(ErrorInfo::sdk(
+                "closed",
+                "the session ended before the join completed; see the 'error' and \
+                 'disconnect' events",
+            ));
+        }
         if self.state != s {
             self.state = s;
             self.emit(Event::State(s));
@@ -1138,9 +1168,7 @@ impl Session {
     fn fail(&mut self, now_ms: u64, info: ErrorInfo, code: u16) {
         let _ = now_ms;
         self.emit(Event::Error(info.clone()));
-        if !self.ever_joined {
-            self.emit(Event::JoinFailed(info.clone()));
-        }
+        self.join_failed(info.clone());
         if self.socket_open {
             self.push_line(&Outgoing::Disconnect.to_line());
             self.close_socket(code, info.name.clone());
@@ -1519,13 +1547,17 @@ impl Session {
         let user = self.user_of_bytes(key);
         let is_self = self.users.is_me_bytes(key);
         let time_ms = self.time_ms(now, time);
-        // Times are whole seconds: a line stamped with the join's own second may be a replay of
-        // one this bot already handled before a quick reconnect (the first retry comes within
-        // a second), so it counts as history. A live line in that second is flagged history
-        // too (and triggers no command): the lesser error than running a command twice.
-        let history = time
-            .zip(self.joined_server_s)
-            .is_some_and(|(t, joined)| t <= joined);
+        // Times are whole seconds. A line stamped with the join's own second is live, unless
+        // it is one that already ran a command before a quick reconnect (the first retry comes
+        // within a second): then it is a replay, and must not run the command again.
+        let history = match time.zip(self.joined_server_s) {
+            Some((t, joined)) if t < joined => true,
+            Some((t, joined)) if t == joined => self
+                .fired
+                .iter()
+                .any(|(ft, k, x)| *ft == t && **k == *key && **x == *text),
+            _ => false,
+        };
         // `text` is valid UTF-8 (both callers checked); it is made a `&str` again only when
         // there are commands to match.
         let trigger = if is_self || history || self.commands.is_empty() {
@@ -1536,6 +1568,13 @@ impl Session {
                 .and_then(|text| self.commands.dispatch_at(now, &user, text))
                 .map(Box::new)
         };
+        if let (Some(t), Some(_)) = (time, &trigger) {
+            // Lines that ran a command in the latest such second (a few at most).
+            self.fired.retain(|(ft, ..)| *ft == t);
+            if self.fired.len() < 64 {
+                self.fired.push((t, key.into(), text.into()));
+            }
+        }
         ChatMeta {
             user,
             is_self,
@@ -1630,6 +1669,7 @@ impl Session {
         }
         self.users.set_me(&key);
         self.ever_joined = true;
+        self.connect_pending = false;
         self.attempt = 0;
         self.token_retry_used = false;
         if self.bucket.is_none() {

@@ -497,6 +497,64 @@ fn huge_durations_saturate_instead_of_overflowing() {
 }
 
 #[test]
+fn a_connect_during_a_reconnect_always_ends() {
+    // close() while a connect() made during the reconnect waits.
+    let mut h = H::guest();
+    h.join();
+    h.s.on_close(h.now, 1006, "");
+    h.advance(60_000);
+    assert_eq!(h.s.state(), State::Connecting);
+    h.take_events();
+    h.s.connect(h.now);
+    h.s.close(h.now);
+    h.drain();
+    let failed: Vec<_> = h
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::JoinFailed(info) => Some(info.name),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, ["closed"], "the waiting connect() never settles");
+
+    // Retries run out while such a connect() waits.
+    let mut cfg = Config::new("lobby");
+    cfg.reconnect = Some(ReconnectPolicy {
+        max_retries: Some(1),
+        ..ReconnectPolicy::default()
+    });
+    let mut h = H::new(cfg);
+    h.join();
+    h.s.on_close(h.now, 1006, "");
+    h.advance(60_000);
+    h.s.connect(h.now);
+    h.s.on_open(h.now);
+    h.drain();
+    h.take_events();
+    h.server(&[Incoming::Error(ErrorCode::from_code(207))]); // room full: may heal, retried
+    h.drain();
+    assert_eq!(h.s.state(), State::Closed, "retries ran out");
+    let n = h
+        .take_events()
+        .iter()
+        .filter(|e| matches!(e, Event::JoinFailed(_)))
+        .count();
+    assert_eq!(n, 1);
+
+    // No connect() waiting: a drop and a close make no JoinFailed.
+    let mut h = H::guest();
+    h.join();
+    h.s.on_close(h.now, 1006, "");
+    h.s.close(h.now);
+    h.drain();
+    assert!(!h
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::JoinFailed(_))));
+}
+
+#[test]
 fn errors_in_the_room_do_not_disconnect() {
     let mut h = H::guest();
     h.join();
@@ -603,18 +661,11 @@ fn chat_log_replay_is_history_and_never_triggers_commands() {
             text: "!ping old".into(),
             time: Some(1_699_999_000),
         }),
-        // The join's own second: maybe a line handled before a quick reconnect.
-        Incoming::Message(ChatMessage {
-            from: UserKey(BOB.to_vec()),
-            style: String::new(),
-            text: "!ping same second".into(),
-            time: Some(1_700_000_005),
-        }),
         Incoming::Message(ChatMessage {
             from: UserKey(BOB.to_vec()),
             style: String::new(),
             text: "!ping new".into(),
-            time: Some(1_700_000_006),
+            time: Some(1_700_000_005),
         }),
     ]);
     let ev = h.take_events();
@@ -631,7 +682,6 @@ fn chat_log_replay_is_history_and_never_triggers_commands() {
         flags,
         [
             ("!ping old".to_owned(), true),
-            ("!ping same second".to_owned(), true),
             ("!ping new".to_owned(), false)
         ]
     );
@@ -643,6 +693,61 @@ fn chat_log_replay_is_history_and_never_triggers_commands() {
         })
         .collect();
     assert_eq!(triggers, [vec!["new".to_owned()]]);
+
+    // A reconnect within the same second: the replay of the line that ran the command is
+    // history; another line of that second is live.
+    h.s.on_close(h.now, 1006, "");
+    h.drain();
+    h.advance(60_000);
+    h.s.on_open(h.now);
+    h.drain();
+    h.server(&[
+        Incoming::RoomInfo(RoomInfo {
+            name: "Lobby".into(),
+            mode: RoomMode::Basic,
+            created: 1_600_000_000,
+            flag_bytes: vec![],
+            server_time: 1_700_000_005,
+        }),
+        Incoming::User(rec(ME, "봇", 0)),
+        Incoming::MyKey(UserKey(ME.to_vec())),
+        Incoming::User(rec(BOB, "bob", 0)),
+    ]);
+    h.take_events();
+    let line = |text: &str| {
+        Incoming::Message(ChatMessage {
+            from: UserKey(BOB.to_vec()),
+            style: String::new(),
+            text: text.into(),
+            time: Some(1_700_000_005),
+        })
+    };
+    h.server(&[line("!ping new"), line("!ping newer")]);
+    let ev = h.take_events();
+    let flags: Vec<(String, bool)> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message {
+                content, history, ..
+            } => Some((content.clone(), *history)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("!ping new".to_owned(), true),
+            ("!ping newer".to_owned(), false)
+        ]
+    );
+    let triggers: Vec<_> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Command(t) => Some(t.args.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(triggers, [vec!["newer".to_owned()]], "a replay ran again");
 }
 
 #[test]
