@@ -177,6 +177,14 @@ export class UChatBot extends WasmUChatBot {
     return Object.setPrototypeOf(WasmUChatBot.fromElement(el, options), UChatBot.prototype);
   }
 
+  /**
+   * Connect and join (resolves with my user at the join). Until the bot is closed, the SDK
+   * keeps it, as a browser keeps an open WebSocket: a bot nobody references keeps running.
+   */
+  connect() {
+    return super.connect(this);
+  }
+
   on(event, fn) {
     super.on(event, fn);
     return this;

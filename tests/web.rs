@@ -91,7 +91,7 @@ async fn wait_for(ms: u32, cond: impl Fn() -> bool) -> bool {
 }
 
 async fn connect(b: &UChatBot) -> Result<JsValue, JsValue> {
-    JsFuture::from(b.connect()).await
+    JsFuture::from(b.connect(JsValue::UNDEFINED)).await
 }
 
 /// Records the payloads of one event; keep it alive while the bot may emit.
@@ -298,7 +298,7 @@ async fn a_handler_removing_itself_gets_no_later_message() {
     let quitter = Closure::<dyn FnMut(JsValue)>::new(move |_| {
         *c.borrow_mut() += 1;
         if let Some(f) = me.borrow().as_ref() {
-            bot.off("message", f);
+            bot.off("message", f).unwrap();
         }
     });
     let f = quitter.as_ref().unchecked_ref::<Function>().clone();
@@ -667,6 +667,8 @@ fn bad_options_throw_type_errors_naming_the_option() {
         text(&e, "message")
     );
     let e = b.on("mesage", Function::new_no_args("")).unwrap_err();
+    assert!(text(&e, "message").contains("unknown event 'mesage'"));
+    let e = b.off("mesage", &Function::new_no_args("")).unwrap_err();
     assert!(text(&e, "message").contains("unknown event 'mesage'"));
 }
 

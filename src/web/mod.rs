@@ -5,6 +5,11 @@
 //! * every `Closure` lives in the socket wrapper, `Socket` (or the bot), and is dropped with
 //!   it — nothing is forgotten, so connect/close cycles do not leak;
 //! * closures hold a `Weak` reference to the bot, so a dropped bot is really freed;
+//! * but a bot is not dropped while it is connected: `connect(holder)` keeps the facade's JS
+//!   object (`holder`) until the session is closed, as a browser keeps an open `WebSocket`,
+//!   so a bot nobody references (`function start() { const b = …; b.connect(); }`, or any
+//!   userscript, whose top level is a function) is not collected, and silently closed, at
+//!   the next garbage collection;
 //! * user callbacks run only after every `RefCell` borrow is released, so a handler may call
 //!   `bot.send()` (or anything else) re-entrantly.
 
@@ -226,6 +231,9 @@ struct Inner {
     /// map type is its own copy of the hash table code in the wasm (docs/DESIGN.md "Size").
     handlers: RefCell<Vec<(u32, Function)>>,
     waiters: RefCell<Vec<(Function, Function)>>,
+    /// The JS object of this bot from `connect()` until the session is closed: it keeps the
+    /// bot from being garbage-collected while connected (see the module documentation).
+    holder: RefCell<Option<JsValue>>,
     /// The shared `reply(text)` function handed to command handlers.
     reply: RefCell<Option<ReplyFn>>,
 }
@@ -445,7 +453,13 @@ impl Inner {
     /// An event that is not on the tape ([`crate::session::tape::OTHER`]).
     fn dispatch(&self, e: Event) {
         match e {
-            Event::State(s) => self.emit("state", obj(&[("state", s.as_str().into())])),
+            Event::State(s) => {
+                if s == State::Closed {
+                    // Collectable again once user code lets go of it.
+                    drop(self.holder.take());
+                }
+                self.emit("state", obj(&[("state", s.as_str().into())]))
+            }
             Event::Joined { my, room } => {
                 let my = user_to_js(&my);
                 for (resolve, _) in self.waiters.take() {
@@ -552,6 +566,17 @@ impl Inner {
     }
 }
 
+/// `event` is one of [`EVENTS`], or a `TypeError` that lists them.
+fn check_event(event: &str) -> Result<(), JsValue> {
+    if EVENTS.contains(&event) {
+        return Ok(());
+    }
+    Err(type_error(&format!(
+        "unknown event '{event}'; events: {}",
+        join_names(EVENTS)
+    )))
+}
+
 /// A UChat bot in the browser. See the README for the API; TypeScript declarations ship with
 /// the package.
 #[wasm_bindgen]
@@ -589,6 +614,7 @@ impl UChatBot {
             styles: RefCell::new(StyleCache::default()),
             handlers: RefCell::new(Vec::new()),
             waiters: RefCell::new(Vec::new()),
+            holder: RefCell::new(None),
             reply: RefCell::new(None),
         });
         let weak = Rc::downgrade(&inner);
@@ -631,7 +657,14 @@ impl UChatBot {
 
     /// Connect and join. Resolves with my user object at `i2`; rejects with an `Error` carrying
     /// `code` (ERR number or `'handshake'`, …), `name` and an English `message`.
-    pub fn connect(&self) -> Promise {
+    ///
+    /// `holder`: the bot's JS object, kept until the session closes so that a connected bot
+    /// is not garbage-collected (the package's facade passes `this`; `undefined` keeps
+    /// nothing).
+    pub fn connect(&self, holder: JsValue) -> Promise {
+        if holder.is_object() {
+            *self.inner.holder.borrow_mut() = Some(holder);
+        }
         if let Some(me) = self.joined_me() {
             return Promise::resolve(&me);
         }
@@ -669,21 +702,19 @@ impl UChatBot {
         self.add_listener(event, f, true)
     }
 
-    /// `bot.off(event, fn)`: remove a listener added with `on`/`once`.
-    pub fn off(&self, event: &str, f: &Function) {
+    /// `bot.off(event, fn)`: remove a listener added with `on`/`once`. Unknown event names
+    /// throw, as in `on` (a typo would otherwise leave the listener in place silently).
+    pub fn off(&self, event: &str, f: &Function) -> Result<(), JsValue> {
+        check_event(event)?;
         let left = self.inner.hub.off(event, f);
         if event == "raw" && !left {
             self.inner.core.borrow_mut().session.set_raw_events(false);
         }
+        Ok(())
     }
 
     fn add_listener(&self, event: &str, f: Function, once: bool) -> Result<(), JsValue> {
-        if !EVENTS.contains(&event) {
-            return Err(type_error(&format!(
-                "unknown event '{event}'; events: {}",
-                join_names(EVENTS)
-            )));
-        }
+        check_event(event)?;
         self.inner.hub.on(event, &f, once);
         if event == "raw" {
             self.inner.core.borrow_mut().session.set_raw_events(true);

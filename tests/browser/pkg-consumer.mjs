@@ -176,6 +176,48 @@ try {
 report(r);
 `;
 
+/** A connected bot nobody references (README's quick start inside a function, or any
+ *  userscript, whose top level is a function) must survive garbage collection (Chromium runs
+ *  with --expose-gc), and become collectable once closed. */
+const GC_JS = `${APP_IMPORT}
+const r = {};
+const collect = async () => { for (let i = 0; i < 3; i++) { gc(); await new Promise((res) => setTimeout(res, 20)); } };
+try {
+  const ws = new URLSearchParams(location.search).get('ws');
+  await init();
+  const room = 'gc' + Math.floor(Math.random() * 1e9);
+  let weak;
+  await (async () => {
+    const bot = new UChatBot({ room, url: ws, nick: 'gcbot' });
+    bot.onCommand('ping', ({ reply }) => reply('pong'));
+    await bot.connect();
+    weak = new WeakRef(bot);
+  })();
+  const asker = new UChatBot({ room, url: ws, nick: 'gcasker' });
+  await asker.connect();
+  await collect();
+  r.alive = weak.deref() !== undefined;
+  const pong = new Promise((res) => {
+    asker.on('message', (m) => { if (!m.history && m.user.nick === 'gcbot' && m.content === 'pong') res('pong'); });
+    setTimeout(() => res('timeout'), 5000);
+  });
+  asker.send('!ping');
+  r.pong = await pong;
+  const closed = new Promise((res) => {
+    asker.on('user.quit', (e) => { if (e.user.nick === 'gcbot') res(true); });
+    setTimeout(() => res(false), 5000);
+  });
+  weak.deref()?.close();
+  await closed;
+  await collect();
+  r.released = weak.deref() === undefined;
+  asker.close();
+} catch (e) {
+  r.error = String(e && e.stack || e);
+}
+document.body.dataset.result = JSON.stringify(r);
+`;
+
 /** Uses the class before init(): both the constructor and fromElement must explain how. */
 const PREINIT_JS = `${APP_IMPORT}
 const r = {};
@@ -337,6 +379,8 @@ async function main() {
 
     fs.writeFileSync(path.join(app, 'main.js'), MAIN_JS);
     fs.writeFileSync(path.join(app, 'preinit.js'), PREINIT_JS);
+    fs.writeFileSync(path.join(app, 'gc.js'), GC_JS);
+    fs.writeFileSync(path.join(app, 'gc.html'), page('gc.js'));
     fs.writeFileSync(path.join(app, 'csp.js'), CSP_JS);
     fs.writeFileSync(path.join(app, 'nosimd.js'), NOSIMD_JS);
     fs.writeFileSync(path.join(app, 'surface.js'), SURFACE_JS);
@@ -364,7 +408,8 @@ async function main() {
     browser = await chromium.launch({
       executablePath: chromiumBin,
       args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-        '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'],
+        '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic',
+        '--js-flags=--expose-gc'],
     });
     const ctx = await browser.newContext();
     const result = async (url) => {
@@ -405,6 +450,15 @@ async function main() {
       check("close() leaves state 'closed'", r.closed === 'closed', r.closed);
       const warned = logs.filter((l) => /MIME|deprecated/i.test(l));
       check('no wasm-bindgen MIME/deprecation warnings', warned.length === 0, warned.join(' | '));
+    }
+
+    // A connected bot that nothing references keeps running through garbage collection.
+    {
+      const { r } = await result(`${http}/gc.html?ws=${encodeURIComponent(sim.url)}`);
+      check('gc page ran without error', !r.error, r.error);
+      check('a connected bot nobody references survives gc() and still answers !ping',
+        r.alive === true && r.pong === 'pong', JSON.stringify(r));
+      check('once closed, the bot can be collected', r.released === true, JSON.stringify(r));
     }
 
     // (a) Using the class before init() explains how to initialise.
