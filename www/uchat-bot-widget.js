@@ -346,11 +346,13 @@ export class UChatBotWidget extends HTMLElement {
     viewer.on('user.quit', ({ user }) => { if (live()) { this.addEvent(user.nick, 'left'); this.renderUsers(); } });
     viewer.on('user.list', () => live() && this.renderUsers());
     viewer.on('user.count', () => live() && this.renderUsers());
+    // At every (re-)join the log starts afresh: the SDK's join burst asks the server for the
+    // last 15 chat lines (`chatList 15`), which arrive after this event and fill it again. The
+    // widget asks for no history of its own, or those lines would show twice.
     viewer.on('join', () => {
       if (!live()) return;
       this.$log.replaceChildren();
       this.renderUsers();
-      try { viewer.chatList(30); } catch (_) { /* history is a nicety */ }
     });
     viewer.on('error', ({ code, message }) => live() && this.setStatus('error', `Server error ${code}: ${message}`));
     viewer.on('disconnect', ({ willReconnect }) => { if (live() && willReconnect) this.setStatus('reconnecting', 'Connection lost, reconnecting…'); });

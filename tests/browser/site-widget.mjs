@@ -4,9 +4,11 @@
 // Clicks through the page: the widget joins and shows the crowd's users and chat, the echo bot
 // starts and echoes a line another in-page client sends, the dice bot answers !dice typed into the
 // widget's own input, the greeter welcomes a newcomer, a bot stops. Chat text and nicks holding
-// markup (`<img src=x onerror=…>`) must show as text and run nothing. A narrow (phone) viewport
-// must stack the user list above the chat without sideways scrolling. Saves a screenshot to
-// $SITE_WIDGET_SCREENSHOT (default: $CARGO_TARGET_DIR/site-widget.png).
+// markup (`<img src=x onerror=…>`) must show as text and run nothing. A second widget, against a
+// second sim whose connections drop after 4 s, joins a room that already holds 20 chat lines: it
+// must show the history once (the SDK's `chatList 15`), after its join and after a re-join. A
+// narrow (phone) viewport must stack the user list above the chat without sideways scrolling.
+// Saves a screenshot to $SITE_WIDGET_SCREENSHOT (default: $CARGO_TARGET_DIR/site-widget.png).
 //
 // Run: `cargo xtask site-test widget` (builds www/pkg and uchat first), or
 // `node tests/browser/site-widget.mjs` after `cargo xtask demo` has built www/pkg.
@@ -22,6 +24,7 @@ const SHOT = process.env.SITE_WIDGET_SCREENSHOT ||
 const XSS = '<img src=x onerror="window.__xss=1">';
 
 let sim;
+let sim2;
 let browser;
 
 await run('site-widget', async (t) => {
@@ -140,6 +143,52 @@ await run('site-widget', async (t) => {
   t.ok('two bots still running', (await w(`return root.querySelectorAll('.chip').length;`)) === 2);
   await p.evaluate(() => { if (window.evil) window.evil.close(); window.newcomer.close(); });
 
+  // --- history is shown once, also after a reconnect --------------------------------------------
+  // A second sim whose connections drop after 4 s (the widget re-joins), a room with 20 chat lines
+  // before the widget joins; the SDK's join burst asks `chatList 15`, so the last 15 lines must
+  // show, each exactly once, after the first join and after a re-join.
+  sim2 = await startSim(['--flood', '0', '--fault', 'drop-after=4']);
+  const HISTORY = Array.from({ length: 20 }, (_, i) => `history line ${String(i + 1).padStart(2, '0')}`);
+  await p.evaluate(async ([url, lines]) => {
+    const sdk = await import('/pkg/index.js');
+    const seeder = new sdk.UChatBot({ room: 'lobby', url, nick: 'seeder', reconnect: false, rateLimit: false });
+    let seen = 0;
+    const all = new Promise((resolve) => seeder.on('message', (m) => { if (m.self && ++seen === lines.length) resolve(); }));
+    await seeder.connect();
+    for (const line of lines) seeder.send(line);
+    await all;
+    seeder.close();
+    const w2 = document.createElement('uchat-bot-widget');
+    w2.id = 'history-widget';
+    w2.setAttribute('url', url);
+    window.historyJoins = 0;
+    document.body.append(w2);
+  }, [sim2.ws, HISTORY]);
+  const w2 = (fn) => p.evaluate((src) => new Function('root', 'host', src)(
+    document.getElementById('history-widget').shadowRoot, document.getElementById('history-widget')), fn);
+  const historyCounts = async () => {
+    const texts = await w2(`return [...root.querySelectorAll('.log .line:not(.event) .text')].map((e) => e.textContent);`);
+    return HISTORY.map((h) => texts.filter((x) => x === h).length);
+  };
+  const wantCounts = JSON.stringify(HISTORY.map((_, i) => (i < 5 ? 0 : 1)));
+  // Count the viewer's joins from here on (to see the re-join after the drop).
+  t.ok('history widget has a viewer', await waitFor(() => w2(`if (!host.viewer) return false;
+    host.viewer.on('join', () => { window.historyJoins++; }); return true;`), 5000));
+  await waitFor(async () => JSON.stringify(await historyCounts()) === wantCounts, 5000);
+  await new Promise((r) => setTimeout(r, 1000)); // a second request's answer would be here by now
+  const first = await historyCounts();
+  t.ok('history: the last 15 lines shown once each after the join', JSON.stringify(first) === wantCounts,
+    JSON.stringify(first));
+  const joins = await w2(`return window.historyJoins;`);
+  const rejoined = await waitFor(() => w2(`return window.historyJoins > ${joins};`), 12000);
+  t.ok('history widget re-joins after the sim drops it', rejoined);
+  await waitFor(async () => JSON.stringify(await historyCounts()) === wantCounts, 3000);
+  await new Promise((r) => setTimeout(r, 1000));
+  const second = await historyCounts();
+  t.ok('history: still shown once each after a re-join', JSON.stringify(second) === wantCounts,
+    JSON.stringify(second));
+  await w2(`host.remove(); return true;`);
+
 
   // --- phone width ---------------------------------------------------------------------------
   await p.setViewportSize({ width: 375, height: 740 });
@@ -156,4 +205,5 @@ await run('site-widget', async (t) => {
 }, async () => {
   if (browser) await browser.close();
   if (sim) await sim.stop();
+  if (sim2) await sim2.stop();
 });
