@@ -460,7 +460,7 @@ export class UChatBotWidget extends HTMLElement {
       this.setStatus('error', e.message);
       return null;
     }
-    const entry = { kind, bot, nick: '' };
+    const entry = { kind, bot, nick: '', stopped: false };
     this.bots.push(entry);
     const chip = el('span', 'chip');
     chip.dataset.state = 'connecting';
@@ -485,6 +485,9 @@ export class UChatBotWidget extends HTMLElement {
       if (gen === this.generation) this.renderUsers();
       return me.nick;
     } catch (e) {
+      // Stopped by the visitor (✕, or the widget restarted) before the join: close() rejected
+      // connect(), which is what was asked for, not an error.
+      if (entry.stopped || gen !== this.generation) return null;
       chip.dataset.state = 'closed';
       name.textContent = `${BOT_KINDS[kind].label}: ${e.message}`;
       this.setStatus('error', `The ${BOT_KINDS[kind].label} could not join: ${e.message}`);
@@ -493,6 +496,7 @@ export class UChatBotWidget extends HTMLElement {
   }
 
   stopBot(entry) {
+    entry.stopped = true;
     this.dispose(entry.bot);
     entry.chip.remove();
     this.bots = this.bots.filter((b) => b !== entry);

@@ -3,12 +3,13 @@
 //
 // Clicks through the page: the widget joins and shows the crowd's users and chat, the echo bot
 // starts and echoes a line another in-page client sends, the dice bot answers !dice typed into the
-// widget's own input, the greeter welcomes a newcomer, a bot stops. Chat text and nicks holding
-// markup (`<img src=x onerror=…>`) must show as text and run nothing. A second widget, against a
-// second sim whose connections drop after 4 s, joins a room that already holds 20 chat lines: it
-// must show the history once (the SDK's `chatList 15`), after its join and after a re-join. A
-// narrow (phone) viewport must stack the user list above the chat without sideways scrolling.
-// Saves a screenshot to $SITE_WIDGET_SCREENSHOT (default: $CARGO_TARGET_DIR/site-widget.png).
+// widget's own input, the greeter welcomes a newcomer, a bot stops, a bot stopped before it has
+// joined is not reported as an error. Chat text and nicks holding markup (`<img src=x onerror=…>`)
+// must show as text and run nothing. A second widget, against a second sim whose connections drop
+// after 4 s, joins a room that already holds 20 chat lines: it must show the history once (the
+// SDK's `chatList 15`), after its join and after a re-join. A narrow (phone) viewport must stack
+// the user list above the chat without sideways scrolling. Saves a screenshot to
+// $SITE_WIDGET_SCREENSHOT (default: $CARGO_TARGET_DIR/site-widget.png).
 //
 // Run: `cargo xtask site-test widget` (builds www/pkg and uchat first), or
 // `node tests/browser/site-widget.mjs` after `cargo xtask demo` has built www/pkg.
@@ -142,6 +143,28 @@ await run('site-widget', async (t) => {
   t.ok('stopping the echo bot removes it from the room', await waitFor(async () => !(await userNicks()).includes(echoNick), 5000));
   t.ok('two bots still running', (await w(`return root.querySelectorAll('.chip').length;`)) === 2);
   await p.evaluate(() => { if (window.evil) window.evil.close(); window.newcomer.close(); });
+
+  // --- a bot stopped before it joins is not an error --------------------------------------------
+  // Start and stop in one task: the ✕ is clicked while connect() is still pending, so close()
+  // rejects it; that is the visitor's doing and must not turn the status red.
+  // Every status shown from then on is recorded (a later refresh could hide a brief error).
+  const early = await w(`const s = root.querySelector('.status');
+    window.statusSeen = [];
+    window.statusWatch = new MutationObserver(() => window.statusSeen.push({ state: s.dataset.state, text: s.textContent }));
+    window.statusWatch.observe(s, { attributes: true, childList: true, subtree: true, characterData: true });
+    root.querySelector('select').value = 'echo';
+    root.querySelector('button.start').click();
+    const chip = [...root.querySelectorAll('.chip')].pop();
+    const state = chip.dataset.state;
+    chip.querySelector('button').click();
+    return state;`);
+  t.ok('a bot can be stopped while it is still connecting', early === 'connecting', String(early));
+  await new Promise((r) => setTimeout(r, 1000));
+  const shown = await p.evaluate(() => { window.statusWatch.disconnect(); return window.statusSeen; });
+  const afterEarly = await status();
+  t.ok('stopping a connecting bot is not reported as an error', afterEarly.state === 'joined' &&
+    !shown.some((x) => x.state === 'error' || /could not join/.test(x.text)), JSON.stringify(shown));
+  t.ok('…and its chip is gone, two bots still running', (await w(`return root.querySelectorAll('.chip').length;`)) === 2);
 
   // --- history is shown once, also after a reconnect --------------------------------------------
   // A second sim whose connections drop after 4 s (the widget re-joins), a room with 20 chat lines
