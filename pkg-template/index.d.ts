@@ -36,7 +36,7 @@ export type FieldValue = string | number | boolean | undefined;
 /** What `command()`, `ban()` and `plugin()` accept as arguments. */
 export type CommandArg = string | number | boolean | null | undefined | Uint8Array;
 
-/** `0` guest/member, `1` … `4` up to admin (PROTOCOL.md §4). */
+/** `0` guest, `1` member, `2` subadmin, `3` admin, `4` server (PROTOCOL.md §4.6). */
 export type AuthLevel = 0 | 1 | 2 | 3 | 4;
 
 /** A user in the room (PROTOCOL.md §3.2 user records). */
@@ -46,7 +46,7 @@ export interface User {
   nick: string;
   id: string;
   level: string | undefined;
-  /** 0 (guest) … 4 (admin). */
+  /** 0 guest, 1 member, 2 subadmin, 3 admin, 4 server (see `AuthLevel`). */
   auth: number;
   icons: string;
   nickcon: string;
@@ -236,7 +236,7 @@ export interface CommandOptions {
   cooldownMs?: number;
   /** Minimum time between two runs by the same user. */
   perUserCooldownMs?: number;
-  /** Lowest auth level allowed (0–4). */
+  /** Lowest auth level allowed: 0 guest … 3 admin, 4 server (see `AuthLevel`). */
   minAuth?: number;
 }
 

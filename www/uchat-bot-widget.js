@@ -70,7 +70,8 @@ function el(tag, className, text) {
   return e;
 }
 
-const AUTH_NAMES = ['', 'member', 'subadmin', 'admin', 'owner'];
+// User-list tags for the auth numbers: 0 guest (no tag), 1 member, 2 subadmin, 3 admin, 4 server.
+const AUTH_NAMES = ['', 'member', 'subadmin', 'admin', 'server'];
 
 const CSS = `
 :host {
