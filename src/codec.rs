@@ -1462,6 +1462,16 @@ mod tests {
     }
 
     #[test]
+    fn booleans_are_true_only_for_exactly_31() {
+        // PROTOCOL.md §5.4's edge vector (vectors.json carries it with `01` in the first
+        // field, so none of its booleans is true).
+        let line = dec("740431043004320431310a");
+        let fields = &line[0].as_ref().unwrap().fields;
+        let got: Vec<_> = fields.iter().map(Field::as_bool).collect();
+        assert_eq!(got, [Some(true), Some(false), Some(false), Some(false)]);
+    }
+
+    #[test]
     fn worked_example_both_layers() {
         let line = Line::new("m").with("").with("a\\b\u{3}c\nd");
         assert_eq!(
