@@ -4,7 +4,8 @@
 //  * turns a Content-Security-Policy block of WebAssembly into an error that says what to fix,
 //    and so a browser without WebAssembly SIMD (the module uses it),
 //  * makes `new UChatBot(...)` before init() throw an error that says how to initialise,
-//  * makes on/once/off return the bot, so calls can be chained.
+//  * makes on/once/off return the bot, so calls can be chained,
+//  * and keeps a connected bot alive until it is closed (connect() hands the SDK this object).
 // Types: ./index.d.ts. Full API: https://github.com/uchat-bot/uchat-bot#readme
 
 import wasmInit, { initSync as wasmInitSync, UChatBot as WasmUChatBot } from './uchat_bot.js';
@@ -163,8 +164,9 @@ function notReady(what) {
 }
 
 /**
- * A UChat bot. The WebAssembly class with three additions: a clear error when it is used
- * before `init()`, `on`/`once`/`off` return the bot, and `fromElement` returns this class.
+ * A UChat bot. The WebAssembly class with four additions: a clear error when it is used
+ * before `init()`, `on`/`once`/`off` return the bot, `fromElement` returns this class, and
+ * `connect()` hands the SDK this object to keep while connected.
  */
 export class UChatBot extends WasmUChatBot {
   constructor(options) {

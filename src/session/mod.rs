@@ -230,10 +230,10 @@ pub enum Event {
         /// Room info from `i1` (default if the server sent none).
         room: RoomInfo,
     },
-    /// A `connect()` ends without a join: the first attempt failed, or the session closed
-    /// (by `close()`, a fatal error, retries run out) while a `connect()` made after an
-    /// earlier join was waiting. `connect()` rejects with this. At most one per `connect()`
-    /// that did not end in [`Event::Joined`].
+    /// A `connect()` ends without a join: its attempt failed (an `ERR` or a socket that
+    /// closed before `i2`; a `connect()` is never retried automatically), or the session
+    /// closed while it waited. `connect()` rejects with this. One per `connect()` that did not
+    /// end in [`Event::Joined`] (calls that wait together share it).
     JoinFailed(ErrorInfo),
     /// `'message'`.
     Message {
@@ -566,8 +566,9 @@ pub const HANDSHAKE_HINT: &str = "The WebSocket handshake failed: the server is 
     proxies intercept plain ws:// connections this way; use wss:// (the default \
     wss://sp-worker.uchat.io).";
 
-/// A chat line that ran a command: server time (s), sender key, text.
-type FiredLine = (i64, Box<[u8]>, Box<[u8]>);
+/// A chat line that ran a command: server time (s) and whether it was only estimated (the line
+/// had no time of its own), the connection it came on, sender key, text.
+type FiredLine = (i64, bool, u32, Box<[u8]>, Box<[u8]>);
 
 /// The sans-IO session. See the module documentation.
 #[derive(Debug)]
@@ -613,6 +614,10 @@ pub struct Session {
     /// Chat lines (time, sender key, text) that ran a command in the latest second one did:
     /// a replay of one of them in the next join's own second is history.
     fired: Vec<FiredLine>,
+    /// Counts socket openings ([`FiredLine`] tells this connection's lines from older ones).
+    connection: u32,
+    /// A fatal code came while joined: when the server closes the socket, do not re-join.
+    no_rejoin: bool,
     commands: CommandRouter,
     /// Recently parsed chat styles (style text, parsed).
     styles: Vec<(String, Style)>,
@@ -679,6 +684,8 @@ impl Session {
             list_acc: Vec::new(),
             joined_server_s: None,
             fired: Vec::new(),
+            connection: 0,
+            no_rejoin: false,
             commands: CommandRouter::default(),
             styles: Vec::new(),
             scratch: Vec::new(),
@@ -799,20 +806,20 @@ impl Session {
     // -----------------------------------------------------------------------------------------
     // Inputs
 
-    /// Start connecting (user called `connect()`). Ignored while already connecting or joined.
+    /// Start connecting (user called `connect()`); nothing while joined. A `connect()` either
+    /// joins or fails ([`Event::JoinFailed`]) without automatic retries, whatever the state it
+    /// is called in: while a reconnect waits it starts the attempt at once, and while an
+    /// attempt is under way it waits for that one, which then fails rather than retries.
     pub fn connect(&mut self, now_ms: u64) {
         match self.state {
-            State::Idle | State::Closed => {}
-            State::Reconnecting => {
-                // Skip the wait.
-                self.reconnect_at = None;
-            }
+            State::Joined => return,
             State::Connecting | State::Joining => {
-                // Already on the way: this call waits for the same join.
                 self.connect_pending = true;
+                self.ever_joined = false;
                 return;
             }
-            State::Joined => return,
+            State::Reconnecting => self.reconnect_at = None,
+            State::Idle | State::Closed => {}
         }
         self.connect_pending = true;
         self.attempt = 0;
@@ -833,6 +840,8 @@ impl Session {
         self.users.clear();
         self.list_acc.clear();
         self.joined_server_s = None;
+        self.connection = self.connection.wrapping_add(1);
+        self.no_rejoin = false;
         match self.join_bytes(now_ms) {
             Ok(bytes) => {
                 self.actions.push_back(Action::Send(bytes));
@@ -926,6 +935,19 @@ impl Session {
             };
             self.emit(Event::Error(info.clone()));
             self.join_failed(info);
+            self.emit(Event::Disconnect {
+                code,
+                reason: reason.to_owned(),
+                will_reconnect: false,
+            });
+            self.set_state(State::Closed);
+            return;
+        }
+        if self.no_rejoin {
+            self.join_failed(ErrorInfo::sdk(
+                "closed",
+                "the server closed the connection after an error that ends the session",
+            ));
             self.emit(Event::Disconnect {
                 code,
                 reason: reason.to_owned(),
@@ -1552,10 +1574,12 @@ impl Session {
         // within a second): then it is a replay, and must not run the command again.
         let history = match time.zip(self.joined_server_s) {
             Some((t, joined)) if t < joined => true,
-            Some((t, joined)) if t == joined => self
-                .fired
-                .iter()
-                .any(|(ft, k, x)| *ft == t && **k == *key && **x == *text),
+            Some((t, joined)) if t == joined => self.fired.iter().any(|(ft, est, conn, k, x)| {
+                *conn != self.connection
+                    && (*ft == t || (*est && ft.abs_diff(t) <= 1))
+                    && **k == *key
+                    && **x == *text
+            }),
             _ => false,
         };
         // `text` is valid UTF-8 (both callers checked); it is made a `&str` again only when
@@ -1568,11 +1592,14 @@ impl Session {
                 .and_then(|text| self.commands.dispatch_at(now, &user, text))
                 .map(Box::new)
         };
-        if let (Some(t), Some(_)) = (time, &trigger) {
-            // Lines that ran a command in the latest such second (a few at most).
-            self.fired.retain(|(ft, ..)| *ft == t);
+        if trigger.is_some() {
+            // Lines that ran a command in the latest second or two (a few at most). A live line
+            // without a time is stamped with the server's clock as this session estimates it.
+            let t = time.unwrap_or((time_ms / 1000.0) as i64);
+            self.fired.retain(|(ft, ..)| *ft >= t - 1);
             if self.fired.len() < 64 {
-                self.fired.push((t, key.into(), text.into()));
+                self.fired
+                    .push((t, time.is_none(), self.connection, key.into(), text.into()));
             }
         }
         ChatMeta {
@@ -1704,14 +1731,13 @@ impl Session {
         let info = ErrorInfo::server(&code);
         let n = code.code();
         if self.state != State::Joining {
-            if is_fatal(n) {
-                // Kicked (408), blocked (415), the room destroyed (419)…: the session ends
-                // here, and the close that follows is not a drop to recover from.
-                self.fail(now_ms, info, 4000);
-            } else {
-                // In the room: the error is about one action (muted, flooding, no permission…).
-                self.emit(Event::Error(info));
-            }
+            // In the room: reported as an error. Most are about one action (muted, flooding, no
+            // permission…); after a fatal one (kicked 408, the room destroyed 419, connected
+            // elsewhere 405…) the server's close that follows ends the session instead of
+            // being re-joined. The bot does not close the socket itself: a code that the real
+            // server also uses for a single refused action leaves it in the room.
+            self.no_rejoin |= is_fatal(n);
+            self.emit(Event::Error(info));
             return;
         }
         let token_login = matches!(self.config.login, Login::Token { .. });

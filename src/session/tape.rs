@@ -276,7 +276,7 @@ impl Tape {
         is_self: bool,
     ) {
         // Both users' slots are made before the record, so a RESET may come only before both.
-        self.make_room(2);
+        self.make_room([from, to]);
         let (from, to) = (self.user_held(from), self.user_held(to));
         append!(
             &mut self.nums,
@@ -336,7 +336,7 @@ impl Tape {
             }
             Event::UserCount(n) => append!(&mut self.nums, [COUNT, n as f64]),
             Event::UserList(list) => {
-                self.make_room(list.len());
+                self.make_room(&list);
                 let slots: Vec<f64> = list.iter().map(|u| self.user_held(u)).collect();
                 append!(&mut self.nums, [LIST, slots.len() as f64]);
                 self.nums.extend(slots);
@@ -432,11 +432,21 @@ impl Tape {
         self.user_slow(u, may_reset)
     }
 
-    /// Starts the slot table over ([`RESET`]) if `n` more users might not fit, so an event
-    /// with `n` users gets its slots without a reset between them. A list longer than
+    /// Starts the slot table over ([`RESET`]) if the users of one event that JS does not
+    /// have yet might not fit, so the event gets its slots without a reset between them.
+    /// Known users count only when the table is near full (a lookup each), so a `user.list`
+    /// of a large room that JS mostly has keeps its shared objects. A list longer than
     /// [`USER_SLOTS_MAX`] grows the table past it; the next one-user event starts it over.
-    fn make_room(&mut self, n: usize) {
-        if !self.users.is_empty() && self.users.len() + n > USER_SLOTS_MAX {
+    fn make_room<'a>(&mut self, users: impl IntoIterator<Item = &'a Rc<UserRecord>>) {
+        let users = users.into_iter();
+        let len = self.users.len();
+        if len == 0 || len + users.size_hint().1.unwrap_or(usize::MAX) <= USER_SLOTS_MAX {
+            return;
+        }
+        let new = users
+            .filter(|u| !self.users.contains_key(u.key.as_bytes()))
+            .count();
+        if len + new > USER_SLOTS_MAX {
             self.reset_users();
         }
     }
@@ -888,6 +898,12 @@ mod tests {
     /// Walks the tape as src/web/hub.js does and returns the nick behind every user slot a
     /// `user.list` and `whisper` record names (`None`: a slot JS would not have).
     fn listed_nicks(t: &Tape) -> Vec<Vec<Option<String>>> {
+        walk(t).0
+    }
+
+    /// [`listed_nicks`] and the number of `RESET` records.
+    fn walk(t: &Tape) -> (Vec<Vec<Option<String>>>, usize) {
+        let mut resets = 0;
         let (n, mut at) = (&t.nums, 0);
         let mut users: Vec<Option<String>> = Vec::new();
         let slot = |users: &Vec<Option<String>>, s: f64| users.get(s as usize).cloned().flatten();
@@ -904,6 +920,7 @@ mod tests {
                 }
                 RESET => {
                     users.clear();
+                    resets += 1;
                     at += 1;
                 }
                 JOIN => at += 2,
@@ -920,7 +937,7 @@ mod tests {
                 tag => panic!("tag {tag} at {at}"),
             }
         }
-        out
+        (out, resets)
     }
 
     fn numbered(i: usize) -> Rc<UserRecord> {
@@ -952,6 +969,16 @@ mod tests {
                 .all(|(g, u)| g.as_deref() == Some(&*u.nick)),
             "a long list names users JS does not have"
         );
+        // A list of users JS mostly has keeps their slots (no reset) if the new ones fit.
+        let mut t = Tape::default();
+        let known: Vec<_> = (0..USER_SLOTS_MAX - 10).map(numbered).collect();
+        for u in &known {
+            t.push(Event::UserJoin(u.clone()));
+        }
+        let mut list = known.clone();
+        list.extend((0..5).map(|i| numbered(300_000 + i)));
+        t.push(Event::UserList(list));
+        assert_eq!(walk(&t).1, 0, "a list of known users reset the slots");
         // A whisper whose two users are new when one slot is left.
         let mut t = Tape::default();
         for i in 0..USER_SLOTS_MAX - 1 {

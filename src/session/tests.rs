@@ -433,21 +433,58 @@ fn fatal_errors_in_the_room_end_the_session() {
         h.server(&[Incoming::Error(ErrorCode::from_code(code))]);
         let ev = h.take_events();
         assert!(
-            matches!(&ev[0], Event::Error(i) if i.code == Some(code)),
+            matches!(&ev[..], [Event::Error(i)] if i.code == Some(code)),
             "{code}: {ev:?}"
         );
-        assert!(ev.contains(&Event::Disconnect {
-            code: 4000,
-            reason: ErrorInfo::server(&ErrorCode::from_code(code)).message,
-            will_reconnect: false
-        }));
-        assert_eq!(h.s.state(), State::Closed, "{code}");
-        assert_eq!((h.keys().last(), h.closes), (Some(&"disconnect"), 1));
-        // The server's close that follows is not a drop: no re-join.
+        // The bot stays until the server closes; that close is not a drop: no re-join.
+        assert_eq!(h.s.state(), State::Joined, "{code}");
         h.s.on_close(h.now, 1000, "");
+        h.drain();
+        assert_eq!(
+            h.take_events(),
+            [
+                Event::Disconnect {
+                    code: 1000,
+                    reason: String::new(),
+                    will_reconnect: false
+                },
+                Event::State(State::Closed)
+            ],
+            "{code}"
+        );
         h.advance(120_000);
         assert_eq!(h.opens, 1, "{code}: re-joined");
     }
+    // Not fatal: the close after it is a drop like any other.
+    let mut h = H::guest();
+    h.join();
+    h.server(&[Incoming::Error(ErrorCode::from_code(413))]);
+    h.s.on_close(h.now, 1006, "");
+    h.drain();
+    assert_eq!(h.s.state(), State::Reconnecting);
+}
+
+#[test]
+fn a_connect_while_an_attempt_runs_fails_rather_than_retries() {
+    // Joined once, dropped; connect() while the re-join attempt is under way, and that
+    // attempt meets an error that may heal: the connect() fails, as in any other state.
+    let mut h = H::guest();
+    h.join();
+    h.s.on_close(h.now, 1006, "");
+    h.advance(60_000);
+    assert_eq!(h.s.state(), State::Connecting);
+    h.s.connect(h.now);
+    h.s.on_open(h.now);
+    h.drain();
+    h.take_events();
+    h.server(&[Incoming::Error(ErrorCode::from_code(207))]);
+    let ev = h.take_events();
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::JoinFailed(i) if i.code == Some(207))),
+        "{ev:?}"
+    );
+    assert_eq!(h.s.state(), State::Closed);
 }
 
 #[test]
@@ -748,6 +785,62 @@ fn chat_log_replay_is_history_and_never_triggers_commands() {
         })
         .collect();
     assert_eq!(triggers, [vec!["newer".to_owned()]], "a replay ran again");
+
+    // Without a reconnect, the same command twice in the join's second runs twice.
+    h.server(&[line("!ping newest"), line("!ping newest")]);
+    let n = h
+        .take_events()
+        .iter()
+        .filter(|e| matches!(e, Event::Command(_)))
+        .count();
+    assert_eq!(n, 2, "a live repeat was taken for a replay");
+}
+
+#[test]
+fn a_replay_of_a_timeless_live_command_does_not_run_again() {
+    // Live lines may come without a time (PROTOCOL.md §3.2); their replay carries one.
+    let mut h = H::guest();
+    h.s.commands_mut()
+        .register("ping", CommandOptions::default())
+        .unwrap();
+    h.join(); // i1 server time 1_700_000_005, the local clock 1_700_000_000_000 ms
+    let bob = |text: &str, time| {
+        Incoming::Message(ChatMessage {
+            from: UserKey(BOB.to_vec()),
+            style: String::new(),
+            text: text.into(),
+            time,
+        })
+    };
+    h.server(&[Incoming::User(rec(BOB, "bob", 0)), bob("!ping", None)]);
+    assert!(h
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::Command(_))));
+    h.s.on_close(h.now, 1006, "");
+    h.advance(60_000);
+    h.s.on_open(h.now);
+    h.drain();
+    h.server(&[
+        Incoming::RoomInfo(RoomInfo {
+            name: "Lobby".into(),
+            mode: RoomMode::Basic,
+            created: 1_600_000_000,
+            flag_bytes: vec![],
+            server_time: 1_700_000_005,
+        }),
+        Incoming::User(rec(ME, "봇", 0)),
+        Incoming::MyKey(UserKey(ME.to_vec())),
+        Incoming::User(rec(BOB, "bob", 0)),
+    ]);
+    h.take_events();
+    h.server(&[bob("!ping", Some(1_700_000_005))]);
+    assert!(
+        !h.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::Command(_))),
+        "the replay ran again"
+    );
 }
 
 #[test]

@@ -454,8 +454,13 @@ impl Inner {
     fn dispatch(&self, e: Event) {
         match e {
             Event::State(s) => {
-                if s == State::Closed {
-                    // Collectable again once user code lets go of it.
+                // Collectable again once user code lets go of it; unless a handler earlier in
+                // this batch ('disconnect', 'error') already called connect() again.
+                let closed_now = self
+                    .core
+                    .try_borrow()
+                    .is_ok_and(|c| c.session.state() == State::Closed);
+                if s == State::Closed && closed_now {
                     drop(self.holder.take());
                 }
                 self.emit("state", obj(&[("state", s.as_str().into())]))
