@@ -4,8 +4,10 @@ mod sim_util;
 
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
 use sim_util::*;
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 use uchat_bot::codec::{Decoder, Field, Line};
 use uchat_bot::token::{join_line, UserData};
 
@@ -317,4 +319,84 @@ async fn crowd_joins_token_rooms_too() {
     c.expect_joined().await;
     let m = c.expect("m").await;
     assert!(m.field(2).and_then(Field::as_str).is_some());
+}
+
+/// A client that stops reading while the server has a lot to send it is disconnected, and the
+/// server does not keep its backlog: once more than the outbox budget (4 MiB) is queued unread
+/// the connection is kicked, the writer gets its 2 s flush grace, and then the socket is closed
+/// with whatever was still queued. The client sends one more frame after the kick, which the
+/// server no longer reads, so the close is a TCP reset that also discards the server's kernel
+/// send buffer: reading only afterwards, the client gets what its own small receive buffer held
+/// and then the end. (Before: the 200 `chatList 100` answers, ~41 MB, were all queued and the
+/// connection stayed open; with a budget but a writer left running, the whole >4 MiB backlog
+/// still reached the client.)
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_and_its_backlog_dropped() {
+    let sim = Sim::start(&["--flood", "0", "--repeat-limit", "0"]);
+    let (mut filler, _) = sim.join("lobby", Some("filler")).await;
+    for i in 0..100 {
+        filler
+            .send(&chat(&format!("{i:03}{}", "x".repeat(2000))))
+            .await;
+    }
+    for _ in 0..100 {
+        filler.expect("m").await;
+    }
+
+    // The lazy client: a small receive buffer, one frame with 200 `chatList 100` requests
+    // (each answer is 100 × (k + m) ≈ 205 KB), then no reading.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    let tcp = tokio::time::timeout(WAIT, sock.connect(sim.addr.parse().unwrap()))
+        .await
+        .expect("connect timeout")
+        .expect("connect");
+    let (mut ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(&sim.url, tcp))
+        .await
+        .expect("handshake timeout")
+        .expect("handshake");
+    let mut frame = uchat_bot::codec::encode(
+        &join_line("lobby", &UserData::guest(Some("lazy")), SESSION, None).unwrap(),
+    )
+    .unwrap();
+    for _ in 0..200 {
+        frame
+            .extend(uchat_bot::codec::encode(&command("chatList", vec![Field::Num(100)])).unwrap());
+    }
+    tokio::time::timeout(WAIT, ws.send(Message::Binary(Bytes::from(frame))))
+        .await
+        .expect("send timeout")
+        .expect("send");
+    // The kick comes within milliseconds; this frame arrives after it and stays unread.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ping = uchat_bot::codec::encode(&Line::new("p")).unwrap();
+    tokio::time::timeout(WAIT, ws.send(Message::Binary(Bytes::from(ping))))
+        .await
+        .expect("send timeout")
+        .expect("send");
+    // Past the server's flush grace (2 s after the kick).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    const LIMIT: usize = 2 << 20; // half the outbox budget
+    let mut received = 0usize;
+    let deadline = tokio::time::Instant::now() + 2 * WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Err(_) => panic!("connection still open after {received} bytes"),
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => break,
+            Ok(Some(Ok(m))) => received += m.len(),
+        }
+        eprintln!("received {received} bytes so far");
+        assert!(
+            received < LIMIT,
+            "received {received} bytes after the server should have dropped the backlog"
+        );
+    }
+    // The server is fine and the others were not hurt.
+    filler.send(&chat("still here")).await;
+    assert_eq!(
+        filler.expect("m").await.field(2).and_then(Field::as_str),
+        Some("still here")
+    );
 }

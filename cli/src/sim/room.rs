@@ -2,6 +2,7 @@
 //! outboxes, guest nicks. The protocol handling that changes them is in [`super::hub`].
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,9 +18,14 @@ use super::config::RoomSpec;
 
 /// Lines of chat history kept per room for `chatList`.
 pub const HISTORY: usize = 100;
-/// Outgoing queue per connection (encoded chunks); a client that falls this far behind is
-/// dropped instead of growing the server's memory.
-pub const OUTBOX_CAPACITY: usize = 4096;
+/// Unsent bytes a connection may have queued. A chunk queued while more than this is waiting is
+/// refused and the connection is kicked, so one connection's queue never holds more than this
+/// plus one chunk (a single large answer, e.g. `chatList 100`, is always accepted when the
+/// client keeps up).
+pub const OUTBOX_BUDGET: usize = 4 << 20;
+/// What each queued chunk is charged on top of its length (the `Bytes` handle and the channel
+/// slot), so that many tiny chunks are bounded too.
+pub const CHUNK_OVERHEAD: usize = 64;
 
 /// Unix time in seconds.
 pub fn unix_now() -> u64 {
@@ -52,29 +58,76 @@ pub type ConnId = u64;
 /// Where a member's outgoing bytes go, plus a way to make its connection close.
 #[derive(Clone)]
 pub struct Outbox {
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::UnboundedSender<Bytes>,
+    /// Bytes queued and not yet taken by the writer (each chunk charged [`CHUNK_OVERHEAD`] more).
+    queued: Arc<AtomicUsize>,
     /// Notified when the connection must close (banned, or too slow to read).
     pub kick: Arc<Notify>,
 }
 
+/// The receiving end of an [`Outbox`], drained by the connection's writer.
+pub struct OutboxRx {
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl OutboxRx {
+    /// The next chunk; `None` once every [`Outbox`] clone is gone and the queue is empty.
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        let b = self.rx.recv().await?;
+        self.taken(&b);
+        Some(b)
+    }
+
+    /// The next chunk if one is queued.
+    pub fn try_recv(&mut self) -> Option<Bytes> {
+        let b = self.rx.try_recv().ok()?;
+        self.taken(&b);
+        Some(b)
+    }
+
+    fn taken(&self, b: &Bytes) {
+        self.queued
+            .fetch_sub(b.len() + CHUNK_OVERHEAD, Ordering::Relaxed);
+    }
+}
+
 impl Outbox {
     /// A new outbox and the receiving end the writer drains.
-    pub fn new() -> (Outbox, mpsc::Receiver<Bytes>) {
-        let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
+    pub fn new() -> (Outbox, OutboxRx) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         (
             Outbox {
                 tx,
+                queued: queued.clone(),
                 kick: Arc::new(Notify::new()),
             },
-            rx,
+            OutboxRx { rx, queued },
         )
     }
 
-    /// Queues bytes; a full queue (the peer does not read) kicks the connection.
+    /// Queues bytes. When more than [`OUTBOX_BUDGET`] bytes are already waiting (the peer does
+    /// not read), the bytes are dropped and the connection is kicked.
     pub fn send(&self, bytes: Bytes) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(bytes) {
+        let cost = bytes.len() + CHUNK_OVERHEAD;
+        // Charge first, so concurrent senders (several rooms' tasks) cannot all slip under the
+        // budget together; undo when refused.
+        let before = self.queued.fetch_add(cost, Ordering::Relaxed);
+        if before > OUTBOX_BUDGET {
+            self.queued.fetch_sub(cost, Ordering::Relaxed);
             self.kick.notify_one();
+            return;
         }
+        if self.tx.send(bytes).is_err() {
+            // The writer is gone (connection closing): nothing will take these bytes.
+            self.queued.fetch_sub(cost, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes queued and not yet taken by the writer (including the per-chunk charge).
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
     pub(super) fn send_lines(&self, lines: &[Line]) {
@@ -231,4 +284,50 @@ pub(super) fn guest_nick(room: &Room) -> String {
         }
     }
     format!("손님{}", fastrand::u64(10_000..u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    #[test]
+    fn outbox_is_bounded_in_bytes_and_kicks_when_full() {
+        let (out, mut rx) = Outbox::new();
+        let chunk = Bytes::from(vec![b'x'; 200 * 1024]);
+        let cost = chunk.len() + CHUNK_OVERHEAD;
+        // Nobody drains: a few hundred large chunks (60 MB) are offered.
+        for _ in 0..300 {
+            out.send(chunk.clone());
+            assert!(out.queued() <= OUTBOX_BUDGET + cost, "{}", out.queued());
+        }
+        assert!(out.queued() > OUTBOX_BUDGET);
+        assert!(
+            out.kick.notified().now_or_never().is_some(),
+            "a full outbox kicks its connection"
+        );
+        // Draining gives the charge back exactly.
+        let mut n = 0;
+        while rx.try_recv().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, OUTBOX_BUDGET / cost + 1);
+        assert_eq!(out.queued(), 0);
+    }
+
+    #[test]
+    fn many_tiny_chunks_are_charged_their_overhead() {
+        let (out, _rx) = Outbox::new();
+        let cost = 2 + CHUNK_OVERHEAD;
+        // Without the per-chunk charge, 2-byte chunks would take two million sends to kick.
+        let sends = (0..OUTBOX_BUDGET / cost + 2)
+            .position(|_| {
+                out.send(Bytes::from_static(b"o\n"));
+                out.kick.notified().now_or_never().is_some()
+            })
+            .expect("kicked");
+        assert_eq!(sends, OUTBOX_BUDGET / cost + 1);
+        assert!(out.queued() <= OUTBOX_BUDGET + cost);
+    }
 }

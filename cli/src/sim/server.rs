@@ -8,7 +8,6 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, Instant};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Bytes, Message};
@@ -19,11 +18,12 @@ use super::client::Client;
 use super::config::Faults;
 use super::http;
 use super::hub::{Flow, Hub};
-use super::room::Outbox;
+use super::room::{Outbox, OutboxRx};
 
 /// Largest chunk the writer coalesces queued lines into before sending one WebSocket message.
 const MAX_COALESCE: usize = 64 * 1024;
-/// Time the writer gets to flush queued lines after the connection is told to close.
+/// Time the writer gets to flush queued lines after the connection is told to close; then the
+/// writer is aborted, which drops the socket and whatever is still queued.
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
 
 /// Accepts connections until the future is dropped.
@@ -124,11 +124,12 @@ async fn websocket(
         return;
     }
     let (sink, mut stream) = ws.split();
-    let writer = tokio::spawn(write_loop(sink, rx, faults.clone()));
+    let mut writer = tokio::spawn(write_loop(sink, rx, faults.clone()));
     let mut decoder = Decoder::with_max_line(hub.settings.limits.max_line);
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let drop_at = faults.drop_after.map_or(far, |d| Instant::now() + d);
     let mut idle_at = faults.idle_timeout.map_or(far, |d| Instant::now() + d);
+    // Banned, or more than OUTBOX_BUDGET bytes queued unread (see `Outbox::send`).
     let kick = out.kick.clone();
     // `abrupt`: drop the TCP connection without a close frame (faults drop-after / idle-timeout).
     let (why, abrupt) = loop {
@@ -157,7 +158,9 @@ async fn websocket(
             }
             _ = sleep_until(drop_at) => break ("dropped (fault drop-after)".to_owned(), true),
             _ = sleep_until(idle_at) => break ("idle (fault idle-timeout)".to_owned(), true),
-            _ = kick.notified() => break ("kicked".to_owned(), false),
+            _ = kick.notified() => {
+                break (format!("kicked ({} bytes queued unsent)", out.queued()), false)
+            }
         }
     };
     client.close(&why);
@@ -165,18 +168,23 @@ async fn websocket(
     drop(client);
     drop(out);
     drop(stream);
-    if abrupt {
-        writer.abort();
-    } else if tokio::time::timeout(FLUSH_GRACE, writer).await.is_err() {
+    if !abrupt
+        && tokio::time::timeout(FLUSH_GRACE, &mut writer)
+            .await
+            .is_err()
+    {
         hub.log(format_args!("conn {conn} {peer}: gave up flushing"));
     }
+    // Dropping a JoinHandle does not stop the task: abort it, so a peer that does not read
+    // cannot keep the socket and the queued chunks alive. (No-op when it already finished.)
+    writer.abort();
 }
 
 type Sink = futures_util::stream::SplitSink<WebSocketStream<TcpStream>, Message>;
 
 /// Drains the outbox: coalesces queued chunks into one WebSocket message, applies `delay` and
 /// `split-frames`, and sends a close frame when the outbox closes.
-async fn write_loop(mut sink: Sink, mut rx: mpsc::Receiver<Bytes>, faults: Faults) {
+async fn write_loop(mut sink: Sink, mut rx: OutboxRx, faults: Faults) {
     while let Some(first) = rx.recv().await {
         // Let the other members' tasks run once so a burst (one chat line fanned out to a whole
         // room, several rooms busy) leaves in fewer, larger WebSocket messages: fewer syscalls.
@@ -184,8 +192,8 @@ async fn write_loop(mut sink: Sink, mut rx: mpsc::Receiver<Bytes>, faults: Fault
         let mut buf = first.to_vec();
         while buf.len() < MAX_COALESCE {
             match rx.try_recv() {
-                Ok(more) => buf.extend_from_slice(&more),
-                Err(_) => break,
+                Some(more) => buf.extend_from_slice(&more),
+                None => break,
             }
         }
         if let Some(d) = faults.delay {
