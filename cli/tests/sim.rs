@@ -532,3 +532,51 @@ async fn random_frames_never_break_the_server() {
     }
     let (_b, _) = sim.join("lobby", Some("still-serving")).await;
 }
+
+#[tokio::test]
+async fn mute_for_an_unrepresentable_period_is_refused_and_the_server_keeps_serving() {
+    let sim = Sim::start(&["--room", "club:token=tok"]);
+    let join = |nick: &str, auth: &str| {
+        token_join(
+            "club",
+            "tok",
+            now(),
+            &UserFields {
+                nick: Some(nick.into()),
+                auth: Some(auth.into()),
+                ..UserFields::default()
+            },
+        )
+    };
+    let mut admin = sim.connect().await;
+    admin.send(&join("boss", "admin")).await;
+    admin.expect_joined().await;
+    let mut user = sim.connect().await;
+    user.send(&join("user", "member")).await;
+    user.expect_joined().await;
+    admin.expect("j").await;
+    // 2^62 minutes: `Instant + Duration` overflowed and the connection's task panicked.
+    for minutes in [1i64 << 62, i64::MAX] {
+        admin
+            .send(&command(
+                "mute",
+                vec!["user".into(), Field::Num(minutes), "".into()],
+            ))
+            .await;
+        admin.expect_err(412).await;
+    }
+    // Nobody was muted, and the same connection still works.
+    user.send(&chat("not muted")).await;
+    assert_eq!(
+        admin.expect("m").await.field(2).and_then(Field::as_str),
+        Some("not muted")
+    );
+    admin
+        .send(&command(
+            "mute",
+            vec!["user".into(), Field::Num(1_000_000_000), "".into()],
+        ))
+        .await;
+    let s = admin.expect("s").await;
+    assert_eq!((num(&s, 0), num(&s, 3)), (4, 1_000_000_000));
+}

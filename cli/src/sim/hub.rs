@@ -492,7 +492,12 @@ impl Hub {
                     }
                     m if m > 0 => {
                         let d = Duration::from_secs((m as u64).saturating_mul(60));
-                        room.members[t].mute = Mute::Until(now + d);
+                        // A period whose end the clock cannot represent (about 1.5e17 minutes
+                        // and more) is refused like 0 or a negative one.
+                        let Some(until) = now.checked_add(d) else {
+                            return self.err_to(&room.members[me], ErrorCode::BadCommandValue);
+                        };
+                        room.members[t].mute = Mute::Until(until);
                         sys_line(SystemCode::Mute, vec![by.into(), nick.into(), m.into()])
                     }
                     _ => return self.err_to(&room.members[me], ErrorCode::BadCommandValue),

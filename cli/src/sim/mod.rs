@@ -26,10 +26,12 @@
 //!   the sender's `k`. `noticeList` → one `s 12` per notice. `io` is accepted (no reply).
 //!   `whisper nick style text` → `w | from | to | style | text | time` to the target and back to
 //!   the sender (each preceded by the other party's `k`). `notice`, `mute nick minutes` (`-1`
-//!   permanent → `s 37`, else `s 4`), `unmute` (`s 5`), `ban` (`s 1`, `o`, ERR 408 to the victim,
-//!   who is disconnected and cannot rejoin with that nick or id) and `clearLog` (`s 32`) need
-//!   auth ≥ 2 (ERR 402). `info nick` → `s 36 | nick | id | level | auth | connect time |
-//!   session hex`. `plugin`/`pluginTo` are relayed as `p`. Other commands → ERR 403.
+//!   permanent → `s 37`, else `s 4`; 0, other negative values and periods too long for the
+//!   clock, about 1.5e17 minutes and more, → ERR 412), `unmute` (`s 5`), `ban` (`s 1`, `o`,
+//!   ERR 408 to the victim, who is disconnected and cannot rejoin with that nick or id) and
+//!   `clearLog` (`s 32`) need auth ≥ 2 (ERR 402). `info nick` → `s 36 | nick | id | level |
+//!   auth | connect time | session hex`. `plugin`/`pluginTo` are relayed as `p`. Other commands
+//!   → ERR 403.
 //! * `m` → `m | key | style | text | time` to everyone, sender included. `p` and `disconnect` are
 //!   accepted; a leave or drop sends `o | nick` to the rest.
 //! * Client lines are read with [`uchat_bot::message::Outgoing::from_line`], which is strict:
@@ -156,8 +158,9 @@ Behaviour (PROTOCOL.md §3-4):
   member / '' / other 1. Rooms without a token: everyone 0. notice, mute, unmute, ban and
   clearLog need auth >= 2 (ERR 402).
   Commands: userList (k + u per member, then empty u), chatList N (last <= 100), noticeList
-  (s 12), io, whisper (w to target and sender), notice, mute N|-1 (s 4 / s 37), unmute (s 5),
-  ban (s 1, o, ERR 408 + disconnect), info (s 36), clearLog (s 32); others ERR 403.
+  (s 12), io, whisper (w to target and sender), notice, mute N|-1 (s 4 / s 37; other values
+  and periods the clock cannot hold 412), unmute (s 5), ban (s 1, o, ERR 408 + disconnect),
+  info (s 36), clearLog (s 32); others ERR 403.
   Errors: malformed line or field types 101 (connection stays), line > --max-line 105,
   field > --max-field 401 (105 inside j), muted 413, over --flood 425 and at twice the limit
   s 13 system_mute for --flood-mute s, more than --repeat-limit identical lines 430.
