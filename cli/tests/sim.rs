@@ -580,3 +580,47 @@ async fn mute_for_an_unrepresentable_period_is_refused_and_the_server_keeps_serv
     let s = admin.expect("s").await;
     assert_eq!((num(&s, 0), num(&s, 3)), (4, 1_000_000_000));
 }
+
+/// The `k` lines of a `userList` answer, by nick.
+async fn user_list(c: &mut Client) -> Vec<(String, Line)> {
+    c.send(&command("userList", vec![Field::Num(100), "".into()]))
+        .await;
+    let mut ks = Vec::new();
+    loop {
+        let l = c.next().await;
+        match l.key.as_str() {
+            "k" => ks.push((nick(&l), l)),
+            "u" if l.fields.is_empty() => return ks,
+            "u" => {}
+            other => panic!("unexpected {other} in user list"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn k_mute_bit_is_the_current_state_after_a_timed_mute_runs_out() {
+    let sim = Sim::start(&["--flood", "2/10", "--flood-mute", "1"]);
+    let (mut a, _) = sim.join("lobby", Some("spammer")).await;
+    let (mut b, _) = sim.join("lobby", Some("watcher")).await;
+    a.expect("j").await;
+    for i in 0..4 {
+        a.send(&chat(&format!("line {i}"))).await;
+    }
+    // At twice the limit: system_mute for --flood-mute 1 s.
+    assert_eq!(num(&b.expect("s").await, 0), 13);
+    let mute_bit = |ks: &[(String, Line)]| {
+        let (_, k) = ks
+            .iter()
+            .find(|(n, _)| n == "spammer")
+            .expect("k of spammer");
+        num(k, 8)
+    };
+    assert_eq!(mute_bit(&user_list(&mut b).await), 1, "during the mute");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    // Nothing the spammer did since cleared the mute: the bit must follow the clock.
+    assert_eq!(
+        mute_bit(&user_list(&mut b).await),
+        0,
+        "after the mute ran out"
+    );
+}

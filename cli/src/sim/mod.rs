@@ -18,6 +18,8 @@
 //! * Success: `i1` (title or id, mode 0, created, flags io+message+call+whisper, server time),
 //!   the joiner's `k`, `i2`; the others get `k` + `j`. User keys and `k` sessions are 8 random
 //!   bytes. A join without nick gets `손님NNNN` (four random digits, unique in the room).
+//! * A `k` line's mute bit (field 9) is the member's state when the line is sent: 0 again as
+//!   soon as a timed mute has run out.
 //! * Auth numbers (`k` field 5): in a token room, after a verified hash, `admin` 3, `subadmin` 2,
 //!   `guest` 0, `member`, `''` or anything else 1. In rooms without a token nothing is verified,
 //!   so every member is 0 (guest): moderation needs a token room.

@@ -165,21 +165,27 @@ pub(super) struct Member {
 }
 
 impl Member {
+    /// Whether the member is muted at `now`; an expired timed mute is cleared.
     pub(super) fn muted(&mut self, now: Instant) -> bool {
+        let muted = self.muted_at(now);
+        if !muted {
+            self.mute = Mute::No;
+        }
+        muted
+    }
+
+    fn muted_at(&self, now: Instant) -> bool {
         match self.mute {
             Mute::No => false,
             Mute::Forever => true,
-            Mute::Until(t) if t > now => true,
-            Mute::Until(_) => {
-                self.mute = Mute::No;
-                false
-            }
+            Mute::Until(t) => t > now,
         }
     }
 
-    /// `k` line: PROTOCOL.md §3.2.
+    /// `k` line: PROTOCOL.md §3.2. The mute bit is the state now (a timed mute that has run
+    /// out is 0 even before anything clears it).
     pub(super) fn k_line(&self) -> Line {
-        let muted = self.mute != Mute::No;
+        let muted = self.muted_at(Instant::now());
         Incoming::User(UserRecord {
             key: self.user_key(),
             nick: self.nick.clone(),
