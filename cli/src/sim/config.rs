@@ -214,7 +214,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Configured rooms (never empty: [`DEFAULT_ROOM`] when none are given).
     pub rooms: Vec<RoomSpec>,
-    /// Create unknown rooms (open) on first join instead of ERR 201.
+    /// Create unknown rooms (open) on first join instead of ERR 201; they are removed again when
+    /// their last member leaves.
     pub auto_rooms: bool,
     /// Static-file root (canonical path).
     pub www: Option<PathBuf>,

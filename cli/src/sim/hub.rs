@@ -75,7 +75,9 @@ impl Hub {
             return None;
         }
         self.log(format_args!("room {id:?} created (--auto-rooms)"));
-        let r = Arc::new(Mutex::new(Room::new(RoomSpec::open(id))));
+        let mut room = Room::new(RoomSpec::open(id));
+        room.auto = true;
+        let r = Arc::new(Mutex::new(room));
         rooms.insert(id.to_owned(), r.clone());
         Some(r)
     }
@@ -119,6 +121,38 @@ impl Hub {
         out: &Outbox,
         bot: bool,
     ) -> Result<Seat, ErrorCode> {
+        if j.room.is_empty() {
+            return Err(ErrorCode::RoomIdMissing);
+        }
+        loop {
+            let shared = self.room(&j.room).ok_or(ErrorCode::RoomNotFound)?;
+            let mut room = lock(&shared);
+            if room.gone {
+                // An auto room whose last member left between the lookup and the lock: it is
+                // out of the map now, so the next lookup finds or creates the live one.
+                continue;
+            }
+            let room_id = j.room.clone();
+            let nick = self.admit(&mut room, conn, j, out, bot)?;
+            drop(room);
+            return Ok(Seat {
+                room: room_id,
+                shared,
+                conn,
+                nick,
+            });
+        }
+    }
+
+    /// The checks of [`Hub::join`] and the join itself, in a locked room. Returns the nick.
+    fn admit(
+        &self,
+        room: &mut Room,
+        conn: ConnId,
+        j: JoinRequest,
+        out: &Outbox,
+        bot: bool,
+    ) -> Result<String, ErrorCode> {
         let JoinRequest {
             room: room_id,
             nick,
@@ -134,13 +168,6 @@ impl Hub {
             profileimg,
             ..
         } = j;
-        if room_id.is_empty() {
-            return Err(ErrorCode::RoomIdMissing);
-        }
-        let shared = self.room(&room_id).ok_or(ErrorCode::RoomNotFound)?;
-        let mut guard = lock(&shared);
-        let room = &mut *guard;
-
         // Token rooms: PROTOCOL.md §4.5.
         let mut verified = false;
         if let Some(token) = &room.spec.token {
@@ -234,16 +261,12 @@ impl Hub {
             Some(conn),
         );
         room.members.push(member);
-        drop(guard);
-        Ok(Seat {
-            room: room_id,
-            shared,
-            conn,
-            nick,
-        })
+        Ok(nick)
     }
 
-    /// Removes the member (no-op if already gone) and sends `o` to the others.
+    /// Removes the member (no-op if already gone) and sends `o` to the others. An `--auto-rooms`
+    /// room is forgotten with its last member (chat log, notices and bans included); configured
+    /// rooms stay.
     pub(super) fn leave(&self, seat: &Seat) -> bool {
         let mut room = lock(&seat.shared);
         let Some(i) = room.index(seat.conn) else {
@@ -251,6 +274,22 @@ impl Hub {
         };
         let m = room.members.remove(i);
         room.broadcast(&enc(&[Incoming::UserQuit { nick: m.nick }.to_line()]), None);
+        if room.auto && room.members.is_empty() {
+            // Lock order: a room, then the map (`room()` never holds the map while locking a
+            // room). `gone` sends a join that already looked this room up back to the map.
+            room.gone = true;
+            let mut rooms = lock(&self.rooms);
+            if rooms
+                .get(&seat.room)
+                .is_some_and(|r| Arc::ptr_eq(r, &seat.shared))
+            {
+                rooms.remove(&seat.room);
+                self.log(format_args!(
+                    "room {:?} removed (--auto-rooms, last member left)",
+                    seat.room
+                ));
+            }
+        }
         true
     }
 
@@ -578,5 +617,113 @@ impl Hub {
             // report, call, ip, invite, individual, changeInfo, op, deop, login and unknown names.
             _ => self.err_to(&room.members[me], ErrorCode::UnknownCommand),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uchat_bot::message::Style;
+    use uchat_bot::token::{join_line, UserData};
+
+    use super::*;
+
+    fn join_req(room: &str, nick: &str) -> JoinRequest {
+        let line = join_line(
+            room,
+            &UserData::guest(Some(nick)),
+            "0123456789abcdefghiklmnopqrstuvw",
+            None,
+        )
+        .unwrap();
+        match Outgoing::from_line(line).unwrap() {
+            Outgoing::Join(j) => j,
+            other => panic!("not a join: {other:?}"),
+        }
+    }
+
+    fn hub() -> Arc<Hub> {
+        Hub::new(Arc::new(Settings {
+            auto_rooms: true,
+            quiet: true,
+            ..Settings::default()
+        }))
+    }
+
+    fn has_room(hub: &Hub, id: &str) -> bool {
+        lock(&hub.rooms).contains_key(id)
+    }
+
+    #[test]
+    fn an_auto_room_is_removed_with_its_last_member() {
+        let hub = hub();
+        let (out, _rx) = Outbox::new();
+        let a = hub.join(1, join_req("made-up", "a"), &out, false).unwrap();
+        let b = hub.join(2, join_req("made-up", "b"), &out, false).unwrap();
+        assert!(has_room(&hub, "made-up"));
+        assert!(hub.leave(&a));
+        assert!(has_room(&hub, "made-up"), "one member is still there");
+        assert!(hub.leave(&b));
+        assert!(!has_room(&hub, "made-up"), "the last member left");
+        assert!(lock(&b.shared).gone);
+        assert!(!hub.leave(&b), "a second leave is a no-op");
+        // Joining again makes a fresh room.
+        let c = hub.join(3, join_req("made-up", "c"), &out, false).unwrap();
+        assert!(!Arc::ptr_eq(&c.shared, &a.shared));
+        assert!(has_room(&hub, "made-up"));
+        // Many distinct rooms leave nothing behind.
+        for i in 0..100 {
+            let id = format!("room-{i}");
+            let s = hub.join(10 + i, join_req(&id, "x"), &out, false).unwrap();
+            hub.leave(&s);
+        }
+        assert_eq!(lock(&hub.rooms).len(), 2, "lobby and made-up");
+    }
+
+    #[test]
+    fn a_configured_room_stays_with_its_chat_log() {
+        let hub = hub();
+        let (out, _rx) = Outbox::new();
+        let a = hub.join(1, join_req("lobby", "a"), &out, false).unwrap();
+        let chat = Outgoing::Chat {
+            style: Style::default(),
+            text: "kept".into(),
+        };
+        assert_eq!(hub.handle(&a, chat), Flow::Continue);
+        assert!(hub.leave(&a));
+        assert!(has_room(&hub, "lobby"));
+        let room = lock(&a.shared);
+        assert!(!room.gone);
+        assert_eq!(room.history.len(), 1);
+    }
+
+    #[test]
+    fn joins_racing_the_last_leave_never_land_in_a_removed_room() {
+        // Two members join and leave one auto room over and over. A join that looked the room
+        // up just before the other's leave emptied and removed it must not enter that removed
+        // room: right after a join, the hub's room is the joiner's room (the joiner is in it,
+        // so it cannot have been removed since).
+        let hub = hub();
+        let threads: Vec<_> = (0..2u64)
+            .map(|t| {
+                let hub = hub.clone();
+                std::thread::spawn(move || {
+                    let (out, _rx) = Outbox::new();
+                    let nick = format!("n{t}");
+                    for i in 0..20_000 {
+                        let seat = hub.join(t, join_req("race", &nick), &out, false).unwrap();
+                        let current = lock(&hub.rooms).get("race").cloned();
+                        assert!(
+                            current.is_some_and(|r| Arc::ptr_eq(&r, &seat.shared)),
+                            "thread {t}, round {i}: joined a room the hub no longer has"
+                        );
+                        hub.leave(&seat);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(!has_room(&hub, "race"));
     }
 }

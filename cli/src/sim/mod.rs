@@ -9,7 +9,8 @@
 //!   when `--listen …:0`). One stderr line per connection, join, leave and error. SIGINT/SIGTERM
 //!   stop it with exit status 0.
 //! * Without `--room` there is one open room, `lobby`. `--room name:token=…,password=…,
-//!   capacity=N,title=…,notice=…`. `--auto-rooms` creates unknown rooms (open) instead of ERR 201.
+//!   capacity=N,title=…,notice=…`. `--auto-rooms` creates unknown rooms (open) instead of ERR 201;
+//!   such a room is forgotten (chat log, notices and bans with it) when its last member leaves.
 //! * Join (`j`, §4.2) checks, in order: room id (102), room exists (201), token rooms: hash
 //!   present (203), hash matches (202; the PHP `uchat_array2data` md5 over the received values +
 //!   room + stored token, values with `+` also tried with spaces, §4.7-1), `time` within
@@ -117,7 +118,8 @@ pub struct SimArgs {
     /// Mean seconds a simulated user stays before leaving [default: 60].
     #[arg(long, value_name = "SECS")]
     pub crowd_stay: Option<f64>,
-    /// Create unknown rooms on first join instead of answering ERR 201.
+    /// Create unknown rooms on first join instead of answering ERR 201; such a room is removed
+    /// when its last member leaves.
     #[arg(long)]
     pub auto_rooms: bool,
     /// Longest accepted line in bytes; longer → ERR 105 [default: 8192].
@@ -155,7 +157,8 @@ Behaviour (PROTOCOL.md §3-4):
   Token rooms: the PHP uchat_array2data md5 over the received j values + room + token;
   missing hash 203, mismatch 202, time off by more than --time-skew 205. Values with '+' are
   also tried with spaces. Password rooms: 701 missing, 208 wrong. Unknown room 201 (unless
-  --auto-rooms), nick taken 301, full 207, banned 408.
+  --auto-rooms: created open, removed when its last member leaves), nick taken 301, full 207,
+  banned 408.
   Auth (k field 5): token rooms after a verified hash: admin 3, subadmin 2, guest 0,
   member / '' / other 1. Rooms without a token: everyone 0. notice, mute, unmute, ban and
   clearLog need auth >= 2 (ERR 402).

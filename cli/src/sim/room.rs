@@ -216,6 +216,10 @@ pub(super) struct Room {
     pub(super) history: VecDeque<(Bytes, Bytes)>,
     pub(super) notices: Vec<String>,
     pub(super) banned: Vec<String>,
+    /// Created by `--auto-rooms`: removed from the hub when its last member leaves.
+    pub(super) auto: bool,
+    /// Removed from the hub (an auto room that emptied); a join that still holds it looks again.
+    pub(super) gone: bool,
 }
 
 impl Room {
@@ -228,6 +232,8 @@ impl Room {
             history: VecDeque::new(),
             notices,
             banned: Vec::new(),
+            auto: false,
+            gone: false,
         }
     }
 
