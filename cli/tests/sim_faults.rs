@@ -400,3 +400,90 @@ async fn a_client_that_stops_reading_is_disconnected_and_its_backlog_dropped() {
         Some("still here")
     );
 }
+
+/// Sends a raw request and returns the status line and headers (names lower-cased) of the
+/// answer, reading only up to the end of its head (a `101` keeps the connection open).
+async fn response_head(addr: &str, request: &str) -> (String, Vec<(String, String)>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::time::timeout(WAIT, TcpStream::connect(addr))
+        .await
+        .expect("connect timeout")
+        .expect("connect");
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !raw.windows(4).any(|w| w == b"\r\n\r\n") {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, tcp.read(&mut chunk)).await {
+            Err(_) => panic!("no complete response head within {WAIT:?}"),
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => raw.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap_or("").to_owned();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn handshake_refusals_follow_rfc_6455() {
+    let sim = Sim::start(&[]);
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ=="; // RFC 6455's sample: 16 bytes
+    let upgrade = |version: &str, host: bool, key: &str, ws_version: &str| {
+        format!(
+            "GET / HTTP/{version}\r\n{}Upgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {ws_version}\r\n\r\n",
+            if host { "Host: x\r\n" } else { "" }
+        )
+    };
+    // A wrong version: 400 naming the version spoken (§4.4).
+    let (status, headers) = response_head(&sim.addr, &upgrade("1.1", true, KEY, "8")).await;
+    assert!(status.starts_with("HTTP/1.1 400"), "{status}");
+    assert_eq!(header(&headers, "sec-websocket-version"), Some("13"));
+    // Keys that are not the base64 of 16 bytes (§4.2.1 item 5).
+    for key in [
+        "abc",
+        "dGhlIHNhbXBsZSBub25jZQ",   // no padding
+        "dGhlIHNhbXBsZSBub25jZR==", // stray bits: not the encoding of any 16 bytes
+        "AAAAAAAAAAAAAAAAAAAA",     // 15 bytes
+        "AAAAAAAAAAAAAAAAAAAAAAAA", // 18 bytes
+        "dGhlIHNhbXBsZSBub2*jZQ==", // outside the alphabet
+    ] {
+        let (status, _) = response_head(&sim.addr, &upgrade("1.1", true, key, "13")).await;
+        assert!(status.starts_with("HTTP/1.1 400"), "key {key:?}: {status}");
+    }
+    // HTTP/1.0, and HTTP/1.1 without Host (§4.2.1 items 1 and 2).
+    let (status, _) = response_head(&sim.addr, &upgrade("1.0", true, KEY, "13")).await;
+    assert!(status.starts_with("HTTP/1.1 400"), "HTTP/1.0: {status}");
+    let (status, _) = response_head(&sim.addr, &upgrade("1.1", false, KEY, "13")).await;
+    assert!(status.starts_with("HTTP/1.1 400"), "no Host: {status}");
+    // A plain request gets 426 naming the protocol to upgrade to (RFC 7231 §6.5.15).
+    let (status, headers) = response_head(&sim.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(status.starts_with("HTTP/1.1 426"), "{status}");
+    assert_eq!(header(&headers, "upgrade"), Some("websocket"));
+    let connection = header(&headers, "connection")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    assert!(connection.contains("upgrade"), "Connection: {connection}");
+    // The valid key still upgrades.
+    let (status, headers) = response_head(&sim.addr, &upgrade("1.1", true, KEY, "13")).await;
+    assert!(status.starts_with("HTTP/1.1 101"), "{status}");
+    assert_eq!(
+        header(&headers, "sec-websocket-accept"),
+        Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+    );
+}

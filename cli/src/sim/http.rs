@@ -20,6 +20,8 @@ pub struct Request {
     pub method: String,
     /// Request target as sent (`/path?query`).
     pub target: String,
+    /// Minor HTTP version: 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
     /// Headers, names lower-cased.
     pub headers: Vec<(String, String)>,
     /// Bytes received after the head (a client may send its first frame early).
@@ -66,6 +68,7 @@ pub async fn read_request(stream: &mut TcpStream) -> Result<Request, String> {
                     return Ok(Request {
                         method: req.method.unwrap_or("").to_owned(),
                         target: req.path.unwrap_or("/").to_owned(),
+                        version: req.version.unwrap_or(0),
                         headers: req
                             .headers
                             .iter()
@@ -92,50 +95,105 @@ pub async fn read_request(stream: &mut TcpStream) -> Result<Request, String> {
         .map_err(|_| "no complete request head within 10 s".to_owned())?
 }
 
-/// The `101 Switching Protocols` answer, or `Err(400 response)` when the upgrade is invalid.
+/// The `101 Switching Protocols` answer, or `Err(400 response)` when the upgrade is invalid
+/// (RFC 6455 §4.2.1: an HTTP/1.1 GET with `Host`, `Sec-WebSocket-Key` the base64 of 16 bytes,
+/// `Sec-WebSocket-Version: 13`; a wrong version is answered with the one supported, §4.4).
 pub fn upgrade_response(req: &Request) -> Result<String, Vec<u8>> {
+    let bad = |why: &str| Err(simple(400, "Bad Request", why));
     if req.method != "GET" {
-        return Err(simple(
-            400,
-            "Bad Request",
-            "a WebSocket upgrade must be a GET\n",
-        ));
+        return bad("a WebSocket upgrade must be a GET\n");
+    }
+    if req.version < 1 {
+        return bad("a WebSocket upgrade needs HTTP/1.1\n");
+    }
+    if req.header("host").is_none() {
+        return bad("the Host header is missing\n");
     }
     if req.header("sec-websocket-version").map(str::trim) != Some("13") {
-        return Err(simple(
+        return Err(simple_with(
             400,
             "Bad Request",
+            &[("Sec-WebSocket-Version", "13")],
             "Sec-WebSocket-Version must be 13\n",
         ));
     }
-    let Some(key) = req.header("sec-websocket-key") else {
-        return Err(simple(400, "Bad Request", "Sec-WebSocket-Key is missing\n"));
+    let Some(key) = req.header("sec-websocket-key").map(str::trim) else {
+        return bad("Sec-WebSocket-Key is missing\n");
     };
+    if !is_websocket_key(key) {
+        return bad("Sec-WebSocket-Key must be the base64 of 16 bytes\n");
+    }
     Ok(format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Accept: {}\r\n\r\n",
-        derive_accept_key(key.trim().as_bytes())
+        derive_accept_key(key.as_bytes())
     ))
+}
+
+/// Whether `key` is the base64 of 16 bytes (RFC 6455 §4.2.1 item 5): 22 characters of the
+/// standard alphabet, the last without stray low bits, then `==`.
+fn is_websocket_key(key: &str) -> bool {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = key.as_bytes();
+    b.len() == 24
+        && b.ends_with(b"==")
+        && b[..22].iter().all(|c| ALPHABET.contains(c))
+        // The 22nd character carries the last 2 bits of byte 16; its low 4 bits are padding.
+        && matches!(b[21], b'A' | b'Q' | b'g' | b'w')
+}
+
+/// The `426 Upgrade Required` answer to a plain request when no `--www` is served: it must name
+/// the protocol to upgrade to (RFC 7231 §6.5.15, RFC 7230 §6.7).
+pub fn upgrade_required() -> Vec<u8> {
+    simple_with(
+        426,
+        "Upgrade Required",
+        &[("Upgrade", "websocket"), ("Connection", "Upgrade, close")],
+        "uchat sim: this port speaks WebSocket (ws://); start the sim with --www DIR to serve \
+         files\n",
+    )
 }
 
 /// A complete small response with `Connection: close`.
 pub fn simple(status: u16, reason: &str, body: &str) -> Vec<u8> {
+    simple_with(status, reason, &[], body)
+}
+
+/// [`simple`] with more headers; a `Connection` among them replaces `Connection: close`.
+fn simple_with(status: u16, reason: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
     response(
         status,
         reason,
         "text/plain; charset=utf-8",
         body.as_bytes(),
         true,
+        headers,
     )
 }
 
-fn response(status: u16, reason: &str, ctype: &str, body: &[u8], with_body: bool) -> Vec<u8> {
-    let mut out = format!(
+fn response(
+    status: u16,
+    reason: &str,
+    ctype: &str,
+    body: &[u8],
+    with_body: bool,
+    headers: &[(&str, &str)],
+) -> Vec<u8> {
+    let mut head = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\
-         X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+         X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n",
         body.len()
-    )
-    .into_bytes();
+    );
+    let mut connection = "close";
+    for (name, value) in headers {
+        if name.eq_ignore_ascii_case("connection") {
+            connection = value;
+        } else {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head.push_str(&format!("Connection: {connection}\r\n\r\n"));
+    let mut out = head.into_bytes();
     if with_body {
         out.extend_from_slice(body);
     }
@@ -151,6 +209,7 @@ pub fn hijack_page() -> Vec<u8> {
         b"<!doctype html><html><head><title>Notice</title></head><body>\
           <p>This page was served instead of the site you asked for.</p></body></html>\n",
         true,
+        &[],
     )
 }
 
@@ -251,7 +310,7 @@ pub async fn serve_static(stream: &mut TcpStream, root: &Path, req: &Request) ->
         Ok(file) => match tokio::fs::read(&file).await {
             Ok(body) => (
                 200,
-                response(200, "OK", content_type(&file), &body, !head_only),
+                response(200, "OK", content_type(&file), &body, !head_only, &[]),
             ),
             Err(_) => (404, simple(404, "Not Found", "not found\n")),
         },
@@ -265,6 +324,31 @@ pub async fn serve_static(stream: &mut TcpStream, root: &Path, req: &Request) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn websocket_keys_are_base64_of_16_bytes() {
+        for ok in [
+            "dGhlIHNhbXBsZSBub25jZQ==",
+            "AAAAAAAAAAAAAAAAAAAAAA==",
+            "/////////////////////w==",
+            "+++++++++++++++++++++g==",
+        ] {
+            assert!(is_websocket_key(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "dGhlIHNhbXBsZSBub25jZQ",
+            "dGhlIHNhbXBsZSBub25jZQ=",
+            "dGhlIHNhbXBsZSBub25jZR==",
+            "//////////////////////==",
+            "dGhlIHNhbXBsZSBub25jZQ===",
+            "AAAAAAAAAAAAAAAAAAAAAAAA",
+            "dGhlIHNhbXBsZSBub2-jZQ==",
+            "dGhlIHNhbXBsZSBub2 jZQ==",
+        ] {
+            assert!(!is_websocket_key(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn traversal_is_refused() {

@@ -74,14 +74,7 @@ async fn handle_tcp(mut stream: TcpStream, peer: SocketAddr, hub: Arc<Hub>) {
                 ));
             }
             None => {
-                let _ = stream
-                    .write_all(&http::simple(
-                        426,
-                        "Upgrade Required",
-                        "uchat sim: this port speaks WebSocket (ws://); start the sim with \
-                         --www DIR to serve files\n",
-                    ))
-                    .await;
+                let _ = stream.write_all(&http::upgrade_required()).await;
             }
         }
         return;
