@@ -221,25 +221,41 @@ pub async fn start(settings: Settings) -> Result<Running, String> {
     Ok(Running { addr, tasks })
 }
 
-async fn stop_signal() -> &'static str {
+/// Installs the SIGINT/SIGTERM handlers now and returns the wait for the first signal. Called
+/// before the `listening` line is printed, so a signal sent as soon as that line appears stops
+/// the sim with status 0 instead of killing it (`tokio::signal::ctrl_c` would only install its
+/// handler when first polled).
+fn stop_signal() -> impl std::future::Future<Output = &'static str> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
+        let int = signal(SignalKind::interrupt());
+        let term = signal(SignalKind::terminate());
+        async move {
+            match (int, term) {
+                (Ok(mut int), Ok(mut term)) => tokio::select! {
+                    _ = int.recv() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
+                },
+                (Ok(mut int), Err(_)) => {
+                    int.recv().await;
+                    "SIGINT"
+                }
+                (Err(_), Ok(mut term)) => {
+                    term.recv().await;
+                    "SIGTERM"
+                }
+                // No handlers: the default actions still end the process.
+                (Err(_), Err(_)) => std::future::pending().await,
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }
 
@@ -278,10 +294,11 @@ pub fn run(args: SimArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let stop = stop_signal();
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening ws://{}", running.addr);
         let _ = stdout.flush();
-        let sig = stop_signal().await;
+        let sig = stop.await;
         if !quiet {
             eprintln!("sim: {sig}: stopping");
         }
