@@ -19,7 +19,7 @@ use crate::{run_checked, Ctx};
 
 const USAGE: &str = "\
 cargo xtask bench [--quick] [--soak] [--mb N] [--rounds N] [--second-opt-level L]
-                  [--second-rev REV]
+                  [--second-rev REV] [--require-firefox]
 
     (default)  decode/encode throughput of the SDK vs pure-JS decoders on a 10 MB corpus,
                init time and gzipped size; prints RESULT <name> <value> lines
@@ -33,6 +33,8 @@ cargo xtask bench [--quick] [--soak] [--mb N] [--rounds N] [--second-opt-level L
     --second-rev REV   build the second SDK from the git revision REV (a worktree under
                the target directory) with the shipped profile: a same-run A/B of a change
                against the code before it (the `…_speed_build` results are then REV's)
+    --require-firefox   fail instead of skipping Firefox when geckodriver or Firefox ESR is
+               missing (the CI suite bench-check uses it)
 ";
 
 /// Files of `bench/` the pages need.
@@ -54,6 +56,8 @@ struct Opts {
     second_opt_level: u8,
     /// The git revision the second SDK is built from (`--second-rev`), at opt-level `z`.
     second_rev: Option<String>,
+    /// A missing Firefox fails the run (`--require-firefox`).
+    require_firefox: bool,
 }
 
 impl Opts {
@@ -65,6 +69,7 @@ impl Opts {
             seconds: 60,
             second_opt_level: b'3',
             second_rev: None,
+            require_firefox: false,
         };
         let mut it = rest.iter();
         while let Some(a) = it.next() {
@@ -80,6 +85,7 @@ impl Opts {
                     o.rounds = 5;
                 }
                 "--soak" => o.soak = true,
+                "--require-firefox" => o.require_firefox = true,
                 "--mb" => o.mb = num("--mb")?,
                 "--rounds" => o.rounds = num("--rounds")? as u32,
                 "--seconds" => o.seconds = num("--seconds")? as u32,
@@ -256,6 +262,13 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
                 .map_err(|e| format!("cannot run node: {e}"))?
                 .success();
         }
+        _ if opts.require_firefox => {
+            eprintln!(
+                "xtask: Firefox is required (--require-firefox) but there is no geckodriver or \
+                 {FIREFOX} (cargo xtask install provides both)"
+            );
+            ok = false;
+        }
         _ => println!(
             "note: Firefox skipped: no geckodriver or {FIREFOX} (cargo xtask install provides both)"
         ),
@@ -293,6 +306,8 @@ mod tests {
     #[test]
     fn second_rev_builds_the_revision_as_shipped() {
         assert_eq!(parse(&[]).unwrap().second_rev, None);
+        assert!(parse(&["--require-firefox"]).unwrap().require_firefox);
+        assert!(!parse(&[]).unwrap().require_firefox);
         let o = parse(&["--second-rev", "HEAD~1", "--quick"]).unwrap();
         assert_eq!(o.second_rev.as_deref(), Some("HEAD~1"));
         assert_eq!(o.second_opt_level, b'z');

