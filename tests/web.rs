@@ -592,6 +592,35 @@ async fn the_bucket_keeps_a_fast_sender_below_the_flood_limit() {
     raw.close();
 }
 
+/// `'raw'` costs a copy per line, so it is on only while someone listens: also after a
+/// `once('raw')` listener has fired (hub.js removes it without telling the wasm).
+#[wasm_bindgen_test]
+async fn raw_lines_are_decoded_only_while_someone_listens() {
+    let a = guest("t-raw", "rawwatcher");
+    let b = guest("t-raw", "rawtalker");
+    let f = Function::new_no_args("");
+    a.on("raw", f.clone()).unwrap();
+    assert!(a.raw_lines_on());
+    a.off("raw", &f).unwrap();
+    assert!(!a.raw_lines_on(), "off() of the last listener");
+    let seen = Rc::new(RefCell::new(0));
+    let s = seen.clone();
+    let once = Closure::<dyn FnMut(JsValue)>::new(move |_| *s.borrow_mut() += 1);
+    a.once("raw", once.as_ref().unchecked_ref::<Function>().clone())
+        .unwrap();
+    assert!(a.raw_lines_on());
+    connect(&a).await.unwrap();
+    connect(&b).await.unwrap();
+    b.send("hello raw".into(), JsValue::UNDEFINED).unwrap();
+    assert!(wait_for(3000, || *seen.borrow() > 0).await, "no raw event");
+    assert!(
+        !a.raw_lines_on(),
+        "a fired once('raw') left raw decoding on"
+    );
+    a.close();
+    b.close();
+}
+
 fn wasm_memory_bytes() -> f64 {
     let mem: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
     js_sys::ArrayBuffer::from(mem.buffer()).byte_length() as f64

@@ -741,6 +741,11 @@ impl Session {
         self.raw_events = on;
     }
 
+    /// Whether [`Event::Raw`] is on ([`Session::set_raw_events`]).
+    pub fn raw_events(&self) -> bool {
+        self.raw_events
+    }
+
     /// Next I/O action.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()

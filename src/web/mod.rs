@@ -530,14 +530,23 @@ impl Inner {
             | Event::UserQuit(_)
             | Event::UserCount(_)
             | Event::UserList(_) => {}
-            Event::Raw(line) => self.emit(
-                "raw",
-                obj(&[
-                    ("line", line.to_string().into()),
-                    ("key", line.key.as_str().into()),
-                    ("fields", fields_to_js(&line.fields)),
-                ]),
-            ),
+            Event::Raw(line) => {
+                self.emit(
+                    "raw",
+                    obj(&[
+                        ("line", line.to_string().into()),
+                        ("key", line.key.as_str().into()),
+                        ("fields", fields_to_js(&line.fields)),
+                    ]),
+                );
+                // A `once` listener is removed in hub.js as it fires: with the last one gone,
+                // lines go back to the fast path (raw events cost a copy per line).
+                if !self.has_listeners("raw") {
+                    if let Ok(mut core) = self.core.try_borrow_mut() {
+                        core.session.set_raw_events(false);
+                    }
+                }
+            }
             Event::Command(t) => {
                 let handler = self
                     .handlers
@@ -841,7 +850,9 @@ impl UChatBot {
 
     /// Bench hook, not API (`cargo xtask bench`, docs/PERFORMANCE.md): handle `data` (an
     /// `ArrayBuffer`, `Uint8Array` or string) exactly as if the WebSocket had delivered it. The
-    /// session ignores it unless the bot is joining or joined.
+    /// session ignores it unless the bot is joining or joined. Not from inside an event handler:
+    /// a frame nested in another frame's dispatch can see user slots out of order
+    /// (docs/DESIGN.md "Notes"), which a socket never does.
     #[doc(hidden)]
     #[wasm_bindgen(js_name = __feed)]
     pub fn bench_feed(&self, data: JsValue) {
@@ -899,5 +910,13 @@ impl UChatBot {
     #[wasm_bindgen(getter)]
     pub fn queued(&self) -> usize {
         self.inner.core.borrow().session.queued()
+    }
+}
+
+impl UChatBot {
+    /// Whether lines are decoded for `'raw'` listeners (for tests; not exported to JS).
+    #[doc(hidden)]
+    pub fn raw_lines_on(&self) -> bool {
+        self.inner.core.borrow().session.raw_events()
     }
 }
