@@ -68,7 +68,8 @@ pub fn start(root: &std::path::Path) -> Result<Vec<Sim>, String> {
 
 /// Starts `cmd`, a `uchat sim … --listen 127.0.0.1:0` command, and returns it with the URL it
 /// prints first (`listening ws://127.0.0.1:PORT`). The sim is killed when the [`Sim`] drops,
-/// also when its first line is not that.
+/// also when its first line is not that, or does not come within a minute (a hung sim must
+/// not hold CI until its own time limit).
 pub fn spawn(mut cmd: Command) -> Result<(Sim, String), String> {
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -77,9 +78,16 @@ pub fn spawn(mut cmd: Command) -> Result<(Sim, String), String> {
         .map_err(|e| format!("start {}: {e}", cmd.get_program().to_string_lossy()))?;
     let stdout = child.stdout.take().ok_or("sim stdout not captured")?;
     let sim = Sim { child };
-    let mut first = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first)
+    let (tx, rx) = std::sync::mpsc::channel();
+    // The reader ends when the line comes or, after a timeout, when the sim is killed.
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let read = BufReader::new(stdout).read_line(&mut first).map(|_| first);
+        let _ = tx.send(read);
+    });
+    let first = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .map_err(|_| "uchat sim printed no first line within 60 s".to_owned())?
         .map_err(|e| format!("reading the sim's first line: {e}"))?;
     let url = first
         .trim()
