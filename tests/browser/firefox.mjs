@@ -8,18 +8,25 @@
 
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** A free loopback port (bound, read, released). */
-function freePort() {
+/**
+ * The port geckodriver started with `--port 0` listens on, from its log line
+ * `… INFO Listening on 127.0.0.1:PORT` (bounded: 10 s). The rest of its log is drained.
+ */
+function listeningPort(child) {
   return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`geckodriver did not say where it listens: ${seen}`)), 10_000);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`geckodriver exited (${code}): ${seen}`)); });
+    child.stdout.on('data', (chunk) => {
+      if (seen.length < 4096) seen += chunk;
+      const m = /Listening on 127\.0\.0\.1:(\d+)/.exec(seen);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    });
   });
 }
 
@@ -31,10 +38,18 @@ function freePort() {
  * error in Node.
  */
 export async function startFirefox() {
-  const port = await freePort();
-  const child = spawn(process.env.GECKODRIVER || 'geckodriver', ['--host', '127.0.0.1', '--port', String(port), '--log', 'fatal'], {
-    stdio: ['ignore', 'ignore', 'inherit'],
+  // Port 0: geckodriver picks a free port itself and logs it (info level), so no other process
+  // can take the port between a probe and geckodriver's bind.
+  const child = spawn(process.env.GECKODRIVER || 'geckodriver', ['--host', '127.0.0.1', '--port', '0', '--log', 'info'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let port;
+  try {
+    port = await listeningPort(child);
+  } catch (e) {
+    child.kill();
+    throw e;
+  }
   const base = `http://127.0.0.1:${port}`;
   const call = async (method, path, body) => {
     const r = await fetch(`${base}${path}`, {
