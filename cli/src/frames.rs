@@ -122,7 +122,9 @@ pub fn encode_json_lines(input: &str) -> Result<Vec<String>, Vec<(usize, String)
         match stream.next() {
             None => break,
             Some(Err(e)) => {
-                errors.push((e.line(), format!("not valid JSON: {e}")));
+                // The line the bad value starts on (serde's position is where it gave up,
+                // which for an unclosed value is the end of the input).
+                errors.push((line_of(start), format!("not valid JSON: {e}")));
                 break;
             }
             Some(Ok(value)) => {
@@ -177,7 +179,7 @@ mod tests {
         assert!(errs[0].1.contains("element 1"));
         assert_eq!(errs[1].0, 3);
         let errs = encode_json_lines("[\"p\"]\n[\"m\",\n").unwrap_err();
-        assert_eq!(errs[0].0, 3);
+        assert_eq!(errs[0].0, 2, "the line the unclosed value starts on");
         assert!(errs[0].1.starts_with("not valid JSON"));
         assert_eq!(encode_json_lines("  \n"), Ok(vec![]));
         let errs = encode_json_lines("[\"\"]").unwrap_err();
