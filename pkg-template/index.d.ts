@@ -140,7 +140,7 @@ export interface UChatBotOptions {
   userData?: string;
   /** The room's secret token: the SDK then builds user_data from the member fields. Never logged or sent. */
   token?: string;
-  /** Session id (hex); random when omitted. */
+  /** The 32-character client session (characters 0-9 A-X Z a-i k-z, as uchat.js makes it); random when omitted. */
   session?: string;
   /** Keepalive interval in ms. Default 60000. */
   heartbeatMs?: number;

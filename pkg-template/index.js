@@ -176,6 +176,12 @@ export class UChatBot extends WasmUChatBot {
 
   static fromElement(el, options) {
     if (!ready) throw notReady('UChatBot.fromElement(el)');
+    if (!(el instanceof Element)) {
+      throw new TypeError(
+        `UChatBot.fromElement(el): el must be the page's <u-chat> element, got ${el === null ? 'null' : typeof el}` +
+          " (document.querySelector('u-chat') finds none until the page has added it; wait for it)",
+      );
+    }
     return Object.setPrototypeOf(WasmUChatBot.fromElement(el, options), UChatBot.prototype);
   }
 
