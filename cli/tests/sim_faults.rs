@@ -9,7 +9,7 @@ use sim_util::*;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 use uchat_bot::codec::{Decoder, Field, Line};
-use uchat_bot::token::{join_line, UserData};
+use uchat_bot::token::{join_line, UserData, UserFields};
 
 #[tokio::test]
 async fn first_line_logs_and_clean_sigterm() {
@@ -313,7 +313,7 @@ async fn crowd_joins_token_rooms_too() {
         "club",
         "crowd-secret",
         now(),
-        &uchat_bot::token::UserFields::default(),
+        &UserFields::default(),
     ))
     .await;
     c.expect_joined().await;
@@ -367,15 +367,16 @@ async fn a_client_that_stops_reading_is_disconnected_and_its_backlog_dropped() {
         .await
         .expect("send timeout")
         .expect("send");
-    // The kick comes within milliseconds; this frame arrives after it and stays unread.
+    // The server holds the requests once 2 MiB wait for this client, and kicks it after 5 s
+    // of not reading; this frame waits unread behind them.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let ping = uchat_bot::codec::encode(&Line::new("p")).unwrap();
     tokio::time::timeout(WAIT, ws.send(Message::Binary(Bytes::from(ping))))
         .await
         .expect("send timeout")
         .expect("send");
-    // Past the server's flush grace (2 s after the kick).
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Past the kick (5 s) and the server's flush grace (2 s after it), with a margin.
+    tokio::time::sleep(Duration::from_secs(9)).await;
 
     const LIMIT: usize = 2 << 20; // half the outbox budget
     let mut received = 0usize;
@@ -399,6 +400,77 @@ async fn a_client_that_stops_reading_is_disconnected_and_its_backlog_dropped() {
         filler.expect("m").await.field(2).and_then(Field::as_str),
         Some("still here")
     );
+}
+
+/// A client that asks for much more than the outbox budget in one frame and reads it all is
+/// served, not kicked: its own requests wait for it to read (backpressure).
+#[tokio::test]
+async fn a_client_that_asks_for_a_lot_and_reads_is_served() {
+    let sim = Sim::start(&["--flood", "0", "--repeat-limit", "0"]);
+    let (mut filler, _) = sim.join("lobby", Some("filler")).await;
+    for i in 0..100 {
+        filler
+            .send(&chat(&format!("{i:03}{}", "x".repeat(2000))))
+            .await;
+    }
+    for _ in 0..100 {
+        filler.expect("m").await;
+    }
+    let (mut reader, _) = sim.join("lobby", Some("reader")).await;
+    // 40 answers of ~205 KB each, ~8 MB: twice the budget, asked in one frame.
+    let mut frame = Vec::new();
+    for _ in 0..40 {
+        frame
+            .extend(uchat_bot::codec::encode(&command("chatList", vec![Field::Num(100)])).unwrap());
+    }
+    reader.send_raw(&frame).await;
+    let mut chat_lines = 0;
+    while chat_lines < 40 * 100 {
+        let l = reader.next().await; // panics if the server closes the connection
+        if l.key == "m" {
+            chat_lines += 1;
+        }
+    }
+}
+
+/// A ban's `s 1` and `ERR 408` reach the victim behind `--fault delay` longer than the flush
+/// grace's base (each message waits 1.2 s, and the writer is mid-delay when the ban comes).
+#[tokio::test]
+async fn a_ban_is_delivered_behind_a_long_delay() {
+    let sim = Sim::start(&["--room", "club:token=tok", "--fault", "delay=1200"]);
+    let join = |nick: &str, auth: &str| {
+        token_join(
+            "club",
+            "tok",
+            now(),
+            &UserFields {
+                nick: Some(nick.into()),
+                id: Some(format!("id-{nick}")),
+                auth: Some(auth.into()),
+                ..UserFields::default()
+            },
+        )
+    };
+    let mut admin = sim.connect().await;
+    admin.send(&join("boss", "subadmin")).await;
+    admin.expect_joined().await;
+    let mut user = sim.connect().await;
+    user.send(&join("user", "member")).await;
+    user.expect_joined().await;
+    admin.expect("j").await;
+    // A line for the user just before the ban, so its writer is sleeping when the ban comes.
+    admin.send(&chat("last words")).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    admin
+        .send(&command(
+            "ban",
+            vec!["user".into(), Field::Num(0), "spam".into()],
+        ))
+        .await;
+    user.expect("m").await;
+    let s = user.expect("s").await;
+    assert_eq!(s.field(0).and_then(Field::as_i64), Some(1));
+    user.expect_err(408).await;
 }
 
 /// Sends a raw request and returns the status line and headers (names lower-cased) of the

@@ -51,9 +51,13 @@
 //!   nick, minutes) to the room and a mute of `--flood-mute` seconds (default 60). The same text
 //!   more than `--repeat-limit` times in a row (default 3) → ERR 430.
 //! * Outgoing lines are coalesced into one binary WebSocket message per burst (like `i1 k i2`).
-//!   A client that lets more than 4 MiB pile up unread (each queued chunk counted with 64 bytes
-//!   of overhead) is disconnected: what would go over is dropped, the connection leaves its room,
-//!   its writer gets 2 s to flush, and then the socket is closed with whatever is still queued.
+//!   A client's own requests (`chatList 100` is ~205 KB of answer) wait while more than 2 MiB is
+//!   queued for it, so a client that asks for a lot and reads is served at its own pace; one
+//!   whose requests wait 5 s is disconnected, and so is one that lets more than 4 MiB of other
+//!   members' lines pile up unread (each queued chunk counted with 64 bytes of overhead): what
+//!   would go over is dropped, the connection leaves its room, its writer gets 2 s to flush (plus
+//!   the `delay` fault per message left), and then the socket is closed with whatever is still
+//!   queued.
 //! * `--www DIR` serves GET/HEAD for files under DIR (index.html for directories; `..`, NUL and
 //!   backslashes refused, symlinks must stay inside DIR) on the same port; a WebSocket upgrade on
 //!   any path goes to the chat server. Without `--www` a plain request gets 426 with

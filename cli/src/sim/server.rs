@@ -18,13 +18,33 @@ use super::client::Client;
 use super::config::Faults;
 use super::http;
 use super::hub::{Flow, Hub};
-use super::room::{Outbox, OutboxRx};
+use super::room::{Outbox, OutboxRx, OUTBOX_BUDGET};
 
 /// Largest chunk the writer coalesces queued lines into before sending one WebSocket message.
 const MAX_COALESCE: usize = 64 * 1024;
-/// Time the writer gets to flush queued lines after the connection is told to close; then the
-/// writer is aborted, which drops the socket and whatever is still queued.
+/// Time the writer gets to flush queued lines after the connection is told to close (plus the
+/// `delay` fault for each message still to go, see `flush_grace`); then the writer is aborted,
+/// which drops the socket and whatever is still queued.
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
+/// A client's own requests wait while more than this is queued for it (see `websocket`).
+const REQUEST_HOLD: usize = OUTBOX_BUDGET / 2;
+/// A client whose requests have waited this long for it to read is kicked.
+const HOLD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a closing connection's writer may take: [`FLUSH_GRACE`], plus one `delay` per
+/// WebSocket message the backlog still makes and one for the message being delayed (a banned
+/// client behind `--fault delay=MS` still gets its `s 1` and `ERR 408`). At most a minute.
+fn flush_grace(backlog: usize, delay: Option<Duration>) -> Duration {
+    let messages = (backlog / MAX_COALESCE + 2) as u32;
+    (FLUSH_GRACE + delay.unwrap_or_default().saturating_mul(messages)).min(Duration::from_secs(60))
+}
+
+/// Resolves once `out` has at most `level` bytes queued (polled while the client reads).
+async fn drained(out: &Outbox, level: usize) {
+    while out.queued() > level {
+        sleep(Duration::from_millis(5)).await;
+    }
+}
 
 /// Accepts connections until the future is dropped.
 pub async fn accept_loop(listener: TcpListener, hub: Arc<Hub>) {
@@ -139,33 +159,50 @@ async fn websocket(
                     Some(Ok(Message::Close(_))) => break ("closed by peer".to_owned(), false),
                     Some(Ok(_)) => continue, // ping/pong are answered by tungstenite
                 };
-                let mut flow = Flow::Continue;
-                decoder.feed_with(&data, |line| {
-                    if flow == Flow::Continue {
-                        flow = client.on_line(line);
+                let mut lines = Vec::new();
+                decoder.feed_with(&data, |line| lines.push(line));
+                let mut stop = None;
+                for line in lines {
+                    // Backpressure on the client's own requests: while much is queued for it,
+                    // its next line (a chatList, say) waits for it to read, and so do the frames
+                    // behind it. A client that asks for a lot and reads is served; one that does
+                    // not read stops being read (its requests wait in TCP) and is kicked after
+                    // HOLD_TIMEOUT, or sooner when others' lines overflow its budget. Without
+                    // this, one frame of 25 `chatList 100` kicked a client reading at full speed.
+                    if out.queued() > REQUEST_HOLD {
+                        tokio::select! {
+                            _ = drained(&out, REQUEST_HOLD / 2) => {}
+                            _ = sleep(HOLD_TIMEOUT) => stop = Some((format!("kicked: does not read ({} bytes queued unsent)", out.queued()), false)),
+                            _ = sleep_until(drop_at) => stop = Some(("dropped (fault drop-after)".to_owned(), true)),
+                            _ = kick.notified() => stop = Some((format!("kicked: banned, or more than the outbox budget unread ({} bytes queued unsent)", out.queued()), false)),
+                        }
+                        if stop.is_some() {
+                            break;
+                        }
                     }
-                });
-                if flow == Flow::Close {
-                    break ("disconnect".to_owned(), false);
+                    if client.on_line(line) == Flow::Close {
+                        stop = Some(("disconnect".to_owned(), false));
+                        break;
+                    }
+                }
+                if let Some(stop) = stop {
+                    break stop;
                 }
             }
             _ = sleep_until(drop_at) => break ("dropped (fault drop-after)".to_owned(), true),
             _ = sleep_until(idle_at) => break ("idle (fault idle-timeout)".to_owned(), true),
             _ = kick.notified() => {
-                break (format!("kicked ({} bytes queued unsent)", out.queued()), false)
+                break (format!("kicked: banned, or more than the outbox budget unread ({} bytes queued unsent)", out.queued()), false)
             }
         }
     };
     client.close(&why);
     hub.log(format_args!("conn {conn} {peer}: closed: {why}"));
+    let grace = flush_grace(out.queued(), faults.delay);
     drop(client);
     drop(out);
     drop(stream);
-    if !abrupt
-        && tokio::time::timeout(FLUSH_GRACE, &mut writer)
-            .await
-            .is_err()
-    {
+    if !abrupt && tokio::time::timeout(grace, &mut writer).await.is_err() {
         hub.log(format_args!("conn {conn} {peer}: gave up flushing"));
     }
     // Dropping a JoinHandle does not stop the task: abort it, so a peer that does not read
