@@ -827,6 +827,10 @@ mod tests {
     fn nbsp_is_sent_as_space() {
         let line = Outgoing::chat("a\u{a0}b", Style::plain()).to_line();
         assert_eq!(line.fields[1], Field::from("a b"));
+        // The path `send` takes (no `Line`) too.
+        let mut bytes = Vec::new();
+        Outgoing::encode_chat(&Style::plain(), "a\u{a0}b", &mut bytes);
+        assert_eq!(bytes, crate::codec::encode(&line).unwrap());
     }
 
     fn err(line: Line) -> String {

@@ -235,4 +235,19 @@ mod tests {
         );
         assert!(r.dispatch(1000, &user("a", 1), "?ping").is_some());
     }
+
+    #[test]
+    fn first_registration_wins_and_off_removes_only_it() {
+        let mut r = CommandRouter::default();
+        let a = r.register("ping", CommandOptions::default()).unwrap();
+        let b = r.register("ping", CommandOptions::default()).unwrap();
+        let d = r.register("dice", CommandOptions::default()).unwrap();
+        assert_eq!(r.dispatch(0, &user("x", 0), "!ping").unwrap().id, a);
+        assert!(r.unregister(a));
+        assert_eq!(r.dispatch(0, &user("x", 0), "!ping").unwrap().id, b);
+        assert_eq!(r.dispatch(0, &user("x", 0), "!dice").unwrap().id, d);
+        assert!(r.unregister(b));
+        assert!(r.dispatch(0, &user("x", 0), "!ping").is_none());
+        assert!(!r.unregister(b));
+    }
 }

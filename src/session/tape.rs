@@ -1123,4 +1123,24 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_reset_forgets_free_slots_too() {
+        // A list longer than the table grows it past the limit; two quits leave free slots;
+        // the next join starts the table over: no two users may end up in one slot.
+        let mut t = Tape::default();
+        let long: Vec<_> = (0..USER_SLOTS_MAX + 2).map(numbered).collect();
+        t.push(Event::UserList(long.clone()));
+        t.push(Event::UserQuit(long[0].clone()));
+        t.push(Event::UserQuit(long[1].clone()));
+        t.take_batch(); // JS has read it; the next batch starts with the RESET
+        let fresh: Vec<_> = (0..5).map(|i| numbered(500_000 + i)).collect();
+        for u in &fresh {
+            t.push(Event::UserJoin(u.clone()));
+        }
+        t.push(Event::UserList(fresh.clone()));
+        let got = listed_nicks(&t);
+        let want: Vec<_> = fresh.iter().map(|u| Some(u.nick.clone())).collect();
+        assert_eq!(got.last().unwrap(), &want);
+    }
 }

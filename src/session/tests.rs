@@ -1498,3 +1498,229 @@ fn split_plain_matches_a_byte_by_byte_split() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Guarantees that a mutation review (session 19) found untested: each of these fails with one
+// plausible bug in the session (a fatal code dropped, the bucket refilled per join, …).
+
+/// A chat line from `from` with an optional server time.
+fn chat_from(text: &str, time: Option<i64>, from: [u8; 8]) -> Incoming {
+    Incoming::Message(ChatMessage {
+        from: UserKey(from.to_vec()),
+        style: String::new(),
+        text: text.into(),
+        time,
+    })
+}
+/// The socket drops; the reconnect opens a new one (the join line is sent).
+fn drop_and_reopen(h: &mut H) {
+    h.s.on_close(h.now, 1006, "");
+    h.drain();
+    h.advance(60_000);
+    h.s.on_open(h.now);
+    h.drain();
+}
+/// The server's join answer on the new socket (same server second as [`H::join`]'s).
+fn rejoin_frames(h: &mut H) {
+    h.server(&[
+        Incoming::RoomInfo(RoomInfo {
+            name: "Lobby".into(),
+            mode: RoomMode::Basic,
+            created: 1_600_000_000,
+            flag_bytes: vec![],
+            server_time: 1_700_000_005,
+        }),
+        Incoming::User(rec(ME, "봇", 0)),
+        Incoming::MyKey(UserKey(ME.to_vec())),
+    ]);
+}
+
+#[test]
+fn fatal_codes_end_a_rejoin() {
+    for code in [202, 203, 205, 208, 210, 305, 405, 408, 415, 419, 701] {
+        let mut h = H::guest();
+        h.join();
+        drop_and_reopen(&mut h);
+        h.take_events();
+        h.server(&[Incoming::Error(ErrorCode::from_code(code))]);
+        assert_eq!(h.s.state(), State::Closed, "{code}");
+        h.advance(600_000);
+        assert_eq!(h.opens, 2, "{code}: retried");
+    }
+}
+
+#[test]
+fn healable_rejoin_error_is_retried() {
+    let mut h = H::guest();
+    h.join();
+    drop_and_reopen(&mut h);
+    h.take_events();
+    h.server(&[Incoming::Error(ErrorCode::from_code(207))]);
+    assert_eq!(h.s.state(), State::Reconnecting);
+    h.advance(60_000);
+    assert_eq!(h.opens, 3);
+}
+
+#[test]
+fn reconnect_does_not_refill_the_bucket() {
+    let mut h = H::guest();
+    h.join();
+    for i in 0..5 {
+        h.s.send(h.now, &chat(&format!("a{i}"))).unwrap();
+    }
+    h.drain();
+    assert_eq!(h.chat_lines().len(), 5);
+    h.s.on_close(h.now, 1006, "");
+    h.drain();
+    h.advance(999);
+    h.s.on_open(h.now);
+    h.drain();
+    for i in 0..5 {
+        h.s.send(h.now, &chat(&format!("b{i}"))).unwrap();
+    }
+    rejoin_frames(&mut h);
+    // Within about a second of the burst: at most one more line (one token per 600 ms).
+    assert!(h.chat_lines().len() <= 6, "{:?}", h.chat_lines());
+}
+
+#[test]
+fn keepalive_bypasses_the_bucket() {
+    let mut cfg = Config::new("lobby");
+    cfg.rate_limit = Some(RateLimit {
+        lines: 1,
+        per_ms: 1_000_000,
+    });
+    let mut h = H::new(cfg);
+    h.join();
+    h.s.send(h.now, &chat("a")).unwrap();
+    h.s.send(h.now, &chat("b")).unwrap();
+    h.drain();
+    h.sent.clear();
+    h.advance(60_000);
+    assert_eq!(h.keys(), ["p"]);
+    assert_eq!(h.s.queued(), 1);
+}
+
+#[test]
+fn nothing_sent_before_i2() {
+    let mut h = H::guest();
+    h.s.connect(h.now);
+    h.s.on_open(h.now);
+    h.drain();
+    h.s.send(h.now, &chat("early")).unwrap();
+    h.server(&[Incoming::User(rec(ME, "봇", 0))]);
+    assert!(h.chat_lines().is_empty(), "sent before the join");
+    h.server(&[Incoming::MyKey(UserKey(ME.to_vec()))]);
+    assert_eq!(h.chat_lines(), ["early"]);
+}
+
+#[test]
+fn backoff_starts_over_after_a_rejoin() {
+    let mut cfg = Config::new("lobby");
+    cfg.reconnect = Some(ReconnectPolicy {
+        max_retries: Some(1),
+        ..ReconnectPolicy::default()
+    });
+    let mut h = H::new(cfg);
+    h.join();
+    for round in 0..3 {
+        h.s.on_close(h.now, 1006, "");
+        h.drain();
+        assert_eq!(h.s.state(), State::Reconnecting, "round {round}");
+        assert!(
+            h.take_events()
+                .iter()
+                .any(|e| matches!(e, Event::Reconnecting { attempt: 1, .. })),
+            "round {round}"
+        );
+        h.advance(60_000);
+        h.s.on_open(h.now);
+        h.drain();
+        rejoin_frames(&mut h);
+        assert_eq!(h.s.state(), State::Joined);
+    }
+}
+
+#[test]
+fn failed_join_leaves_no_timer() {
+    let mut h = H::guest();
+    h.s.connect(h.now);
+    h.s.on_open(h.now);
+    h.drain();
+    h.server(&[Incoming::Error(ErrorCode::from_code(202))]);
+    assert_eq!(h.s.state(), State::Closed);
+    assert_eq!(h.s.next_timeout(h.now), None);
+}
+
+#[test]
+fn token_rejoin_has_a_fresh_time() {
+    let mut cfg = Config::new("r");
+    cfg.login = Login::Token {
+        token: "t".into(),
+        fields: UserFields::default(),
+    };
+    let mut h = H::new(cfg);
+    h.join();
+    let t0 = h.now / 1000;
+    drop_and_reopen(&mut h);
+    let joins: Vec<&Line> = h.sent.iter().filter(|l| l.key == "j").collect();
+    assert_eq!(joins.len(), 2);
+    assert_eq!(joins[0].fields[11], Field::from(t0.to_string()));
+    assert_eq!(joins[1].fields[11], Field::from((h.now / 1000).to_string()));
+    assert_ne!(joins[0].fields[8], joins[1].fields[8]);
+}
+
+#[test]
+fn replay_check_compares_the_sender() {
+    const CAROL: [u8; 8] = [3; 8];
+    let mut h = H::guest();
+    h.s.commands_mut()
+        .register("ping", CommandOptions::default())
+        .unwrap();
+    h.join();
+    h.server(&[
+        Incoming::User(rec(BOB, "bob", 0)),
+        Incoming::User(rec(CAROL, "carol", 0)),
+        chat_from("!ping", Some(1_700_000_005), BOB),
+    ]);
+    drop_and_reopen(&mut h);
+    rejoin_frames(&mut h);
+    h.server(&[Incoming::User(rec(CAROL, "carol", 0))]);
+    h.take_events();
+    h.server(&[chat_from("!ping", Some(1_700_000_005), CAROL)]);
+    assert!(
+        h.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::Command(_))),
+        "carol's live line taken for bob's replay"
+    );
+}
+
+#[test]
+fn close_drops_queued_lines() {
+    let mut h = H::guest();
+    h.s.send(h.now, &chat("stale")).unwrap();
+    h.s.close(h.now);
+    assert_eq!(h.s.queued(), 0);
+    h.join();
+    assert!(h.chat_lines().is_empty());
+}
+
+#[test]
+fn rejoin_clears_departed_users() {
+    let mut cfg = Config::new("lobby");
+    cfg.join_commands = false;
+    let mut h = H::new(cfg);
+    h.join();
+    h.server(&[
+        Incoming::User(rec(BOB, "bob", 0)),
+        Incoming::UserJoin(UserKey(BOB.to_vec())),
+    ]);
+    assert!(h.s.users().by_nick("bob").is_some());
+    drop_and_reopen(&mut h);
+    rejoin_frames(&mut h);
+    assert!(
+        h.s.users().by_nick("bob").is_none(),
+        "bob left while we were away"
+    );
+}
