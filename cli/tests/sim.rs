@@ -624,3 +624,309 @@ async fn k_mute_bit_is_the_current_state_after_a_timed_mute_runs_out() {
         "after the mute ran out"
     );
 }
+
+// ---- Tests added by mutation testing (each kills a mutant that survived the suite above).
+
+/// A token join whose hash is right, with the given fields and time.
+fn tok_join(room: &str, token: &str, time: i64, nick: &str, id: &str, auth: &str) -> Line {
+    token_join(
+        room,
+        token,
+        time,
+        &UserFields {
+            nick: Some(nick.into()),
+            id: Some(id.into()),
+            auth: Some(auth.into()),
+            ..UserFields::default()
+        },
+    )
+}
+
+#[tokio::test]
+async fn token_time_too_far_in_the_future_is_205() {
+    // "`time` within `--time-skew` (default 300 s) of the server clock (205)": both directions.
+    let sim = Sim::start(&["--room", "club:token=tok"]);
+    let mut c = sim.connect().await;
+    c.send(&tok_join("club", "tok", now() + 1000, "f", "f", "member"))
+        .await;
+    c.expect_err(205).await;
+    c.send(&tok_join("club", "tok", now() + 100, "f", "f", "member"))
+        .await;
+    c.expect_joined().await;
+}
+
+#[tokio::test]
+async fn password_must_be_equal_not_a_prefix() {
+    // "password rooms: password sent (701) and equal (208)".
+    let sim = Sim::start(&["--room", "vip:password=pw"]);
+    let mut c = sim.connect().await;
+    for wrong in ["p", "pwx", "PW"] {
+        c.send(&join_line("vip", &UserData::guest(Some("x")), SESSION, Some(wrong)).unwrap())
+            .await;
+        c.expect_err(208).await;
+    }
+}
+
+#[tokio::test]
+async fn guest_nicks_are_unique_in_the_room() {
+    // "A join without nick gets `손님NNNN` (four random digits, unique in the room)". 400 guests
+    // among 9000 numbers collide with probability > 99.9 %, so a sim that does not keep them
+    // unique answers one of these joins with ERR 301.
+    let sim = Sim::start(&["--room", "lobby", "--flood", "0"]);
+    let mut clients = Vec::new();
+    let mut nicks = std::collections::HashSet::new();
+    for _ in 0..400 {
+        let mut c = sim.connect().await;
+        c.send(&join_line("lobby", &UserData::guest(None), SESSION, None).unwrap())
+            .await;
+        let l = c.next().await;
+        assert_eq!(l.key, "i1", "guest join #{} refused: {l}", clients.len());
+        let k = c.next().await;
+        assert!(nicks.insert(nick(&k)), "duplicate guest nick {}", nick(&k));
+        // Stays connected (its nick stays taken); the others' k + j pile up unread (a few KB).
+        clients.push(c);
+    }
+}
+
+#[tokio::test]
+async fn k_line_fields_in_protocol_order_and_guest_auth_0() {
+    // PROTOCOL.md §3.2 `k`: key | nick | id | level | auth | icons | nickcon | time | mute |
+    // session | profileimg; "`guest` 0"; profileimg takes part in the hash (§4.7-2).
+    let sim = Sim::start(&["--room", "club:token=tok"]);
+    let fields = UserFields {
+        nick: Some("n1".into()),
+        id: Some("id1".into()),
+        level: Some("7".into()),
+        auth: Some("guest".into()),
+        icons: Some("ic1".into()),
+        nickcon: Some("nc1".into()),
+        profileimg: Some("pimg1".into()),
+        ..UserFields::default()
+    };
+    let mut c = sim.connect().await;
+    c.send(&token_join("club", "tok", now(), &fields)).await;
+    let k = c.expect_joined().await;
+    let s = |i: usize| k.field(i).and_then(Field::as_str).map(str::to_owned);
+    assert_eq!(s(1).as_deref(), Some("n1"));
+    assert_eq!(s(2).as_deref(), Some("id1"));
+    assert_eq!(s(3).as_deref(), Some("7"));
+    assert_eq!(num(&k, 4), 0, "guest auth in a token room is 0");
+    assert_eq!(s(5).as_deref(), Some("ic1"));
+    assert_eq!(s(6).as_deref(), Some("nc1"));
+    assert!((num(&k, 7) - now()).abs() <= 5);
+    assert_eq!(num(&k, 8), 0);
+    assert_eq!(s(10).as_deref(), Some("pimg1"));
+    // a tampered profileimg is a hash mismatch
+    let mut j = token_join(
+        "club",
+        "tok",
+        now(),
+        &UserFields {
+            nick: Some("n2".into()),
+            ..fields
+        },
+    );
+    j.fields[14] = "other.png".into();
+    let mut d = sim.connect().await;
+    d.send(&j).await;
+    d.expect_err(202).await;
+}
+
+#[tokio::test]
+async fn chat_log_keeps_the_newest_100_oldest_first() {
+    // "`chatList N` → the last N (≤ 100) chat lines".
+    let sim = Sim::start(&["--flood", "0", "--repeat-limit", "0"]);
+    let (mut a, _) = sim.join("lobby", Some("a")).await;
+    for i in 0..101 {
+        a.send(&chat(&format!("line {i}"))).await;
+        a.expect("m").await;
+    }
+    let (mut b, _) = sim.join("lobby", Some("b")).await;
+    b.send(&command("chatList", vec![Field::Num(100)])).await;
+    let mut texts = Vec::new();
+    for _ in 0..100 {
+        assert_eq!(b.next().await.key, "k");
+        let m = b.next().await;
+        texts.push(m.field(2).and_then(Field::as_str).unwrap().to_owned());
+    }
+    let want: Vec<String> = (1..101).map(|i| format!("line {i}")).collect();
+    assert_eq!(texts, want);
+    b.expect_silence(Duration::from_millis(200)).await;
+}
+
+#[tokio::test]
+async fn moderation_limits_equal_auth_zero_minutes_unmute_clear_log_and_ban_by_id() {
+    let sim = Sim::start(&["--room", "club:token=tok"]);
+    let mut boss = sim.connect().await;
+    boss.send(&tok_join(
+        "club",
+        "tok",
+        now(),
+        "boss",
+        "id-boss",
+        "subadmin",
+    ))
+    .await;
+    boss.expect_joined().await;
+    let mut peer = sim.connect().await;
+    peer.send(&tok_join(
+        "club",
+        "tok",
+        now(),
+        "peer",
+        "id-peer",
+        "subadmin",
+    ))
+    .await;
+    peer.expect_joined().await;
+    let mut user = sim.connect().await;
+    user.send(&tok_join("club", "tok", now(), "user", "id-user", "member"))
+        .await;
+    user.expect_joined().await;
+    boss.expect("j").await;
+    boss.expect("j").await;
+    // equal auth: 427, and nobody is muted or banned
+    boss.send(&command(
+        "mute",
+        vec!["peer".into(), Field::Num(5), "".into()],
+    ))
+    .await;
+    boss.expect_err(427).await;
+    boss.send(&command(
+        "ban",
+        vec!["peer".into(), Field::Num(0), "".into()],
+    ))
+    .await;
+    boss.expect_err(427).await;
+    // 0 and other negative minutes: 412
+    for minutes in [0, -2] {
+        boss.send(&command(
+            "mute",
+            vec!["user".into(), Field::Num(minutes), "".into()],
+        ))
+        .await;
+        boss.expect_err(412).await;
+    }
+    // "`unmute` … and `clearLog` … need auth ≥ 2 (ERR 402)"
+    boss.send(&command(
+        "mute",
+        vec!["peer".into(), Field::Num(-1), "".into()],
+    ))
+    .await; // 427 again, so mute the member instead
+    boss.expect_err(427).await;
+    boss.send(&command(
+        "mute",
+        vec!["user".into(), Field::Num(5), "".into()],
+    ))
+    .await;
+    assert_eq!(num(&user.expect("s").await, 0), 4);
+    user.send(&command("unmute", vec!["user".into()])).await;
+    user.expect_err(402).await;
+    user.send(&command("clearLog", vec![])).await;
+    user.expect_err(402).await;
+    // ban: "cannot rejoin with that nick or id", and 408 comes before 301 (join check order)
+    boss.send(&command(
+        "ban",
+        vec!["user".into(), Field::Num(0), "".into()],
+    ))
+    .await;
+    user.expect_closed(WAIT).await;
+    let mut again = sim.connect().await;
+    again
+        .send(&tok_join(
+            "club",
+            "tok",
+            now(),
+            "new-name",
+            "id-user",
+            "member",
+        ))
+        .await;
+    again.expect_err(408).await;
+    again
+        .send(&tok_join("club", "tok", now(), "peer", "id-user", "member"))
+        .await;
+    again.expect_err(408).await;
+}
+
+#[tokio::test]
+async fn length_limits_are_exclusive_bounds() {
+    // "a line over `--max-line` bytes → ERR 105; a string or binary field over `--max-field`
+    // bytes → ERR 401": exactly the limit is accepted.
+    let sim = Sim::start(&["--max-field", "50"]);
+    let (mut a, _) = sim.join("lobby", Some("a")).await;
+    a.send(&chat(&"y".repeat(50))).await;
+    assert_eq!(
+        a.expect("m")
+            .await
+            .field(2)
+            .and_then(Field::as_str)
+            .map(str::len),
+        Some(50)
+    );
+    a.send(&chat(&"y".repeat(51))).await;
+    a.expect_err(401).await;
+
+    let sim = Sim::start(&["--max-line", "200", "--max-field", "1000"]);
+    let (mut a, _) = sim.join("lobby", Some("a")).await;
+    let n = (1..400)
+        .find(|&n| {
+            uchat_bot::codec::encode(&chat(&"x".repeat(n)))
+                .unwrap()
+                .len()
+                - 1
+                == 200
+        })
+        .expect("a 200-byte line");
+    a.send(&chat(&"x".repeat(n))).await;
+    assert_eq!(
+        a.expect("m")
+            .await
+            .field(2)
+            .and_then(Field::as_str)
+            .map(str::len),
+        Some(n)
+    );
+    a.send(&chat(&"z".repeat(n + 1))).await;
+    a.expect_err(105).await;
+}
+
+#[tokio::test]
+async fn whispers_are_flood_controlled_and_the_window_slides() {
+    // "Flood control for `m` and whispers: more than `--flood LINES/SECS` … sliding window".
+    let sim = Sim::start(&["--flood", "2/3", "--repeat-limit", "0"]);
+    let (mut a, _) = sim.join("lobby", Some("a")).await;
+    let (mut b, _) = sim.join("lobby", Some("b")).await;
+    a.expect("j").await;
+    for i in 0..2 {
+        a.send(&command(
+            "whisper",
+            vec!["b".into(), "".into(), format!("w{i}").into()],
+        ))
+        .await;
+        a.expect("w").await;
+        b.expect("w").await;
+    }
+    a.send(&command(
+        "whisper",
+        vec!["b".into(), "".into(), "w2".into()],
+    ))
+    .await;
+    a.expect_err(425).await;
+    // 1.8 s later the three lines above are still inside the 3 s window
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    a.send(&chat("still too soon")).await;
+    a.expect_err(425).await;
+}
+
+#[tokio::test]
+async fn configured_notice_is_in_notice_list() {
+    let sim = Sim::start(&["--room", "lobby:notice=환영합니다"]);
+    let (mut a, _) = sim.join("lobby", Some("a")).await;
+    a.send(&command("noticeList", vec![])).await;
+    let s = a.expect("s").await;
+    assert_eq!(
+        (num(&s, 0), s.field(1).and_then(Field::as_str)),
+        (12, Some("환영합니다"))
+    );
+}

@@ -559,3 +559,85 @@ async fn handshake_refusals_follow_rfc_6455() {
         Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
     );
 }
+
+// ---- Tests added by mutation testing (each kills a mutant that survived the suite above).
+
+#[tokio::test]
+async fn drop_after_drops_busy_connections_too() {
+    // "Drop each connection … this long after the upgrade": activity does not postpone it.
+    let sim = Sim::start(&["--fault", "drop-after=1"]);
+    let (mut a, _) = sim.join("lobby", Some("busy")).await;
+    let t = Instant::now();
+    let mut closed = false;
+    while t.elapsed() < Duration::from_secs(3) {
+        if a.ws
+            .send(Message::Binary(Bytes::from_static(b"p\n")))
+            .await
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        match tokio::time::timeout(Duration::from_millis(100), a.ws.next()).await {
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => {
+                closed = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        closed,
+        "a client sending every 100 ms was not dropped after 1 s"
+    );
+}
+
+#[tokio::test]
+async fn idle_timeout_counts_websocket_pings_as_traffic() {
+    // "Drop connections that sent nothing for this long": a WebSocket ping is something sent.
+    let sim = Sim::start(&["--fault", "idle-timeout=1"]);
+    let (mut c, _) = sim.join("lobby", Some("pinger")).await;
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(2500) {
+        c.ws.send(Message::Ping(Bytes::from_static(b"x")))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    c.send(&chat("still here")).await;
+    assert_eq!(
+        c.expect("m").await.field(2).and_then(Field::as_str),
+        Some("still here")
+    );
+}
+
+#[tokio::test]
+async fn hijack200_answers_plain_requests_too() {
+    // "Answer every HTTP request, upgrades included, with a plain `200 OK` HTML page."
+    let sim = Sim::start(&["--fault", "hijack200"]);
+    let r = http_raw(&sim.addr, "GET /x.js HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let r = String::from_utf8_lossy(&r);
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+    assert!(r.contains("<html"), "{r}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn www_refuses_symlinks_that_leave_the_directory() {
+    // "symlinks must stay inside DIR".
+    let base = std::env::temp_dir().join(format!("uchat-sim-link-test-{}", std::process::id()));
+    let dir = base.join("www");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(base.join("secret.txt"), "top secret").unwrap();
+    std::fs::write(dir.join("inside.txt"), "fine").unwrap();
+    std::os::unix::fs::symlink(base.join("secret.txt"), dir.join("leak.txt")).unwrap();
+    std::os::unix::fs::symlink(dir.join("inside.txt"), dir.join("ok.txt")).unwrap();
+    let sim = Sim::start(&["--www", dir.to_str().unwrap()]);
+    let get = |p: &str| format!("GET {p} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = String::from_utf8_lossy(&http_raw(&sim.addr, &get("/leak.txt")).await).into_owned();
+    assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+    assert!(!r.contains("top secret"));
+    let r = String::from_utf8_lossy(&http_raw(&sim.addr, &get("/ok.txt")).await).into_owned();
+    assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("fine"), "{r}");
+    let _ = std::fs::remove_dir_all(&base);
+}
