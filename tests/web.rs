@@ -490,6 +490,155 @@ async fn on_command_parses_args_replies_and_honours_the_cooldown() {
     b.close();
 }
 
+/// README "Events" and the user object, field by field: the `'join'` payload is `{my, room}`;
+/// `time` and `connected` are ms since the epoch (on the tape's user objects and on
+/// `connect()`'s); a whisper's `self` is true for the sender's own copy; a chat-log replay is
+/// `history: true`, a live line `history: false`.
+#[wasm_bindgen_test]
+async fn payload_fields_and_units_follow_the_readme() {
+    let a = guest("t-fields", "alice");
+    let b = guest("t-fields", "bob");
+    let joins = Rec::on(&a, "join");
+    let a_msgs = Rec::on(&a, "message");
+    let a_whispers = Rec::on(&a, "whisper");
+    let b_whispers = Rec::on(&b, "whisper");
+    let now = js_sys::Date::now();
+    let ms = |v: &JsValue, what: &str| {
+        let t = v.as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (now - 600_000.0..now + 600_000.0).contains(&t),
+            "{what} in ms since the epoch: {t}"
+        );
+    };
+    let me = connect(&a).await.unwrap();
+    ms(&prop(&me, "connected"), "connect()'s user.connected");
+    assert!(wait_for(3000, || joins.len() >= 1).await, "'join' event");
+    let j = &joins.all()[0];
+    assert_eq!(text(&prop(j, "my"), "nick"), "alice", "'join' payload .my");
+    assert_eq!(
+        text(&prop(j, "room"), "id"),
+        room("t-fields"),
+        "'join' payload .room"
+    );
+
+    connect(&b).await.unwrap();
+    b.send("hello".into(), JsValue::UNDEFINED).unwrap();
+    assert!(wait_for(3000, || a_msgs.len() >= 1).await, "live message");
+    let m = &a_msgs.all()[0];
+    assert_eq!(prop(m, "history").as_bool(), Some(false), "a live line");
+    ms(
+        &prop(&prop(m, "user"), "connected"),
+        "message.user.connected",
+    );
+
+    b.whisper("alice".into(), "psst".into()).unwrap();
+    assert!(wait_for(3000, || a_whispers.len() >= 1 && b_whispers.len() >= 1).await);
+    let (wa, wb) = (&a_whispers.all()[0], &b_whispers.all()[0]);
+    ms(&prop(wa, "time"), "whisper.time");
+    ms(&prop(wb, "time"), "whisper.time (sender's copy)");
+    assert_eq!(prop(wa, "self").as_bool(), Some(false), "received whisper");
+    assert_eq!(
+        prop(wb, "self").as_bool(),
+        Some(true),
+        "the sender's own whisper"
+    );
+
+    // A bot that joins later gets "hello" from the chat log: history. (Server times are whole
+    // seconds, and a line of the join's own second counts as live: join a second later.)
+    sleep(1100).await;
+    let c = guest("t-fields", "carol");
+    let c_msgs = Rec::on(&c, "message");
+    connect(&c).await.unwrap();
+    assert!(
+        wait_for(3000, || c_msgs
+            .texts("content")
+            .contains(&"hello".to_owned()))
+        .await,
+        "the chat log after the join"
+    );
+    let old = c_msgs
+        .all()
+        .into_iter()
+        .find(|m| text(m, "content") == "hello")
+        .unwrap();
+    assert_eq!(
+        prop(&old, "history").as_bool(),
+        Some(true),
+        "a chat-log replay"
+    );
+    a.close();
+    b.close();
+    c.close();
+}
+
+/// README "Methods": `close()` … "pending `connect()` rejects" (with code `'closed'`), rather
+/// than leaving the promise pending for ever.
+#[wasm_bindgen_test]
+async fn close_rejects_a_pending_connect() {
+    let b = guest("t-close-pending", "early");
+    let pending = b.connect(JsValue::UNDEFINED);
+    b.close();
+    let timeout = js_sys::Promise::new(&mut |resolve, _| {
+        web_sys::window()
+            .unwrap()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 3000)
+            .unwrap();
+    });
+    let raced = JsFuture::from(js_sys::Promise::race(&js_sys::Array::of2(
+        &pending, &timeout,
+    )))
+    .await;
+    let err = raced.expect_err("connect() must reject after close(), not resolve or hang");
+    assert_eq!(
+        prop(&err, "code").as_string().as_deref(),
+        Some("closed"),
+        "{err:?}"
+    );
+}
+
+/// `cooldownMs` (README "Methods", `onCommand`): one cooldown for everyone, unlike
+/// `perUserCooldownMs`: a second user's command inside it is not handled.
+#[wasm_bindgen_test]
+async fn on_command_cooldown_ms_holds_for_every_user() {
+    let a = guest("t-cooldown", "cdbot");
+    let b = guest("t-cooldown", "first");
+    let c = guest("t-cooldown", "second");
+    let calls = Rc::new(RefCell::new(Vec::<String>::new()));
+    let sink = calls.clone();
+    let handler = Closure::<dyn FnMut(JsValue)>::new(move |ctx: JsValue| {
+        sink.borrow_mut().push(text(&prop(&ctx, "user"), "nick"));
+    });
+    a.on_command(
+        "hi".into(),
+        handler.as_ref().unchecked_ref::<Function>().clone(),
+        options(&[("cooldownMs", 60_000.into())]),
+    )
+    .unwrap();
+    let a_msgs = Rec::on(&a, "message");
+    connect(&a).await.unwrap();
+    connect(&b).await.unwrap();
+    connect(&c).await.unwrap();
+    b.send("!hi".into(), JsValue::UNDEFINED).unwrap();
+    assert!(
+        wait_for(3000, || !calls.borrow().is_empty()).await,
+        "first !hi handled"
+    );
+    c.send("!hi".into(), JsValue::UNDEFINED).unwrap();
+    assert!(
+        wait_for(3000, || a_msgs.len() >= 2).await,
+        "second !hi arrived"
+    );
+    sleep(200).await;
+    assert_eq!(
+        *calls.borrow(),
+        ["first"],
+        "the second user's !hi is inside the cooldown"
+    );
+    a.close();
+    b.close();
+    c.close();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reconnect, rate limit, memory
 
@@ -530,6 +679,14 @@ async fn drop_reconnects_rejoins_and_delivers_queued_lines_once_in_order() {
     );
     assert!(reconnecting.len() >= 1);
     assert_eq!(prop(&reconnecting.all()[0], "attempt").as_f64(), Some(1.0));
+    // `delayMs` is the wait in whole ms: the first one within `minDelayMs` (full jitter).
+    let delay = prop(&reconnecting.all()[0], "delayMs")
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    assert!(
+        delay.fract() == 0.0 && (0.0..=200.0).contains(&delay),
+        "delayMs {delay}: whole ms in 0..=200"
+    );
     // The queued lines come back as our own echo: once each, in order.
     assert!(wait_for(1500, || mine.len() >= 3).await);
     sleep(300).await;

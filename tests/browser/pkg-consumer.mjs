@@ -121,6 +121,12 @@ try {
   const noop = () => {};
   r.offChain = bot.on('message', noop).off('message', noop) === bot;
   bot.onCommand('ping', ({ reply, user, args }) => reply('pong'), { perUserCooldownMs: 1000 });
+  // off() must really remove the listener and once() must fire once (through the facade).
+  let offCalls = 0, onceCalls = 0, botSaw = 0;
+  const removed = () => { offCalls++; };
+  bot.on('message', removed).off('message', removed);
+  bot.once('message', () => { onceCalls++; });
+  bot.on('message', () => { botSaw++; });
   const me = await bot.connect();
   r.meNick = me.nick;
   r.state = bot.state;
@@ -165,6 +171,9 @@ try {
   asker.command('info', 'pingbot');          // variadic command(name, ...args)
   asker.send('!ping');
   r.pong = await Promise.race([seen, new Promise((res) => setTimeout(() => res('timeout'), 10000))]);
+  // The bot saw at least '!ping' and its own 'pong'.
+  for (let i = 0; i < 150 && botSaw < 2; i++) await new Promise((res) => setTimeout(res, 20));
+  r.listenerCalls = { botSaw, offCalls, onceCalls };
   asker.close();
   bot.close();
   r.closed = bot.state;
@@ -439,6 +448,9 @@ async function main() {
       check('new UChatBot is an instance of the exported class', r.instance === true);
       check("state 'idle' and me null before connect", r.stateBefore === 'idle' && r.meBefore === null, `${r.stateBefore} ${r.meBefore}`);
       check('on/once/off return the bot (chaining)', r.chain === true && r.offChain === true);
+      check('off() removes the listener; once() fires once (over two messages)', r.listenerCalls &&
+        r.listenerCalls.botSaw >= 2 && r.listenerCalls.offCalls === 0 && r.listenerCalls.onceCalls === 1,
+        JSON.stringify(r.listenerCalls));
       check('connect() resolves with my user; getters me/state/room/queued/users work',
         r.meNick === 'pingbot' && r.state === 'joined' && r.getterMe === 'pingbot' && /^consumer/.test(r.roomId || '') &&
         r.queued === 'number' && r.usersHasMe === true, JSON.stringify(r));
