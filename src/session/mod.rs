@@ -923,36 +923,27 @@ impl Session {
             _ => return,
         }
         self.heartbeat_at = None;
-        if !self.ever_joined {
-            let info = if was_open {
-                ErrorInfo::sdk(
-                    "closed",
-                    format!(
-                        "The server closed the connection before the join completed \
-                         (close code {}{}).",
-                        // As u32: the only u16 formatted in the wasm (one Display impl less).
-                        u32::from(code),
-                        fmt_reason(reason)
-                    ),
-                )
-            } else {
-                ErrorInfo::sdk("handshake", HANDSHAKE_HINT)
-            };
-            self.emit(Event::Error(info.clone()));
-            self.join_failed(info);
-            self.emit(Event::Disconnect {
-                code,
-                reason: reason.to_owned(),
-                will_reconnect: false,
-            });
-            self.set_state(State::Closed);
-            return;
-        }
-        if self.no_rejoin {
-            self.join_failed(ErrorInfo::sdk(
-                "closed",
-                "the server closed the connection after an error that ends the session",
-            ));
+        // Before the first join: the connect() fails. After a fatal code in the room: the
+        // session ends (a waiting connect() is ended by `set_state`).
+        if !self.ever_joined || self.no_rejoin {
+            if !self.ever_joined {
+                let info = if was_open {
+                    ErrorInfo::sdk(
+                        "closed",
+                        format!(
+                            "The server closed the connection before the join completed \
+                             (close code {}{}).",
+                            // As u32: the only u16 formatted in the wasm (one Display impl less).
+                            u32::from(code),
+                            fmt_reason(reason)
+                        ),
+                    )
+                } else {
+                    ErrorInfo::sdk("handshake", HANDSHAKE_HINT)
+                };
+                self.emit(Event::Error(info.clone()));
+                self.join_failed(info);
+            }
             self.emit(Event::Disconnect {
                 code,
                 reason: reason.to_owned(),
