@@ -33,6 +33,38 @@ fn frame(msgs: &[Incoming]) -> Vec<u8> {
         .collect()
 }
 
+/// A chat line from `from` with an optional server time.
+fn chat_from(text: &str, time: Option<i64>, from: [u8; 8]) -> Incoming {
+    Incoming::Message(ChatMessage {
+        from: UserKey(from.to_vec()),
+        style: String::new(),
+        text: text.into(),
+        time,
+    })
+}
+
+/// The `'message'` events' texts and history flags, in order.
+fn message_flags(ev: &[Event]) -> Vec<(String, bool)> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::Message {
+                content, history, ..
+            } => Some((content.clone(), *history)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The arguments of every command trigger, in order.
+fn command_args(ev: &[Event]) -> Vec<Vec<String>> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::Command(t) => Some(t.args.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 struct H {
     s: Session,
     now: u64,
@@ -93,6 +125,10 @@ impl H {
         self.s.connect(self.now);
         self.s.on_open(self.now);
         self.drain();
+        self.join_answer();
+    }
+    /// The server's answer to a join (`i1` at server time 1_700_000_005, my `k`, `i2`).
+    fn join_answer(&mut self) {
         self.server(&[
             Incoming::RoomInfo(RoomInfo {
                 name: "Lobby".into(),
@@ -104,6 +140,14 @@ impl H {
             Incoming::User(rec(ME, "봇", 0)),
             Incoming::MyKey(UserKey(ME.to_vec())),
         ]);
+    }
+    /// The socket drops; the reconnect opens a new one (the join line is sent).
+    fn drop_and_reopen(&mut self) {
+        self.s.on_close(self.now, 1006, "");
+        self.drain();
+        self.advance(60_000);
+        self.s.on_open(self.now);
+        self.drain();
     }
     fn keys(&self) -> Vec<&str> {
         self.sent.iter().map(|l| l.key.as_str()).collect()
@@ -511,22 +555,13 @@ fn huge_durations_saturate_instead_of_overflowing() {
     h.s.send(h.now, &chat("hi")).unwrap();
     h.drain();
     assert_eq!(h.chat_lines(), ["hi"], "the bucket locked up");
-    let bang = |text: &str| {
-        Incoming::Message(ChatMessage {
-            from: UserKey(BOB.to_vec()),
-            style: String::new(),
-            text: text.into(),
-            time: None,
-        })
-    };
-    h.server(&[Incoming::User(rec(BOB, "bob", 0)), bang("!x")]);
+    h.server(&[
+        Incoming::User(rec(BOB, "bob", 0)),
+        chat_from("!x", None, BOB),
+    ]);
     h.advance(1);
-    h.server(&[bang("!x")]);
-    let fired = h
-        .take_events()
-        .iter()
-        .filter(|e| matches!(e, Event::Command(_)))
-        .count();
+    h.server(&[chat_from("!x", None, BOB)]);
+    let fired = command_args(&h.take_events()).len();
     assert_eq!(
         fired, 1,
         "a cooldown of 'for ever' let the second one through"
@@ -692,108 +727,48 @@ fn chat_log_replay_is_history_and_never_triggers_commands() {
     h.join(); // i1 server time 1_700_000_005
     h.server(&[
         Incoming::User(rec(BOB, "bob", 0)),
-        Incoming::Message(ChatMessage {
-            from: UserKey(BOB.to_vec()),
-            style: String::new(),
-            text: "!ping old".into(),
-            time: Some(1_699_999_000),
-        }),
-        Incoming::Message(ChatMessage {
-            from: UserKey(BOB.to_vec()),
-            style: String::new(),
-            text: "!ping new".into(),
-            time: Some(1_700_000_005),
-        }),
+        chat_from("!ping old", Some(1_699_999_000), BOB),
+        chat_from("!ping new", Some(1_700_000_005), BOB),
     ]);
     let ev = h.take_events();
-    let flags: Vec<(String, bool)> = ev
-        .iter()
-        .filter_map(|e| match e {
-            Event::Message {
-                content, history, ..
-            } => Some((content.clone(), *history)),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        flags,
+        message_flags(&ev),
         [
             ("!ping old".to_owned(), true),
             ("!ping new".to_owned(), false)
         ]
     );
-    let triggers: Vec<_> = ev
-        .iter()
-        .filter_map(|e| match e {
-            Event::Command(t) => Some(t.args.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(triggers, [vec!["new".to_owned()]]);
+    assert_eq!(command_args(&ev), [vec!["new".to_owned()]]);
 
     // A reconnect within the same second: the replay of the line that ran the command is
     // history; another line of that second is live.
-    h.s.on_close(h.now, 1006, "");
-    h.drain();
-    h.advance(60_000);
-    h.s.on_open(h.now);
-    h.drain();
-    h.server(&[
-        Incoming::RoomInfo(RoomInfo {
-            name: "Lobby".into(),
-            mode: RoomMode::Basic,
-            created: 1_600_000_000,
-            flag_bytes: vec![],
-            server_time: 1_700_000_005,
-        }),
-        Incoming::User(rec(ME, "봇", 0)),
-        Incoming::MyKey(UserKey(ME.to_vec())),
-        Incoming::User(rec(BOB, "bob", 0)),
-    ]);
+    h.drop_and_reopen();
+    h.join_answer();
+    h.server(&[Incoming::User(rec(BOB, "bob", 0))]);
     h.take_events();
-    let line = |text: &str| {
-        Incoming::Message(ChatMessage {
-            from: UserKey(BOB.to_vec()),
-            style: String::new(),
-            text: text.into(),
-            time: Some(1_700_000_005),
-        })
-    };
+    let line = |text: &str| chat_from(text, Some(1_700_000_005), BOB);
     h.server(&[line("!ping new"), line("!ping newer")]);
     let ev = h.take_events();
-    let flags: Vec<(String, bool)> = ev
-        .iter()
-        .filter_map(|e| match e {
-            Event::Message {
-                content, history, ..
-            } => Some((content.clone(), *history)),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        flags,
+        message_flags(&ev),
         [
             ("!ping new".to_owned(), true),
             ("!ping newer".to_owned(), false)
         ]
     );
-    let triggers: Vec<_> = ev
-        .iter()
-        .filter_map(|e| match e {
-            Event::Command(t) => Some(t.args.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(triggers, [vec!["newer".to_owned()]], "a replay ran again");
+    assert_eq!(
+        command_args(&ev),
+        [vec!["newer".to_owned()]],
+        "a replay ran again"
+    );
 
     // Without a reconnect, the same command twice in the join's second runs twice.
     h.server(&[line("!ping newest"), line("!ping newest")]);
-    let n = h
-        .take_events()
-        .iter()
-        .filter(|e| matches!(e, Event::Command(_)))
-        .count();
-    assert_eq!(n, 2, "a live repeat was taken for a replay");
+    assert_eq!(
+        command_args(&h.take_events()).len(),
+        2,
+        "a live repeat was taken for a replay"
+    );
 }
 
 #[test]
@@ -804,41 +779,18 @@ fn a_replay_of_a_timeless_live_command_does_not_run_again() {
         .register("ping", CommandOptions::default())
         .unwrap();
     h.join(); // i1 server time 1_700_000_005, the local clock 1_700_000_000_000 ms
-    let bob = |text: &str, time| {
-        Incoming::Message(ChatMessage {
-            from: UserKey(BOB.to_vec()),
-            style: String::new(),
-            text: text.into(),
-            time,
-        })
-    };
-    h.server(&[Incoming::User(rec(BOB, "bob", 0)), bob("!ping", None)]);
-    assert!(h
-        .take_events()
-        .iter()
-        .any(|e| matches!(e, Event::Command(_))));
-    h.s.on_close(h.now, 1006, "");
-    h.advance(60_000);
-    h.s.on_open(h.now);
-    h.drain();
     h.server(&[
-        Incoming::RoomInfo(RoomInfo {
-            name: "Lobby".into(),
-            mode: RoomMode::Basic,
-            created: 1_600_000_000,
-            flag_bytes: vec![],
-            server_time: 1_700_000_005,
-        }),
-        Incoming::User(rec(ME, "봇", 0)),
-        Incoming::MyKey(UserKey(ME.to_vec())),
         Incoming::User(rec(BOB, "bob", 0)),
+        chat_from("!ping", None, BOB),
     ]);
+    assert_eq!(command_args(&h.take_events()).len(), 1);
+    h.drop_and_reopen();
+    h.join_answer();
+    h.server(&[Incoming::User(rec(BOB, "bob", 0))]);
     h.take_events();
-    h.server(&[bob("!ping", Some(1_700_000_005))]);
+    h.server(&[chat_from("!ping", Some(1_700_000_005), BOB)]);
     assert!(
-        !h.take_events()
-            .iter()
-            .any(|e| matches!(e, Event::Command(_))),
+        command_args(&h.take_events()).is_empty(),
         "the replay ran again"
     );
 }
@@ -1503,44 +1455,12 @@ fn split_plain_matches_a_byte_by_byte_split() {
 // Guarantees that a mutation review (session 19) found untested: each of these fails with one
 // plausible bug in the session (a fatal code dropped, the bucket refilled per join, …).
 
-/// A chat line from `from` with an optional server time.
-fn chat_from(text: &str, time: Option<i64>, from: [u8; 8]) -> Incoming {
-    Incoming::Message(ChatMessage {
-        from: UserKey(from.to_vec()),
-        style: String::new(),
-        text: text.into(),
-        time,
-    })
-}
-/// The socket drops; the reconnect opens a new one (the join line is sent).
-fn drop_and_reopen(h: &mut H) {
-    h.s.on_close(h.now, 1006, "");
-    h.drain();
-    h.advance(60_000);
-    h.s.on_open(h.now);
-    h.drain();
-}
-/// The server's join answer on the new socket (same server second as [`H::join`]'s).
-fn rejoin_frames(h: &mut H) {
-    h.server(&[
-        Incoming::RoomInfo(RoomInfo {
-            name: "Lobby".into(),
-            mode: RoomMode::Basic,
-            created: 1_600_000_000,
-            flag_bytes: vec![],
-            server_time: 1_700_000_005,
-        }),
-        Incoming::User(rec(ME, "봇", 0)),
-        Incoming::MyKey(UserKey(ME.to_vec())),
-    ]);
-}
-
 #[test]
 fn fatal_codes_end_a_rejoin() {
     for code in [202, 203, 205, 208, 210, 305, 405, 408, 415, 419, 701] {
         let mut h = H::guest();
         h.join();
-        drop_and_reopen(&mut h);
+        h.drop_and_reopen();
         h.take_events();
         h.server(&[Incoming::Error(ErrorCode::from_code(code))]);
         assert_eq!(h.s.state(), State::Closed, "{code}");
@@ -1553,7 +1473,7 @@ fn fatal_codes_end_a_rejoin() {
 fn healable_rejoin_error_is_retried() {
     let mut h = H::guest();
     h.join();
-    drop_and_reopen(&mut h);
+    h.drop_and_reopen();
     h.take_events();
     h.server(&[Incoming::Error(ErrorCode::from_code(207))]);
     assert_eq!(h.s.state(), State::Reconnecting);
@@ -1578,7 +1498,7 @@ fn reconnect_does_not_refill_the_bucket() {
     for i in 0..5 {
         h.s.send(h.now, &chat(&format!("b{i}"))).unwrap();
     }
-    rejoin_frames(&mut h);
+    h.join_answer();
     // Within about a second of the burst: at most one more line (one token per 600 ms).
     assert!(h.chat_lines().len() <= 6, "{:?}", h.chat_lines());
 }
@@ -1636,7 +1556,7 @@ fn backoff_starts_over_after_a_rejoin() {
         h.advance(60_000);
         h.s.on_open(h.now);
         h.drain();
-        rejoin_frames(&mut h);
+        h.join_answer();
         assert_eq!(h.s.state(), State::Joined);
     }
 }
@@ -1662,7 +1582,7 @@ fn token_rejoin_has_a_fresh_time() {
     let mut h = H::new(cfg);
     h.join();
     let t0 = h.now / 1000;
-    drop_and_reopen(&mut h);
+    h.drop_and_reopen();
     let joins: Vec<&Line> = h.sent.iter().filter(|l| l.key == "j").collect();
     assert_eq!(joins.len(), 2);
     assert_eq!(joins[0].fields[11], Field::from(t0.to_string()));
@@ -1683,15 +1603,14 @@ fn replay_check_compares_the_sender() {
         Incoming::User(rec(CAROL, "carol", 0)),
         chat_from("!ping", Some(1_700_000_005), BOB),
     ]);
-    drop_and_reopen(&mut h);
-    rejoin_frames(&mut h);
+    h.drop_and_reopen();
+    h.join_answer();
     h.server(&[Incoming::User(rec(CAROL, "carol", 0))]);
     h.take_events();
     h.server(&[chat_from("!ping", Some(1_700_000_005), CAROL)]);
-    assert!(
-        h.take_events()
-            .iter()
-            .any(|e| matches!(e, Event::Command(_))),
+    assert_eq!(
+        command_args(&h.take_events()).len(),
+        1,
         "carol's live line taken for bob's replay"
     );
 }
@@ -1717,8 +1636,8 @@ fn rejoin_clears_departed_users() {
         Incoming::UserJoin(UserKey(BOB.to_vec())),
     ]);
     assert!(h.s.users().by_nick("bob").is_some());
-    drop_and_reopen(&mut h);
-    rejoin_frames(&mut h);
+    h.drop_and_reopen();
+    h.join_answer();
     assert!(
         h.s.users().by_nick("bob").is_none(),
         "bob left while we were away"
