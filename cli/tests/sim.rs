@@ -318,17 +318,7 @@ async fn malformed_lines_and_garbage_frames() {
 async fn moderation_mute_notice_info_ban() {
     let sim = Sim::start(&["--room", "club:token=tok"]);
     let join = |nick: &str, auth: &str| {
-        token_join(
-            "club",
-            "tok",
-            now(),
-            &UserFields {
-                nick: Some(nick.into()),
-                id: Some(format!("id-{nick}")),
-                auth: Some(auth.into()),
-                ..UserFields::default()
-            },
-        )
+        member_join("club", "tok", now(), nick, &format!("id-{nick}"), auth)
     };
     let mut admin = sim.connect().await;
     admin.send(&join("boss", "subadmin")).await;
@@ -537,16 +527,7 @@ async fn random_frames_never_break_the_server() {
 async fn mute_for_an_unrepresentable_period_is_refused_and_the_server_keeps_serving() {
     let sim = Sim::start(&["--room", "club:token=tok"]);
     let join = |nick: &str, auth: &str| {
-        token_join(
-            "club",
-            "tok",
-            now(),
-            &UserFields {
-                nick: Some(nick.into()),
-                auth: Some(auth.into()),
-                ..UserFields::default()
-            },
-        )
+        member_join("club", "tok", now(), nick, &format!("id-{nick}"), auth)
     };
     let mut admin = sim.connect().await;
     admin.send(&join("boss", "admin")).await;
@@ -627,30 +608,22 @@ async fn k_mute_bit_is_the_current_state_after_a_timed_mute_runs_out() {
 
 // ---- Tests added by mutation testing (each kills a mutant that survived the suite above).
 
-/// A token join whose hash is right, with the given fields and time.
-fn tok_join(room: &str, token: &str, time: i64, nick: &str, id: &str, auth: &str) -> Line {
-    token_join(
-        room,
-        token,
-        time,
-        &UserFields {
-            nick: Some(nick.into()),
-            id: Some(id.into()),
-            auth: Some(auth.into()),
-            ..UserFields::default()
-        },
-    )
-}
-
 #[tokio::test]
 async fn token_time_too_far_in_the_future_is_205() {
     // "`time` within `--time-skew` (default 300 s) of the server clock (205)": both directions.
     let sim = Sim::start(&["--room", "club:token=tok"]);
     let mut c = sim.connect().await;
-    c.send(&tok_join("club", "tok", now() + 1000, "f", "f", "member"))
-        .await;
+    c.send(&member_join(
+        "club",
+        "tok",
+        now() + 1000,
+        "f",
+        "f",
+        "member",
+    ))
+    .await;
     c.expect_err(205).await;
-    c.send(&tok_join("club", "tok", now() + 100, "f", "f", "member"))
+    c.send(&member_join("club", "tok", now() + 100, "f", "f", "member"))
         .await;
     c.expect_joined().await;
 }
@@ -758,7 +731,7 @@ async fn chat_log_keeps_the_newest_100_oldest_first() {
 async fn moderation_limits_equal_auth_zero_minutes_unmute_clear_log_and_ban_by_id() {
     let sim = Sim::start(&["--room", "club:token=tok"]);
     let mut boss = sim.connect().await;
-    boss.send(&tok_join(
+    boss.send(&member_join(
         "club",
         "tok",
         now(),
@@ -769,7 +742,7 @@ async fn moderation_limits_equal_auth_zero_minutes_unmute_clear_log_and_ban_by_i
     .await;
     boss.expect_joined().await;
     let mut peer = sim.connect().await;
-    peer.send(&tok_join(
+    peer.send(&member_join(
         "club",
         "tok",
         now(),
@@ -780,8 +753,15 @@ async fn moderation_limits_equal_auth_zero_minutes_unmute_clear_log_and_ban_by_i
     .await;
     peer.expect_joined().await;
     let mut user = sim.connect().await;
-    user.send(&tok_join("club", "tok", now(), "user", "id-user", "member"))
-        .await;
+    user.send(&member_join(
+        "club",
+        "tok",
+        now(),
+        "user",
+        "id-user",
+        "member",
+    ))
+    .await;
     user.expect_joined().await;
     boss.expect("j").await;
     boss.expect("j").await;
@@ -833,7 +813,7 @@ async fn moderation_limits_equal_auth_zero_minutes_unmute_clear_log_and_ban_by_i
     user.expect_closed(WAIT).await;
     let mut again = sim.connect().await;
     again
-        .send(&tok_join(
+        .send(&member_join(
             "club",
             "tok",
             now(),
@@ -844,7 +824,14 @@ async fn moderation_limits_equal_auth_zero_minutes_unmute_clear_log_and_ban_by_i
         .await;
     again.expect_err(408).await;
     again
-        .send(&tok_join("club", "tok", now(), "peer", "id-user", "member"))
+        .send(&member_join(
+            "club",
+            "tok",
+            now(),
+            "peer",
+            "id-user",
+            "member",
+        ))
         .await;
     again.expect_err(408).await;
 }

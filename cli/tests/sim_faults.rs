@@ -330,9 +330,9 @@ async fn crowd_joins_token_rooms_too() {
 /// and then the end. (Before: the 200 `chatList 100` answers, ~41 MB, were all queued and the
 /// connection stayed open; with a budget but a writer left running, the whole >4 MiB backlog
 /// still reached the client.)
-#[tokio::test]
-async fn a_client_that_stops_reading_is_disconnected_and_its_backlog_dropped() {
-    let sim = Sim::start(&["--flood", "0", "--repeat-limit", "0"]);
+/// Fills `lobby` with 100 chat lines of ~2 KB (a `chatList 100` answer is then ~205 KB) and
+/// returns the member that sent them.
+async fn fill_lobby(sim: &Sim) -> Client {
     let (mut filler, _) = sim.join("lobby", Some("filler")).await;
     for i in 0..100 {
         filler
@@ -342,6 +342,19 @@ async fn a_client_that_stops_reading_is_disconnected_and_its_backlog_dropped() {
     for _ in 0..100 {
         filler.expect("m").await;
     }
+    filler
+}
+
+/// `n` `chatList 100` requests, encoded back to back (one WebSocket frame).
+fn chat_lists(n: usize) -> Vec<u8> {
+    let one = uchat_bot::codec::encode(&command("chatList", vec![Field::Num(100)])).unwrap();
+    one.repeat(n)
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_and_its_backlog_dropped() {
+    let sim = Sim::start(&["--flood", "0", "--repeat-limit", "0"]);
+    let mut filler = fill_lobby(&sim).await;
 
     // The lazy client: a small receive buffer, one frame with 200 `chatList 100` requests
     // (each answer is 100 × (k + m) ≈ 205 KB), then no reading.
@@ -359,10 +372,7 @@ async fn a_client_that_stops_reading_is_disconnected_and_its_backlog_dropped() {
         &join_line("lobby", &UserData::guest(Some("lazy")), SESSION, None).unwrap(),
     )
     .unwrap();
-    for _ in 0..200 {
-        frame
-            .extend(uchat_bot::codec::encode(&command("chatList", vec![Field::Num(100)])).unwrap());
-    }
+    frame.extend(chat_lists(200));
     tokio::time::timeout(WAIT, ws.send(Message::Binary(Bytes::from(frame))))
         .await
         .expect("send timeout")
@@ -407,22 +417,10 @@ async fn a_client_that_stops_reading_is_disconnected_and_its_backlog_dropped() {
 #[tokio::test]
 async fn a_client_that_asks_for_a_lot_and_reads_is_served() {
     let sim = Sim::start(&["--flood", "0", "--repeat-limit", "0"]);
-    let (mut filler, _) = sim.join("lobby", Some("filler")).await;
-    for i in 0..100 {
-        filler
-            .send(&chat(&format!("{i:03}{}", "x".repeat(2000))))
-            .await;
-    }
-    for _ in 0..100 {
-        filler.expect("m").await;
-    }
+    let _filler = fill_lobby(&sim).await; // stays in the room
     let (mut reader, _) = sim.join("lobby", Some("reader")).await;
     // 40 answers of ~205 KB each, ~8 MB: twice the budget, asked in one frame.
-    let mut frame = Vec::new();
-    for _ in 0..40 {
-        frame
-            .extend(uchat_bot::codec::encode(&command("chatList", vec![Field::Num(100)])).unwrap());
-    }
+    let frame = chat_lists(40);
     reader.send_raw(&frame).await;
     let mut chat_lines = 0;
     while chat_lines < 40 * 100 {
@@ -439,17 +437,7 @@ async fn a_client_that_asks_for_a_lot_and_reads_is_served() {
 async fn a_ban_is_delivered_behind_a_long_delay() {
     let sim = Sim::start(&["--room", "club:token=tok", "--fault", "delay=1200"]);
     let join = |nick: &str, auth: &str| {
-        token_join(
-            "club",
-            "tok",
-            now(),
-            &UserFields {
-                nick: Some(nick.into()),
-                id: Some(format!("id-{nick}")),
-                auth: Some(auth.into()),
-                ..UserFields::default()
-            },
-        )
+        member_join("club", "tok", now(), nick, &format!("id-{nick}"), auth)
     };
     let mut admin = sim.connect().await;
     admin.send(&join("boss", "subadmin")).await;

@@ -179,6 +179,21 @@ pub fn token_join(room: &str, token: &str, time: i64, fields: &UserFields) -> Li
     join_line(room, &built.parse().unwrap(), SESSION, None).unwrap()
 }
 
+/// [`token_join`] of a member with a nick, an id and an auth (the other fields absent).
+pub fn member_join(room: &str, token: &str, time: i64, nick: &str, id: &str, auth: &str) -> Line {
+    token_join(
+        room,
+        token,
+        time,
+        &UserFields {
+            nick: Some(nick.into()),
+            id: Some(id.into()),
+            auth: Some(auth.into()),
+            ..UserFields::default()
+        },
+    )
+}
+
 /// Unix seconds now.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
