@@ -195,18 +195,12 @@ impl Ctx {
         // and every suite shares one build directory so nothing is built twice.
         let path = env::var_os("PATH").unwrap_or_default();
         if !env::split_paths(&path).any(|p| p == cargo_bin) {
-            let mut paths = vec![cargo_bin.clone()];
-            paths.extend(env::split_paths(&path));
-            let joined = env::join_paths(paths).map_err(|e| format!("PATH: {e}"))?;
-            env::set_var("PATH", joined);
+            prepend_path(cargo_bin.clone())?;
         }
         // A private Node.js (`ensure_node`), once installed, comes before the machine's.
         let node_bin = private_node_dir(&home).join("bin");
         if node_bin.join("node").exists() {
-            let mut paths = vec![node_bin];
-            paths.extend(env::split_paths(&env::var_os("PATH").unwrap_or_default()));
-            let joined = env::join_paths(paths).map_err(|e| format!("PATH: {e}"))?;
-            env::set_var("PATH", joined);
+            prepend_path(node_bin)?;
         }
         if env::var_os("CARGO_TARGET_DIR").is_none() {
             env::set_var("CARGO_TARGET_DIR", home.join(".cache/uchat-bot/target"));
@@ -394,6 +388,15 @@ fn apt_install(packages: &[&str]) -> Result<(), String> {
     apt(&install_args)
 }
 
+/// Puts `dir` first on this process's PATH, which every child inherits.
+fn prepend_path(dir: PathBuf) -> Result<(), String> {
+    let mut paths = vec![dir];
+    paths.extend(env::split_paths(&env::var_os("PATH").unwrap_or_default()));
+    let joined = env::join_paths(paths).map_err(|e| format!("PATH: {e}"))?;
+    env::set_var("PATH", joined);
+    Ok(())
+}
+
 /// The directory of the private Node.js that [`ensure_node`] installs.
 fn private_node_dir(home: &Path) -> PathBuf {
     home.join(".cache/uchat-bot/node")
@@ -467,12 +470,7 @@ fn ensure_node(ctx: &Ctx) -> Result<(), String> {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
             .map_err(|e| format!("chmod {}: {e}", path.display()))?;
     }
-    let mut paths = vec![bin];
-    paths.extend(env::split_paths(&env::var_os("PATH").unwrap_or_default()));
-    env::set_var(
-        "PATH",
-        env::join_paths(paths).map_err(|e| format!("PATH: {e}"))?,
-    );
+    prepend_path(bin)?;
     match node_major() {
         Some(v) if v >= MIN_NODE_MAJOR => Ok(()),
         v => Err(format!(
