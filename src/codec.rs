@@ -1222,10 +1222,18 @@ fn shortest_digits(x: f64) -> (String, i32) {
         (digits, exp.parse().unwrap_or(0))
     }
     let (digits, exp) = split(&format!("{x:e}"));
+    let k = digits.len();
+    // A tie needs the exact value's next digit to be 5: `x` rounded to k + 1 digits ends in 5
+    // then. Most values do not, and skip the long exact expansion below.
+    if !format!("{x:.k$e}")
+        .split_once('e')
+        .is_some_and(|(m, _)| m.ends_with('5'))
+    {
+        return (digits, exp);
+    }
     // A double's exact decimal expansion has at most 767 significant digits.
     let (exact, exact_exp) = split(&format!("{x:.800e}"));
     let exact = exact.trim_end_matches('0');
-    let k = digits.len();
     // A tie: the exact value is k digits and a final 5, halfway between two k-digit candidates.
     if exact_exp == exp && exact.len() == k + 1 && exact.ends_with('5') {
         let lower = &exact[..k];
