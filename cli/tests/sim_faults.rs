@@ -292,8 +292,87 @@ async fn plain_http_without_www_gets_426_and_head_works_with_www() {
     assert!(r.contains("Content-Length: 19"));
     assert!(r.ends_with("\r\n\r\n"), "HEAD has no body: {r:?}");
     let r = http_raw(&sim.addr, "POST /app.mjs HTTP/1.1\r\nHost: x\r\n\r\n").await;
-    assert!(String::from_utf8_lossy(&r).starts_with("HTTP/1.1 405"));
+    let r = String::from_utf8_lossy(&r).into_owned();
+    assert!(r.starts_with("HTTP/1.1 405"), "{r}");
+    // RFC 9110 §15.5.6: a 405 names the methods that are allowed.
+    assert!(r.contains("\r\nAllow: GET, HEAD\r\n"), "{r}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A whole response split at the end of its head: (status line and headers, body bytes).
+fn split_response(r: &[u8]) -> (String, Vec<u8>) {
+    let end = r
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no end of head in {:?}", String::from_utf8_lossy(r)))
+        + 4;
+    (
+        String::from_utf8_lossy(&r[..end]).into_owned(),
+        r[end..].to_vec(),
+    )
+}
+
+/// The `Content-Length` a response head states.
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .unwrap_or_else(|| panic!("no Content-Length in {head:?}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// RFC 9110 §9.3.2: the answer to a `HEAD` is the `GET`'s status and headers without content,
+/// whatever the status. Checks that the `GET` has a body of the stated length and the `HEAD`
+/// the same status and `Content-Length` and no body; returns the `HEAD`'s head.
+async fn head_like_get(addr: &str, target: &str, status: &str) -> String {
+    let ask = |method: &str| format!("{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let (get, body) = split_response(&http_raw(addr, &ask("GET")).await);
+    assert!(get.starts_with(status), "GET {target}: {get}");
+    assert!(!body.is_empty(), "GET {target} has a body");
+    assert_eq!(content_length(&get), body.len(), "GET {target}: {get}");
+    let (head, body) = split_response(&http_raw(addr, &ask("HEAD")).await);
+    assert!(head.starts_with(status), "HEAD {target}: {head}");
+    assert_eq!(content_length(&head), content_length(&get), "HEAD {target}");
+    assert!(
+        body.is_empty(),
+        "HEAD {target} got a body: {:?}",
+        String::from_utf8_lossy(&body)
+    );
+    head
+}
+
+#[tokio::test]
+async fn head_requests_get_no_body_whatever_the_status() {
+    // Without --www: 426 (before: the HEAD answer carried the GET's text).
+    let sim = Sim::start(&[]);
+    let head = head_like_get(&sim.addr, "/", "HTTP/1.1 426").await;
+    assert!(head.contains("Upgrade: websocket\r\n"), "{head}");
+    // A HEAD that asks for an upgrade is refused (it must be a GET), without a body either.
+    let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    let (head, body) = split_response(
+        &http_raw(
+            &sim.addr,
+            &format!("HEAD / HTTP/1.1\r\nHost: x\r\n{upgrade}\r\n"),
+        )
+        .await,
+    );
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    assert!(body.is_empty(), "{:?}", String::from_utf8_lossy(&body));
+    // With --www: the error statuses too.
+    let dir = std::env::temp_dir().join(format!("uchat-sim-head-errors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<p>hi</p>").unwrap();
+    let sim = Sim::start(&["--www", dir.to_str().unwrap()]);
+    head_like_get(&sim.addr, "/", "HTTP/1.1 200").await;
+    head_like_get(&sim.addr, "/missing.js", "HTTP/1.1 404").await;
+    head_like_get(&sim.addr, "/%2e%2e/x", "HTTP/1.1 403").await;
+    head_like_get(&sim.addr, "/%zz", "HTTP/1.1 400").await;
+    let _ = std::fs::remove_dir_all(&dir);
+    // The hijack200 fault's page.
+    let sim = Sim::start(&["--fault", "hijack200"]);
+    head_like_get(&sim.addr, "/", "HTTP/1.1 200").await;
 }
 
 #[tokio::test]

@@ -45,6 +45,12 @@ impl Request {
         };
         has("upgrade", "websocket") && has("connection", "upgrade")
     }
+
+    /// Whether the answer may carry a body: not for `HEAD` (RFC 9110 §9.3.2: the same status and
+    /// headers as a `GET`, `Content-Length` included, but no content).
+    pub fn wants_body(&self) -> bool {
+        self.method != "HEAD"
+    }
 }
 
 /// Reads and parses one request head. `Err` carries a reason for the log.
@@ -99,7 +105,7 @@ pub async fn read_request(stream: &mut TcpStream) -> Result<Request, String> {
 /// (RFC 6455 §4.2.1: an HTTP/1.1 GET with `Host`, `Sec-WebSocket-Key` the base64 of 16 bytes,
 /// `Sec-WebSocket-Version: 13`; a wrong version is answered with the one supported, §4.4).
 pub fn upgrade_response(req: &Request) -> Result<String, Vec<u8>> {
-    let bad = |why: &str| Err(simple(400, "Bad Request", why));
+    let bad = |why: &str| Err(answer(req, 400, "Bad Request", &[], why));
     if req.method != "GET" {
         return bad("a WebSocket upgrade must be a GET\n");
     }
@@ -110,7 +116,8 @@ pub fn upgrade_response(req: &Request) -> Result<String, Vec<u8>> {
         return bad("the Host header is missing\n");
     }
     if req.header("sec-websocket-version").map(str::trim) != Some("13") {
-        return Err(simple_with(
+        return Err(answer(
+            req,
             400,
             "Bad Request",
             &[("Sec-WebSocket-Version", "13")],
@@ -143,9 +150,10 @@ fn is_websocket_key(key: &str) -> bool {
 }
 
 /// The `426 Upgrade Required` answer to a plain request when no `--www` is served: it must name
-/// the protocol to upgrade to (RFC 7231 §6.5.15, RFC 7230 §6.7).
-pub fn upgrade_required() -> Vec<u8> {
-    simple_with(
+/// the protocol to upgrade to (RFC 9110 §15.5.22, §7.8). To a `HEAD`, without the body.
+pub fn upgrade_required(req: &Request) -> Vec<u8> {
+    answer(
+        req,
         426,
         "Upgrade Required",
         &[("Upgrade", "websocket"), ("Connection", "Upgrade, close")],
@@ -154,19 +162,34 @@ pub fn upgrade_required() -> Vec<u8> {
     )
 }
 
-/// A complete small response with `Connection: close`.
+/// A complete small response with `Connection: close`, for when there is no parsed request
+/// (so no `HEAD` to honour).
 pub fn simple(status: u16, reason: &str, body: &str) -> Vec<u8> {
-    simple_with(status, reason, &[], body)
-}
-
-/// [`simple`] with more headers; a `Connection` among them replaces `Connection: close`.
-fn simple_with(status: u16, reason: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
     response(
         status,
         reason,
         "text/plain; charset=utf-8",
         body.as_bytes(),
         true,
+        &[],
+    )
+}
+
+/// A small text answer to `req` with `Connection: close` (a `Connection` among `headers`
+/// replaces it). To a `HEAD` it has the same head, `Content-Length` included, and no body.
+fn answer(
+    req: &Request,
+    status: u16,
+    reason: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Vec<u8> {
+    response(
+        status,
+        reason,
+        "text/plain; charset=utf-8",
+        body.as_bytes(),
+        req.wants_body(),
         headers,
     )
 }
@@ -200,15 +223,16 @@ fn response(
     out
 }
 
-/// The page of the `hijack200` fault: what some ISPs answer to a plain `ws://` upgrade.
-pub fn hijack_page() -> Vec<u8> {
+/// The page of the `hijack200` fault: what some ISPs answer to a plain `ws://` upgrade (to a
+/// `HEAD`, its head only).
+pub fn hijack_page(req: &Request) -> Vec<u8> {
     response(
         200,
         "OK",
         "text/html; charset=utf-8",
         b"<!doctype html><html><head><title>Notice</title></head><body>\
           <p>This page was served instead of the site you asked for.</p></body></html>\n",
-        true,
+        req.wants_body(),
         &[],
     )
 }
@@ -299,10 +323,15 @@ pub fn resolve_path(root: &Path, target: &str) -> Result<PathBuf, (u16, &'static
 
 /// Serves one static-file request and closes. Returns the status for the log.
 pub async fn serve_static(stream: &mut TcpStream, root: &Path, req: &Request) -> u16 {
-    let head_only = req.method == "HEAD";
-    if req.method != "GET" && !head_only {
+    if req.method != "GET" && req.method != "HEAD" {
         let _ = stream
-            .write_all(&simple(405, "Method Not Allowed", "only GET and HEAD\n"))
+            .write_all(&answer(
+                req,
+                405,
+                "Method Not Allowed",
+                &[("Allow", "GET, HEAD")],
+                "only GET and HEAD\n",
+            ))
             .await;
         return 405;
     }
@@ -310,11 +339,11 @@ pub async fn serve_static(stream: &mut TcpStream, root: &Path, req: &Request) ->
         Ok(file) => match tokio::fs::read(&file).await {
             Ok(body) => (
                 200,
-                response(200, "OK", content_type(&file), &body, !head_only, &[]),
+                response(200, "OK", content_type(&file), &body, req.wants_body(), &[]),
             ),
-            Err(_) => (404, simple(404, "Not Found", "not found\n")),
+            Err(_) => (404, answer(req, 404, "Not Found", &[], "not found\n")),
         },
-        Err((code, reason)) => (code, simple(code, reason, &format!("{reason}\n"))),
+        Err((code, reason)) => (code, answer(req, code, reason, &[], &format!("{reason}\n"))),
     };
     let _ = stream.write_all(&bytes).await;
     let _ = stream.shutdown().await;

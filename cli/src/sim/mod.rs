@@ -61,7 +61,8 @@
 //! * `--www DIR` serves GET/HEAD for files under DIR (index.html for directories; `..`, NUL and
 //!   backslashes refused, symlinks must stay inside DIR) on the same port; a WebSocket upgrade on
 //!   any path goes to the chat server. Without `--www` a plain request gets 426 with
-//!   `Upgrade: websocket`. An upgrade must be an HTTP/1.1 GET with `Host`, a `Sec-WebSocket-Key`
+//!   `Upgrade: websocket`. Every answer to a `HEAD` (426, 404, 400, the `hijack200` page…) is
+//!   the `GET`'s status and headers, `Content-Length` included, without the body. An upgrade must be an HTTP/1.1 GET with `Host`, a `Sec-WebSocket-Key`
 //!   that is the base64 of 16 bytes and `Sec-WebSocket-Version: 13`; anything else gets 400 (a
 //!   wrong version with `Sec-WebSocket-Version: 13`, RFC 6455 §4.4).
 //! * `--crowd N`: N simulated users in `--crowd-room` (default: the first room), each chatting

@@ -80,7 +80,7 @@ async fn handle_tcp(mut stream: TcpStream, peer: SocketAddr, hub: Arc<Hub>) {
             "{peer}: {} {}: answered 200 OK page (fault hijack200)",
             req.method, req.target
         ));
-        let _ = stream.write_all(&http::hijack_page()).await;
+        let _ = stream.write_all(&http::hijack_page(&req)).await;
         let _ = stream.shutdown().await;
         return;
     }
@@ -94,7 +94,7 @@ async fn handle_tcp(mut stream: TcpStream, peer: SocketAddr, hub: Arc<Hub>) {
                 ));
             }
             None => {
-                let _ = stream.write_all(&http::upgrade_required()).await;
+                let _ = stream.write_all(&http::upgrade_required(&req)).await;
             }
         }
         return;
