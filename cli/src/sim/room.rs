@@ -63,12 +63,15 @@ pub struct Outbox {
     queued: Arc<AtomicUsize>,
     /// Notified when the connection must close (banned, or too slow to read).
     pub kick: Arc<Notify>,
+    /// Every waiter is woken each time the writer takes a chunk (see [`Outbox::drained`]).
+    taken: Arc<Notify>,
 }
 
 /// The receiving end of an [`Outbox`], drained by the connection's writer.
 pub struct OutboxRx {
     rx: mpsc::UnboundedReceiver<Bytes>,
     queued: Arc<AtomicUsize>,
+    taken: Arc<Notify>,
 }
 
 impl OutboxRx {
@@ -89,6 +92,8 @@ impl OutboxRx {
     fn taken(&self, b: &Bytes) {
         self.queued
             .fetch_sub(b.len() + CHUNK_OVERHEAD, Ordering::Relaxed);
+        // Wakes the connection's reader if it waits in `drained` (cheap when nobody waits).
+        self.taken.notify_waiters();
     }
 }
 
@@ -97,13 +102,15 @@ impl Outbox {
     pub fn new() -> (Outbox, OutboxRx) {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
+        let taken = Arc::new(Notify::new());
         (
             Outbox {
                 tx,
                 queued: queued.clone(),
                 kick: Arc::new(Notify::new()),
+                taken: taken.clone(),
             },
-            OutboxRx { rx, queued },
+            OutboxRx { rx, queued, taken },
         )
     }
 
@@ -128,6 +135,21 @@ impl Outbox {
     /// Bytes queued and not yet taken by the writer (including the per-chunk charge).
     pub fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once at most `level` bytes are queued. No timer: the writer wakes the wait each
+    /// time it takes a chunk, and the level is checked again then. (Pending for good when the
+    /// writer is gone with bytes still queued; the caller's other branches end that wait.)
+    pub async fn drained(&self, level: usize) {
+        loop {
+            // Made before the check: `notify_waiters` reaches a `Notified` from its creation
+            // on, so a take between the check and the await still wakes this one.
+            let taken = self.taken.notified();
+            if self.queued() <= level {
+                return;
+            }
+            taken.await;
+        }
     }
 
     pub(super) fn send_lines(&self, lines: &[Line]) {
@@ -300,6 +322,8 @@ pub(super) fn guest_nick(room: &Room) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+
     use futures_util::FutureExt;
 
     use super::*;
@@ -326,6 +350,49 @@ mod tests {
         }
         assert_eq!(n, OUTBOX_BUDGET / cost + 1);
         assert_eq!(out.queued(), 0);
+    }
+
+    /// A waker that counts its wakes.
+    struct Wakes(AtomicUsize);
+
+    impl std::task::Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn drained_is_woken_by_the_writer_taking_chunks_not_by_a_timer() {
+        // A current-thread runtime whose timers only run when it parks: the test never lets it
+        // park, so only the writer's takes can wake the wait (a 5 ms poll, as before, cannot).
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (out, mut rx) = Outbox::new();
+            let chunk = Bytes::from(vec![b'x'; 100]);
+            let cost = chunk.len() + CHUNK_OVERHEAD;
+            for _ in 0..3 {
+                out.send(chunk.clone());
+            }
+            let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+            let waker = std::task::Waker::from(wakes.clone());
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut wait = std::pin::pin!(out.drained(cost));
+            assert!(wait.as_mut().poll(&mut cx).is_pending(), "3 chunks queued");
+            let mut seen = 0;
+            for left in [2, 1] {
+                assert!(rx.try_recv().is_some());
+                let now = wakes.0.load(Ordering::SeqCst);
+                assert!(now > seen, "taking a chunk woke the wait ({left} left)");
+                seen = now;
+                let ready = wait.as_mut().poll(&mut cx).is_ready();
+                assert_eq!(ready, left == 1, "{left} chunks left");
+            }
+            // Already at the level: ready at once.
+            assert!(out.drained(cost).now_or_never().is_some());
+        });
     }
 
     #[test]

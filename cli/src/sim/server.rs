@@ -39,13 +39,6 @@ fn flush_grace(backlog: usize, delay: Option<Duration>) -> Duration {
     (FLUSH_GRACE + delay.unwrap_or_default().saturating_mul(messages)).min(Duration::from_secs(60))
 }
 
-/// Resolves once `out` has at most `level` bytes queued (polled while the client reads).
-async fn drained(out: &Outbox, level: usize) {
-    while out.queued() > level {
-        sleep(Duration::from_millis(5)).await;
-    }
-}
-
 /// Accepts connections until the future is dropped.
 pub async fn accept_loop(listener: TcpListener, hub: Arc<Hub>) {
     loop {
@@ -171,7 +164,7 @@ async fn websocket(
                     // this, one frame of 25 `chatList 100` kicked a client reading at full speed.
                     if out.queued() > REQUEST_HOLD {
                         tokio::select! {
-                            _ = drained(&out, REQUEST_HOLD / 2) => {}
+                            _ = out.drained(REQUEST_HOLD / 2) => {}
                             _ = sleep(HOLD_TIMEOUT) => stop = Some((format!("kicked: does not read ({} bytes queued unsent)", out.queued()), false)),
                             _ = sleep_until(drop_at) => stop = Some(("dropped (fault drop-after)".to_owned(), true)),
                             _ = kick.notified() => stop = Some((format!("kicked: banned, or more than the outbox budget unread ({} bytes queued unsent)", out.queued()), false)),
