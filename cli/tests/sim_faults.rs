@@ -510,6 +510,58 @@ async fn a_client_that_asks_for_a_lot_and_reads_is_served() {
     }
 }
 
+/// An answer larger than the whole outbox budget (4 MiB) is not queued, even for a client that
+/// reads: the client is kicked, and the log says why. One just under the budget is served.
+/// (Before: the 5 MB `chatList 100` answer was queued whole and sent.)
+#[tokio::test]
+async fn an_answer_larger_than_the_outbox_budget_kicks_instead_of_being_queued() {
+    // Lines of ~50 KB need the line and field limits raised; 100 of them make a 5 MB answer.
+    let sim = Sim::start_logged(&[
+        "--flood",
+        "0",
+        "--repeat-limit",
+        "0",
+        "--max-line",
+        "60000",
+        "--max-field",
+        "55000",
+    ]);
+    let (mut filler, _) = sim.join("lobby", Some("filler")).await;
+    for i in 0..100 {
+        filler
+            .send(&chat(&format!("{i:03}{}", "x".repeat(50_000))))
+            .await;
+        filler.expect("m").await;
+    }
+    let (mut reader, _) = sim.join("lobby", Some("reader")).await;
+    // 80 lines, ~4.0 MB: within the budget, served whole.
+    reader
+        .send(&command("chatList", vec![Field::Num(80)]))
+        .await;
+    for _ in 0..80 {
+        assert_eq!(reader.next().await.key, "k");
+        assert_eq!(reader.next().await.key, "m");
+    }
+    // 100 lines, ~5.0 MB: not sent; the connection closes without any of it.
+    reader
+        .send(&command("chatList", vec![Field::Num(100)]))
+        .await;
+    match tokio::time::timeout(WAIT, reader.ws.next()).await {
+        Err(_) => panic!("connection still open"),
+        Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => {}
+        Ok(Some(Ok(m))) => panic!("got {} bytes of the oversized answer", m.len()),
+    }
+    let log = sim.wait_log("kicked: ");
+    assert!(log.contains("more than the outbox budget"), "{log}");
+    assert!(log.contains("not sent"), "{log}");
+    // The server and the others are fine.
+    filler.send(&chat("still here")).await;
+    assert_eq!(
+        filler.expect("m").await.field(2).and_then(Field::as_str),
+        Some("still here")
+    );
+}
+
 /// A ban's `s 1` and `ERR 408` reach the victim behind `--fault delay` longer than the flush
 /// grace's base (each message waits 1.2 s, and the writer is mid-delay when the ban comes).
 #[tokio::test]

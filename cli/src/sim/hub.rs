@@ -15,7 +15,7 @@ use uchat_bot::message::{
 
 use super::config::{Limits, RoomSpec, Settings};
 use super::room::{
-    enc, err_line, guest_nick, lock, random_bytes, sys_line, unix_now, ConnId, Member, Mute,
+    enc, err_line, guest_nick, lock, random_bytes, sys_line, unix_now, ConnId, Kick, Member, Mute,
     Outbox, Room, HISTORY,
 };
 use super::verify::{hash_matches, HashInput};
@@ -579,7 +579,7 @@ impl Hub {
                 victim
                     .out
                     .send_lines(&[notice.clone(), err_line(ErrorCode::Kicked)]);
-                victim.out.kick.notify_one();
+                victim.out.kick(Kick::Banned);
                 room.broadcast(
                     &enc(&[notice, Incoming::UserQuit { nick: nick.clone() }.to_line()]),
                     None,

@@ -57,7 +57,10 @@
 //!   members' lines pile up unread (each queued chunk counted with 64 bytes of overhead): what
 //!   would go over is dropped, the connection leaves its room, its writer gets 2 s to flush (plus
 //!   the `delay` fault per message left), and then the socket is closed with whatever is still
-//!   queued.
+//!   queued. An answer that alone is larger than 4 MiB is not queued at all, and its client is
+//!   disconnected the same way (the log says why): with the default limits only a `userList` of
+//!   thousands of members or a long `noticeList` is that large, a single line only with
+//!   `--max-line` and `--max-field` raised to megabytes.
 //! * `--www DIR` serves GET/HEAD for files under DIR (index.html for directories; `..`, NUL and
 //!   backslashes refused, symlinks must stay inside DIR) on the same port; a WebSocket upgrade on
 //!   any path goes to the chat server. Without `--www` a plain request gets 426 with

@@ -19,9 +19,11 @@ use super::config::RoomSpec;
 /// Lines of chat history kept per room for `chatList`.
 pub const HISTORY: usize = 100;
 /// Unsent bytes a connection may have queued. A chunk queued while more than this is waiting is
-/// refused and the connection is kicked, so one connection's queue never holds more than this
-/// plus one chunk (a single large answer, e.g. `chatList 100`, is always accepted when the
-/// client keeps up).
+/// refused and the connection is kicked; so is a chunk that alone costs more than this (an
+/// answer the connection could not be sent within its budget even with nothing else queued).
+/// One connection's queue therefore never holds more than twice this. A large answer that fits
+/// (`chatList 100` is ~205 KB with the default limits) is always accepted when the client keeps
+/// up.
 pub const OUTBOX_BUDGET: usize = 4 << 20;
 /// What each queued chunk is charged on top of its length (the `Bytes` handle and the channel
 /// slot), so that many tiny chunks are bounded too.
@@ -55,14 +57,45 @@ pub(super) fn sys_line(code: SystemCode, args: Vec<Field>) -> Line {
 /// Connection id, unique for the life of the process.
 pub type ConnId = u64;
 
+/// Why a connection is made to close (see [`Outbox::kick`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kick {
+    /// Banned from its room.
+    Banned,
+    /// More than [`OUTBOX_BUDGET`] queued unread when more had to be queued.
+    Backlog,
+    /// One chunk of this many bytes (an answer, or a line built from limits raised far above
+    /// the defaults) costs more than [`OUTBOX_BUDGET`] on its own; it was not queued.
+    TooLarge(usize),
+}
+
+impl std::fmt::Display for Kick {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kick::Banned => f.write_str("banned"),
+            Kick::Backlog => write!(
+                f,
+                "more than the outbox budget ({OUTBOX_BUDGET} bytes) unread"
+            ),
+            Kick::TooLarge(n) => write!(
+                f,
+                "{n} bytes to send at once, more than the outbox budget ({OUTBOX_BUDGET} bytes); \
+                 not sent"
+            ),
+        }
+    }
+}
+
 /// Where a member's outgoing bytes go, plus a way to make its connection close.
 #[derive(Clone)]
 pub struct Outbox {
     tx: mpsc::UnboundedSender<Bytes>,
     /// Bytes queued and not yet taken by the writer (each chunk charged [`CHUNK_OVERHEAD`] more).
     queued: Arc<AtomicUsize>,
-    /// Notified when the connection must close (banned, or too slow to read).
+    /// Notified when the connection must close (banned, or too slow to read); the first reason
+    /// is in `why`.
     pub kick: Arc<Notify>,
+    why: Arc<Mutex<Option<Kick>>>,
     /// Every waiter is woken each time the writer takes a chunk (see [`Outbox::drained`]).
     taken: Arc<Notify>,
 }
@@ -108,6 +141,7 @@ impl Outbox {
                 tx,
                 queued: queued.clone(),
                 kick: Arc::new(Notify::new()),
+                why: Arc::new(Mutex::new(None)),
                 taken: taken.clone(),
             },
             OutboxRx { rx, queued, taken },
@@ -115,21 +149,44 @@ impl Outbox {
     }
 
     /// Queues bytes. When more than [`OUTBOX_BUDGET`] bytes are already waiting (the peer does
-    /// not read), the bytes are dropped and the connection is kicked.
+    /// not read), the bytes are dropped and the connection is kicked ([`Kick::Backlog`]).
+    ///
+    /// Bytes that alone cost more than the budget are dropped and the connection is kicked
+    /// too ([`Kick::TooLarge`]), even with nothing queued: the sim does not hold more than its
+    /// budget for one answer, and cutting the answer short would leave the client waiting for
+    /// the rest of a `chatList` or for the empty `u` that ends a `userList`. With the default
+    /// limits only a `userList` of thousands of members or a long `noticeList` gets there; a
+    /// single chat line only with `--max-line` and `--max-field` raised to megabytes.
     pub fn send(&self, bytes: Bytes) {
         let cost = bytes.len() + CHUNK_OVERHEAD;
+        if cost > OUTBOX_BUDGET {
+            self.kick(Kick::TooLarge(bytes.len()));
+            return;
+        }
         // Charge first, so concurrent senders (several rooms' tasks) cannot all slip under the
         // budget together; undo when refused.
         let before = self.queued.fetch_add(cost, Ordering::Relaxed);
         if before > OUTBOX_BUDGET {
             self.queued.fetch_sub(cost, Ordering::Relaxed);
-            self.kick.notify_one();
+            self.kick(Kick::Backlog);
             return;
         }
         if self.tx.send(bytes).is_err() {
             // The writer is gone (connection closing): nothing will take these bytes.
             self.queued.fetch_sub(cost, Ordering::Relaxed);
         }
+    }
+
+    /// Makes the connection close: records `why` (unless a reason is already recorded) and
+    /// wakes the connection's task.
+    pub fn kick(&self, why: Kick) {
+        lock(&self.why).get_or_insert(why);
+        self.kick.notify_one();
+    }
+
+    /// The first reason the connection was kicked for.
+    pub fn kicked_for(&self) -> Option<Kick> {
+        *lock(&self.why)
     }
 
     /// Bytes queued and not yet taken by the writer (including the per-chunk charge).
@@ -343,6 +400,7 @@ mod tests {
             out.kick.notified().now_or_never().is_some(),
             "a full outbox kicks its connection"
         );
+        assert_eq!(out.kicked_for(), Some(Kick::Backlog));
         // Draining gives the charge back exactly.
         let mut n = 0;
         while rx.try_recv().is_some() {
@@ -350,6 +408,27 @@ mod tests {
         }
         assert_eq!(n, OUTBOX_BUDGET / cost + 1);
         assert_eq!(out.queued(), 0);
+    }
+
+    #[test]
+    fn one_chunk_larger_than_the_budget_is_refused_even_with_nothing_queued() {
+        let (out, mut rx) = Outbox::new();
+        // The largest chunk that fits is accepted into an empty outbox…
+        out.send(Bytes::from(vec![b'x'; OUTBOX_BUDGET - CHUNK_OVERHEAD]));
+        assert_eq!(out.queued(), OUTBOX_BUDGET);
+        assert!(out.kick.notified().now_or_never().is_none());
+        assert_eq!(out.kicked_for(), None);
+        assert!(rx.try_recv().is_some());
+        // …one byte more is not: dropped, and the connection is kicked, saying why.
+        out.send(Bytes::from(vec![b'x'; OUTBOX_BUDGET - CHUNK_OVERHEAD + 1]));
+        assert_eq!(out.queued(), 0);
+        assert!(rx.try_recv().is_none());
+        assert!(out.kick.notified().now_or_never().is_some());
+        let why = Kick::TooLarge(OUTBOX_BUDGET - CHUNK_OVERHEAD + 1);
+        assert_eq!(out.kicked_for(), Some(why));
+        // The first reason stays.
+        out.kick(Kick::Banned);
+        assert_eq!(out.kicked_for(), Some(why));
     }
 
     /// A waker that counts its wakes.

@@ -135,8 +135,16 @@ async fn websocket(
     let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let drop_at = faults.drop_after.map_or(far, |d| Instant::now() + d);
     let mut idle_at = faults.idle_timeout.map_or(far, |d| Instant::now() + d);
-    // Banned, or more than OUTBOX_BUDGET bytes queued unread (see `Outbox::send`).
+    // Banned, more than OUTBOX_BUDGET bytes queued unread, or one answer larger than that (see
+    // `Outbox::send`); `kicked` says which.
     let kick = out.kick.clone();
+    let kicked = |out: &Outbox| {
+        let why = out
+            .kicked_for()
+            .map(|k| format!(": {k}"))
+            .unwrap_or_default();
+        format!("kicked{why} ({} bytes queued unsent)", out.queued())
+    };
     // `abrupt`: drop the TCP connection without a close frame (faults drop-after / idle-timeout).
     let (why, abrupt) = loop {
         tokio::select! {
@@ -167,7 +175,7 @@ async fn websocket(
                             _ = out.drained(REQUEST_HOLD / 2) => {}
                             _ = sleep(HOLD_TIMEOUT) => stop = Some((format!("kicked: does not read ({} bytes queued unsent)", out.queued()), false)),
                             _ = sleep_until(drop_at) => stop = Some(("dropped (fault drop-after)".to_owned(), true)),
-                            _ = kick.notified() => stop = Some((format!("kicked: banned, or more than the outbox budget unread ({} bytes queued unsent)", out.queued()), false)),
+                            _ = kick.notified() => stop = Some((kicked(&out), false)),
                         }
                         if stop.is_some() {
                             break;
@@ -184,9 +192,7 @@ async fn websocket(
             }
             _ = sleep_until(drop_at) => break ("dropped (fault drop-after)".to_owned(), true),
             _ = sleep_until(idle_at) => break ("idle (fault idle-timeout)".to_owned(), true),
-            _ = kick.notified() => {
-                break (format!("kicked: banned, or more than the outbox budget unread ({} bytes queued unsent)", out.queued()), false)
-            }
+            _ = kick.notified() => break (kicked(&out), false),
         }
     };
     client.close(&why);
