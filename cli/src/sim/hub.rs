@@ -42,43 +42,108 @@ pub enum Flow {
     Close,
 }
 
+/// Most removed `--auto-rooms` rooms whose bans [`BanMemory`] keeps. The bound counts rooms, not
+/// banned names: each kept list is the one its room held while it had members (a ban needs a
+/// moderator, so lists grow with moderation, not with traffic). 1024 rooms is far more than a
+/// test or a demo makes, and keeps a sim that runs for weeks with ever new room names bounded;
+/// past it, the room removed longest ago is forgotten first, and then its banned users can
+/// come back.
+const REMEMBERED_BAN_ROOMS: usize = 1024;
+
+/// Bans of `--auto-rooms` rooms that were removed with their last member, by room name, so that
+/// a ban outlives the room: a banned user cannot come back by waiting for the room to empty.
+/// The room made again under that name takes its bans back. Same semantics as a live room's
+/// bans: permanent, by nick and by id.
+#[derive(Default)]
+struct BanMemory {
+    by_room: HashMap<String, Vec<String>>,
+    /// Names in `by_room`, removed longest ago first.
+    order: VecDeque<String>,
+}
+
+impl BanMemory {
+    /// Keeps the bans of a room being removed (nothing when it banned nobody).
+    fn keep(&mut self, room: &str, banned: Vec<String>) {
+        if banned.is_empty() {
+            return;
+        }
+        if self.by_room.insert(room.to_owned(), banned).is_none() {
+            self.order.push_back(room.to_owned());
+        }
+        while self.by_room.len() > REMEMBERED_BAN_ROOMS {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            self.by_room.remove(&oldest);
+        }
+    }
+
+    /// The bans kept for a room being made again (empty when none were kept).
+    fn take(&mut self, room: &str) -> Vec<String> {
+        match self.by_room.remove(room) {
+            Some(banned) => {
+                self.order.retain(|r| r != room);
+                banned
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+/// The hub's rooms, under one lock: the live ones and the bans of removed auto rooms (a room
+/// is removed and made again under this lock, so its bans are never in both places or none).
+struct Rooms {
+    live: HashMap<String, Arc<Mutex<Room>>>,
+    bans: BanMemory,
+}
+
 /// The shared state of one sim: settings and rooms.
 pub struct Hub {
     /// Resolved settings.
     pub settings: Arc<Settings>,
-    rooms: Mutex<HashMap<String, Arc<Mutex<Room>>>>,
+    rooms: Mutex<Rooms>,
     next_conn: Mutex<ConnId>,
 }
 
 impl Hub {
     /// A hub with the configured rooms.
     pub fn new(settings: Arc<Settings>) -> Arc<Hub> {
-        let rooms = settings
+        let live = settings
             .rooms
             .iter()
             .map(|r| (r.name.clone(), Arc::new(Mutex::new(Room::new(r.clone())))))
             .collect();
         Arc::new(Hub {
             settings,
-            rooms: Mutex::new(rooms),
+            rooms: Mutex::new(Rooms {
+                live,
+                bans: BanMemory::default(),
+            }),
             next_conn: Mutex::new(0),
         })
     }
 
-    /// The room, created first when `--auto-rooms` allows it.
+    /// The room, created first when `--auto-rooms` allows it (with the bans it had when it was
+    /// last removed, see [`BanMemory`]).
     fn room(&self, id: &str) -> Option<Arc<Mutex<Room>>> {
         let mut rooms = lock(&self.rooms);
-        if let Some(r) = rooms.get(id) {
+        if let Some(r) = rooms.live.get(id) {
             return Some(r.clone());
         }
         if !self.settings.auto_rooms {
             return None;
         }
-        self.log(format_args!("room {id:?} created (--auto-rooms)"));
         let mut room = Room::new(RoomSpec::open(id));
         room.auto = true;
+        room.banned = rooms.bans.take(id);
+        match room.banned.len() {
+            0 => self.log(format_args!("room {id:?} created (--auto-rooms)")),
+            n => self.log(format_args!(
+                "room {id:?} created (--auto-rooms) with the {n} bans it had"
+            )),
+        }
         let r = Arc::new(Mutex::new(room));
-        rooms.insert(id.to_owned(), r.clone());
+        rooms.live.insert(id.to_owned(), r.clone());
         Some(r)
     }
 
@@ -133,7 +198,15 @@ impl Hub {
                 continue;
             }
             let room_id = j.room.clone();
-            let nick = self.admit(&mut room, conn, j, out, bot)?;
+            let nick = match self.admit(&mut room, conn, j, out, bot) {
+                Ok(nick) => nick,
+                Err(code) => {
+                    // A refused join must not leave the auto room it just made behind, empty
+                    // (it would stay until someone joins and leaves): a banned user's 408.
+                    self.remove_if_empty(&room_id, &shared, &mut room, "join refused");
+                    return Err(code);
+                }
+            };
             drop(room);
             return Ok(Seat {
                 room: room_id,
@@ -265,8 +338,8 @@ impl Hub {
     }
 
     /// Removes the member (no-op if already gone) and sends `o` to the others. An `--auto-rooms`
-    /// room is forgotten with its last member (chat log, notices and bans included); configured
-    /// rooms stay.
+    /// room is forgotten with its last member (chat log and notices), except for its bans, which
+    /// the hub keeps for the room's name ([`BanMemory`]); configured rooms stay.
     pub(super) fn leave(&self, seat: &Seat) -> bool {
         let mut room = lock(&seat.shared);
         let Some(i) = room.index(seat.conn) else {
@@ -274,23 +347,25 @@ impl Hub {
         };
         let m = room.members.remove(i);
         room.broadcast(&enc(&[Incoming::UserQuit { nick: m.nick }.to_line()]), None);
-        if room.auto && room.members.is_empty() {
-            // Lock order: a room, then the map (`room()` never holds the map while locking a
-            // room). `gone` sends a join that already looked this room up back to the map.
-            room.gone = true;
-            let mut rooms = lock(&self.rooms);
-            if rooms
-                .get(&seat.room)
-                .is_some_and(|r| Arc::ptr_eq(r, &seat.shared))
-            {
-                rooms.remove(&seat.room);
-                self.log(format_args!(
-                    "room {:?} removed (--auto-rooms, last member left)",
-                    seat.room
-                ));
-            }
-        }
+        self.remove_if_empty(&seat.room, &seat.shared, &mut room, "last member left");
         true
+    }
+
+    /// Removes an `--auto-rooms` room without members from the hub, keeping its bans
+    /// ([`BanMemory`]). `room` is `shared`, locked by the caller.
+    fn remove_if_empty(&self, id: &str, shared: &Arc<Mutex<Room>>, room: &mut Room, why: &str) {
+        if !room.auto || !room.members.is_empty() || room.gone {
+            return;
+        }
+        // Lock order: a room, then the map (`room()` never holds the map while locking a
+        // room). `gone` sends a join that already looked this room up back to the map.
+        room.gone = true;
+        let mut rooms = lock(&self.rooms);
+        if rooms.live.get(id).is_some_and(|r| Arc::ptr_eq(r, shared)) {
+            rooms.live.remove(id);
+            rooms.bans.keep(id, std::mem::take(&mut room.banned));
+            self.log(format_args!("room {id:?} removed (--auto-rooms, {why})"));
+        }
     }
 
     /// Handles one message of a joined member (PROTOCOL.md §3.1).
@@ -641,6 +716,16 @@ mod tests {
         }
     }
 
+    fn join_as(room: &str, nick: &str, id: &str) -> JoinRequest {
+        let mut user = UserData::guest(Some(nick));
+        user.insert("id", id);
+        let line = join_line(room, &user, "0123456789abcdefghiklmnopqrstuvw", None).unwrap();
+        match Outgoing::from_line(line).unwrap() {
+            Outgoing::Join(j) => j,
+            other => panic!("not a join: {other:?}"),
+        }
+    }
+
     fn hub() -> Arc<Hub> {
         Hub::new(Arc::new(Settings {
             auto_rooms: true,
@@ -650,7 +735,7 @@ mod tests {
     }
 
     fn has_room(hub: &Hub, id: &str) -> bool {
-        lock(&hub.rooms).contains_key(id)
+        lock(&hub.rooms).live.contains_key(id)
     }
 
     #[test]
@@ -676,7 +761,79 @@ mod tests {
             let s = hub.join(10 + i, join_req(&id, "x"), &out, false).unwrap();
             hub.leave(&s);
         }
-        assert_eq!(lock(&hub.rooms).len(), 2, "lobby and made-up");
+        assert_eq!(lock(&hub.rooms).live.len(), 2, "lobby and made-up");
+    }
+
+    #[test]
+    fn an_auto_room_keeps_its_bans_after_it_is_removed() {
+        let hub = hub();
+        let (out, _rx) = Outbox::new();
+        let boss = hub
+            .join(1, join_req("made-up", "boss"), &out, false)
+            .unwrap();
+        hub.join(2, join_as("made-up", "pest", "id-pest"), &out, false)
+            .unwrap();
+        // An auto room is open, so nobody in it can moderate over the wire (auth 0): give the
+        // first member the rights a token room's admin has.
+        {
+            let mut room = lock(&boss.shared);
+            let i = room.index(1).unwrap();
+            room.members[i].auth = 3;
+        }
+        let ban = Command::Ban {
+            nick: "pest".into(),
+            a1: Field::Num(0),
+            a2: Field::Num(0),
+        };
+        assert_eq!(hub.handle(&boss, Outgoing::Command(ban)), Flow::Continue);
+        assert!(hub.leave(&boss));
+        assert!(!has_room(&hub, "made-up"), "removed with its last member");
+        // The banned user cannot come back, by nick or by id; the refused joins leave no
+        // room behind.
+        for (conn, nick, id) in [(3, "pest", "other-id"), (4, "new-nick", "id-pest")] {
+            let refused = hub.join(conn, join_as("made-up", nick, id), &out, false);
+            assert_eq!(refused.err(), Some(ErrorCode::Kicked), "{nick} / {id}");
+            assert!(!has_room(&hub, "made-up"), "{nick} / {id}");
+        }
+        // Others can join; the room made again holds the bans while it lives.
+        let friend = hub
+            .join(5, join_req("made-up", "friend"), &out, false)
+            .unwrap();
+        let refused = hub.join(6, join_as("made-up", "pest", "x"), &out, false);
+        assert_eq!(refused.err(), Some(ErrorCode::Kicked));
+        assert!(lock(&hub.rooms).bans.by_room.is_empty(), "taken back");
+        assert!(hub.leave(&friend));
+        let refused = hub.join(7, join_as("made-up", "x", "id-pest"), &out, false);
+        assert_eq!(refused.err(), Some(ErrorCode::Kicked));
+        // Rooms that banned nobody are not remembered.
+        let s = hub.join(8, join_req("quiet", "a"), &out, false).unwrap();
+        hub.leave(&s);
+        let rooms = lock(&hub.rooms);
+        assert_eq!(rooms.bans.by_room.keys().collect::<Vec<_>>(), ["made-up"]);
+    }
+
+    #[test]
+    fn remembered_bans_are_bounded_the_oldest_room_forgotten_first() {
+        let mut mem = BanMemory::default();
+        for i in 0..=REMEMBERED_BAN_ROOMS {
+            mem.keep(&format!("r{i}"), vec![format!("nick{i}"), format!("id{i}")]);
+        }
+        assert_eq!(mem.by_room.len(), REMEMBERED_BAN_ROOMS);
+        assert_eq!(mem.order.len(), REMEMBERED_BAN_ROOMS);
+        assert!(
+            mem.take("r0").is_empty(),
+            "the room removed first is forgotten"
+        );
+        assert_eq!(mem.take("r1"), ["nick1", "id1"]);
+        assert!(mem.take("r1").is_empty(), "taken back once");
+        assert_eq!(mem.order.len(), REMEMBERED_BAN_ROOMS - 1);
+        // Kept again, r1 is now the newest: the next one over the cap forgets r2.
+        mem.keep("r1", vec!["nick1".into()]);
+        mem.keep("one-more", vec!["n".into()]);
+        assert!(mem.by_room.contains_key("r1") && !mem.by_room.contains_key("r2"));
+        assert_eq!(mem.by_room.len(), mem.order.len());
+        mem.keep("nobody", Vec::new());
+        assert!(!mem.by_room.contains_key("nobody"));
     }
 
     #[test]
@@ -711,7 +868,7 @@ mod tests {
                     let nick = format!("n{t}");
                     for i in 0..20_000 {
                         let seat = hub.join(t, join_req("race", &nick), &out, false).unwrap();
-                        let current = lock(&hub.rooms).get("race").cloned();
+                        let current = lock(&hub.rooms).live.get("race").cloned();
                         assert!(
                             current.is_some_and(|r| Arc::ptr_eq(&r, &seat.shared)),
                             "thread {t}, round {i}: joined a room the hub no longer has"

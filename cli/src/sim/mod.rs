@@ -10,7 +10,10 @@
 //!   stop it with exit status 0.
 //! * Without `--room` there is one open room, `lobby`. `--room name:token=…,password=…,
 //!   capacity=N,title=…,notice=…`. `--auto-rooms` creates unknown rooms (open) instead of ERR 201;
-//!   such a room is forgotten (chat log, notices and bans with it) when its last member leaves.
+//!   such a room is forgotten (chat log and notices with it) when its last member leaves, but its
+//!   bans are kept for its name and come back when it is made again (for the last 1024 rooms
+//!   removed with bans; an open room has no moderators today, so this only guards the rule that
+//!   a ban lasts as long as the server).
 //! * Join (`j`, §4.2) checks, in order: room id (102), room exists (201), token rooms: hash
 //!   present (203), hash matches (202; the PHP `uchat_array2data` md5 over the received values +
 //!   room + stored token, values with `+` also tried with spaces, §4.7-1), `time` within
