@@ -606,6 +606,71 @@ async fn k_mute_bit_is_the_current_state_after_a_timed_mute_runs_out() {
     );
 }
 
+/// The `(k, m)` pairs of a `chatList` answer (the sim sends nothing for an empty log).
+async fn chat_log(c: &mut Client, n: usize) -> Vec<(Line, Line)> {
+    c.send(&command("chatList", vec![Field::Num(15)])).await;
+    let mut pairs = Vec::new();
+    for _ in 0..n {
+        let k = c.next().await;
+        assert_eq!(k.key, "k", "{k}");
+        let m = c.next().await;
+        assert_eq!(m.key, "m", "{m}");
+        assert_eq!(m.field(0), k.field(0), "m after its sender's k");
+        pairs.push((k, m));
+    }
+    c.expect_silence(Duration::from_millis(200)).await;
+    pairs
+}
+
+#[tokio::test]
+async fn chat_list_replays_a_present_senders_k_as_it_is_now() {
+    // A `k` refreshes the client's record of its user (PROTOCOL.md §3.2), so the replay must not
+    // carry a mute bit from when the line was sent. (Before: the `k` logged with the line, mute
+    // bit 0, after the sender had been muted.)
+    let sim = Sim::start(&["--room", "club:token=tok"]);
+    let join = |nick: &str, auth: &str| {
+        member_join("club", "tok", now(), nick, &format!("id-{nick}"), auth)
+    };
+    let mut boss = sim.connect().await;
+    boss.send(&join("boss", "subadmin")).await;
+    boss.expect_joined().await;
+    let mut talker = sim.connect().await;
+    talker.send(&join("talker", "member")).await;
+    let talker_k = talker.expect_joined().await;
+    talker.send(&chat("said before the mute")).await;
+    talker.expect("m").await;
+    boss.send(&command(
+        "mute",
+        vec!["talker".into(), Field::Num(5), "".into()],
+    ))
+    .await;
+    assert_eq!(num(&boss.expect("s").await, 0), 4);
+    let mut late = sim.connect().await;
+    late.send(&join("late", "member")).await;
+    late.expect_joined().await;
+    let mute_bits = |log: &[(Line, Line)]| log.iter().map(|(k, _)| num(k, 8)).collect::<Vec<_>>();
+    let log = chat_log(&mut late, 1).await;
+    assert_eq!(key(&log[0].0), key(&talker_k));
+    assert_eq!(mute_bits(&log), [1], "muted now");
+    boss.send(&command("unmute", vec!["talker".into()])).await;
+    assert_eq!(num(&late.expect("s").await, 0), 5);
+    assert_eq!(mute_bits(&chat_log(&mut late, 1).await), [0], "unmuted now");
+    // Muted again and gone: no current state; the `k` logged with the line (bit 0, since a muted
+    // member cannot chat) is replayed, still defining the key of the line.
+    boss.send(&command(
+        "mute",
+        vec!["talker".into(), Field::Num(5), "".into()],
+    ))
+    .await;
+    assert_eq!(num(&late.expect("s").await, 0), 4);
+    talker.send(&Line::new("disconnect")).await;
+    late.expect("o").await;
+    let log = chat_log(&mut late, 1).await;
+    assert_eq!(key(&log[0].0), key(&talker_k));
+    assert_eq!(nick(&log[0].0), "talker");
+    assert_eq!(mute_bits(&log), [0], "left");
+}
+
 // ---- Tests added by mutation testing (each kills a mutant that survived the suite above).
 
 #[tokio::test]

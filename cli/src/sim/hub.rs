@@ -15,8 +15,8 @@ use uchat_bot::message::{
 
 use super::config::{Limits, RoomSpec, Settings};
 use super::room::{
-    enc, err_line, guest_nick, lock, random_bytes, sys_line, unix_now, ConnId, Kick, Member, Mute,
-    Outbox, Room, HISTORY,
+    enc, err_line, guest_nick, lock, random_bytes, sys_line, unix_now, ConnId, Kick, Logged,
+    Member, Mute, Outbox, Room, HISTORY,
 };
 use super::verify::{hash_matches, HashInput};
 
@@ -489,12 +489,46 @@ impl Hub {
             time: Some(unix_now() as i64),
         })
         .to_line()]);
-        let k = enc(&[sender.k_line()]);
+        let logged = Logged {
+            key: sender.key,
+            k: enc(&[sender.k_line()]),
+            m: m.clone(),
+        };
         room.broadcast(&m, None);
         if room.history.len() >= HISTORY {
             room.history.pop_front();
         }
-        room.history.push_back((k, m));
+        room.history.push_back(logged);
+    }
+
+    /// The `chatList` answer: the last `count` (≤ [`HISTORY`]) chat lines, oldest first, each
+    /// after its sender's `k`.
+    ///
+    /// Which `k`: PROTOCOL.md §3.2 says a `k` "defines/refreshes a user record", so a replayed
+    /// `k` overwrites what the client knows of its sender. For a sender still in the room it is
+    /// therefore their `k` as it is now: the one logged when they chatted would carry a stale
+    /// mute bit (they chatted unmuted and were muted since, or the reverse), undoing the fresh
+    /// `k` of the `userList` the client asked for just before. A sender who has left has no
+    /// current state (mute is per stay; a member who comes back gets a new key), so their
+    /// logged `k` is replayed; its mute bit is 0, as a muted member cannot chat, which is also
+    /// right for someone not in the room.
+    fn chat_list(room: &Room, count: usize) -> Vec<u8> {
+        let skip = room.history.len().saturating_sub(count.min(HISTORY));
+        let logged = || room.history.iter().skip(skip);
+        // The present senders' `k` now, each encoded once (one pass over the members).
+        let mut now: HashMap<[u8; 8], Option<Bytes>> = logged().map(|l| (l.key, None)).collect();
+        for m in &room.members {
+            if let Some(k) = now.get_mut(&m.key) {
+                *k = Some(enc(&[m.k_line()]));
+            }
+        }
+        let mut out = Vec::new();
+        for l in logged() {
+            let k = now.get(&l.key).and_then(Option::as_ref).unwrap_or(&l.k);
+            out.extend_from_slice(k);
+            out.extend_from_slice(&l.m);
+        }
+        out
     }
 
     fn target(&self, room: &Room, me: usize, nick: Option<&str>) -> Result<usize, ErrorCode> {
@@ -560,13 +594,7 @@ impl Hub {
                 reply(room, &lines);
             }
             Command::ChatList(count) => {
-                let count = (count as usize).min(HISTORY);
-                let skip = room.history.len().saturating_sub(count);
-                let mut out = Vec::new();
-                for (k, m) in room.history.iter().skip(skip) {
-                    out.extend_from_slice(k);
-                    out.extend_from_slice(m);
-                }
+                let out = Self::chat_list(room, count as usize);
                 if !out.is_empty() {
                     room.members[me].out.send(Bytes::from(out));
                 }

@@ -29,7 +29,8 @@
 //!   so every member is 0 (guest): moderation needs a token room.
 //! * `command userList N search` → `k` + `u` per member (the `k` lines first so the client knows
 //!   every key), then an empty `u`. `chatList N` → the last N (≤ 100) chat lines, each preceded by
-//!   the sender's `k`. `noticeList` → one `s 12` per notice. `io` is accepted (no reply).
+//!   the sender's `k`: the one they have now while they are in the room (so its mute bit is
+//!   current), the one they had when they chatted once they have left. `noticeList` → one `s 12` per notice. `io` is accepted (no reply).
 //!   `whisper nick style text` → `w | from | to | style | text | time` to the target and back to
 //!   the sender (each preceded by the other party's `k`). `notice`, `mute nick minutes` (`-1`
 //!   permanent → `s 37`, else `s 4`; 0, other negative values and periods too long for the

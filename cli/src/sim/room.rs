@@ -287,12 +287,23 @@ impl Member {
     }
 }
 
+/// One line of a room's chat log.
+pub(super) struct Logged {
+    /// The sender's key (unique to one stay in the room: a member who comes back gets another).
+    pub(super) key: [u8; 8],
+    /// The sender's `k` as it was when they chatted: replayed once they have left (see
+    /// `Hub::chat_list`).
+    pub(super) k: Bytes,
+    /// The `m` line as relayed.
+    pub(super) m: Bytes,
+}
+
 pub(super) struct Room {
     pub(super) spec: RoomSpec,
     pub(super) created: u64,
     pub(super) members: Vec<Member>,
-    /// (`k` of the sender at the time, `m` line) per chat line.
-    pub(super) history: VecDeque<(Bytes, Bytes)>,
+    /// The chat log `chatList` replays, oldest first.
+    pub(super) history: VecDeque<Logged>,
     pub(super) notices: Vec<String>,
     pub(super) banned: Vec<String>,
     /// Created by `--auto-rooms`: removed from the hub when its last member leaves.
