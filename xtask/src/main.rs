@@ -10,18 +10,19 @@
 mod bench;
 mod names;
 mod pkg;
+mod procs;
 mod sha256;
 mod sims;
 mod site;
 
 use std::collections::BTreeSet;
 use std::env;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
+
+use procs::Ended;
 
 /// geckodriver version installed with `cargo install` (its crate is the upstream release).
 const GECKODRIVER_VERSION: &str = "0.37.1";
@@ -54,7 +55,7 @@ const USAGE: &str = "\
 cargo xtask: build and test tasks for uchat-bot
 
 USAGE:
-    cargo xtask ci [--no-install] [--only SUITE[,SUITE...]]...
+    cargo xtask ci [--no-install] [--only SUITE[,SUITE...]]... [--suite-timeout SECS]
     cargo xtask install
     cargo xtask help
 
@@ -76,6 +77,11 @@ COMMANDS:
 OPTIONS (ci):
     --no-install     Skip the install step (quick local runs).
     --only SUITE     Run only these suites (repeat, or separate with commas).
+    --suite-timeout SECS
+                     Time limit for each suite's command, replacing the defaults (20 min; 5 min
+                     for fmt); 0: no limit. A suite still running at its limit is stopped with
+                     every process it started (cargo, test binaries, drivers, browsers, sims)
+                     and counted as failed; the run goes on to the next suite.
 
 SUITES:
     fmt            cargo fmt --all -- --check
@@ -103,6 +109,8 @@ SUITES:
 
 ENVIRONMENT:
     CARGO_TARGET_DIR   build directory (default ~/.cache/uchat-bot/target)
+    UCHAT_SUITE_TIMEOUT_SECS
+                       as --suite-timeout (the option wins)
 
 EXAMPLE:
     cargo xtask ci --no-install --only fmt,clippy
@@ -572,7 +580,35 @@ struct Suite {
     /// A build directory of its own, `<target>/NAME`, for a suite whose `RUSTFLAGS` differ (so
     /// the shared one keeps its cache).
     target_subdir: Option<&'static str>,
+    /// Wall-clock limit of the suite's command ([`BUILD_LIMIT`], or [`QUICK_LIMIT`] for one that
+    /// builds nothing); `--suite-timeout` / `UCHAT_SUITE_TIMEOUT_SECS` replace it ([`Override`]).
+    limit: Duration,
 }
+
+/// The time limit of every suite that builds something: 20 minutes, well above what a healthy
+/// suite takes even cold, well below CI's 90 minutes for the whole run.
+///
+/// Any suite can be the one that builds from nothing (a fresh clone or cache, `--only`, another
+/// build sharing the two cores), so the limit has to cover a cold build of what it needs plus
+/// its run, on a busy machine. Measured here (README.md "Running the tests"): the whole warm
+/// run of all 16 suites takes about 330 s; building the workspace from nothing adds 1.5 to 3
+/// minutes; a run with nothing installed takes about 15 minutes in all, 10 of them installs.
+/// So all the suites together take about 8 minutes cold (5 warm plus up to 3 of building), and
+/// 20 minutes leaves one suite more than twice that, for a machine slower or busier than this
+/// one. The slow waits
+/// inside a suite are bounded below it already: wasm-bindgen-test-runner gives a test binary
+/// 300 s (`WASM_BINDGEN_TEST_TIMEOUT`) and a browser 60 s to start.
+///
+/// On the other side, a hung suite costs at most 20 minutes, so a cold run (about 15) with up to
+/// three hung suites still ends with its summary inside CI's 90-minute limit, which ends the run
+/// without one.
+const BUILD_LIMIT: Duration = Duration::from_secs(20 * 60);
+
+/// The time limit of a suite that builds nothing (`fmt`, about a second): 5 minutes.
+const QUICK_LIMIT: Duration = Duration::from_secs(5 * 60);
+
+/// The variable that replaces every suite's time limit (seconds; 0: none), like `--suite-timeout`.
+const SUITE_TIMEOUT_VAR: &str = "UCHAT_SUITE_TIMEOUT_SECS";
 
 /// `--tests`: lib and integration tests, not doctests (those run natively; in wasm each would be
 /// a separate browser start, and examples may use native-only items).
@@ -610,6 +646,7 @@ impl Suite {
             browser: None,
             flags: None,
             target_subdir: None,
+            limit: BUILD_LIMIT,
         }
     }
 
@@ -631,7 +668,10 @@ impl Suite {
 }
 
 const SUITES: &[Suite] = &[
-    Suite::check("fmt", &["fmt", "--all", "--", "--check"]),
+    Suite {
+        limit: QUICK_LIMIT,
+        ..Suite::check("fmt", &["fmt", "--all", "--", "--check"])
+    },
     Suite::check(
         "clippy",
         &[
@@ -748,13 +788,51 @@ const SUITES: &[Suite] = &[
 struct CiOptions {
     install: bool,
     only: Option<BTreeSet<&'static str>>,
+    /// `--suite-timeout SECS`, else `UCHAT_SUITE_TIMEOUT_SECS`, else each suite's own limit.
+    timeout: Option<Override>,
+}
+
+/// A time limit given for every suite, and where it was given (for the note when it fires).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Override {
+    /// 0: no limit.
+    secs: u64,
+    from: &'static str,
+}
+
+impl Override {
+    fn parse(text: &str, from: &'static str) -> Result<Override, String> {
+        let secs = text.trim().parse().map_err(|_| {
+            format!("{from}: `{text}` is not a whole number of seconds (0: no time limit)")
+        })?;
+        Ok(Override { secs, from })
+    }
+}
+
+impl Suite {
+    /// This suite's time limit under `over`; None: no limit.
+    fn limit_with(&self, over: Option<Override>) -> Option<Duration> {
+        match over {
+            Some(Override { secs: 0, .. }) => None,
+            Some(o) => Some(Duration::from_secs(o.secs)),
+            None => Some(self.limit),
+        }
+    }
 }
 
 impl CiOptions {
+    /// The command line, and `UCHAT_SUITE_TIMEOUT_SECS` from the environment.
     fn parse(args: &[String]) -> Result<CiOptions, String> {
+        CiOptions::parse_with(args, env::var(SUITE_TIMEOUT_VAR).ok())
+    }
+
+    /// The command line, with `env_timeout` the value of `UCHAT_SUITE_TIMEOUT_SECS` (the flag
+    /// wins over it).
+    fn parse_with(args: &[String], env_timeout: Option<String>) -> Result<CiOptions, String> {
         let mut opts = CiOptions {
             install: true,
             only: None,
+            timeout: None,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -763,11 +841,24 @@ impl CiOptions {
                     opts.install = false;
                     continue;
                 }
+                "--suite-timeout" => {
+                    let secs = it
+                        .next()
+                        .ok_or("--suite-timeout needs a number of seconds")?;
+                    opts.timeout = Some(Override::parse(secs, "--suite-timeout")?);
+                    continue;
+                }
                 "--only" => it.next().ok_or("--only needs a suite name")?.as_str(),
-                other => match other.strip_prefix("--only=") {
-                    Some(list) => list,
-                    None => return Err(format!("unknown option `{other}` for `ci`")),
-                },
+                other => {
+                    if let Some(secs) = other.strip_prefix("--suite-timeout=") {
+                        opts.timeout = Some(Override::parse(secs, "--suite-timeout")?);
+                        continue;
+                    }
+                    match other.strip_prefix("--only=") {
+                        Some(list) => list,
+                        None => return Err(format!("unknown option `{other}` for `ci`")),
+                    }
+                }
             };
             let only = opts.only.get_or_insert_with(BTreeSet::new);
             for name in list.split(',').filter(|s| !s.is_empty()) {
@@ -776,6 +867,11 @@ impl CiOptions {
                     format!("unknown suite `{name}` (suites: {})", names.join(", "))
                 })?;
                 only.insert(suite.name);
+            }
+        }
+        if opts.timeout.is_none() {
+            if let Some(secs) = env_timeout.filter(|v| !v.trim().is_empty()) {
+                opts.timeout = Some(Override::parse(&secs, SUITE_TIMEOUT_VAR)?);
             }
         }
         Ok(opts)
@@ -818,11 +914,33 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
         }
     }
     let install_took = start.elapsed();
+    match opts.timeout {
+        None => println!(
+            "time limit per suite: {} ({} for fmt); --suite-timeout SECS or \
+             {SUITE_TIMEOUT_VAR}=SECS replaces it",
+            limit_text(BUILD_LIMIT),
+            limit_text(QUICK_LIMIT)
+        ),
+        Some(Override { secs: 0, from }) => println!("time limit per suite: none ({from})"),
+        Some(Override { secs, from }) => println!(
+            "time limit per suite: {} ({from})",
+            limit_text(Duration::from_secs(secs))
+        ),
+    }
+    // Each suite runs in a process group of its own, out of reach of the terminal's Ctrl-C:
+    // from here on Ctrl-C (and SIGTERM, SIGHUP) stops the running suite's processes, skips the
+    // rest and prints the summary.
+    procs::signals::install();
+    let mut interrupted = false;
     // Kept until the suites are done; dropping it stops the sims.
     let mut sims: Option<Vec<sims::Sim>> = None;
     for suite in SUITES {
         if opts.only.as_ref().is_some_and(|o| !o.contains(suite.name)) {
             continue;
+        }
+        if procs::signals::stop_requested() {
+            interrupted = true;
+            break;
         }
         if suite.browser.is_some() && sims.is_none() {
             section("sims");
@@ -834,9 +952,10 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
                 }
             }
         }
-        results.push(run_suite(ctx, suite));
+        results.push(run_suite(ctx, suite, opts.timeout));
     }
     drop(sims);
+    interrupted |= procs::signals::stop_requested();
 
     section("summary");
     if opts.install {
@@ -857,15 +976,21 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
         failed += r.failed;
     }
     println!("total: {passed} passed, {failed} failed");
+    if interrupted {
+        println!("interrupted: the suites after the last one above did not run");
+    }
     let _ = io::stdout().flush();
-    if failed == 0 && !results.is_empty() {
+    if interrupted {
+        // As a shell reports a command ended by SIGINT.
+        ExitCode::from(130)
+    } else if failed == 0 && !results.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
 }
 
-fn run_suite(ctx: &Ctx, suite: &Suite) -> SuiteResult {
+fn run_suite(ctx: &Ctx, suite: &Suite, over: Option<Override>) -> SuiteResult {
     section(suite.name);
     let start = Instant::now();
     let mut cmd = Command::new("cargo");
@@ -912,38 +1037,58 @@ fn run_suite(ctx: &Ctx, suite: &Suite) -> SuiteResult {
         }
         cmd.env("TMPDIR", tmp);
     }
-    let outcome = stream(&mut cmd);
+    let limit = suite.limit_with(over);
+    let outcome = stream_limited(&mut cmd, limit);
     if let Some(tmp) = &tmp {
         let _ = std::fs::remove_dir_all(tmp);
     }
-    let (ok, lines) = match outcome {
+    let (ended, lines) = match outcome {
         Ok(r) => r,
         Err(e) => return SuiteResult::broken(suite.name, e, start),
     };
+    let ok = matches!(ended, Ended::Exited(s) if s.success());
+    let command = format!("cargo {}", suite.args.join(" "));
+    let stopped = match ended {
+        Ended::Exited(_) => None,
+        Ended::TimedOut(exited) => Some(timeout_note(
+            &command,
+            limit.unwrap_or_default(),
+            over,
+            exited,
+        )),
+        Ended::Interrupted => Some(format!(
+            "interrupted: `{command}` was stopped with every process it started"
+        )),
+    };
 
     let mut notes = Vec::new();
+    // Tests that finished before a stop still count.
     let (passed, mut failed) = if suite.counts_tests {
         count_tests(&lines)
-    } else if ok {
-        (1, 0)
     } else {
-        (0, 1)
+        (usize::from(ok), 0)
     };
-    if !ok && failed == 0 {
-        failed = 1;
-        notes.push(format!(
-            "`cargo {}` failed outside any test (build error? see its output above)",
-            suite.args.join(" ")
-        ));
-    }
-    if suite.counts_tests && ok && passed == 0 {
+    if let Some(why) = stopped {
         failed += 1;
-        notes.push("no test ran".into());
-    }
-    if let Some(browser) = suite.browser {
-        if let Some(problem) = browser_problem(&lines, browser, ok) {
+        notes.push(why);
+    } else {
+        if !ok && failed == 0 {
+            failed = 1;
+            if suite.counts_tests {
+                notes.push(format!(
+                    "`{command}` failed outside any test (build error? see its output above)"
+                ));
+            }
+        }
+        if suite.counts_tests && ok && passed == 0 {
             failed += 1;
-            notes.push(problem);
+            notes.push("no test ran".into());
+        }
+        if let Some(browser) = suite.browser {
+            if let Some(problem) = browser_problem(&lines, browser, ok) {
+                failed += 1;
+                notes.push(problem);
+            }
         }
     }
     SuiteResult {
@@ -952,6 +1097,41 @@ fn run_suite(ctx: &Ctx, suite: &Suite) -> SuiteResult {
         failed,
         notes,
         took: start.elapsed(),
+    }
+}
+
+/// The summary's note for a suite stopped at its time limit: which limit, where it came from,
+/// how to raise it.
+fn timeout_note(
+    command: &str,
+    limit: Duration,
+    over: Option<Override>,
+    exited: Option<std::process::ExitStatus>,
+) -> String {
+    let what = match exited {
+        None => format!("`{command}` was still running after"),
+        Some(status) => format!(
+            "`{command}` ended ({status}), but processes it started still held its output open \
+             after"
+        ),
+    };
+    let from = match over {
+        Some(o) => format!("set by {}", o.from),
+        None => "this suite's default".into(),
+    };
+    format!(
+        "TIMED OUT: {what} its time limit of {} ({from}; a hung test or browser?) and was \
+         stopped with every process it started. To allow more time: --suite-timeout SECS or \
+         {SUITE_TIMEOUT_VAR}=SECS (0: no limit)",
+        limit_text(limit)
+    )
+}
+
+/// A limit as people write it: `20 min`, `90 s`.
+fn limit_text(d: Duration) -> String {
+    match (d.as_secs() / 60, d.as_secs() % 60) {
+        (min, 0) if min > 0 => format!("{min} min"),
+        _ => format!("{} s", d.as_secs()),
     }
 }
 
@@ -1035,47 +1215,33 @@ fn show(cmd: &Command) -> String {
     parts.join(" ")
 }
 
-/// Runs `cmd`, echoing its stdout and stderr as they come and keeping every line.
+/// Runs `cmd`, echoing its stdout and stderr as they come and keeping every line; no time limit
+/// (a suite's commands run under [`run_suite`]'s).
 fn stream(cmd: &mut Command) -> Result<(bool, Vec<String>), String> {
+    let (ended, lines) = stream_limited(cmd, None)?;
+    Ok((matches!(ended, Ended::Exited(s) if s.success()), lines))
+}
+
+/// [`stream`] with a wall-clock limit ([`procs::run_streamed`]): when it passes, the command is
+/// stopped with every process it started.
+fn stream_limited(
+    cmd: &mut Command,
+    limit: Option<Duration>,
+) -> Result<(Ended, Vec<String>), String> {
     println!("+ {}", show(cmd));
     let _ = io::stdout().flush();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start `{}`: {e}", show(cmd)))?;
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let pump = |from: Box<dyn Read + Send>, to_stderr: bool| {
-        let lines = Arc::clone(&lines);
-        thread::spawn(move || {
-            for line in BufReader::new(from).split(b'\n') {
-                let Ok(line) = line else { break };
-                let text = String::from_utf8_lossy(&line)
-                    .trim_end_matches('\r')
-                    .to_string();
-                if to_stderr {
-                    eprintln!("{text}");
-                } else {
-                    println!("{text}");
-                }
-                lines.lock().unwrap_or_else(|e| e.into_inner()).push(text);
-            }
-        })
-    };
-    let out = child.stdout.take().map(|s| pump(Box::new(s), false));
-    let err = child.stderr.take().map(|s| pump(Box::new(s), true));
-    let status = child
-        .wait()
-        .map_err(|e| format!("waiting for child: {e}"))?;
-    for h in [out, err].into_iter().flatten() {
-        let _ = h.join();
+    let (ended, lines) = procs::run_streamed(cmd, limit)?;
+    match &ended {
+        Ended::Exited(status) if status.success() => {}
+        Ended::Exited(status) => println!("(exited with {status})"),
+        Ended::TimedOut(_) => println!(
+            "(still running after its time limit of {}: stopped it and every process it started)",
+            limit_text(limit.unwrap_or_default())
+        ),
+        Ended::Interrupted => println!("(interrupted: stopped it and every process it started)"),
     }
-    let lines = std::mem::take(&mut *lines.lock().unwrap_or_else(|e| e.into_inner()));
-    if !status.success() {
-        println!("(exited with {status})");
-    }
-    Ok((status.success(), lines))
+    let _ = io::stdout().flush();
+    Ok((ended, lines))
 }
 
 /// Runs `cmd` with output streamed; an unsuccessful exit is an error.
@@ -1173,5 +1339,58 @@ mod tests {
         );
         assert!(CiOptions::parse(&args(&["--only", "nope"])).is_err());
         assert!(CiOptions::parse(&args(&["--bogus"])).is_err());
+    }
+
+    #[test]
+    fn suite_timeout_from_the_flag_or_the_environment() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let parse = |a: &[&str], env: Option<&str>| {
+            CiOptions::parse_with(&args(a), env.map(String::from)).map(|o| o.timeout)
+        };
+        let native = SUITES.iter().find(|s| s.name == "native-tests").unwrap();
+        let fmt = SUITES.iter().find(|s| s.name == "fmt").unwrap();
+
+        // The defaults.
+        assert_eq!(parse(&[], None), Ok(None));
+        assert_eq!(parse(&[], Some(" ")), Ok(None));
+        assert_eq!(native.limit_with(None), Some(BUILD_LIMIT));
+        assert_eq!(fmt.limit_with(None), Some(QUICK_LIMIT));
+
+        let flag = parse(&["--suite-timeout", "90"], None).unwrap();
+        assert_eq!(
+            flag,
+            Some(Override {
+                secs: 90,
+                from: "--suite-timeout"
+            })
+        );
+        assert_eq!(fmt.limit_with(flag), Some(Duration::from_secs(90)));
+        let env = parse(&["--no-install"], Some("5")).unwrap();
+        assert_eq!(env.unwrap().from, SUITE_TIMEOUT_VAR);
+        assert_eq!(native.limit_with(env), Some(Duration::from_secs(5)));
+        // The flag wins; 0 is no limit.
+        let both = parse(&["--suite-timeout=0"], Some("5")).unwrap();
+        assert_eq!(both.unwrap().from, "--suite-timeout");
+        assert_eq!(native.limit_with(both), None);
+
+        assert!(parse(&["--suite-timeout"], None).is_err());
+        assert!(parse(&["--suite-timeout", "ten"], None).is_err());
+        assert!(parse(&[], Some("-1")).is_err());
+    }
+
+    #[test]
+    fn timeout_note_says_which_limit_and_how_to_raise_it() {
+        let d = timeout_note("cargo test", BUILD_LIMIT, None, None);
+        assert!(d.contains("20 min (this suite's default"), "{d}");
+        assert!(
+            d.contains("--suite-timeout SECS") && d.contains(SUITE_TIMEOUT_VAR),
+            "{d}"
+        );
+        let o = Override {
+            secs: 5,
+            from: SUITE_TIMEOUT_VAR,
+        };
+        let e = timeout_note("cargo test", Duration::from_secs(5), Some(o), None);
+        assert!(e.contains("5 s (set by UCHAT_SUITE_TIMEOUT_SECS"), "{e}");
     }
 }

@@ -24,6 +24,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::pkg::{JsForm, JsKind};
+use crate::procs::signals;
 use crate::{ensure_rustup, ensure_wasm_bindgen_cli, run_checked, stream, Ctx};
 
 /// Where `cargo xtask userscript` writes the single-file build.
@@ -815,60 +816,6 @@ fn stop_child(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
-}
-
-/// Ctrl-C (SIGINT), SIGTERM and SIGHUP set a flag the demo loop polls, so the sim is always
-/// stopped with it. xtask has no dependencies, so this is the few libc calls it needs.
-#[cfg(unix)]
-mod signals {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    static STOP: AtomicBool = AtomicBool::new(false);
-
-    const SIGHUP: i32 = 1;
-    const SIGINT: i32 = 2;
-    const SIGTERM: i32 = 15;
-
-    extern "C" {
-        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
-        fn kill(pid: i32, sig: i32) -> i32;
-    }
-
-    extern "C" fn on_signal(_: i32) {
-        // Only an atomic store: async-signal-safe.
-        STOP.store(true, Ordering::SeqCst);
-    }
-
-    pub fn install() {
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            // SAFETY: `on_signal` only stores to an atomic, which is async-signal-safe.
-            unsafe {
-                signal(sig, on_signal);
-            }
-        }
-    }
-
-    pub fn stop_requested() -> bool {
-        STOP.load(Ordering::SeqCst)
-    }
-
-    pub fn terminate(pid: u32) {
-        if let Ok(pid) = i32::try_from(pid) {
-            // SAFETY: plain kill(2) on our own child's pid.
-            unsafe {
-                kill(pid, SIGTERM);
-            }
-        }
-    }
-}
-
-#[cfg(not(unix))]
-mod signals {
-    pub fn install() {}
-    pub fn stop_requested() -> bool {
-        false
-    }
-    pub fn terminate(_pid: u32) {}
 }
 
 // ---------------------------------------------------------------------------------------------

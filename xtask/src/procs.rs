@@ -1,0 +1,441 @@
+//! Child processes: running a command with its output streamed and, for `cargo xtask ci`'s
+//! suites, a wall-clock limit; stopping a command's whole process tree; the few signal calls
+//! xtask needs (it has no dependencies, so these are plain libc declarations).
+//!
+//! A limited command runs in a process group of its own (`process_group(0)`: its pid is the
+//! group id) so that everything it starts — cargo, the test binaries, wasm-bindgen-test-runner,
+//! ChromeDriver/geckodriver, the browsers, the sims of a nested `cargo xtask site-test` — can be
+//! signalled at once. A process that leaves the group (Playwright starts its browsers in a
+//! session of their own) is still found as a descendant in `/proc` and signalled on its own.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a stopped tree gets between SIGTERM and SIGKILL (time to close a browser session,
+/// remove a temporary profile), and how long its output may take to close after that.
+pub const GRACE: Duration = Duration::from_secs(5);
+
+/// How often the wait loop looks at the child, the clock and the interrupt flag.
+const POLL: Duration = Duration::from_millis(50);
+
+/// How a streamed command ended.
+#[derive(Debug)]
+pub enum Ended {
+    /// It exited, and its stdout and stderr were closed.
+    Exited(ExitStatus),
+    /// The limit passed first; the tree was stopped. Holds the command's own exit status if it
+    /// had exited and only processes it started still held its output open.
+    TimedOut(Option<ExitStatus>),
+    /// `cargo xtask ci` was asked to stop (SIGINT, SIGTERM, SIGHUP); the tree was stopped.
+    Interrupted,
+}
+
+/// Runs `cmd` with stdin closed, echoing its stdout and stderr line by line as they come and
+/// keeping every line.
+///
+/// With a `limit` the command runs in a process group of its own and is done only when it has
+/// exited and closed its output (a process it started may still hold that open). If that has
+/// not happened when the limit passes, or the interrupt flag ([`signals::stop_requested`]) is
+/// set — a command in its own group no longer gets the terminal's Ctrl-C itself — its tree is
+/// stopped ([`stop_tree`]). Output is read by threads, so a command that prints nothing and
+/// never exits is stopped on time just the same. Without a limit the command stays in xtask's
+/// group and is waited for as long as it takes (install steps, and the commands a nested
+/// `cargo xtask` runs inside a suite, which that suite's limit covers).
+pub fn run_streamed(
+    cmd: &mut Command,
+    limit: Option<Duration>,
+) -> Result<(Ended, Vec<String>), String> {
+    let start = Instant::now();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if limit.is_some() {
+        own_group(cmd);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start `{}`: {e}", crate::show(cmd)))?;
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let (closed_tx, closed_rx) = mpsc::channel::<()>();
+    let pump = |from: Box<dyn Read + Send>, to_stderr: bool| {
+        let lines = Arc::clone(&lines);
+        let closed = closed_tx.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(from).split(b'\n') {
+                let Ok(line) = line else { break };
+                let text = String::from_utf8_lossy(&line)
+                    .trim_end_matches('\r')
+                    .to_string();
+                if to_stderr {
+                    eprintln!("{text}");
+                } else {
+                    println!("{text}");
+                }
+                lines.lock().unwrap_or_else(|e| e.into_inner()).push(text);
+            }
+            let _ = closed.send(());
+        });
+    };
+    let mut open = 0;
+    if let Some(out) = child.stdout.take() {
+        pump(Box::new(out), false);
+        open += 1;
+    }
+    if let Some(err) = child.stderr.take() {
+        pump(Box::new(err), true);
+        open += 1;
+    }
+    drop(closed_tx);
+
+    let deadline = limit.map(|l| start + l);
+    let mut status = None;
+    let ended = loop {
+        if status.is_none() {
+            status = child
+                .try_wait()
+                .map_err(|e| format!("waiting for child: {e}"))?;
+        }
+        if let (Some(s), 0) = (status, open) {
+            break Ended::Exited(s);
+        }
+        if limit.is_some() && signals::stop_requested() {
+            break Ended::Interrupted;
+        }
+        let mut wait = POLL;
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break Ended::TimedOut(status);
+            }
+            wait = wait.min(left);
+        }
+        match closed_rx.recv_timeout(wait) {
+            Ok(()) => open -= 1,
+            Err(RecvTimeoutError::Timeout) => {}
+            // Every pump has finished (and said so before dropping its sender).
+            Err(RecvTimeoutError::Disconnected) => open = 0,
+        }
+    };
+    if !matches!(ended, Ended::Exited(_)) {
+        stop_tree(&mut child);
+        // The pumps end when the last holder of the pipes is gone; do not wait on one that
+        // somehow survived.
+        let until = Instant::now() + GRACE;
+        while open > 0 {
+            let left = until.saturating_duration_since(Instant::now());
+            match closed_rx.recv_timeout(left) {
+                Ok(()) => open -= 1,
+                Err(_) => break,
+            }
+        }
+    }
+    let lines = std::mem::take(&mut *lines.lock().unwrap_or_else(|e| e.into_inner()));
+    Ok((ended, lines))
+}
+
+#[cfg(unix)]
+fn own_group(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+}
+
+#[cfg(not(unix))]
+fn own_group(_cmd: &mut Command) {}
+
+/// Stops `child`, which leads a process group of its own, with everything it started: SIGTERM
+/// to the group and to every process of its tree ([`tree`]), up to [`GRACE`] for them to go,
+/// then SIGKILL to the group and to whatever of the tree is left; then reaps `child`.
+///
+/// The tree is noted before the first signal (a process whose parent dies is re-parented, and
+/// can no longer be found from `child`), and a noted process is signalled again only while its
+/// start time still matches, so a pid the system has since reused is left alone.
+#[cfg(unix)]
+pub fn stop_tree(child: &mut Child) {
+    let Ok(root) = i32::try_from(child.id()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return;
+    };
+    let mut noted = tree(root);
+    signals::send(-root, signals::SIGTERM);
+    for p in &noted {
+        signals::send(p.pid, signals::SIGTERM);
+    }
+    let deadline = Instant::now() + GRACE;
+    loop {
+        let _ = child.try_wait();
+        for p in tree(root) {
+            if !noted.contains(&p) {
+                // Started after the first snapshot (a TERM handler's last act, say).
+                signals::send(p.pid, signals::SIGTERM);
+                noted.push(p);
+            }
+        }
+        let live = processes();
+        noted.retain(|p| live.contains(p));
+        if noted.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        thread::sleep(POLL);
+    }
+    signals::send(-root, signals::SIGKILL);
+    let live = processes();
+    for p in noted.iter().filter(|p| live.contains(p)) {
+        signals::send(p.pid, signals::SIGKILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[cfg(not(unix))]
+pub fn stop_tree(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// One live process as `/proc/PID/stat` shows it. Two entries are the same process only if
+/// their start times match too.
+#[derive(Clone, Copy, Debug)]
+struct Proc {
+    pid: i32,
+    ppid: i32,
+    pgrp: i32,
+    /// Start time after boot, in clock ticks (field 22).
+    start: u64,
+}
+
+impl PartialEq for Proc {
+    fn eq(&self, other: &Proc) -> bool {
+        (self.pid, self.start) == (other.pid, other.start)
+    }
+}
+
+/// The process `pid` from `/proc/PID/stat`, or None if it is gone or a zombie (a zombie has
+/// finished; only its parent's wait is missing, and this machine's init does not always do
+/// that wait promptly).
+fn proc_stat(pid: &str) -> Option<Proc> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "PID (COMM) STATE PPID PGRP ...": COMM may hold spaces and parentheses; it ends at the
+    // last ')'.
+    let (head, rest) = stat.rsplit_once(')')?;
+    let pid = head.split_whitespace().next()?.parse().ok()?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state), so field N is fields[N - 3].
+    if matches!(*fields.first()?, "Z" | "X" | "x") {
+        return None;
+    }
+    Some(Proc {
+        pid,
+        ppid: fields.get(1)?.parse().ok()?,
+        pgrp: fields.get(2)?.parse().ok()?,
+        start: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// Every live process.
+fn processes() -> Vec<Proc> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name();
+            let name = name.to_str()?;
+            name.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| proc_stat(name))?
+        })
+        .collect()
+}
+
+/// The live processes of `root`'s tree: `root` itself, the members of process group `root`, and
+/// every descendant of any of these (also one that moved to a group or session of its own).
+fn tree(root: i32) -> Vec<Proc> {
+    let all = processes();
+    let mut found: Vec<Proc> = all
+        .iter()
+        .filter(|p| p.pid == root || p.pgrp == root)
+        .copied()
+        .collect();
+    loop {
+        let before = found.len();
+        for p in &all {
+            if !found.contains(p) && found.iter().any(|q| q.pid == p.ppid) {
+                found.push(*p);
+            }
+        }
+        if found.len() == before {
+            return found;
+        }
+    }
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+#[cfg(test)]
+pub fn alive(pid: i32) -> bool {
+    proc_stat(&pid.to_string()).is_some()
+}
+
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP set a flag instead of ending xtask, so that what it runs
+/// is always stopped with it: the demo's sim (`cargo xtask demo`), and a suite of
+/// `cargo xtask ci`, which runs in a process group of its own and so no longer gets the
+/// terminal's signals itself.
+#[cfg(unix)]
+pub mod signals {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static STOP: AtomicBool = AtomicBool::new(false);
+
+    const SIGHUP: i32 = 1;
+    const SIGINT: i32 = 2;
+    pub const SIGKILL: i32 = 9;
+    pub const SIGTERM: i32 = 15;
+
+    extern "C" {
+        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+
+    extern "C" fn on_signal(_: i32) {
+        // Only an atomic store: async-signal-safe.
+        STOP.store(true, Ordering::SeqCst);
+    }
+
+    pub fn install() {
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            // SAFETY: `on_signal` only stores to an atomic, which is async-signal-safe.
+            unsafe {
+                signal(sig, on_signal);
+            }
+        }
+    }
+
+    pub fn stop_requested() -> bool {
+        STOP.load(Ordering::SeqCst)
+    }
+
+    /// kill(2): `sig` to process `pid`, or to process group `-pid`. Whether it was delivered
+    /// (a process or group that is already gone is not an error here).
+    pub fn send(pid: i32, sig: i32) -> bool {
+        // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+        unsafe { kill(pid, sig) == 0 }
+    }
+
+    pub fn terminate(pid: u32) {
+        if let Ok(pid) = i32::try_from(pid) {
+            send(pid, SIGTERM);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub mod signals {
+    pub fn install() {}
+    pub fn stop_requested() -> bool {
+        false
+    }
+    pub fn terminate(_pid: u32) {}
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]);
+        cmd
+    }
+
+    /// A file in the temp directory for a test's pid, unique to this test process.
+    fn pid_file(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("xtask-{}-{name}.pid", std::process::id()))
+    }
+
+    fn read_pid(path: &std::path::Path) -> i32 {
+        let text = fs::read_to_string(path).expect("the script wrote its pid");
+        let _ = fs::remove_file(path);
+        text.trim().parse().expect("a pid")
+    }
+
+    #[test]
+    fn a_command_that_finishes_is_left_alone() {
+        let (ended, lines) =
+            run_streamed(&mut sh("echo one; echo two >&2; exit 3"), Some(GRACE)).unwrap();
+        let Ended::Exited(status) = ended else {
+            panic!("{ended:?}")
+        };
+        assert_eq!(status.code(), Some(3));
+        let mut lines = lines;
+        lines.sort();
+        assert_eq!(lines, ["one", "two"]);
+    }
+
+    #[test]
+    fn a_silent_command_that_never_exits_is_stopped() {
+        let (ended, lines) =
+            run_streamed(&mut sh("sleep 30"), Some(Duration::from_secs(1))).unwrap();
+        assert!(matches!(ended, Ended::TimedOut(None)), "{ended:?}");
+        assert!(lines.is_empty());
+    }
+
+    #[test]
+    fn the_whole_tree_is_stopped_also_a_process_in_its_own_session() {
+        let (in_group, own_session) = (pid_file("in-group"), pid_file("own-session"));
+        // A grandchild in the suite's group, and one that left it (`setsid`, like a browser
+        // Playwright starts), both quiet and long-running; the shell waits for them.
+        let script = format!(
+            "sleep 30 & echo $! > {}; setsid sleep 31 & echo $! > {}; echo started; wait",
+            in_group.display(),
+            own_session.display()
+        );
+        let (ended, lines) = run_streamed(&mut sh(&script), Some(Duration::from_secs(1))).unwrap();
+        assert!(matches!(ended, Ended::TimedOut(None)), "{ended:?}");
+        assert_eq!(lines, ["started"]);
+        for pid in [read_pid(&in_group), read_pid(&own_session)] {
+            assert!(!alive(pid), "process {pid} survived the stop");
+        }
+    }
+
+    #[test]
+    fn a_tree_that_ignores_sigterm_gets_sigkill() {
+        let file = pid_file("ignores-term");
+        // `trap '' TERM` is inherited: neither the shell nor its `sleep` ends on SIGTERM.
+        let script = format!(
+            "trap '' TERM; sleep 30 & echo $! > {}; wait",
+            file.display()
+        );
+        let (ended, _) = run_streamed(&mut sh(&script), Some(Duration::from_secs(1))).unwrap();
+        assert!(matches!(ended, Ended::TimedOut(None)), "{ended:?}");
+        let pid = read_pid(&file);
+        assert!(!alive(pid), "process {pid} survived the stop");
+    }
+
+    #[test]
+    fn output_held_open_by_a_leftover_process_counts_as_still_running() {
+        let file = pid_file("leftover");
+        // The shell exits at once; the background `sleep` keeps its stdout open.
+        let script = format!("sleep 30 & echo $! > {}; exit 0", file.display());
+        let (ended, _) = run_streamed(&mut sh(&script), Some(Duration::from_secs(1))).unwrap();
+        let Ended::TimedOut(Some(status)) = ended else {
+            panic!("{ended:?}")
+        };
+        assert!(status.success());
+        let pid = read_pid(&file);
+        assert!(!alive(pid), "process {pid} survived the stop");
+    }
+
+    #[test]
+    fn reads_this_process_from_proc() {
+        let me = i32::try_from(std::process::id()).unwrap();
+        let p = proc_stat(&me.to_string()).expect("this process is alive");
+        assert_eq!(p.pid, me);
+        assert!(p.ppid > 0 && p.start > 0);
+        assert!(tree(me).contains(&p));
+    }
+}
