@@ -305,7 +305,7 @@ fn ensure_wasm_bindgen_cli(ctx: &Ctx) -> Result<(), String> {
     );
     // Not `--locked`: the CLI's own lockfile pins a webpki-roots release that the registry no
     // longer serves, so a locked install fails. The CLI's version itself is still exact.
-    cargo_install(ctx, "wasm-bindgen-cli", &want)?;
+    cargo_install(ctx, "wasm-bindgen-cli", &want, false)?;
     for tool in ["wasm-bindgen", "wasm-bindgen-test-runner"] {
         verify_installed(tool, &want)?;
     }
@@ -337,16 +337,24 @@ fn ensure_geckodriver(ctx: &Ctx) -> Result<(), String> {
         "geckodriver: want {GECKODRIVER_VERSION}, found {}",
         have.as_deref().unwrap_or("none")
     );
-    cargo_install(ctx, "geckodriver", GECKODRIVER_VERSION)?;
+    // `--locked`: the dependency versions geckodriver's release was built with, so a new
+    // release of one of its 160-odd dependencies cannot break a cold install. (Tried against the
+    // reachable registry: every locked version is there and it builds.)
+    cargo_install(ctx, "geckodriver", GECKODRIVER_VERSION, true)?;
     verify_installed("geckodriver", GECKODRIVER_VERSION)
 }
 
-/// `cargo install` with a shared build directory, so a reinstall reuses earlier builds.
-fn cargo_install(ctx: &Ctx, krate: &str, version: &str) -> Result<(), String> {
+/// `cargo install` with a shared build directory, so a reinstall reuses earlier builds;
+/// `locked`: with the crate's own Cargo.lock.
+fn cargo_install(ctx: &Ctx, krate: &str, version: &str, locked: bool) -> Result<(), String> {
     let tools_target = ctx.home.join(".cache/uchat-bot/target-tools");
+    let mut cmd = Command::new("cargo");
+    cmd.arg("install");
+    if locked {
+        cmd.arg("--locked");
+    }
     run_checked(
-        Command::new("cargo")
-            .args(["install", krate, "--version", version])
+        cmd.args([krate, "--version", version])
             .env("CARGO_TARGET_DIR", &tools_target),
     )
 }
