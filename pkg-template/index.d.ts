@@ -19,7 +19,8 @@ export type InitInput =
  * page's Content-Security-Policy blocks WebAssembly, and with `code: 'no_simd'` when the browser
  * lacks WebAssembly SIMD (the module needs it: Chrome/Edge 91+, Firefox 89+, Safari 16.4+).
  *
- * @param input where the .wasm is; default: `uchat_bot_bg.wasm` next to the package's index.js.
+ * @param input where the .wasm is; default: `uchat_bot_bg.wasm` next to the package's index.js
+ *   (fetched in a browser, read from disk in Node.js 20.16+/22.3+).
  */
 export default function init(input?: InitInput | { module_or_path: InitInput }): Promise<unknown>;
 export { init };
@@ -163,7 +164,7 @@ export type SystemType =
   | 'toplayer' | 'call_admin' | 'unknown_system_code';
 
 /** SDK-side error codes (server errors use the ERR number instead, PROTOCOL.md §3.4). */
-export type SdkErrorCode = 'handshake' | 'decode' | 'message' | 'queue_full' | 'closed' | 'config';
+export type SdkErrorCode = 'handshake' | 'websocket' | 'decode' | 'message' | 'queue_full' | 'closed' | 'config';
 
 /** An error from the bot: `connect()` rejections and thrown send errors. */
 export interface UChatError extends Error {

@@ -223,6 +223,52 @@ async fn hijacked_upgrade_is_a_handshake_error_that_suggests_wss() {
     assert_eq!(b.state(), "closed");
 }
 
+/// Joins with the page's `WebSocket` replaced by `stand_in` (`None`: removed) while the socket
+/// is created; returns the rejection and the `disconnect` payloads.
+async fn connect_without_websocket(stand_in: Option<&JsValue>) -> (JsValue, Vec<JsValue>) {
+    let global = js_sys::global();
+    let real = Reflect::get(&global, &"WebSocket".into()).unwrap();
+    match stand_in {
+        Some(f) => Reflect::set(&global, &"WebSocket".into(), f).unwrap(),
+        None => Reflect::delete_property(&global, &"WebSocket".into()).unwrap(),
+    };
+    let b = bot(&[("room", "lobby".into()), ("url", SIM.into())]);
+    let disconnects = Rec::on(&b, "disconnect");
+    // connect() creates the socket before it returns: put the real class back at once.
+    let joined = JsFuture::from(b.connect(JsValue::UNDEFINED));
+    Reflect::set(&global, &"WebSocket".into(), &real).unwrap();
+    let err = joined.await.expect_err("must reject");
+    assert_eq!(b.state(), "closed");
+    (err, disconnects.all())
+}
+
+#[wasm_bindgen_test]
+async fn a_websocket_constructor_that_throws_is_reported_as_it_is() {
+    // No WebSocket at all (Node.js before 22): the ReferenceError and what to do.
+    let (err, disconnects) = connect_without_websocket(None).await;
+    assert_eq!(text(&err, "code"), "websocket");
+    let msg = text(&err, "message");
+    assert!(msg.contains("ReferenceError"), "{msg}");
+    assert!(msg.contains("Node.js use version 22"), "{msg}");
+    assert!(msg.contains(SIM), "{msg}");
+    assert!(!msg.contains("handshake"), "{msg}");
+    assert_eq!(disconnects.len(), 1);
+    assert_eq!(text(&disconnects[0], "reason"), msg);
+    assert_eq!(prop(&disconnects[0], "willReconnect"), JsValue::FALSE);
+    // A constructor that refuses (as browsers do with a ws:// URL on an https:// page): its
+    // own words, without the Node.js advice.
+    let refuse = Function::new_with_args("u", "throw new TypeError('refused ' + u)");
+    let (err, _) = connect_without_websocket(Some(&refuse)).await;
+    assert_eq!(text(&err, "code"), "websocket");
+    let msg = text(&err, "message");
+    assert!(msg.contains(&format!("TypeError: refused {SIM}")), "{msg}");
+    assert!(!msg.contains("Node.js"), "{msg}");
+    // The real class is back: the next bot joins.
+    let b = bot(&[("room", "lobby".into()), ("url", SIM.into())]);
+    connect(&b).await.expect("joins");
+    b.close();
+}
+
 #[wasm_bindgen_test]
 async fn password_room_needs_the_password() {
     let wrong = bot(&[

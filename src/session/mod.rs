@@ -188,7 +188,7 @@ pub struct ErrorInfo {
     /// The ERR number, or `None` for SDK-side errors (then [`ErrorInfo::kind`] says what).
     pub code: Option<i64>,
     /// Short machine name: the ERR name (`wrong_password`) or an SDK code (`handshake`,
-    /// `decode`, `message`, `queue_full`, `closed`, `config`).
+    /// `websocket`, `decode`, `message`, `queue_full`, `closed`, `config`).
     pub name: String,
     /// What happened and what to do, in English.
     pub message: String,
@@ -913,6 +913,24 @@ impl Session {
 
     /// The socket closed (or failed to open). `code`/`reason` as the browser reports them.
     pub fn on_close(&mut self, now_ms: u64, code: u16, reason: &str) {
+        self.socket_ended(now_ms, code, reason, None);
+    }
+
+    /// The socket could not even be created: [`Action::Open`] failed at once (in a browser,
+    /// `new WebSocket(url)` threw — no `WebSocket` in this JavaScript environment, a `ws://`
+    /// URL from an `https://` page, …). `message` says what happened and what to do, for the
+    /// user; it is the `error` event's message with the SDK code `websocket`, and the
+    /// `disconnect` reason. Before the first join the connect() fails with it (no retry, as
+    /// after a failed handshake); after a join it is a drop like any other (the reconnect
+    /// policy applies).
+    pub fn on_socket_error(&mut self, now_ms: u64, message: &str) {
+        let info = ErrorInfo::sdk("websocket", message);
+        self.socket_ended(now_ms, 1006, message, Some(info));
+    }
+
+    /// [`Session::on_close`], and [`Session::on_socket_error`] with `failure`: the error a
+    /// connect() that never got a socket open fails with (else the handshake hint).
+    fn socket_ended(&mut self, now_ms: u64, code: u16, reason: &str, failure: Option<ErrorInfo>) {
         let was_open = std::mem::replace(&mut self.socket_open, false);
         if self.expecting_close {
             self.expecting_close = false;
@@ -939,7 +957,7 @@ impl Session {
                         ),
                     )
                 } else {
-                    ErrorInfo::sdk("handshake", HANDSHAKE_HINT)
+                    failure.unwrap_or_else(|| ErrorInfo::sdk("handshake", HANDSHAKE_HINT))
                 };
                 self.emit(Event::Error(info.clone()));
                 self.join_failed(info);

@@ -405,6 +405,69 @@ fn backoff_grows_and_stops_after_max_retries() {
 }
 
 #[test]
+fn a_socket_that_cannot_be_created_fails_with_its_own_message() {
+    // Before the first join: the connect() fails with the web layer's message, not the
+    // handshake hint, and nothing is retried.
+    let why = "new WebSocket(\"ws://x\") threw ReferenceError: WebSocket is not defined";
+    let mut h = H::guest();
+    h.s.connect(h.now);
+    h.drain();
+    assert_eq!(h.opens, 1);
+    h.s.on_socket_error(h.now, why);
+    h.drain();
+    let ev = h.take_events();
+    let failed = ev.iter().find_map(|e| match e {
+        Event::JoinFailed(info) => Some(info.clone()),
+        _ => None,
+    });
+    let info = failed.expect("join failed");
+    assert_eq!(
+        (info.kind().as_str(), info.message.as_str()),
+        ("websocket", why)
+    );
+    assert!(ev.contains(&Event::Error(info.clone())), "{ev:?}");
+    assert!(ev.contains(&Event::Disconnect {
+        code: 1006,
+        reason: why.into(),
+        will_reconnect: false
+    }));
+    assert_eq!(h.s.state(), State::Closed);
+    assert_eq!(h.s.next_timeout(h.now), None);
+    // A later failure of a plain socket still gets the handshake hint (the message is not kept).
+    h.s.connect(h.now);
+    h.drain();
+    h.s.on_close(h.now, 1006, "");
+    h.drain();
+    let info = h.take_events().into_iter().find_map(|e| match e {
+        Event::JoinFailed(info) => Some(info),
+        _ => None,
+    });
+    assert_eq!(info.expect("join failed").kind(), "handshake");
+
+    // After a join: a drop like any other, retried by the reconnect policy.
+    let mut h = H::guest();
+    h.join();
+    h.take_events();
+    h.s.on_close(h.now, 1006, "");
+    h.drain();
+    h.advance(60_000);
+    assert_eq!(h.opens, 2);
+    h.take_events();
+    h.s.on_socket_error(h.now, why);
+    h.drain();
+    let ev = h.take_events();
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::Reconnecting { attempt: 2, .. })),
+        "{ev:?}"
+    );
+    assert!(!ev
+        .iter()
+        .any(|e| matches!(e, Event::Error(_) | Event::JoinFailed(_))));
+    assert_eq!(h.s.state(), State::Reconnecting);
+}
+
+#[test]
 fn first_connect_failures_reject_without_retry() {
     // Handshake failure (e.g. hijack200): never opened.
     let mut h = H::guest();

@@ -111,6 +111,30 @@ fn random_seed() -> u64 {
     (a << 32) ^ b ^ now_ms()
 }
 
+/// The `websocket` error's message when `new WebSocket(url)` threw `e`: the exception as
+/// JavaScript prints it (a browser's own words, e.g. a `SecurityError` for a `ws://` URL from
+/// an `https://` page), plus what to do where there is no `WebSocket` at all (Node.js before
+/// 22). Without this the failure looked like a refused handshake, whose hint (intercepted
+/// `ws://`) sent users the wrong way.
+fn socket_error(url: &str, e: &JsValue) -> String {
+    let text = e.dyn_ref::<js_sys::Error>().map_or_else(
+        || "a non-Error exception".into(),
+        |e| String::from(e.to_string()),
+    );
+    let mut m = String::from("new WebSocket(\"");
+    for part in [url, "\") threw ", &text] {
+        m.push_str(part);
+    }
+    if text.starts_with("ReferenceError") {
+        m.push_str(
+            ". This JavaScript environment has no WebSocket: in Node.js use version 22 or \
+             later (20 with --experimental-websocket), or assign a WebSocket class to \
+             globalThis.WebSocket before connect()",
+        );
+    }
+    m
+}
+
 /// Event names user code may listen to.
 const EVENTS: &[&str] = &[
     "join",
@@ -368,7 +392,9 @@ impl Inner {
                         core.socket = None;
                         match Socket::open(&self.url, Rc::downgrade(self)) {
                             Ok(s) => core.socket = Some(s),
-                            Err(_) => core.session.on_close(now.ms(), 1006, "WebSocket failed"),
+                            Err(e) => core
+                                .session
+                                .on_socket_error(now.ms(), &socket_error(&self.url, &e)),
                         }
                     }
                     Action::Send(bytes) => {
