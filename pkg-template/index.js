@@ -86,9 +86,17 @@ function cspError(cause) {
   return err;
 }
 
-/** The argument for wasm-bindgen's init: it wants `{ module_or_path }` (other forms warn). */
+/**
+ * The argument for wasm-bindgen's init: it wants `{ module_or_path }` (other forms warn).
+ * Without an input the glue fetch()es `uchat_bot_bg.wasm` next to this file; Node.js cannot
+ * fetch a file: URL, so there (20.16+/22.3+, which have `process.getBuiltinModule`; no import
+ * statement, which would trouble browser bundlers) the file is read instead.
+ */
 function wasmInput(input) {
-  if (input === undefined || input === null) return undefined;
+  if (input === undefined || input === null) {
+    const fs = import.meta.url.startsWith('file:') && globalThis.process?.getBuiltinModule?.('fs');
+    return fs ? { module_or_path: fs.readFileSync(new URL('uchat_bot_bg.wasm', import.meta.url)) } : undefined;
+  }
   if (Object.getPrototypeOf(input) === Object.prototype) return input;
   return { module_or_path: input };
 }
@@ -99,12 +107,14 @@ function wasmInput(input) {
  *
  * `input`: where the .wasm is: a URL or string, a `Response` or `fetch` promise, the bytes
  * (`ArrayBuffer`/`Uint8Array`), a `WebAssembly.Module`, or `{ module_or_path }`.
- * Default: `uchat_bot_bg.wasm` next to this file (`new URL(..., import.meta.url)`).
+ * Default: `uchat_bot_bg.wasm` next to this file (`new URL(..., import.meta.url)`; read from
+ * disk in Node.js).
  */
 export default function init(input) {
   if (pending === null) {
     lastError = null;
-    pending = wasmInit(wasmInput(input)).then(
+    // In a promise, so that a failure to read the file (Node.js) rejects like a failed fetch.
+    pending = new Promise((resolve) => resolve(wasmInit(wasmInput(input)))).then(
       (exports) => {
         ready = true;
         return exports;

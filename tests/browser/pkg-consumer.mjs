@@ -4,6 +4,7 @@
 // `npm pack`s pkg/, installs the tarball into a fresh app in a temp dir, type-checks a
 // TypeScript usage file against the shipped index.d.ts, serves the app with `uchat sim --www`
 // and drives it in headless Chromium (playwright-core): the bot joins and answers `!ping`,
+// the same package runs a bot in Node.js (and names the fix where Node.js has no WebSocket),
 // using the class before init() throws the how-to-initialise message, and a page whose CSP
 // lacks 'wasm-unsafe-eval' gets the CSP message from init().
 //
@@ -298,6 +299,41 @@ const page = (script, head = '') =>
   `<!doctype html><html><head><meta charset="utf-8">${head}<title>uchat-bot consumer</title></head>` +
   `<body><u-chat room="elroom" user_data=""></u-chat><script type="module" src="./${script}"></script></body></html>\n`;
 
+// A bot in Node.js, run as `node node-bot.mjs WS_URL` from the app (bare 'uchat-bot' import,
+// init() with no argument). Prints one JSON line.
+const NODE_BOT_JS = `import init, { UChatBot } from 'uchat-bot';
+const url = process.argv[2];
+const out = { hasWebSocket: typeof WebSocket === 'function' };
+try {
+  await init();
+  const bot = new UChatBot({ room: 'consumer-node', url, nick: 'nodebot' });
+  bot.onCommand('ping', ({ reply }) => reply('pong'));
+  try {
+    out.me = (await bot.connect()).nick;
+  } catch (e) {
+    Object.assign(out, { code: e.code, message: e.message, state: bot.state });
+  }
+  if (out.me) {
+    const asker = new UChatBot({ room: 'consumer-node', url, nick: 'asker' });
+    const pong = new Promise((resolve) => asker.on('message', (m) => {
+      if (m.user.nick === 'nodebot' && !m.history) resolve(m.content);
+    }));
+    await asker.connect();
+    asker.send('!ping');
+    let timer;
+    out.pong = await Promise.race([pong, new Promise((r) => { timer = setTimeout(() => r('no answer in 10 s'), 10_000); })]);
+    clearTimeout(timer);
+    asker.close();
+    bot.close();
+    out.state = bot.state;
+  }
+} catch (e) {
+  out.error = String((e && e.stack) || e);
+}
+// No process.exit(): the test checks that closed bots leave nothing keeping Node.js running.
+console.log(JSON.stringify(out));
+`;
+
 /** Type-checked against the installed package's declarations under --strict. */
 const USAGE_TS = `import init, { UChatBot, type UChatBotEvents, type User, type UChatError } from 'uchat-bot';
 
@@ -415,6 +451,29 @@ async function main() {
       const res = await fetch(`${http}/${file}`);
       const ct = res.headers.get('content-type') || '';
       check(`sim serves ${path.basename(file)} as ${type}`, res.ok && ct.startsWith(type), `${res.status} ${ct}`);
+    }
+
+    // Node.js: the same package runs a bot without a browser. init() with no argument reads
+    // the wasm from disk; Node.js 22 has WebSocket (20 behind --experimental-websocket).
+    {
+      fs.writeFileSync(path.join(app, 'node-bot.mjs'), NODE_BOT_JS);
+      const major = Number(process.versions.node.split('.')[0]);
+      const node = (flags) => {
+        const r = spawnSync(process.execPath, [...flags, 'node-bot.mjs', sim.url], { cwd: app, encoding: 'utf8', timeout: 30_000 });
+        const last = (r.stdout || '').trim().split('\n').pop();
+        let out = null;
+        try { out = JSON.parse(last); } catch { /* reported below */ }
+        return { out, exited: r.status === 0 && !r.error, detail: `node ${process.versions.node} ${flags.join(' ')}: ${r.error || `exit ${r.status}`} ${r.stdout}${r.stderr}` };
+      };
+      const withWs = node(major >= 22 ? [] : ['--experimental-websocket']);
+      check('Node.js: init() with no argument, the bot joins and answers !ping', withWs.out && withWs.out.hasWebSocket &&
+        !withWs.out.error && withWs.out.me === 'nodebot' && withWs.out.pong === 'pong' && withWs.out.state === 'closed',
+        withWs.detail);
+      check('Node.js: after close() nothing keeps the process running', withWs.exited, withWs.detail);
+      const noWs = node(major >= 22 ? ['--no-experimental-websocket'] : []);
+      check("Node.js without WebSocket: connect() rejects with code 'websocket' and says what to do", noWs.out &&
+        noWs.out.hasWebSocket === false && noWs.out.code === 'websocket' && /ReferenceError/.test(noWs.out.message) &&
+        /Node\.js use version 22/.test(noWs.out.message) && noWs.out.state === 'closed' && noWs.exited, noWs.detail);
     }
 
     browser = await chromium.launch({
