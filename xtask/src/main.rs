@@ -935,9 +935,10 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
             limit_text(Duration::from_secs(secs))
         ),
     }
-    // Each suite runs in a process group of its own, out of reach of the terminal's Ctrl-C:
-    // from here on Ctrl-C (and SIGTERM, SIGHUP) stops the running suite's processes, skips the
-    // rest and prints the summary.
+    // Each suite with a time limit runs in a process group of its own, out of reach of the
+    // terminal's Ctrl-C: from here on Ctrl-C (and SIGTERM, SIGHUP; not one xtask was started
+    // with ignored, as under `nohup`) stops the running suite's processes, skips the rest and
+    // prints the summary.
     procs::signals::install();
     let mut interrupted = false;
     // Kept until the suites are done; dropping it stops the sims.

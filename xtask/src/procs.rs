@@ -285,19 +285,29 @@ pub fn alive(pid: i32) -> bool {
 /// is always stopped with it: the demo's sim (`cargo xtask demo`), and a suite of
 /// `cargo xtask ci`, which runs in a process group of its own and so no longer gets the
 /// terminal's signals itself.
+///
+/// A signal xtask was started with ignored stays ignored: SIGHUP under `nohup`, SIGINT in a
+/// background job of a shell without job control (`nohup cargo xtask ci &` in a script). Caught,
+/// it would stop the run at logout.
 #[cfg(unix)]
 pub mod signals {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     static STOP: AtomicBool = AtomicBool::new(false);
 
-    const SIGHUP: i32 = 1;
-    const SIGINT: i32 = 2;
+    pub const SIGHUP: i32 = 1;
+    pub const SIGINT: i32 = 2;
     pub const SIGKILL: i32 = 9;
     pub const SIGTERM: i32 = 15;
 
+    /// signal(2)'s "ignore" and "default" handlers.
+    const SIG_IGN: usize = 1;
+    #[cfg(test)]
+    pub const SIG_DFL: usize = 0;
+
     extern "C" {
-        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+        // The handler is a function pointer or SIG_IGN/SIG_DFL (1/0), hence usize.
+        fn signal(signum: i32, handler: usize) -> usize;
         fn kill(pid: i32, sig: i32) -> i32;
     }
 
@@ -308,11 +318,24 @@ pub mod signals {
 
     pub fn install() {
         for sig in [SIGINT, SIGTERM, SIGHUP] {
+            // Set to "ignore" first, which says what it was; replaced by the handler only if it
+            // was not ignored already. (Done the other way round, a signal in between would
+            // set the flag although the signal is ignored.)
             // SAFETY: `on_signal` only stores to an atomic, which is async-signal-safe.
             unsafe {
-                signal(sig, on_signal);
+                if signal(sig, SIG_IGN) != SIG_IGN {
+                    signal(sig, on_signal as extern "C" fn(i32) as usize);
+                }
             }
         }
+    }
+
+    /// Sets `sig`'s handler (a function's address, [`SIG_IGN`] or [`SIG_DFL`]); returns the one
+    /// it had.
+    #[cfg(test)]
+    pub fn set_handler(sig: i32, handler: usize) -> usize {
+        // SAFETY: the tests set only SIG_IGN, SIG_DFL, or a handler this returned before.
+        unsafe { signal(sig, handler) }
     }
 
     pub fn stop_requested() -> bool {
@@ -428,6 +451,44 @@ mod tests {
         assert!(status.success());
         let pid = read_pid(&file);
         assert!(!alive(pid), "process {pid} survived the stop");
+    }
+
+    /// The signals marked in one of `/proc/self/status`'s masks (`SigIgn`, `SigCgt`).
+    fn signal_mask(field: &str) -> u64 {
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        let hex = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
+        u64::from_str_radix(hex.trim(), 16).unwrap()
+    }
+
+    fn has(mask: u64, sig: i32) -> bool {
+        mask & (1 << (sig - 1)) != 0
+    }
+
+    #[test]
+    fn install_leaves_an_ignored_signal_ignored() {
+        use signals::{set_handler, SIGHUP, SIGINT, SIGTERM, SIG_DFL};
+        // As under `nohup`: SIGHUP ignored; SIGTERM and SIGINT at their default.
+        let saved = [
+            (SIGHUP, set_handler(SIGHUP, 1)),
+            (SIGTERM, set_handler(SIGTERM, SIG_DFL)),
+            (SIGINT, set_handler(SIGINT, SIG_DFL)),
+        ];
+        signals::install();
+        let (ignored, caught) = (signal_mask("SigIgn"), signal_mask("SigCgt"));
+        for (sig, old) in saved {
+            set_handler(sig, old);
+        }
+        assert!(has(ignored, SIGHUP), "SIGHUP is no longer ignored");
+        assert!(!has(caught, SIGHUP), "SIGHUP is caught");
+        for sig in [SIGTERM, SIGINT] {
+            assert!(
+                has(caught, sig) && !has(ignored, sig),
+                "signal {sig} is not caught"
+            );
+        }
     }
 
     #[test]
