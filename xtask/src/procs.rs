@@ -9,8 +9,9 @@
 //! session of their own) is still found as a descendant in `/proc` and signalled on its own.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -22,6 +23,9 @@ pub const GRACE: Duration = Duration::from_secs(5);
 
 /// How often the wait loop looks at the child, the clock and the interrupt flag.
 const POLL: Duration = Duration::from_millis(50);
+
+/// Set by [`signals`]' handler: xtask was asked to stop.
+static STOP: AtomicBool = AtomicBool::new(false);
 
 /// How a streamed command ended.
 #[derive(Debug)]
@@ -50,6 +54,27 @@ pub fn run_streamed(
     cmd: &mut Command,
     limit: Option<Duration>,
 ) -> Result<(Ended, Vec<String>), String> {
+    run(cmd, limit, &STOP, echo)
+}
+
+/// A line of a command's output to xtask's stdout (or stderr). An error — xtask's output was
+/// closed, as in `cargo xtask ci | head` — is for the caller to ignore: `println!` would panic
+/// and lose the lines still to come.
+fn echo(line: &str, to_stderr: bool) -> io::Result<()> {
+    if to_stderr {
+        writeln!(io::stderr().lock(), "{line}")
+    } else {
+        writeln!(io::stdout().lock(), "{line}")
+    }
+}
+
+/// [`run_streamed`] with the interrupt flag `stop` and the `echo` of each line given.
+fn run(
+    cmd: &mut Command,
+    limit: Option<Duration>,
+    stop: &AtomicBool,
+    echo: fn(&str, bool) -> io::Result<()>,
+) -> Result<(Ended, Vec<String>), String> {
     let start = Instant::now();
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -71,11 +96,9 @@ pub fn run_streamed(
                 let text = String::from_utf8_lossy(&line)
                     .trim_end_matches('\r')
                     .to_string();
-                if to_stderr {
-                    eprintln!("{text}");
-                } else {
-                    println!("{text}");
-                }
+                // Kept even when it cannot be shown, and reading goes on: a command whose
+                // output nobody reads would block on a full pipe.
+                let _ = echo(&text, to_stderr);
                 lines.lock().unwrap_or_else(|e| e.into_inner()).push(text);
             }
             let _ = closed.send(());
@@ -103,7 +126,7 @@ pub fn run_streamed(
         if let (Some(s), 0) = (status, open) {
             break Ended::Exited(s);
         }
-        if limit.is_some() && signals::stop_requested() {
+        if limit.is_some() && stop.load(Ordering::SeqCst) {
             break Ended::Interrupted;
         }
         let mut wait = POLL;
@@ -114,10 +137,17 @@ pub fn run_streamed(
             }
             wait = wait.min(left);
         }
+        if open == 0 {
+            // The output is closed and the command runs on (it closed its stdout and stderr,
+            // or a pump ended early): nothing more to receive, and a receive would return at
+            // once, so wait here.
+            thread::sleep(wait);
+            continue;
+        }
         match closed_rx.recv_timeout(wait) {
             Ok(()) => open -= 1,
             Err(RecvTimeoutError::Timeout) => {}
-            // Every pump has finished (and said so before dropping its sender).
+            // Every pump has finished (one that panicked did not say so).
             Err(RecvTimeoutError::Disconnected) => open = 0,
         }
     };
@@ -291,9 +321,9 @@ pub fn alive(pid: i32) -> bool {
 /// it would stop the run at logout.
 #[cfg(unix)]
 pub mod signals {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
 
-    static STOP: AtomicBool = AtomicBool::new(false);
+    use super::STOP;
 
     pub const SIGHUP: i32 = 1;
     pub const SIGINT: i32 = 2;
@@ -360,7 +390,7 @@ pub mod signals {
 pub mod signals {
     pub fn install() {}
     pub fn stop_requested() -> bool {
-        false
+        super::STOP.load(std::sync::atomic::Ordering::SeqCst)
     }
     pub fn terminate(_pid: u32) {}
 }
@@ -386,10 +416,22 @@ mod tests {
         text.trim().parse().expect("a pid")
     }
 
+    /// An interrupt flag nobody sets.
+    static NEVER: AtomicBool = AtomicBool::new(false);
+
+    /// Shows nothing (the test harness does not capture writes to stdout itself).
+    fn quiet(_: &str, _: bool) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// [`run`] with the output kept but not shown, and no interrupt.
+    fn run_quiet(cmd: &mut Command, limit: Option<Duration>) -> (Ended, Vec<String>) {
+        run(cmd, limit, &NEVER, quiet).unwrap()
+    }
+
     #[test]
     fn a_command_that_finishes_is_left_alone() {
-        let (ended, lines) =
-            run_streamed(&mut sh("echo one; echo two >&2; exit 3"), Some(GRACE)).unwrap();
+        let (ended, lines) = run_quiet(&mut sh("echo one; echo two >&2; exit 3"), Some(GRACE));
         let Ended::Exited(status) = ended else {
             panic!("{ended:?}")
         };
@@ -401,8 +443,7 @@ mod tests {
 
     #[test]
     fn a_silent_command_that_never_exits_is_stopped() {
-        let (ended, lines) =
-            run_streamed(&mut sh("sleep 30"), Some(Duration::from_secs(1))).unwrap();
+        let (ended, lines) = run_quiet(&mut sh("sleep 30"), Some(Duration::from_secs(1)));
         assert!(matches!(ended, Ended::TimedOut(None)), "{ended:?}");
         assert!(lines.is_empty());
     }
@@ -417,7 +458,7 @@ mod tests {
             in_group.display(),
             own_session.display()
         );
-        let (ended, lines) = run_streamed(&mut sh(&script), Some(Duration::from_secs(1))).unwrap();
+        let (ended, lines) = run_quiet(&mut sh(&script), Some(Duration::from_secs(1)));
         assert!(matches!(ended, Ended::TimedOut(None)), "{ended:?}");
         assert_eq!(lines, ["started"]);
         for pid in [read_pid(&in_group), read_pid(&own_session)] {
@@ -433,7 +474,7 @@ mod tests {
             "trap '' TERM; sleep 30 & echo $! > {}; wait",
             file.display()
         );
-        let (ended, _) = run_streamed(&mut sh(&script), Some(Duration::from_secs(1))).unwrap();
+        let (ended, _) = run_quiet(&mut sh(&script), Some(Duration::from_secs(1)));
         assert!(matches!(ended, Ended::TimedOut(None)), "{ended:?}");
         let pid = read_pid(&file);
         assert!(!alive(pid), "process {pid} survived the stop");
@@ -444,7 +485,7 @@ mod tests {
         let file = pid_file("leftover");
         // The shell exits at once; the background `sleep` keeps its stdout open.
         let script = format!("sleep 30 & echo $! > {}; exit 0", file.display());
-        let (ended, _) = run_streamed(&mut sh(&script), Some(Duration::from_secs(1))).unwrap();
+        let (ended, _) = run_quiet(&mut sh(&script), Some(Duration::from_secs(1)));
         let Ended::TimedOut(Some(status)) = ended else {
             panic!("{ended:?}")
         };
@@ -489,6 +530,49 @@ mod tests {
                 "signal {sig} is not caught"
             );
         }
+    }
+
+    /// User and system time this thread has used, in clock ticks (`/proc/thread-self/stat`
+    /// fields 14 and 15).
+    fn thread_cpu_ticks() -> u64 {
+        let stat = fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let (_, rest) = stat.rsplit_once(')').unwrap();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
+    #[test]
+    fn a_command_that_closes_its_output_and_runs_on_is_waited_for_without_spinning() {
+        let before = thread_cpu_ticks();
+        let (ended, lines) = run_quiet(
+            &mut sh("exec >&- 2>&-; sleep 2"),
+            Some(Duration::from_secs(20)),
+        );
+        let used = thread_cpu_ticks() - before;
+        assert!(
+            matches!(ended, Ended::Exited(s) if s.success()),
+            "{ended:?}"
+        );
+        assert!(lines.is_empty());
+        // Spinning for the 2 s takes most of them (100 ticks a second, usually); waiting,
+        // almost none.
+        assert!(used < 20, "the wait used {used} clock ticks of CPU");
+    }
+
+    #[test]
+    fn output_that_cannot_be_shown_is_still_kept() {
+        // As when xtask's stdout is a closed pipe (`cargo xtask ci | head`).
+        fn broken(_: &str, _: bool) -> io::Result<()> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+        let script = "echo one; echo two >&2; echo three";
+        let (ended, mut lines) = run(&mut sh(script), Some(GRACE), &NEVER, broken).unwrap();
+        assert!(
+            matches!(ended, Ended::Exited(s) if s.success()),
+            "{ended:?}"
+        );
+        lines.sort();
+        assert_eq!(lines, ["one", "three", "two"]);
     }
 
     #[test]
