@@ -35,21 +35,25 @@ pub enum Ended {
     /// The limit passed first; the tree was stopped. Holds the command's own exit status if it
     /// had exited and only processes it started still held its output open.
     TimedOut(Option<ExitStatus>),
-    /// `cargo xtask ci` was asked to stop (SIGINT, SIGTERM, SIGHUP); the tree was stopped.
+    /// xtask was asked to stop (SIGINT, SIGTERM, SIGHUP, once [`signals::install`] has run); the
+    /// tree was stopped.
     Interrupted,
 }
 
 /// Runs `cmd` with stdin closed, echoing its stdout and stderr line by line as they come and
 /// keeping every line.
 ///
-/// With a `limit` the command runs in a process group of its own and is done only when it has
-/// exited and closed its output (a process it started may still hold that open). If that has
-/// not happened when the limit passes, or the interrupt flag ([`signals::stop_requested`]) is
-/// set — a command in its own group no longer gets the terminal's Ctrl-C itself — its tree is
-/// stopped ([`stop_tree`]). Output is read by threads, so a command that prints nothing and
-/// never exits is stopped on time just the same. Without a limit the command stays in xtask's
-/// group and is waited for as long as it takes (install steps, and the commands a nested
-/// `cargo xtask` runs inside a suite, which that suite's limit covers).
+/// The command is done only when it has exited and closed its output (a process it started
+/// may still hold that open). If that has not happened when the `limit` passes, or the
+/// interrupt flag ([`signals::stop_requested`]) is set, its tree is stopped ([`stop_tree`]).
+/// Output is read by threads, so a command that prints nothing and never exits is stopped on
+/// time just the same.
+///
+/// With a `limit` the command runs in a process group of its own ([`own_group`]): it no longer
+/// gets the terminal's Ctrl-C itself, only through the flag. Without one it stays in xtask's
+/// group (install steps, and the commands a nested `cargo xtask` runs inside a suite, which that
+/// suite's limit covers): the terminal's Ctrl-C and a kill of xtask's group reach it directly,
+/// and a SIGTERM or SIGHUP to xtask alone still stops it through the flag.
 pub fn run_streamed(
     cmd: &mut Command,
     limit: Option<Duration>,
@@ -126,7 +130,7 @@ fn run(
         if let (Some(s), 0) = (status, open) {
             break Ended::Exited(s);
         }
-        if limit.is_some() && stop.load(Ordering::SeqCst) {
+        if stop.load(Ordering::SeqCst) {
             break Ended::Interrupted;
         }
         let mut wait = POLL;
@@ -177,9 +181,12 @@ fn own_group(cmd: &mut Command) {
 #[cfg(not(unix))]
 fn own_group(_cmd: &mut Command) {}
 
-/// Stops `child`, which leads a process group of its own, with everything it started: SIGTERM
-/// to the group and to every process of its tree ([`tree`]), up to [`GRACE`] for them to go,
-/// then SIGKILL to the group and to whatever of the tree is left; then reaps `child`.
+/// Stops `child` with everything it started: SIGTERM to its process group and to every process
+/// of its tree ([`tree`]), up to [`GRACE`] for them to go, then SIGKILL to the group and to
+/// whatever of the tree is left; then reaps `child`. A `child` that does not lead a group of
+/// its own (a command without a limit, in xtask's group) is stopped the same way process by
+/// process; the group signal then finds no group and does nothing, so xtask's own group is
+/// never signalled.
 ///
 /// The tree is noted before the first signal (a process whose parent dies is re-parented, and
 /// can no longer be found from `child`), and a noted process is signalled again only while its
@@ -530,6 +537,28 @@ mod tests {
                 "signal {sig} is not caught"
             );
         }
+    }
+
+    #[test]
+    fn without_a_limit_a_stop_request_still_stops_the_command() {
+        let file = pid_file("no-limit");
+        // In the test's own process group (no limit: no group of its own), a shell and its
+        // `sleep`; the shell waits for it.
+        let script = format!("sleep 30 & echo $! > {}; wait", file.display());
+        let stop = AtomicBool::new(false);
+        let (ended, _) = thread::scope(|s| {
+            s.spawn(|| {
+                // As a SIGTERM to xtask would, once the sleep has started.
+                while fs::read_to_string(&file).map_or(true, |t| !t.ends_with('\n')) {
+                    thread::sleep(POLL);
+                }
+                stop.store(true, Ordering::SeqCst);
+            });
+            run(&mut sh(&script), None, &stop, quiet).unwrap()
+        });
+        assert!(matches!(ended, Ended::Interrupted), "{ended:?}");
+        let pid = read_pid(&file);
+        assert!(!alive(pid), "process {pid} survived the stop");
     }
 
     /// User and system time this thread has used, in clock ticks (`/proc/thread-self/stat`
