@@ -7,6 +7,15 @@
 //! ChromeDriver/geckodriver, the browsers, the sims of a nested `cargo xtask site-test` — can be
 //! signalled at once. A process that leaves the group (Playwright starts its browsers in a
 //! session of their own) is still found as a descendant in `/proc` and signalled on its own.
+//!
+//! What is not covered: a SIGKILL to xtask's own process group (some CI runners on cancel,
+//! `timeout -k`) does not reach a command in a group of its own; on Linux the command itself is
+//! then killed by the kernel (`PR_SET_PDEATHSIG`, [`own_group`]), but not what it started:
+//! cargo dies by SIGKILL without passing anything on, and its test binaries, browsers and
+//! drivers run on until they end by themselves — most soon after, since the next line they
+//! write meets a pipe nobody reads (EPIPE), but a hung test that prints nothing runs until the
+//! wasm runner's own timeout (300 s) or for good. A SIGTERM, SIGINT or SIGHUP to the group is
+//! fine: xtask stops the suite's tree first ([`signals`]).
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -172,10 +181,46 @@ fn run(
     Ok((ended, lines))
 }
 
+/// Runs `cmd` in a process group of its own, and on Linux has the kernel SIGKILL it when the
+/// thread that started it ends: when xtask dies, also by a SIGKILL to xtask's own group that
+/// no longer reaches the command's group (`PR_SET_PDEATHSIG`; [`run`] waits for its command,
+/// so its thread outlives the command otherwise). Only the command itself gets that signal —
+/// the setting is not inherited by what it starts (see the module's notes).
 #[cfg(unix)]
 fn own_group(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        extern "C" {
+            fn prctl(option: i32, ...) -> i32;
+            fn getppid() -> i32;
+        }
+        const PR_SET_PDEATHSIG: i32 = 1;
+        const SIGKILL: std::ffi::c_ulong = 9;
+        const ESRCH: i32 = 3;
+        let Ok(xtask) = i32::try_from(std::process::id()) else {
+            return;
+        };
+        let hook = move || {
+            // SAFETY: prctl(2) with PR_SET_PDEATHSIG takes a plain signal number.
+            if unsafe { prctl(PR_SET_PDEATHSIG, SIGKILL) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // xtask died between the fork and the prctl: the signal will never come.
+            // SAFETY: getppid(2) takes nothing and cannot fail.
+            if unsafe { getppid() } != xtask {
+                return Err(io::Error::from_raw_os_error(ESRCH));
+            }
+            Ok(())
+        };
+        // SAFETY: the hook runs in the child between fork and exec, where only
+        // async-signal-safe calls are allowed: it makes two system calls (prctl, getppid) and
+        // allocates nothing (an io::Error made from an OS error code is just the code).
+        unsafe {
+            cmd.pre_exec(hook);
+        }
+    }
 }
 
 #[cfg(not(unix))]
@@ -559,6 +604,39 @@ mod tests {
         assert!(matches!(ended, Ended::Interrupted), "{ended:?}");
         let pid = read_pid(&file);
         assert!(!alive(pid), "process {pid} survived the stop");
+    }
+
+    #[test]
+    fn a_command_in_a_group_of_its_own_is_killed_when_its_starter_is_gone() {
+        // The kernel sends the signal when the *thread* that started the command ends (as it
+        // does when the process dies): a thread stands in for xtask here.
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut cmd = Command::new("sleep");
+            cmd.arg("30");
+            own_group(&mut cmd);
+            tx.send(cmd.spawn().unwrap()).unwrap();
+        })
+        .join()
+        .unwrap();
+        let mut child = rx.recv().unwrap();
+        let until = Instant::now() + GRACE;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() >= until {
+                break None;
+            }
+            thread::sleep(POLL);
+        };
+        let Some(status) = status else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the command outlived the thread that started it");
+        };
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(signals::SIGKILL));
     }
 
     /// User and system time this thread has used, in clock ticks (`/proc/thread-self/stat`
