@@ -80,8 +80,9 @@ OPTIONS (ci):
     --suite-timeout SECS
                      Time limit for each suite's command, replacing the defaults (20 min; 5 min
                      for fmt); 0: no limit. A suite still running at its limit is stopped with
-                     every process it started (cargo, test binaries, drivers, browsers, sims)
-                     and counted as failed; the run goes on to the next suite.
+                     its process tree (its process group, its descendants and whatever holds
+                     its output open: cargo, test binaries, drivers, browsers, sims) and
+                     counted as failed; the run goes on to the next suite.
 
 SUITES:
     fmt            cargo fmt --all -- --check
@@ -1066,7 +1067,8 @@ fn run_suite(ctx: &Ctx, suite: &Suite, over: Option<Override>) -> SuiteResult {
             exited,
         )),
         Ended::Interrupted => Some(format!(
-            "interrupted: `{command}` was stopped with every process it started"
+            "interrupted: `{command}` was stopped with its process tree (its process group, \
+             its descendants and whatever held its output open)"
         )),
     };
 
@@ -1130,7 +1132,8 @@ fn timeout_note(
     };
     format!(
         "TIMED OUT: {what} its time limit of {} ({from}; a hung test or browser?) and was \
-         stopped with every process it started. To allow more time: --suite-timeout SECS or \
+         stopped with its process tree (its process group, its descendants and whatever held \
+         its output open). To allow more time: --suite-timeout SECS or \
          {SUITE_TIMEOUT_VAR}=SECS (0: no limit)",
         limit_text(limit)
     )
@@ -1232,7 +1235,7 @@ fn stream(cmd: &mut Command) -> Result<(bool, Vec<String>), String> {
 }
 
 /// [`stream`] with a wall-clock limit ([`procs::run_streamed`]): when it passes, the command is
-/// stopped with every process it started.
+/// stopped with its process tree ([`procs::stop_tree`]).
 fn stream_limited(
     cmd: &mut Command,
     limit: Option<Duration>,
@@ -1244,10 +1247,10 @@ fn stream_limited(
         Ended::Exited(status) if status.success() => {}
         Ended::Exited(status) => println!("(exited with {status})"),
         Ended::TimedOut(_) => println!(
-            "(still running after its time limit of {}: stopped it and every process it started)",
+            "(still running after its time limit of {}: stopped it with its process tree)",
             limit_text(limit.unwrap_or_default())
         ),
-        Ended::Interrupted => println!("(interrupted: stopped it and every process it started)"),
+        Ended::Interrupted => println!("(interrupted: stopped it with its process tree)"),
     }
     let _ = io::stdout().flush();
     Ok((ended, lines))

@@ -6,16 +6,20 @@
 //! group id) so that everything it starts — cargo, the test binaries, wasm-bindgen-test-runner,
 //! ChromeDriver/geckodriver, the browsers, the sims of a nested `cargo xtask site-test` — can be
 //! signalled at once. A process that leaves the group (Playwright starts its browsers in a
-//! session of their own) is still found as a descendant in `/proc` and signalled on its own.
+//! session of their own) is still found as a descendant in `/proc` and signalled on its own, and
+//! so is one that is no longer a descendant (it daemonised: its parent exited) but still holds
+//! the command's output open ([`tree`]).
 //!
-//! What is not covered: a SIGKILL to xtask's own process group (some CI runners on cancel,
-//! `timeout -k`) does not reach a command in a group of its own; on Linux the command itself is
-//! then killed by the kernel (`PR_SET_PDEATHSIG`, [`own_group`]), but not what it started:
-//! cargo dies by SIGKILL without passing anything on, and its test binaries, browsers and
-//! drivers run on until they end by themselves — most soon after, since the next line they
-//! write meets a pipe nobody reads (EPIPE), but a hung test that prints nothing runs until the
-//! wasm runner's own timeout (300 s) or for good. A SIGTERM, SIGINT or SIGHUP to the group is
-//! fine: xtask stops the suite's tree first ([`signals`]).
+//! What is not covered: a process that left the group *and* the tree *and* closed its copy of
+//! the output (a well-behaved daemon) is not found, and keeps running. And a SIGKILL to xtask's
+//! own process group (some CI runners on cancel, `timeout -k`) does not reach a command in a
+//! group of its own; on Linux the command itself is then killed by the kernel
+//! (`PR_SET_PDEATHSIG`, [`own_group`]), but not what it started: cargo dies by SIGKILL without
+//! passing anything on, and its test binaries, browsers and drivers run on until they end by
+//! themselves — most soon after, since the next line they write meets a pipe nobody reads
+//! (EPIPE), but a hung test that prints nothing runs until the wasm runner's own timeout (300 s)
+//! or for good. A SIGTERM, SIGINT or SIGHUP to the group is fine: xtask stops the suite's tree
+//! first ([`signals`]).
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -98,6 +102,7 @@ fn run(
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start `{}`: {e}", crate::show(cmd)))?;
+    let pipes = output_pipes(&child);
     let lines = Arc::new(Mutex::new(Vec::new()));
     let (closed_tx, closed_rx) = mpsc::channel::<()>();
     let pump = |from: Box<dyn Read + Send>, to_stderr: bool| {
@@ -165,7 +170,7 @@ fn run(
         }
     };
     if !matches!(ended, Ended::Exited(_)) {
-        stop_tree(&mut child);
+        stop_tree(&mut child, &pipes);
         // The pumps end when the last holder of the pipes is gone; do not wait on one that
         // somehow survived.
         let until = Instant::now() + GRACE;
@@ -226,24 +231,47 @@ fn own_group(cmd: &mut Command) {
 #[cfg(not(unix))]
 fn own_group(_cmd: &mut Command) {}
 
+/// The command's stdout and stderr pipes as `/proc/PID/fd` shows them (`pipe:[INODE]`, the
+/// same at both ends of a pipe), read from xtask's ends, so that [`stop_tree`] can find any
+/// process that holds them open.
+#[cfg(unix)]
+fn output_pipes(child: &Child) -> Vec<String> {
+    use std::os::fd::AsRawFd;
+    let fds = [
+        child.stdout.as_ref().map(AsRawFd::as_raw_fd),
+        child.stderr.as_ref().map(AsRawFd::as_raw_fd),
+    ];
+    fds.into_iter()
+        .flatten()
+        .filter_map(|fd| fs::read_link(format!("/proc/self/fd/{fd}")).ok())
+        .filter_map(|link| link.into_os_string().into_string().ok())
+        .filter(|link| link.starts_with("pipe:["))
+        .collect()
+}
+
+#[cfg(not(unix))]
+fn output_pipes(_child: &Child) -> Vec<String> {
+    Vec::new()
+}
+
 /// Stops `child` with everything it started: SIGTERM to its process group and to every process
-/// of its tree ([`tree`]), up to [`GRACE`] for them to go, then SIGKILL to the group and to
-/// whatever of the tree is left; then reaps `child`. A `child` that does not lead a group of
-/// its own (a command without a limit, in xtask's group) is stopped the same way process by
-/// process; the group signal then finds no group and does nothing, so xtask's own group is
-/// never signalled.
+/// of its tree ([`tree`]: also the processes holding one of its output `pipes` open), up to
+/// [`GRACE`] for them to go, then SIGKILL to the group and to whatever of the tree is left;
+/// then reaps `child`. A `child` that does not lead a group of its own (a command without a
+/// limit, in xtask's group) is stopped the same way process by process; the group signal then
+/// finds no group and does nothing, so xtask's own group is never signalled.
 ///
 /// The tree is noted before the first signal (a process whose parent dies is re-parented, and
 /// can no longer be found from `child`), and a noted process is signalled again only while its
 /// start time still matches, so a pid the system has since reused is left alone.
 #[cfg(unix)]
-pub fn stop_tree(child: &mut Child) {
+pub fn stop_tree(child: &mut Child, pipes: &[String]) {
     let Ok(root) = i32::try_from(child.id()) else {
         let _ = child.kill();
         let _ = child.wait();
         return;
     };
-    let mut noted = tree(root);
+    let mut noted = tree(root, pipes);
     signals::send(-root, signals::SIGTERM);
     for p in &noted {
         signals::send(p.pid, signals::SIGTERM);
@@ -251,7 +279,7 @@ pub fn stop_tree(child: &mut Child) {
     let deadline = Instant::now() + GRACE;
     loop {
         let _ = child.try_wait();
-        for p in tree(root) {
+        for p in tree(root, pipes) {
             if !noted.contains(&p) {
                 // Started after the first snapshot (a TERM handler's last act, say).
                 signals::send(p.pid, signals::SIGTERM);
@@ -275,7 +303,7 @@ pub fn stop_tree(child: &mut Child) {
 }
 
 #[cfg(not(unix))]
-pub fn stop_tree(child: &mut Child) {
+pub fn stop_tree(child: &mut Child, _pipes: &[String]) {
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -335,13 +363,16 @@ fn processes() -> Vec<Proc> {
         .collect()
 }
 
-/// The live processes of `root`'s tree: `root` itself, the members of process group `root`, and
-/// every descendant of any of these (also one that moved to a group or session of its own).
-fn tree(root: i32) -> Vec<Proc> {
+/// The live processes of `root`'s tree: `root` itself, the members of process group `root`,
+/// every process other than xtask that holds one of `pipes` open (a daemon whose parent has
+/// exited, say), and every descendant of any of these (also one that moved to a group or
+/// session of its own).
+fn tree(root: i32, pipes: &[String]) -> Vec<Proc> {
     let all = processes();
+    let holding = holders(pipes);
     let mut found: Vec<Proc> = all
         .iter()
-        .filter(|p| p.pid == root || p.pgrp == root)
+        .filter(|p| p.pid == root || p.pgrp == root || holding.contains(&p.pid))
         .copied()
         .collect();
     loop {
@@ -355,6 +386,34 @@ fn tree(root: i32) -> Vec<Proc> {
             return found;
         }
     }
+}
+
+/// The pids of the processes other than xtask that have one of `pipes` (`pipe:[INODE]`) open,
+/// from `/proc/PID/fd` (only the processes xtask may look into, which are the ones it may
+/// signal). A child that another thread forks at that moment also has them, until its exec
+/// closes them (they are close-on-exec): xtask starts nothing else while it stops a suite.
+fn holders(pipes: &[String]) -> Vec<i32> {
+    if pipes.is_empty() {
+        return Vec::new();
+    }
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let me = std::process::id().to_string();
+    dir.filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            if name == me || !name.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let mut fds = fs::read_dir(format!("/proc/{name}/fd")).ok()?;
+            fds.any(|fd| {
+                fd.and_then(|fd| fs::read_link(fd.path()))
+                    .is_ok_and(|link| pipes.iter().any(|p| link.as_os_str() == p.as_str()))
+            })
+            .then(|| name.parse().ok())?
+        })
+        .collect()
 }
 
 /// Whether `pid` is a live process (not gone, not a zombie).
@@ -683,11 +742,28 @@ mod tests {
     }
 
     #[test]
+    fn a_daemon_holding_the_output_open_is_found_and_stopped() {
+        let file = pid_file("daemon");
+        // `setsid` puts the `sleep` in a session of its own and the shell exits at once: the
+        // sleep is re-parented, in no group or tree of the command's; only the output it holds
+        // open ties it to the command.
+        let script = format!("setsid sleep 30 & echo $! > {}; exit 0", file.display());
+        let (ended, _) = run_quiet(&mut sh(&script), Some(Duration::from_secs(1)));
+        let pid = read_pid(&file);
+        let survived = alive(pid);
+        if survived {
+            signals::send(pid, signals::SIGKILL);
+        }
+        assert!(matches!(ended, Ended::TimedOut(Some(_))), "{ended:?}");
+        assert!(!survived, "process {pid} survived the stop");
+    }
+
+    #[test]
     fn reads_this_process_from_proc() {
         let me = i32::try_from(std::process::id()).unwrap();
         let p = proc_stat(&me.to_string()).expect("this process is alive");
         assert_eq!(p.pid, me);
         assert!(p.ppid > 0 && p.start > 0);
-        assert!(tree(me).contains(&p));
+        assert!(tree(me, &[]).contains(&p));
     }
 }
