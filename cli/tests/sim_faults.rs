@@ -562,6 +562,47 @@ async fn an_answer_larger_than_the_outbox_budget_kicks_instead_of_being_queued()
     );
 }
 
+/// Once an oversized answer has kicked a client, the rest of the frame that asked for it is
+/// not handled: a chat line further on is not broadcast, and the further oversized answers are
+/// not built. (Before: every line of the frame was still handled, the chat line reached the
+/// room although its sender had been kicked.)
+#[tokio::test]
+async fn nothing_more_of_a_frame_is_handled_after_it_got_its_client_kicked() {
+    let sim = Sim::start_logged(&[
+        "--flood",
+        "0",
+        "--repeat-limit",
+        "0",
+        "--max-line",
+        "60000",
+        "--max-field",
+        "55000",
+    ]);
+    let (mut filler, _) = sim.join("lobby", Some("filler")).await;
+    for i in 0..100 {
+        filler
+            .send(&chat(&format!("{i:03}{}", "x".repeat(50_000))))
+            .await;
+        filler.expect("m").await;
+    }
+    let (mut kicked, _) = sim.join("lobby", Some("kicked")).await;
+    // One frame: three `chatList 100` (~5.0 MB each, over the 4 MiB budget), then a chat line.
+    let mut frame = chat_lists(3);
+    frame.extend(uchat_bot::codec::encode(&chat("after the kick")).unwrap());
+    kicked.send_raw(&frame).await;
+    kicked.expect_closed(WAIT).await;
+    let log = sim.wait_log("kicked: ");
+    assert!(log.contains("not sent"), "{log}");
+    // The room never gets the chat line: the next chat line the filler sees is its own.
+    filler.send(&chat("still here")).await;
+    let m = filler.expect("m").await;
+    assert_eq!(
+        m.field(2).and_then(Field::as_str),
+        Some("still here"),
+        "{m}"
+    );
+}
+
 /// A ban's `s 1` and `ERR 408` reach the victim behind `--fault delay` longer than the flush
 /// grace's base (each message waits 1.2 s, and the writer is mid-delay when the ban comes).
 #[tokio::test]

@@ -80,8 +80,9 @@ OPTIONS (ci):
     --suite-timeout SECS
                      Time limit for each suite's command, replacing the defaults (20 min; 5 min
                      for fmt); 0: no limit. A suite still running at its limit is stopped with
-                     every process it started (cargo, test binaries, drivers, browsers, sims)
-                     and counted as failed; the run goes on to the next suite.
+                     its process tree (its process group, its descendants and whatever holds
+                     its output open: cargo, test binaries, drivers, browsers, sims) and
+                     counted as failed; the run goes on to the next suite.
 
 SUITES:
     fmt            cargo fmt --all -- --check
@@ -935,9 +936,10 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
             limit_text(Duration::from_secs(secs))
         ),
     }
-    // Each suite runs in a process group of its own, out of reach of the terminal's Ctrl-C:
-    // from here on Ctrl-C (and SIGTERM, SIGHUP) stops the running suite's processes, skips the
-    // rest and prints the summary.
+    // Each suite with a time limit runs in a process group of its own, out of reach of the
+    // terminal's Ctrl-C: from here on Ctrl-C (and SIGTERM, SIGHUP; not one xtask was started
+    // with ignored, as under `nohup`) stops the running suite's processes, skips the rest and
+    // prints the summary.
     procs::signals::install();
     let mut interrupted = false;
     // Kept until the suites are done; dropping it stops the sims.
@@ -1065,7 +1067,8 @@ fn run_suite(ctx: &Ctx, suite: &Suite, over: Option<Override>) -> SuiteResult {
             exited,
         )),
         Ended::Interrupted => Some(format!(
-            "interrupted: `{command}` was stopped with every process it started"
+            "interrupted: `{command}` was stopped with its process tree (its process group, \
+             its descendants and whatever held its output open)"
         )),
     };
 
@@ -1129,7 +1132,8 @@ fn timeout_note(
     };
     format!(
         "TIMED OUT: {what} its time limit of {} ({from}; a hung test or browser?) and was \
-         stopped with every process it started. To allow more time: --suite-timeout SECS or \
+         stopped with its process tree (its process group, its descendants and whatever held \
+         its output open). To allow more time: --suite-timeout SECS or \
          {SUITE_TIMEOUT_VAR}=SECS (0: no limit)",
         limit_text(limit)
     )
@@ -1231,7 +1235,7 @@ fn stream(cmd: &mut Command) -> Result<(bool, Vec<String>), String> {
 }
 
 /// [`stream`] with a wall-clock limit ([`procs::run_streamed`]): when it passes, the command is
-/// stopped with every process it started.
+/// stopped with its process tree ([`procs::stop_tree`]).
 fn stream_limited(
     cmd: &mut Command,
     limit: Option<Duration>,
@@ -1243,10 +1247,10 @@ fn stream_limited(
         Ended::Exited(status) if status.success() => {}
         Ended::Exited(status) => println!("(exited with {status})"),
         Ended::TimedOut(_) => println!(
-            "(still running after its time limit of {}: stopped it and every process it started)",
+            "(still running after its time limit of {}: stopped it with its process tree)",
             limit_text(limit.unwrap_or_default())
         ),
-        Ended::Interrupted => println!("(interrupted: stopped it and every process it started)"),
+        Ended::Interrupted => println!("(interrupted: stopped it with its process tree)"),
     }
     let _ = io::stdout().flush();
     Ok((ended, lines))

@@ -679,10 +679,14 @@ impl Hub {
                     SystemCode::Ban,
                     vec![by.as_str().into(), nick.as_str().into(), reason.into()],
                 );
+                // The reason first (the first one recorded is the one logged): a victim whose
+                // outbox is already over budget would otherwise be logged as kicked for its
+                // backlog by the send. The connection's task, woken now, leaves the room only
+                // after this room lock is released, so the lines are queued before it flushes.
+                victim.out.kick(Kick::Banned);
                 victim
                     .out
                     .send_lines(&[notice.clone(), err_line(ErrorCode::Kicked)]);
-                victim.out.kick(Kick::Banned);
                 room.broadcast(
                     &enc(&[notice, Incoming::UserQuit { nick: nick.clone() }.to_line()]),
                     None,
@@ -728,6 +732,7 @@ mod tests {
     use uchat_bot::message::Style;
     use uchat_bot::token::{join_line, UserData};
 
+    use super::super::room::OUTBOX_BUDGET;
     use super::*;
 
     fn join_req(room: &str, nick: &str) -> JoinRequest {
@@ -838,6 +843,34 @@ mod tests {
         hub.leave(&s);
         let rooms = lock(&hub.rooms);
         assert_eq!(rooms.bans.by_room.keys().collect::<Vec<_>>(), ["made-up"]);
+    }
+
+    #[test]
+    fn a_ban_is_the_kick_reason_also_for_a_member_with_a_full_outbox() {
+        let hub = hub();
+        let (out, _rx) = Outbox::new();
+        let boss = hub.join(1, join_req("lobby", "boss"), &out, false).unwrap();
+        // The victim does not read: more than the budget waits in its outbox (nothing taken).
+        let (pest_out, _pest_rx) = Outbox::new();
+        hub.join(2, join_req("lobby", "pest"), &pest_out, false)
+            .unwrap();
+        while pest_out.queued() <= OUTBOX_BUDGET {
+            pest_out.send(Bytes::from(vec![b'x'; 64 * 1024]));
+        }
+        assert_eq!(pest_out.kicked_for(), None);
+        {
+            let mut room = lock(&boss.shared);
+            let i = room.index(1).unwrap();
+            room.members[i].auth = 3;
+        }
+        let ban = Command::Ban {
+            nick: "pest".into(),
+            a1: Field::Num(0),
+            a2: Field::Num(0),
+        };
+        assert_eq!(hub.handle(&boss, Outgoing::Command(ban)), Flow::Continue);
+        // The ban's notice no longer fits, but the reason logged is the ban, not the backlog.
+        assert_eq!(pest_out.kicked_for(), Some(Kick::Banned));
     }
 
     #[test]

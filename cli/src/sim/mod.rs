@@ -64,7 +64,9 @@
 //!   queued. An answer that alone is larger than 4 MiB is not queued at all, and its client is
 //!   disconnected the same way (the log says why): with the default limits only a `userList` of
 //!   thousands of members or a long `noticeList` is that large, a single line only with
-//!   `--max-line` and `--max-field` raised to megabytes.
+//!   `--max-line` and `--max-field` raised to megabytes. Once a client is to be disconnected
+//!   (also when banned), nothing more of what it sent is handled, not even the rest of the
+//!   WebSocket message that got it disconnected.
 //! * `--www DIR` serves GET/HEAD for files under DIR (index.html for directories; `..`, NUL and
 //!   backslashes refused, symlinks must stay inside DIR) on the same port; a WebSocket upgrade on
 //!   any path goes to the chat server. Without `--www` a plain request gets 426 with

@@ -164,6 +164,14 @@ async fn websocket(
                 decoder.feed_with(&data, |line| lines.push(line));
                 let mut stop = None;
                 for line in lines {
+                    // Kicked (by a line of this frame whose answer was too large, a ban, a
+                    // backlog): nothing more of the frame is handled. A chat line further on
+                    // would still reach the room, and each further oversized answer would be
+                    // built in full only to be refused.
+                    if out.kicked_for().is_some() {
+                        stop = Some((kicked(&out), false));
+                        break;
+                    }
                     // Backpressure on the client's own requests: while much is queued for it,
                     // its next line (a chatList, say) waits for it to read, and so do the frames
                     // behind it. A client that asks for a lot and reads is served; one that does
