@@ -400,15 +400,6 @@ async fn crowd_joins_token_rooms_too() {
     assert!(m.field(2).and_then(Field::as_str).is_some());
 }
 
-/// A client that stops reading while the server has a lot to send it is disconnected, and the
-/// server does not keep its backlog: once more than the outbox budget (4 MiB) is queued unread
-/// the connection is kicked, the writer gets its 2 s flush grace, and then the socket is closed
-/// with whatever was still queued. The client sends one more frame after the kick, which the
-/// server no longer reads, so the close is a TCP reset that also discards the server's kernel
-/// send buffer: reading only afterwards, the client gets what its own small receive buffer held
-/// and then the end. (Before: the 200 `chatList 100` answers, ~41 MB, were all queued and the
-/// connection stayed open; with a budget but a writer left running, the whole >4 MiB backlog
-/// still reached the client.)
 /// Fills `lobby` with 100 chat lines of ~2 KB (a `chatList 100` answer is then ~205 KB) and
 /// returns the member that sent them.
 async fn fill_lobby(sim: &Sim) -> Client {
@@ -430,6 +421,15 @@ fn chat_lists(n: usize) -> Vec<u8> {
     one.repeat(n)
 }
 
+/// A client that stops reading while the server has a lot to send it is disconnected, and the
+/// server does not keep its backlog: once more than the outbox budget (4 MiB) is queued unread
+/// the connection is kicked, the writer gets its 2 s flush grace, and then the socket is closed
+/// with whatever was still queued. The client sends one more frame after the kick, which the
+/// server no longer reads, so the close is a TCP reset that also discards the server's kernel
+/// send buffer: reading only afterwards, the client gets what its own small receive buffer held
+/// and then the end. (Before: the 200 `chatList 100` answers, ~41 MB, were all queued and the
+/// connection stayed open; with a budget but a writer left running, the whole >4 MiB backlog
+/// still reached the client.)
 #[tokio::test]
 async fn a_client_that_stops_reading_is_disconnected_and_its_backlog_dropped() {
     let sim = Sim::start(&["--flood", "0", "--repeat-limit", "0"]);
