@@ -1,15 +1,24 @@
 // Type definitions for uchat-bot: a UChat (uchat.io) bot SDK for the browser, in WebAssembly.
 // Full API: https://github.com/uchat-bot/uchat-bot#readme  Protocol: PROTOCOL.md in that repo.
 
+// Platform types named below exist only where their typings are loaded (TypeScript's DOM lib,
+// or @types/node). Each resolves to the global type where it exists and to `never` where it
+// does not, so these declarations also compile in a Node.js project without the DOM lib.
+type Global<K extends string> = typeof globalThis extends { [P in K]: { prototype: infer T } } ? T : never;
+type WasmModule = typeof globalThis extends { WebAssembly: { Module: { prototype: infer T } } } ? T : never;
+
+/** The module's bytes: an `ArrayBuffer` or a view of one (`Uint8Array`, a Node.js `Buffer`). */
+export type WasmBytes = ArrayBuffer | ArrayBufferView;
+
 /** Anything `init()` can load the WebAssembly from. */
 export type InitInput =
   | string
-  | URL
-  | Request
-  | Response
-  | Promise<Response>
-  | BufferSource
-  | WebAssembly.Module;
+  | Global<'URL'>
+  | Global<'Request'>
+  | Global<'Response'>
+  | Promise<Global<'Response'>>
+  | WasmBytes
+  | WasmModule;
 
 /**
  * Load and instantiate the WebAssembly module. Await it once before creating bots; calling it
@@ -26,7 +35,7 @@ export default function init(input?: InitInput | { module_or_path: InitInput }):
 export { init };
 
 /** Instantiate synchronously from the bytes or a compiled module (e.g. inlined in a userscript). */
-export function initSync(module: BufferSource | WebAssembly.Module | { module: BufferSource | WebAssembly.Module }): unknown;
+export function initSync(module: WasmBytes | WasmModule | { module: WasmBytes | WasmModule }): unknown;
 
 /** Whether `init()` has finished. */
 export function isInitialized(): boolean;
@@ -241,12 +250,17 @@ export interface CommandOptions {
   minAuth?: number;
 }
 
+/** What {@link UChatBot.fromElement} reads: a page's `<u-chat>` element (any DOM `Element`). */
+export interface UChatElement {
+  getAttribute(name: string): string | null;
+}
+
 /** A UChat bot. Create it after `await init()`. */
 export class UChatBot {
   /** Throws a `TypeError` naming a missing or mistyped option, or an Error if `init()` has not finished. */
   constructor(options: UChatBotOptions);
   /** A bot that joins as the page's user, from a `<u-chat room="…" user_data="…">` element. */
-  static fromElement(el: Element, options?: Partial<UChatBotOptions>): UChatBot;
+  static fromElement(el: UChatElement, options?: Partial<UChatBotOptions>): UChatBot;
 
   /** Connect and join; resolves with my user at the join, rejects with a {@link UChatError}. */
   connect(): Promise<User>;

@@ -375,6 +375,29 @@ const TSCONFIG = {
   files: ['usage.ts'],
 };
 
+/** The same declarations in a Node.js project without the DOM lib (and without @types/node:
+ * the declarations must not need either), type-checked on their own. */
+const NODE_USAGE_TS = `import init, { initSync, UChatBot, type InitInput, type UChatElement } from 'uchat-bot';
+
+export async function main(url: string, wasm: Uint8Array): Promise<string> {
+  const input: InitInput = wasm;
+  await init(input);
+  initSync({ module: wasm });
+  const bot = new UChatBot({ room: 'r', url, nick: 'n' });
+  bot.onCommand('ping', ({ reply }) => reply('pong'));
+  const el: UChatElement = { getAttribute: (name) => (name === 'room' ? 'r' : null) };
+  UChatBot.fromElement(el);
+  // @ts-expect-error: fromElement needs something with getAttribute
+  UChatBot.fromElement({ room: 'r' });
+  return (await bot.connect()).nick;
+}
+`;
+
+const TSCONFIG_NODE = {
+  compilerOptions: { ...TSCONFIG.compilerOptions, module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2022'], types: [] },
+  files: ['node-usage.ts'],
+};
+
 async function main() {
   if (!uchatBin) throw new Error('--uchat BIN (the uchat binary) is required');
   const require = createRequire(path.join(toolsDir, 'package.json'));
@@ -444,6 +467,10 @@ async function main() {
     fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
     const t = spawnSync(process.execPath, [tsc, '-p', app], { encoding: 'utf8', timeout: 120_000 });
     check('tsc --strict type-checks usage.ts against index.d.ts', t.status === 0, `${t.stdout}${t.stderr}`);
+    fs.writeFileSync(path.join(app, 'node-usage.ts'), NODE_USAGE_TS);
+    fs.writeFileSync(path.join(app, 'tsconfig.node.json'), JSON.stringify(TSCONFIG_NODE, null, 2));
+    const tn = spawnSync(process.execPath, [tsc, '-p', path.join(app, 'tsconfig.node.json')], { encoding: 'utf8', timeout: 120_000 });
+    check('tsc --strict type-checks a Node.js usage file without the DOM lib', tn.status === 0, `${tn.stdout}${tn.stderr}`);
 
     sim = await startSim(app);
     const http = sim.url.replace(/^ws:/, 'http:');
