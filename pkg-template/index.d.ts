@@ -235,7 +235,9 @@ export interface CommandContext {
   args: string[];
   /** The text after the name, as written. */
   rest: string;
-  /** Answer in the room. */
+  /** Whether it was whispered to the bot (only with the `whispers` option). */
+  whisper: boolean;
+  /** Answer: in the room, or as a whisper to the sender when the command was whispered. */
   reply(text: string): void;
 }
 
@@ -248,6 +250,8 @@ export interface CommandOptions {
   perUserCooldownMs?: number;
   /** Lowest auth level allowed: 0 guest … 3 admin, 4 server (see `AuthLevel`). */
   minAuth?: number;
+  /** Also run when the command is whispered to the bot (`reply` then whispers back). Default false. */
+  whispers?: boolean;
 }
 
 /** What {@link UChatBot.fromElement} reads: a page's `<u-chat>` element (any DOM `Element`). */

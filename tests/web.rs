@@ -536,6 +536,66 @@ async fn on_command_parses_args_replies_and_honours_the_cooldown() {
     b.close();
 }
 
+/// `onCommand(…, { whispers: true })`: a command whispered to the bot runs with `whisper: true`
+/// and its `reply` whispers back to the sender; the same command from the room is answered in
+/// the room; a room-only command ignores whispers.
+#[wasm_bindgen_test]
+async fn whispered_commands_are_answered_by_whisper() {
+    let a = guest("t-wcmd", "helpbot");
+    let b = guest("t-wcmd", "asker");
+    let seen = Rc::new(RefCell::new(Vec::<(String, bool)>::new()));
+    let sink = seen.clone();
+    let handler = Closure::<dyn FnMut(JsValue)>::new(move |ctx: JsValue| {
+        let (rest, whisper) = (text(&ctx, "rest"), prop(&ctx, "whisper") == JsValue::TRUE);
+        sink.borrow_mut().push((rest.clone(), whisper));
+        let reply: Function = prop(&ctx, "reply").unchecked_into();
+        let answer = format!("{} {rest}", if whisper { "private" } else { "public" });
+        reply.call1(&JsValue::UNDEFINED, &answer.into()).unwrap();
+    });
+    let handler: &Function = handler.as_ref().unchecked_ref();
+    let opts = options(&[("whispers", true.into())]);
+    a.on_command("help".into(), handler.clone(), opts).unwrap();
+    a.on_command("ping".into(), handler.clone(), JsValue::UNDEFINED)
+        .unwrap();
+    let bad = a.on_command(
+        "x".into(),
+        handler.clone(),
+        options(&[("whispers", 1.into())]),
+    );
+    let bad = bad.expect_err("whispers must be a boolean");
+    assert!(text(&bad, "message").contains("`whispers`"), "{bad:?}");
+    let b_msgs = Rec::on(&b, "message");
+    let b_whispers = Rec::on(&b, "whisper");
+    connect(&a).await.unwrap();
+    connect(&b).await.unwrap();
+    b.whisper("helpbot".into(), "!ping".into()).unwrap();
+    b.whisper("helpbot".into(), "!help me".into()).unwrap();
+    let from_bot = |r: &Rec| {
+        r.all()
+            .iter()
+            .filter(|w| text(&prop(w, "from"), "nick") == "helpbot")
+            .map(|w| text(w, "content"))
+            .collect::<Vec<_>>()
+    };
+    assert!(wait_for(3000, || from_bot(&b_whispers) == ["private me"]).await);
+    b.send("!help us".into(), JsValue::UNDEFINED).unwrap();
+    assert!(
+        wait_for(3000, || b_msgs
+            .texts("content")
+            .contains(&"public us".to_owned()))
+        .await
+    );
+    sleep(300).await;
+    assert_eq!(
+        *seen.borrow(),
+        [("me".to_owned(), true), ("us".to_owned(), false)],
+        "the whispered !ping (a room-only command) ran nothing"
+    );
+    assert_eq!(from_bot(&b_whispers), ["private me"]);
+    a.close();
+    b.close();
+}
+
 /// README "Events" and the user object, field by field: the `'join'` payload is `{my, room}`;
 /// `time` and `connected` are ms since the epoch (on the tape's user objects and on
 /// `connect()`'s); a whisper's `self` is true for the sender's own copy; a chat-log replay is

@@ -1,5 +1,5 @@
-//! Chat-command helper: `!name args…` from chat, with prefix, cooldowns and an auth gate
-//! (`bot.onCommand`). Pure logic over a caller clock, so it is unit-tested natively.
+//! Chat-command helper: `!name args…` from chat (and, where asked for, whispered to the bot),
+//! with prefix, cooldowns and an auth gate (`bot.onCommand`). Pure logic over a caller clock, so it is unit-tested natively.
 
 use super::Clock;
 use crate::message::UserRecord;
@@ -16,6 +16,10 @@ pub struct CommandOptions {
     pub per_user_cooldown_ms: u64,
     /// Minimum `auth` (0 guest … 3 admin) of the caller.
     pub min_auth: i64,
+    /// Also run for the command whispered to the bot (the trigger's `whisper` is then true, and
+    /// the browser's `reply` whispers back). Off by default: a room command stays a room
+    /// command unless its handler is written for private answers too. Cooldowns are shared.
+    pub whispers: bool,
 }
 
 impl Default for CommandOptions {
@@ -25,6 +29,7 @@ impl Default for CommandOptions {
             cooldown_ms: 0,
             per_user_cooldown_ms: 0,
             min_auth: 0,
+            whispers: false,
         }
     }
 }
@@ -42,6 +47,9 @@ pub struct CommandTrigger {
     pub rest: String,
     /// Who asked.
     pub user: Rc<UserRecord>,
+    /// Whether it came as a whisper to the bot (only for commands registered with
+    /// [`CommandOptions::whispers`]); then the answer should be a whisper too.
+    pub whisper: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -105,27 +113,42 @@ impl CommandRouter {
         user: &Rc<UserRecord>,
         text: &str,
     ) -> Option<CommandTrigger> {
-        self.dispatch_at(Clock::Fixed(now_ms), user, text)
+        self.dispatch_at(Clock::Fixed(now_ms), user, text, false)
     }
 
-    /// [`CommandRouter::dispatch`] with the time read only for a line that names a command.
+    /// [`CommandRouter::dispatch`] for a whisper to the bot: only commands registered with
+    /// [`CommandOptions::whispers`] match.
+    pub fn dispatch_whisper(
+        &mut self,
+        now_ms: u64,
+        user: &Rc<UserRecord>,
+        text: &str,
+    ) -> Option<CommandTrigger> {
+        self.dispatch_at(Clock::Fixed(now_ms), user, text, true)
+    }
+
+    /// [`CommandRouter::dispatch`] (or, with `whisper`, [`CommandRouter::dispatch_whisper`])
+    /// with the time read only for a line that names a command.
     pub(crate) fn dispatch_at(
         &mut self,
         now: Clock,
         user: &Rc<UserRecord>,
         text: &str,
+        whisper: bool,
     ) -> Option<CommandTrigger> {
         if self.entries.is_empty() {
             return None;
         }
         let text = text.trim_start();
         let entry = self.entries.iter_mut().find(|e| {
-            text.strip_prefix(e.options.prefix.as_str())
-                .and_then(|t| Some((t.get(..e.name.len())?, t.get(e.name.len()..)?)))
-                .is_some_and(|(head, tail)| {
-                    head.eq_ignore_ascii_case(&e.name)
-                        && tail.chars().next().is_none_or(char::is_whitespace)
-                })
+            (!whisper || e.options.whispers)
+                && text
+                    .strip_prefix(e.options.prefix.as_str())
+                    .and_then(|t| Some((t.get(..e.name.len())?, t.get(e.name.len()..)?)))
+                    .is_some_and(|(head, tail)| {
+                        head.eq_ignore_ascii_case(&e.name)
+                            && tail.chars().next().is_none_or(char::is_whitespace)
+                    })
         })?;
         if user.auth < entry.options.min_auth {
             return None;
@@ -174,6 +197,7 @@ impl CommandRouter {
             args: rest.split_whitespace().map(str::to_owned).collect(),
             rest: rest.to_owned(),
             user: user.clone(),
+            whisper,
         })
     }
 }
@@ -217,6 +241,7 @@ mod tests {
             cooldown_ms: 100,
             per_user_cooldown_ms: 1000,
             min_auth: 1,
+            whispers: false,
         };
         r.register("ping", opts).unwrap();
         assert!(
@@ -234,6 +259,40 @@ mod tests {
             "per-user cooldown"
         );
         assert!(r.dispatch(1000, &user("a", 1), "?ping").is_some());
+    }
+
+    #[test]
+    fn whispered_commands_match_only_commands_that_take_whispers() {
+        let mut r = CommandRouter::default();
+        let room_only = r.register("ping", CommandOptions::default()).unwrap();
+        let both = CommandOptions {
+            cooldown_ms: 100,
+            whispers: true,
+            ..CommandOptions::default()
+        };
+        let help = r.register("help", both).unwrap();
+        assert!(r.dispatch_whisper(0, &user("a", 0), "!ping").is_none());
+        let t = r.dispatch(0, &user("a", 0), "!ping").unwrap();
+        assert_eq!((t.id, t.whisper), (room_only, false));
+        let t = r.dispatch_whisper(0, &user("a", 0), "!help me").unwrap();
+        assert_eq!((t.id, t.whisper, t.rest.as_str()), (help, true, "me"));
+        // One cooldown for both ways of asking.
+        assert!(r.dispatch(50, &user("b", 0), "!help").is_none());
+        let t = r.dispatch(100, &user("b", 0), "!help").unwrap();
+        assert_eq!((t.id, t.whisper), (help, false));
+        // A whisper does not reach a room-only command registered first under the same name.
+        let mut r = CommandRouter::default();
+        r.register("x", CommandOptions::default()).unwrap();
+        let w = r
+            .register(
+                "x",
+                CommandOptions {
+                    whispers: true,
+                    ..CommandOptions::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(r.dispatch_whisper(0, &user("a", 0), "!x").unwrap().id, w);
     }
 
     #[test]

@@ -1323,10 +1323,15 @@ impl Session {
         time: Option<i64>,
     ) {
         let from_rec = self.user_or_key(from);
+        let is_self = self.users.is_me(from);
+        let to_me = self.users.is_me(to);
+        let trigger = self.whisper_trigger(now, &from_rec, is_self, to_me, text.as_bytes());
         let to = self.user_or_key(to);
         let style = self.style_of(style);
-        let is_self = self.users.is_me(from);
         let time_ms = self.time_ms(now, time);
+        if let Some(t) = trigger {
+            self.emit(Event::Command(t));
+        }
         self.emit(Event::Whisper {
             from: from_rec,
             to,
@@ -1603,7 +1608,7 @@ impl Session {
         } else {
             std::str::from_utf8(text)
                 .ok()
-                .and_then(|text| self.commands.dispatch_at(now, &user, text))
+                .and_then(|text| self.commands.dispatch_at(now, &user, text, false))
                 .map(Box::new)
         };
         if trigger.is_some() {
@@ -1623,6 +1628,24 @@ impl Session {
             history,
             trigger,
         }
+    }
+
+    /// The command a whisper runs: one whispered to the bot by someone else, for commands
+    /// registered with [`CommandOptions::whispers`]. (Whispers are not replayed after a join,
+    /// so unlike chat there is no history to skip.)
+    fn whisper_trigger(
+        &mut self,
+        now: Clock,
+        from: &Rc<UserRecord>,
+        is_self: bool,
+        to_me: bool,
+        text: &[u8],
+    ) -> Option<CommandTrigger> {
+        if is_self || !to_me || self.commands.is_empty() {
+            return None;
+        }
+        let text = std::str::from_utf8(text).ok()?;
+        self.commands.dispatch_at(now, from, text, true)
     }
 
     /// [`Session::on_chat`] in tape mode, without building an [`Event`]: the record is written
@@ -1664,8 +1687,13 @@ impl Session {
         let (from_rec, to_rec) = (self.user_of_bytes(from), self.user_of_bytes(to));
         let style = self.tape_style(style);
         let is_self = self.users.is_me_bytes(from);
+        let trigger =
+            self.whisper_trigger(now, &from_rec, is_self, self.users.is_me_bytes(to), text);
         let time_ms = self.time_ms(now, time);
         let tape = self.tape.as_mut().expect("tape mode");
+        if let Some(t) = trigger {
+            tape.push(Event::Command(t));
+        }
         tape.whisper(&from_rec, &to_rec, style, range, time_ms, is_self);
         true
     }

@@ -1125,12 +1125,33 @@ fn tape_mode_gives_the_same_events_as_queue_mode() {
             "m",
             vec![bob(), "4 #ff0000".into(), "same style again".into()],
         ),
+        // Whispered commands: only `!help` (taken by whispers) from bob to me runs.
+        [
+            line(
+                "w",
+                vec![bob(), Field::Bin(ME.to_vec()), "".into(), "!help me".into()],
+            ),
+            line(
+                "w",
+                vec![bob(), Field::Bin(ME.to_vec()), "".into(), "!ping".into()],
+            ),
+            line(
+                "w",
+                vec![Field::Bin(ME.to_vec()), bob(), "".into(), "!help".into()],
+            ),
+        ]
+        .concat(),
     ];
     let run = |tape_mode: bool| {
         let mut h = H::guest();
         h.s.commands_mut()
             .register("ping", CommandOptions::default())
             .unwrap();
+        let whispers = CommandOptions {
+            whispers: true,
+            ..CommandOptions::default()
+        };
+        h.s.commands_mut().register("help", whispers).unwrap();
         if tape_mode {
             h.s.use_tape();
         }
@@ -1173,14 +1194,18 @@ fn tape_mode_gives_the_same_events_as_queue_mode() {
         style_errors, 2,
         "an error for each line with the malformed style"
     );
-    let commands = tape
+    let commands: Vec<_> = tape
         .others
         .iter()
-        .filter(|e| matches!(e, Event::Command(_)))
-        .count();
+        .filter_map(|e| match e {
+            Event::Command(t) => Some((t.name.as_str(), t.rest.as_str(), t.whisper)),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
-        commands, 1,
-        "only `!PING now` (not self, not history) triggers"
+        commands,
+        [("ping", "now", false), ("help", "me", true)],
+        "only `!PING now` (not self, not history) and the whispered `!help me` trigger"
     );
 }
 

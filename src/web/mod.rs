@@ -236,8 +236,9 @@ struct Core {
     sink: Option<Function>,
 }
 
-/// The `reply(text)` closure handed to command handlers.
-type ReplyFn = Closure<dyn Fn(JsValue) -> Result<(), JsValue>>;
+/// What command handlers' `reply(text)` calls, bound to the sender's nick for a whispered
+/// command (`undefined` for one from the room): `(nick, text)`.
+type ReplyFn = Closure<dyn Fn(JsValue, JsValue) -> Result<(), JsValue>>;
 
 /// Shared state of one bot. Closures reach it through `Weak`.
 struct Inner {
@@ -258,7 +259,7 @@ struct Inner {
     /// The JS object of this bot from `connect()` until the session is closed: it keeps the
     /// bot from being garbage-collected while connected (see the module documentation).
     holder: RefCell<Option<JsValue>>,
-    /// The shared `reply(text)` function handed to command handlers.
+    /// The function behind command handlers' `reply(text)` (see [`ReplyFn`]).
     reply: RefCell<Option<ReplyFn>>,
 }
 
@@ -327,6 +328,13 @@ impl Inner {
             .ok_or_else(|| type_error("send(content, style?): content must be a string"))?;
         let style = style_from_js(style)?;
         self.send_text(now_ms(), text.as_bytes(), SendStyle::Given(&style))
+    }
+
+    /// Sends any line user code asked for (`whisper`, `command`, a whispered command's reply).
+    fn send_message(self: &Rc<Self>, msg: &Outgoing) -> Result<(), JsValue> {
+        let mut result = Ok(());
+        self.input(|s, now| result = s.send(now, msg));
+        result.map_err(|e: ErrorInfo| error_to_js(&e))
     }
 
     /// Sends a chat line. A coloured style comes from the cache, which is borrowed inside the
@@ -580,19 +588,28 @@ impl Inner {
                     .iter()
                     .find(|(id, _)| *id == t.id)
                     .map(|(_, h)| h.clone());
-                let reply: JsValue = self
-                    .reply
-                    .borrow()
-                    .as_ref()
-                    .map_or(JsValue::UNDEFINED, |c| c.as_ref().clone());
                 if let Some(h) = handler {
+                    let reply = self.reply.borrow();
+                    let reply: &Function = match reply.as_ref() {
+                        Some(c) => c.as_ref().unchecked_ref(),
+                        None => return,
+                    };
+                    // A whispered command is answered with a whisper to its sender: the same
+                    // closure with the nick bound as its first argument.
+                    let nick = JsValue::from_str(&t.user.nick);
+                    let reply = if t.whisper {
+                        reply.bind1(&JsValue::UNDEFINED, &nick)
+                    } else {
+                        reply.bind1(&JsValue::UNDEFINED, &JsValue::UNDEFINED)
+                    };
                     let args: Array = t.args.iter().map(|a| JsValue::from_str(a)).collect();
                     let ctx = obj(&[
                         ("user", user_to_js(&t.user)),
                         ("name", t.name.into()),
                         ("args", args.into()),
                         ("rest", t.rest.into()),
-                        ("reply", reply),
+                        ("reply", reply.into()),
+                        ("whisper", t.whisper.into()),
                     ]);
                     if let Err(e) = h.call1(&JsValue::UNDEFINED, &ctx) {
                         web_sys::console::error_2(
@@ -658,14 +675,20 @@ impl UChatBot {
             reply: RefCell::new(None),
         });
         let weak = Rc::downgrade(&inner);
-        *inner.reply.borrow_mut() = Some(Closure::new(move |text: JsValue| {
+        *inner.reply.borrow_mut() = Some(Closure::new(move |nick: JsValue, text: JsValue| {
             let bot = weak
                 .upgrade()
                 .ok_or_else(|| type_error("this bot no longer exists"))?;
-            if !text.is_string() {
-                return Err(type_error("reply(text): text must be a string"));
-            }
-            bot.send_chat(&text, &JsValue::UNDEFINED)
+            let Some(nick) = nick.as_string() else {
+                if !text.is_string() {
+                    return Err(type_error("reply(text): text must be a string"));
+                }
+                return bot.send_chat(&text, &JsValue::UNDEFINED);
+            };
+            let text = text
+                .as_string()
+                .ok_or_else(|| type_error("reply(text): text must be a string"))?;
+            bot.send_message(&Outgoing::Whisper { nick, text })
         }));
         Ok(UChatBot { inner })
     }
@@ -763,9 +786,7 @@ impl UChatBot {
     }
 
     fn send_outgoing(&self, msg: &Outgoing) -> Result<(), JsValue> {
-        let mut result = Ok(());
-        self.inner.input(|s, now| result = s.send(now, msg));
-        result.map_err(|e: ErrorInfo| error_to_js(&e))
+        self.inner.send_message(msg)
     }
 
     /// Send a chat line. `style`: `{bold, italic, underline, color}`.
@@ -805,8 +826,10 @@ impl UChatBot {
         self.send_outgoing(&Outgoing::Plugin { channel, data })
     }
 
-    /// `bot.onCommand(name, handler, { prefix = '!', cooldownMs, perUserCooldownMs, minAuth })`:
-    /// calls `handler({user, name, args, rest, reply})` for `!name args…` in chat from others.
+    /// `bot.onCommand(name, handler, { prefix = '!', cooldownMs, perUserCooldownMs, minAuth,
+    /// whispers = false })`: calls `handler({user, name, args, rest, reply, whisper})` for
+    /// `!name args…` in chat from others (and, with `whispers`, whispered to the bot; `reply`
+    /// then whispers back).
     /// Returns the command's id for `offCommand(id)`.
     #[wasm_bindgen(js_name = onCommand)]
     pub fn on_command(
@@ -843,6 +866,12 @@ impl UChatBot {
             }
             if let Some(n) = num("minAuth")? {
                 opts.min_auth = n as i64;
+            }
+            let whispers = get("whispers");
+            if !whispers.is_undefined() {
+                opts.whispers = whispers
+                    .as_bool()
+                    .ok_or_else(|| type_error("onCommand option `whispers` must be a boolean"))?;
             }
         } else if !(options.is_undefined() || options.is_null()) {
             return Err(type_error(
