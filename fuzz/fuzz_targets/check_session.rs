@@ -5,7 +5,8 @@
 //! (whose chat lines take the fast path that builds no `Line`).
 //!
 //! Input layout (missing header bytes count as 0):
-//! * byte 0: bit 0 registers a `!ping` command, bit 1 sends a chat line after every frame;
+//! * byte 0: bit 0 registers a `!ping` command (bit 2: one that whispers also run, as with
+//!   `onCommand`'s `whispers`), bit 1 sends a chat line after every frame;
 //! * byte 1: `n = byte & 7`, the number of frame-size bytes that follow;
 //! * `n` bytes: frame sizes, used in turn (0 feeds an empty frame, then one byte);
 //! * the rest: the bytes the server sends after the join.
@@ -44,8 +45,12 @@ fn join_frame() -> Vec<u8> {
 fn run_mode(tape_mode: bool, flags: u8, frames: &[&[u8]]) -> Batch {
     let mut s = Session::new(Config::new("lobby")).expect("a valid config");
     if flags & 1 != 0 {
+        let options = CommandOptions {
+            whispers: flags & 4 != 0,
+            ..CommandOptions::default()
+        };
         s.commands_mut()
-            .register("ping", CommandOptions::default())
+            .register("ping", options)
             .expect("a valid command");
     }
     if tape_mode {

@@ -1290,6 +1290,12 @@ impl Session {
     }
 
     /// An `m` line (PROTOCOL.md §3.2): the message event, and a command if one matches.
+    ///
+    /// The command comes first, then the style (with its `error` event if malformed), then the
+    /// message, in both modes: tape mode defines a new style's slot when it parses it, so the
+    /// slot's record falls between the command and the message there too. (The two modes
+    /// ordered a first-seen style around a command differently: the `session` fuzz check on a
+    /// hand-made input, `fuzz/regress/session/command-in-the-first-chat-line-with-a-new-style`.)
     fn on_chat(
         &mut self,
         now: Clock,
@@ -1298,11 +1304,11 @@ impl Session {
         text: String,
         time: Option<i64>,
     ) {
-        let style = self.style_of(style);
         let m = self.chat_meta(now, from.as_bytes(), text.as_bytes(), time);
         if let Some(t) = m.trigger {
             self.emit(Event::Command(*t));
         }
+        let style = self.style_of(style);
         self.emit(Event::Message {
             user: m.user,
             style,
@@ -1327,11 +1333,12 @@ impl Session {
         let to_me = self.users.is_me(to);
         let trigger = self.whisper_trigger(now, &from_rec, is_self, to_me, text.as_bytes());
         let to = self.user_or_key(to);
-        let style = self.style_of(style);
         let time_ms = self.time_ms(now, time);
+        // In this order for the reason given on `on_chat`.
         if let Some(t) = trigger {
             self.emit(Event::Command(t));
         }
+        let style = self.style_of(style);
         self.emit(Event::Whisper {
             from: from_rec,
             to,
@@ -1661,12 +1668,16 @@ impl Session {
         let Some(range) = self.tape.as_mut().and_then(|t| t.text_bytes(text)) else {
             return false;
         };
-        let style = self.tape_style(style);
         let m = self.chat_meta(now, key, text, time);
-        let tape = self.tape.as_mut().expect("tape mode");
+        // Command, style, message: the order of queue mode (see `on_chat`).
         if let Some(t) = m.trigger {
-            tape.push(Event::Command(*t));
+            self.tape
+                .as_mut()
+                .expect("tape mode")
+                .push(Event::Command(*t));
         }
+        let style = self.tape_style(style);
+        let tape = self.tape.as_mut().expect("tape mode");
         tape.message(&m.user, style, range, m.time_ms, m.is_self, m.history);
         true
     }
@@ -1685,15 +1696,19 @@ impl Session {
             return false;
         };
         let (from_rec, to_rec) = (self.user_of_bytes(from), self.user_of_bytes(to));
-        let style = self.tape_style(style);
         let is_self = self.users.is_me_bytes(from);
         let trigger =
             self.whisper_trigger(now, &from_rec, is_self, self.users.is_me_bytes(to), text);
         let time_ms = self.time_ms(now, time);
-        let tape = self.tape.as_mut().expect("tape mode");
+        // Command, style, whisper: the order of queue mode (see `on_chat`).
         if let Some(t) = trigger {
-            tape.push(Event::Command(t));
+            self.tape
+                .as_mut()
+                .expect("tape mode")
+                .push(Event::Command(t));
         }
+        let style = self.tape_style(style);
+        let tape = self.tape.as_mut().expect("tape mode");
         tape.whisper(&from_rec, &to_rec, style, range, time_ms, is_self);
         true
     }
