@@ -94,8 +94,10 @@ function cspError(cause) {
  */
 function wasmInput(input) {
   if (input === undefined || input === null) {
-    const fs = import.meta.url.startsWith('file:') && globalThis.process?.getBuiltinModule?.('fs');
-    return fs ? { module_or_path: fs.readFileSync(new URL('uchat_bot_bg.wasm', import.meta.url)) } : undefined;
+    // (Not a string where a bundler replaced the module meta object with a plain one.)
+    const url = import.meta.url;
+    const fs = typeof url === 'string' && url.startsWith('file:') && globalThis.process?.getBuiltinModule?.('fs');
+    return fs ? { module_or_path: fs.readFileSync(new URL('uchat_bot_bg.wasm', url)) } : undefined;
   }
   if (Object.getPrototypeOf(input) === Object.prototype) return input;
   return { module_or_path: input };
@@ -186,7 +188,9 @@ export class UChatBot extends WasmUChatBot {
 
   static fromElement(el, options) {
     if (!ready) throw notReady('UChatBot.fromElement(el)');
-    if (!(el instanceof Element)) {
+    // Anything with getAttribute (index.d.ts's UChatElement): every DOM element, and a
+    // stand-in where there is no DOM (Node.js has no `Element` to test against).
+    if (typeof el?.getAttribute !== 'function') {
       throw new TypeError(
         `UChatBot.fromElement(el): el must be the page's <u-chat> element, got ${el === null ? 'null' : typeof el}` +
           " (document.querySelector('u-chat') finds none until the page has added it; wait for it)",

@@ -269,6 +269,44 @@ async fn a_websocket_constructor_that_throws_is_reported_as_it_is() {
     b.close();
 }
 
+/// A connect() made by an `error` listener while the first connect() fails is an attempt of its
+/// own: the failure that rejects the first promise does not reject the second (the session ends
+/// the waiting connect() before it reports the error to listeners).
+#[wasm_bindgen_test]
+async fn a_connect_from_an_error_listener_is_a_new_attempt() {
+    let global = js_sys::global();
+    let real = Reflect::get(&global, &"WebSocket".into()).unwrap();
+    let b = Rc::new(bot(&[("room", "lobby".into()), ("url", SIM.into())]));
+    let second = Rc::new(RefCell::new(None::<JsFuture>));
+    let (bot2, slot, real2) = (b.clone(), second.clone(), real.clone());
+    let on_error = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
+        // The page gets its WebSocket back; the listener tries again.
+        Reflect::set(&js_sys::global(), &"WebSocket".into(), &real2).unwrap();
+        if slot.borrow().is_none() {
+            let again = JsFuture::from(bot2.connect(JsValue::UNDEFINED));
+            *slot.borrow_mut() = Some(again);
+        }
+    });
+    b.on(
+        "error",
+        on_error.as_ref().unchecked_ref::<Function>().clone(),
+    )
+    .unwrap();
+    Reflect::delete_property(&global, &"WebSocket".into()).unwrap();
+    let first = JsFuture::from(b.connect(JsValue::UNDEFINED));
+    Reflect::set(&global, &"WebSocket".into(), &real).unwrap();
+    let err = first.await.expect_err("the first attempt has no WebSocket");
+    assert_eq!(text(&err, "code"), "websocket");
+    let again = second
+        .borrow_mut()
+        .take()
+        .expect("the error listener called connect()");
+    let me = again.await.expect("the second attempt joins");
+    assert_eq!(b.state(), "joined");
+    assert!(!text(&me, "nick").is_empty());
+    b.close();
+}
+
 #[wasm_bindgen_test]
 async fn password_room_needs_the_password() {
     let wrong = bot(&[

@@ -959,8 +959,10 @@ impl Session {
                 } else {
                     failure.unwrap_or_else(|| ErrorInfo::sdk("handshake", HANDSHAKE_HINT))
                 };
-                self.emit(Event::Error(info.clone()));
-                self.join_failed(info);
+                // The waiting connect() first: a connect() made by an `error` listener is a
+                // new attempt, which this failure must not end (see `join_failed`).
+                self.join_failed(info.clone());
+                self.emit(Event::Error(info));
             }
             self.emit(Event::Disconnect {
                 code,
@@ -1088,6 +1090,10 @@ impl Session {
     }
 
     /// Ends a waiting `connect()` with `info` (nothing if none waits).
+    /// Ends a waiting connect() with `info`. Emitted before the events that report the same
+    /// failure to listeners (`error`, `disconnect`, `state`): the web layer rejects the
+    /// promises waiting when it dispatches this, so a listener that calls connect() again
+    /// starts an attempt whose promise this failure does not touch.
     fn join_failed(&mut self, info: ErrorInfo) {
         if std::mem::take(&mut self.connect_pending) {
             self.emit(Event::JoinFailed(info));
@@ -1203,8 +1209,8 @@ impl Session {
     /// A join failed or a fatal error: report, close, no retry.
     fn fail(&mut self, now_ms: u64, info: ErrorInfo, code: u16) {
         let _ = now_ms;
-        self.emit(Event::Error(info.clone()));
         self.join_failed(info.clone());
+        self.emit(Event::Error(info.clone()));
         if self.socket_open {
             self.push_line(&Outgoing::Disconnect.to_line());
             self.close_socket(code, info.name.clone());
@@ -1331,7 +1337,7 @@ impl Session {
         let from_rec = self.user_or_key(from);
         let is_self = self.users.is_me(from);
         let to_me = self.users.is_me(to);
-        let trigger = self.whisper_trigger(now, &from_rec, is_self, to_me, text.as_bytes());
+        let trigger = self.whisper_trigger(now, &from_rec, (is_self, to_me), time, text.as_bytes());
         let to = self.user_or_key(to);
         let time_ms = self.time_ms(now, time);
         // In this order for the reason given on `on_chat`.
@@ -1638,17 +1644,19 @@ impl Session {
     }
 
     /// The command a whisper runs: one whispered to the bot by someone else, for commands
-    /// registered with [`CommandOptions::whispers`]. (Whispers are not replayed after a join,
-    /// so unlike chat there is no history to skip.)
+    /// registered with [`CommandOptions::whispers`]. The chat log a join replays has no
+    /// whispers (PROTOCOL.md), but one stamped before the join would be old all the same, and
+    /// runs nothing.
     fn whisper_trigger(
         &mut self,
         now: Clock,
         from: &Rc<UserRecord>,
-        is_self: bool,
-        to_me: bool,
+        (is_self, to_me): (bool, bool),
+        time: Option<i64>,
         text: &[u8],
     ) -> Option<CommandTrigger> {
-        if is_self || !to_me || self.commands.is_empty() {
+        let old = time.zip(self.joined_server_s).is_some_and(|(t, j)| t < j);
+        if is_self || !to_me || old || self.commands.is_empty() {
             return None;
         }
         let text = std::str::from_utf8(text).ok()?;
@@ -1697,8 +1705,8 @@ impl Session {
         };
         let (from_rec, to_rec) = (self.user_of_bytes(from), self.user_of_bytes(to));
         let is_self = self.users.is_me_bytes(from);
-        let trigger =
-            self.whisper_trigger(now, &from_rec, is_self, self.users.is_me_bytes(to), text);
+        let to_me = self.users.is_me_bytes(to);
+        let trigger = self.whisper_trigger(now, &from_rec, (is_self, to_me), time, text);
         let time_ms = self.time_ms(now, time);
         // Command, style, whisper: the order of queue mode (see `on_chat`).
         if let Some(t) = trigger {

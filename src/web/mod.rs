@@ -117,10 +117,13 @@ fn random_seed() -> u64 {
 /// 22). Without this the failure looked like a refused handshake, whose hint (intercepted
 /// `ws://`) sent users the wrong way.
 fn socket_error(url: &str, e: &JsValue) -> String {
-    let text = e.dyn_ref::<js_sys::Error>().map_or_else(
-        || "a non-Error exception".into(),
-        |e| String::from(e.to_string()),
-    );
+    let text = match e.dyn_ref::<js_sys::Error>() {
+        Some(e) => String::from(e.to_string()),
+        // A thrown string (some polyfills), or an Error of another realm.
+        None => e
+            .as_string()
+            .unwrap_or_else(|| "a non-Error exception".into()),
+    };
     let mut m = String::from("new WebSocket(\"");
     for part in [url, "\") threw ", &text] {
         m.push_str(part);

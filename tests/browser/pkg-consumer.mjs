@@ -306,6 +306,11 @@ const url = process.argv[2];
 const out = { hasWebSocket: typeof WebSocket === 'function' };
 try {
   await init();
+  // fromElement takes any object with getAttribute where there is no DOM; anything else is a
+  // TypeError (not a ReferenceError for the missing Element class).
+  const standIn = { getAttribute: (name) => (name === 'room' ? 'consumer-node' : null) };
+  out.standIn = UChatBot.fromElement(standIn, { url }) instanceof UChatBot;
+  try { UChatBot.fromElement({}); out.notElement = 'no error'; } catch (e) { out.notElement = e.constructor.name; }
   const bot = new UChatBot({ room: 'consumer-node', url, nick: 'nodebot' });
   bot.onCommand('ping', ({ reply }) => reply('pong'));
   try {
@@ -497,6 +502,8 @@ async function main() {
         !withWs.out.error && withWs.out.me === 'nodebot' && withWs.out.pong === 'pong' && withWs.out.state === 'closed',
         withWs.detail);
       check('Node.js: after close() nothing keeps the process running', withWs.exited, withWs.detail);
+      check('Node.js: fromElement takes a stand-in with getAttribute; anything else is a TypeError',
+        withWs.out && withWs.out.standIn === true && withWs.out.notElement === 'TypeError', withWs.detail);
       const noWs = node(major >= 22 ? ['--no-experimental-websocket'] : []);
       check("Node.js without WebSocket: connect() rejects with code 'websocket' and says what to do", noWs.out &&
         noWs.out.hasWebSocket === false && noWs.out.code === 'websocket' && /ReferenceError/.test(noWs.out.message) &&
