@@ -630,8 +630,29 @@ async fn whispered_commands_are_answered_by_whisper() {
         "the whispered !ping (a room-only command) ran nothing"
     );
     assert_eq!(from_bot(&b_whispers), ["private me"]);
-    a.close();
+
+    // A late answer, after the sender left: refused, so it cannot reach whoever takes the nick.
+    let kept = Rc::new(RefCell::new(None::<Function>));
+    let slot = kept.clone();
+    let keep = Closure::<dyn FnMut(JsValue)>::new(move |ctx: JsValue| {
+        *slot.borrow_mut() = Some(prop(&ctx, "reply").unchecked_into());
+    });
+    let opts = options(&[("whispers", true.into())]);
+    let keep_fn = keep.as_ref().unchecked_ref::<Function>().clone();
+    a.on_command("later".into(), keep_fn, opts).unwrap();
+    b.whisper("helpbot".into(), "!later".into()).unwrap();
+    assert!(wait_for(3000, || kept.borrow().is_some()).await);
     b.close();
+    assert!(wait_for(3000, || a.user("asker").is_undefined()).await);
+    let late = kept.borrow().clone().unwrap();
+    let err = late
+        .call1(&JsValue::UNDEFINED, &"too late".into())
+        .expect_err("the sender has left");
+    assert!(
+        text(&err, "message").contains("has left the room"),
+        "{err:?}"
+    );
+    a.close();
 }
 
 /// README "Events" and the user object, field by field: the `'join'` payload is `{my, room}`;

@@ -239,8 +239,8 @@ struct Core {
     sink: Option<Function>,
 }
 
-/// What command handlers' `reply(text)` calls, bound to the sender's nick for a whispered
-/// command (`undefined` for one from the room): `(nick, text)`.
+/// What command handlers' `reply(text)` calls, bound to the sender's key (hex) for a
+/// whispered command (`undefined` for one from the room): `(key, text)`.
 type ReplyFn = Closure<dyn Fn(JsValue, JsValue) -> Result<(), JsValue>>;
 
 /// Shared state of one bot. Closures reach it through `Weak`.
@@ -331,6 +331,15 @@ impl Inner {
             .ok_or_else(|| type_error("send(content, style?): content must be a string"))?;
         let style = style_from_js(style)?;
         self.send_text(now_ms(), text.as_bytes(), SendStyle::Given(&style))
+    }
+
+    /// The nick of the present user whose key is `key_hex`, if they have one.
+    fn present_nick(&self, key_hex: &str) -> Option<String> {
+        let key = crate::message::UserKey::from_hex(key_hex).ok()?;
+        let core = self.core.borrow();
+        let users = core.session.users();
+        let rec = users.present().find(|r| r.key == key)?;
+        (!rec.nick.is_empty()).then(|| rec.nick.clone())
     }
 
     /// Sends any line user code asked for (`whisper`, `command`, a whispered command's reply).
@@ -598,10 +607,9 @@ impl Inner {
                         None => return,
                     };
                     // A whispered command is answered with a whisper to its sender: the same
-                    // closure with the nick bound as its first argument.
-                    let nick = JsValue::from_str(&t.user.nick);
+                    // closure with the sender's key bound as its first argument.
                     let reply = if t.whisper {
-                        reply.bind1(&JsValue::UNDEFINED, &nick)
+                        reply.bind1(&JsValue::UNDEFINED, &t.user.key.to_hex().into())
                     } else {
                         reply.bind1(&JsValue::UNDEFINED, &JsValue::UNDEFINED)
                     };
@@ -678,11 +686,11 @@ impl UChatBot {
             reply: RefCell::new(None),
         });
         let weak = Rc::downgrade(&inner);
-        *inner.reply.borrow_mut() = Some(Closure::new(move |nick: JsValue, text: JsValue| {
+        *inner.reply.borrow_mut() = Some(Closure::new(move |key: JsValue, text: JsValue| {
             let bot = weak
                 .upgrade()
                 .ok_or_else(|| type_error("this bot no longer exists"))?;
-            let Some(nick) = nick.as_string() else {
+            let Some(key) = key.as_string() else {
                 if !text.is_string() {
                     return Err(type_error("reply(text): text must be a string"));
                 }
@@ -691,6 +699,14 @@ impl UChatBot {
             let text = text
                 .as_string()
                 .ok_or_else(|| type_error("reply(text): text must be a string"))?;
+            // Whispers go by nick: the sender's nick now, and only while they are here, so a
+            // late answer never reaches someone who took the nick after they left.
+            let nick = bot.present_nick(&key).ok_or_else(|| {
+                JsValue::from(js_sys::Error::new(
+                    "reply(text): the sender of the whispered command has left the room \
+                     (or has no nick); the answer was not sent",
+                ))
+            })?;
             bot.send_message(&Outgoing::Whisper { nick, text })
         }));
         Ok(UChatBot { inner })
