@@ -237,7 +237,7 @@ export interface CommandContext {
   rest: string;
   /** Whether it was whispered to the bot (only with the `whispers` option). */
   whisper: boolean;
-  /** Answer: in the room, or as a whisper to the sender when the command was whispered. */
+  /** Answer: in the room, or as a whisper to the sender when the command was whispered (throws if the sender has left). */
   reply(text: string): void;
 }
 
