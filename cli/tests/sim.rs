@@ -317,15 +317,8 @@ async fn malformed_lines_and_garbage_frames() {
 #[tokio::test]
 async fn moderation_mute_notice_info_ban() {
     let sim = Sim::start(&["--room", "club:token=tok"]);
-    let join = |nick: &str, auth: &str| {
-        member_join("club", "tok", now(), nick, &format!("id-{nick}"), auth)
-    };
-    let mut admin = sim.connect().await;
-    admin.send(&join("boss", "subadmin")).await;
-    admin.expect_joined().await;
-    let mut user = sim.connect().await;
-    user.send(&join("user", "member")).await;
-    let ku = user.expect_joined().await;
+    let (mut admin, _) = sim.join_member("club", "tok", "boss", "subadmin").await;
+    let (mut user, ku) = sim.join_member("club", "tok", "user", "member").await;
     admin.expect("j").await;
 
     // members cannot moderate
@@ -402,7 +395,16 @@ async fn moderation_mute_notice_info_ban() {
         Some("user")
     );
     let mut again = sim.connect().await;
-    again.send(&join("user", "member")).await;
+    again
+        .send(&member_join(
+            "club",
+            "tok",
+            now(),
+            "user",
+            "id-user",
+            "member",
+        ))
+        .await;
     again.expect_err(408).await;
 }
 
@@ -526,15 +528,8 @@ async fn random_frames_never_break_the_server() {
 #[tokio::test]
 async fn mute_for_an_unrepresentable_period_is_refused_and_the_server_keeps_serving() {
     let sim = Sim::start(&["--room", "club:token=tok"]);
-    let join = |nick: &str, auth: &str| {
-        member_join("club", "tok", now(), nick, &format!("id-{nick}"), auth)
-    };
-    let mut admin = sim.connect().await;
-    admin.send(&join("boss", "admin")).await;
-    admin.expect_joined().await;
-    let mut user = sim.connect().await;
-    user.send(&join("user", "member")).await;
-    user.expect_joined().await;
+    let (mut admin, _) = sim.join_member("club", "tok", "boss", "admin").await;
+    let (mut user, _) = sim.join_member("club", "tok", "user", "member").await;
     admin.expect("j").await;
     // 2^62 minutes: `Instant + Duration` overflowed and the connection's task panicked.
     for minutes in [1i64 << 62, i64::MAX] {
@@ -628,15 +623,8 @@ async fn chat_list_replays_a_present_senders_k_as_it_is_now() {
     // carry a mute bit from when the line was sent. (Before: the `k` logged with the line, mute
     // bit 0, after the sender had been muted.)
     let sim = Sim::start(&["--room", "club:token=tok"]);
-    let join = |nick: &str, auth: &str| {
-        member_join("club", "tok", now(), nick, &format!("id-{nick}"), auth)
-    };
-    let mut boss = sim.connect().await;
-    boss.send(&join("boss", "subadmin")).await;
-    boss.expect_joined().await;
-    let mut talker = sim.connect().await;
-    talker.send(&join("talker", "member")).await;
-    let talker_k = talker.expect_joined().await;
+    let (mut boss, _) = sim.join_member("club", "tok", "boss", "subadmin").await;
+    let (mut talker, talker_k) = sim.join_member("club", "tok", "talker", "member").await;
     talker.send(&chat("said before the mute")).await;
     talker.expect("m").await;
     boss.send(&command(
@@ -645,9 +633,7 @@ async fn chat_list_replays_a_present_senders_k_as_it_is_now() {
     ))
     .await;
     assert_eq!(num(&boss.expect("s").await, 0), 4);
-    let mut late = sim.connect().await;
-    late.send(&join("late", "member")).await;
-    late.expect_joined().await;
+    let (mut late, _) = sim.join_member("club", "tok", "late", "member").await;
     let mute_bits = |log: &[(Line, Line)]| log.iter().map(|(k, _)| num(k, 8)).collect::<Vec<_>>();
     let log = chat_log(&mut late, 1).await;
     assert_eq!(key(&log[0].0), key(&talker_k));
@@ -795,39 +781,9 @@ async fn chat_log_keeps_the_newest_100_oldest_first() {
 #[tokio::test]
 async fn moderation_limits_equal_auth_zero_minutes_unmute_clear_log_and_ban_by_id() {
     let sim = Sim::start(&["--room", "club:token=tok"]);
-    let mut boss = sim.connect().await;
-    boss.send(&member_join(
-        "club",
-        "tok",
-        now(),
-        "boss",
-        "id-boss",
-        "subadmin",
-    ))
-    .await;
-    boss.expect_joined().await;
-    let mut peer = sim.connect().await;
-    peer.send(&member_join(
-        "club",
-        "tok",
-        now(),
-        "peer",
-        "id-peer",
-        "subadmin",
-    ))
-    .await;
-    peer.expect_joined().await;
-    let mut user = sim.connect().await;
-    user.send(&member_join(
-        "club",
-        "tok",
-        now(),
-        "user",
-        "id-user",
-        "member",
-    ))
-    .await;
-    user.expect_joined().await;
+    let (mut boss, _) = sim.join_member("club", "tok", "boss", "subadmin").await;
+    let (_peer, _) = sim.join_member("club", "tok", "peer", "subadmin").await; // stays
+    let (mut user, _) = sim.join_member("club", "tok", "user", "member").await;
     boss.expect("j").await;
     boss.expect("j").await;
     // equal auth: 427, and nobody is muted or banned

@@ -400,20 +400,32 @@ async fn crowd_joins_token_rooms_too() {
     assert!(m.field(2).and_then(Field::as_str).is_some());
 }
 
-/// Fills `lobby` with 100 chat lines of ~2 KB (a `chatList 100` answer is then ~205 KB) and
-/// returns the member that sent them.
-async fn fill_lobby(sim: &Sim) -> Client {
+/// Fills `lobby` with 100 chat lines of `len` + 3 bytes of text (`len` 2000: a `chatList 100`
+/// answer is then ~205 KB) and returns the member that sent them. Each line's echo is read
+/// before the next is sent, so the filler's own outbox stays small whatever `len` is.
+async fn fill_lobby(sim: &Sim, len: usize) -> Client {
     let (mut filler, _) = sim.join("lobby", Some("filler")).await;
     for i in 0..100 {
         filler
-            .send(&chat(&format!("{i:03}{}", "x".repeat(2000))))
+            .send(&chat(&format!("{i:03}{}", "x".repeat(len))))
             .await;
-    }
-    for _ in 0..100 {
         filler.expect("m").await;
     }
     filler
 }
+
+/// Sim flags for [`fill_lobby`] with lines of ~50 KB (line and field limits raised; no flood or
+/// repeat limits): a `chatList 100` answer is then ~5.0 MB, over the 4 MiB outbox budget.
+const BIG_LINES: &[&str] = &[
+    "--flood",
+    "0",
+    "--repeat-limit",
+    "0",
+    "--max-line",
+    "60000",
+    "--max-field",
+    "55000",
+];
 
 /// `n` `chatList 100` requests, encoded back to back (one WebSocket frame).
 fn chat_lists(n: usize) -> Vec<u8> {
@@ -433,7 +445,7 @@ fn chat_lists(n: usize) -> Vec<u8> {
 #[tokio::test]
 async fn a_client_that_stops_reading_is_disconnected_and_its_backlog_dropped() {
     let sim = Sim::start(&["--flood", "0", "--repeat-limit", "0"]);
-    let mut filler = fill_lobby(&sim).await;
+    let mut filler = fill_lobby(&sim, 2000).await;
 
     // The lazy client: a small receive buffer, one frame with 200 `chatList 100` requests
     // (each answer is 100 × (k + m) ≈ 205 KB), then no reading.
@@ -496,7 +508,7 @@ async fn a_client_that_stops_reading_is_disconnected_and_its_backlog_dropped() {
 #[tokio::test]
 async fn a_client_that_asks_for_a_lot_and_reads_is_served() {
     let sim = Sim::start(&["--flood", "0", "--repeat-limit", "0"]);
-    let _filler = fill_lobby(&sim).await; // stays in the room
+    let _filler = fill_lobby(&sim, 2000).await; // stays in the room
     let (mut reader, _) = sim.join("lobby", Some("reader")).await;
     // 40 answers of ~205 KB each, ~8 MB: twice the budget, asked in one frame.
     let frame = chat_lists(40);
@@ -515,24 +527,8 @@ async fn a_client_that_asks_for_a_lot_and_reads_is_served() {
 /// (Before: the 5 MB `chatList 100` answer was queued whole and sent.)
 #[tokio::test]
 async fn an_answer_larger_than_the_outbox_budget_kicks_instead_of_being_queued() {
-    // Lines of ~50 KB need the line and field limits raised; 100 of them make a 5 MB answer.
-    let sim = Sim::start_logged(&[
-        "--flood",
-        "0",
-        "--repeat-limit",
-        "0",
-        "--max-line",
-        "60000",
-        "--max-field",
-        "55000",
-    ]);
-    let (mut filler, _) = sim.join("lobby", Some("filler")).await;
-    for i in 0..100 {
-        filler
-            .send(&chat(&format!("{i:03}{}", "x".repeat(50_000))))
-            .await;
-        filler.expect("m").await;
-    }
+    let sim = Sim::start_logged(BIG_LINES);
+    let mut filler = fill_lobby(&sim, 50_000).await;
     let (mut reader, _) = sim.join("lobby", Some("reader")).await;
     // 80 lines, ~4.0 MB: within the budget, served whole.
     reader
@@ -568,23 +564,8 @@ async fn an_answer_larger_than_the_outbox_budget_kicks_instead_of_being_queued()
 /// room although its sender had been kicked.)
 #[tokio::test]
 async fn nothing_more_of_a_frame_is_handled_after_it_got_its_client_kicked() {
-    let sim = Sim::start_logged(&[
-        "--flood",
-        "0",
-        "--repeat-limit",
-        "0",
-        "--max-line",
-        "60000",
-        "--max-field",
-        "55000",
-    ]);
-    let (mut filler, _) = sim.join("lobby", Some("filler")).await;
-    for i in 0..100 {
-        filler
-            .send(&chat(&format!("{i:03}{}", "x".repeat(50_000))))
-            .await;
-        filler.expect("m").await;
-    }
+    let sim = Sim::start_logged(BIG_LINES);
+    let mut filler = fill_lobby(&sim, 50_000).await;
     let (mut kicked, _) = sim.join("lobby", Some("kicked")).await;
     // One frame: three `chatList 100` (~5.0 MB each, over the 4 MiB budget), then a chat line.
     let mut frame = chat_lists(3);
@@ -608,15 +589,8 @@ async fn nothing_more_of_a_frame_is_handled_after_it_got_its_client_kicked() {
 #[tokio::test]
 async fn a_ban_is_delivered_behind_a_long_delay() {
     let sim = Sim::start(&["--room", "club:token=tok", "--fault", "delay=1200"]);
-    let join = |nick: &str, auth: &str| {
-        member_join("club", "tok", now(), nick, &format!("id-{nick}"), auth)
-    };
-    let mut admin = sim.connect().await;
-    admin.send(&join("boss", "subadmin")).await;
-    admin.expect_joined().await;
-    let mut user = sim.connect().await;
-    user.send(&join("user", "member")).await;
-    user.expect_joined().await;
+    let (mut admin, _) = sim.join_member("club", "tok", "boss", "subadmin").await;
+    let (mut user, _) = sim.join_member("club", "tok", "user", "member").await;
     admin.expect("j").await;
     // A line for the user just before the ban, so its writer is sleeping when the ban comes.
     admin.send(&chat("last words")).await;

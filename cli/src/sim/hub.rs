@@ -771,6 +771,22 @@ mod tests {
         lock(&hub.rooms).live.contains_key(id)
     }
 
+    /// `boss`, the room's member on conn 1, bans `pest` with a token room admin's rights (auth
+    /// 3, given here: an open room's members have auth 0 and cannot moderate over the wire).
+    fn admin_bans_pest(hub: &Hub, boss: &Seat) {
+        {
+            let mut room = lock(&boss.shared);
+            let i = room.index(1).unwrap();
+            room.members[i].auth = 3;
+        }
+        let ban = Command::Ban {
+            nick: "pest".into(),
+            a1: Field::Num(0),
+            a2: Field::Num(0),
+        };
+        assert_eq!(hub.handle(boss, Outgoing::Command(ban)), Flow::Continue);
+    }
+
     #[test]
     fn an_auto_room_is_removed_with_its_last_member() {
         let hub = hub();
@@ -806,19 +822,7 @@ mod tests {
             .unwrap();
         hub.join(2, join_as("made-up", "pest", "id-pest"), &out, false)
             .unwrap();
-        // An auto room is open, so nobody in it can moderate over the wire (auth 0): give the
-        // first member the rights a token room's admin has.
-        {
-            let mut room = lock(&boss.shared);
-            let i = room.index(1).unwrap();
-            room.members[i].auth = 3;
-        }
-        let ban = Command::Ban {
-            nick: "pest".into(),
-            a1: Field::Num(0),
-            a2: Field::Num(0),
-        };
-        assert_eq!(hub.handle(&boss, Outgoing::Command(ban)), Flow::Continue);
+        admin_bans_pest(&hub, &boss);
         assert!(hub.leave(&boss));
         assert!(!has_room(&hub, "made-up"), "removed with its last member");
         // The banned user cannot come back, by nick or by id; the refused joins leave no
@@ -858,17 +862,7 @@ mod tests {
             pest_out.send(Bytes::from(vec![b'x'; 64 * 1024]));
         }
         assert_eq!(pest_out.kicked_for(), None);
-        {
-            let mut room = lock(&boss.shared);
-            let i = room.index(1).unwrap();
-            room.members[i].auth = 3;
-        }
-        let ban = Command::Ban {
-            nick: "pest".into(),
-            a1: Field::Num(0),
-            a2: Field::Num(0),
-        };
-        assert_eq!(hub.handle(&boss, Outgoing::Command(ban)), Flow::Continue);
+        admin_bans_pest(&hub, &boss);
         // The ban's notice no longer fits, but the reason logged is the ban, not the backlog.
         assert_eq!(pest_out.kicked_for(), Some(Kick::Banned));
     }

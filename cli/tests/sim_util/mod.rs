@@ -164,6 +164,29 @@ impl Sim {
         let k = c.expect_joined().await;
         (c, k)
     }
+
+    /// Connects and joins the token room `room` (secret `token`) as the member `nick` (id
+    /// `id-NICK`) with `auth`; returns the client and its own `k` line.
+    pub async fn join_member(
+        &self,
+        room: &str,
+        token: &str,
+        nick: &str,
+        auth: &str,
+    ) -> (Client, Line) {
+        let mut c = self.connect().await;
+        c.send(&member_join(
+            room,
+            token,
+            now(),
+            nick,
+            &format!("id-{nick}"),
+            auth,
+        ))
+        .await;
+        let k = c.expect_joined().await;
+        (c, k)
+    }
 }
 
 impl Drop for Sim {
