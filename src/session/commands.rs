@@ -1,5 +1,6 @@
 //! Chat-command helper: `!name args…` from chat (and, where asked for, whispered to the bot),
-//! with prefix, cooldowns and an auth gate (`bot.onCommand`). Pure logic over a caller clock, so it is unit-tested natively.
+//! with prefix, cooldowns and an auth gate (`bot.onCommand`). Pure logic over a caller clock,
+//! so it is unit-tested natively.
 
 use super::Clock;
 use crate::message::UserRecord;

@@ -1089,11 +1089,10 @@ impl Session {
         self.socket_open = false;
     }
 
-    /// Ends a waiting `connect()` with `info` (nothing if none waits).
-    /// Ends a waiting connect() with `info`. Emitted before the events that report the same
-    /// failure to listeners (`error`, `disconnect`, `state`): the web layer rejects the
-    /// promises waiting when it dispatches this, so a listener that calls connect() again
-    /// starts an attempt whose promise this failure does not touch.
+    /// Ends a waiting `connect()` with `info` (nothing if none waits). Emitted before the
+    /// events that report the same failure to listeners (`error`, `disconnect`, `state`): the
+    /// web layer rejects the promises waiting when it dispatches this, so a listener that calls
+    /// connect() again starts an attempt whose promise this failure does not touch.
     fn join_failed(&mut self, info: ErrorInfo) {
         if std::mem::take(&mut self.connect_pending) {
             self.emit(Event::JoinFailed(info));
