@@ -175,18 +175,18 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
         let built = crate::pkg::build_web_as(&tree, second, &www.join("pkg-speed"));
         remove_worktree(root, &tree);
         built?;
-        println!("note: the `…_speed_build` results below are for {rev}, built as shipped");
+        say!("note: the `…_speed_build` results below are for {rev}, built as shipped");
     } else {
         crate::pkg::build_web_as(root, second, &www.join("pkg-speed"))?;
     }
     if opts.second_opt_level != b'3' && opts.second_rev.is_none() {
-        println!(
+        say!(
             "note: the `…_speed_build` results below are for opt-level {}",
             char::from(opts.second_opt_level)
         );
     }
     if !build.optimised {
-        println!("note: wasm-opt did not run; sizes and timings are for the unoptimised module");
+        say!("note: wasm-opt did not run; sizes and timings are for the unoptimised module");
     }
     for page in PAGES {
         let from = root.join("bench").join(page);
@@ -221,7 +221,7 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
     let (_sim, ws) = crate::sims::spawn(sim)?;
     let http = ws.replacen("ws://", "http://", 1);
     let (page, timeout) = if opts.soak {
-        println!(
+        say!(
             "soak: uchat sim --crowd {crowd} --crowd-interval {interval} (≈{soak_rate} lines/s) for {} s",
             opts.seconds
         );
@@ -235,7 +235,7 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
             600,
         )
     };
-    println!("$ node bench/run.mjs {page}");
+    say!("$ node bench/run.mjs {page}");
     let ok = Command::new("node")
         .arg(root.join("bench/run.mjs"))
         .arg(&page)
@@ -246,12 +246,12 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
         .success();
     let mut ok = ok;
     match (opts.soak, geckodriver(ctx)) {
-        (true, _) => println!(
+        (true, _) => say!(
             "note: the soak runs in Chromium only (Firefox has no performance.memory and no \
              forced GC from a page)"
         ),
         (false, Some(gecko)) if Path::new(FIREFOX).is_file() => {
-            println!("$ node bench/run-firefox.mjs {page}   (headless Firefox ESR, geckodriver)");
+            say!("$ node bench/run-firefox.mjs {page}   (headless Firefox ESR, geckodriver)");
             ok &= Command::new("node")
                 .arg(root.join("bench/run-firefox.mjs"))
                 .arg(&page)
@@ -263,13 +263,13 @@ pub fn command(ctx: &Ctx, rest: &[String]) -> Result<ExitCode, String> {
                 .success();
         }
         _ if opts.require_firefox => {
-            eprintln!(
+            say_err!(
                 "xtask: Firefox is required (--require-firefox) but there is no geckodriver or \
                  {FIREFOX} (cargo xtask install provides both)"
             );
             ok = false;
         }
-        _ => println!(
+        _ => say!(
             "note: Firefox skipped: no geckodriver or {FIREFOX} (cargo xtask install provides both)"
         ),
     }

@@ -7,6 +7,24 @@
 //! going after a failure, and ends with one `<suite>: N passed, M failed` line per suite and a
 //! `total:` line. It exits non-zero if anything failed.
 
+/// `println!` that does not panic when stdout is closed (`cargo xtask ci | head`, once `head`
+/// has exited): the line is dropped and the run goes on, so its exit code still tells the
+/// result. The suites' output is copied the same way (`procs::echo`).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that does not panic when stderr is closed (see `say!`).
+macro_rules! say_err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod names;
 mod pkg;
@@ -122,7 +140,7 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(code) => code,
         Err(msg) => {
-            eprintln!("xtask: {msg}\n\n{USAGE}");
+            say_err!("xtask: {msg}\n\n{USAGE}");
             ExitCode::from(2)
         }
     }
@@ -130,12 +148,12 @@ fn main() -> ExitCode {
 
 fn run(args: &[String]) -> Result<ExitCode, String> {
     let Some((cmd, rest)) = args.split_first() else {
-        print!("{USAGE}");
+        let _ = io::stdout().write_all(USAGE.as_bytes());
         return Ok(ExitCode::SUCCESS);
     };
     match cmd.as_str() {
         "help" | "--help" | "-h" => {
-            print!("{USAGE}");
+            let _ = io::stdout().write_all(USAGE.as_bytes());
             Ok(ExitCode::SUCCESS)
         }
         "install" => {
@@ -146,7 +164,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             match install(&ctx) {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
-                    eprintln!("xtask install failed: {e}");
+                    say_err!("xtask install failed: {e}");
                     Ok(ExitCode::FAILURE)
                 }
             }
@@ -155,7 +173,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         "pkg" | "size" | "pkg-test" => pkg::command(&Ctx::new()?, cmd, rest),
         "userscript" | "demo" | "site-test" => site::command(&Ctx::new()?, cmd, rest),
         "ci" if rest.iter().any(|a| a == "--help" || a == "-h") => {
-            print!("{USAGE}");
+            let _ = io::stdout().write_all(USAGE.as_bytes());
             Ok(ExitCode::SUCCESS)
         }
         "ci" => {
@@ -244,7 +262,7 @@ fn install(ctx: &Ctx) -> Result<(), String> {
     ];
     for (name, step) in steps {
         if let Err(e) = step(ctx) {
-            eprintln!("xtask: install step `{name}` failed: {e}");
+            say_err!("xtask: install step `{name}` failed: {e}");
             errors.push(format!("{name}: {e}"));
         }
     }
@@ -258,14 +276,14 @@ fn install(ctx: &Ctx) -> Result<(), String> {
 fn ensure_rustup(_ctx: &Ctx) -> Result<(), String> {
     let targets = capture("rustup", &["target", "list", "--installed"])?;
     if targets.lines().any(|l| l.trim() == WASM_TARGET) {
-        println!("ok: rust target {WASM_TARGET} is installed");
+        say!("ok: rust target {WASM_TARGET} is installed");
     } else {
         run_checked(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
     }
     let components = capture("rustup", &["component", "list", "--installed"])?;
     for comp in ["rustfmt", "clippy"] {
         if components.lines().any(|l| l.trim().starts_with(comp)) {
-            println!("ok: rustup component {comp} is installed");
+            say!("ok: rustup component {comp} is installed");
         } else {
             run_checked(Command::new("rustup").args(["component", "add", comp]))?;
         }
@@ -297,10 +315,10 @@ fn ensure_wasm_bindgen_cli(ctx: &Ctx) -> Result<(), String> {
     let have_bindgen = tool_version("wasm-bindgen");
     let runner_ok = version_is(&tool_version("wasm-bindgen-test-runner"), &want);
     if version_is(&have_bindgen, &want) && runner_ok {
-        println!("ok: wasm-bindgen-cli {want} is installed (matches Cargo.lock)");
+        say!("ok: wasm-bindgen-cli {want} is installed (matches Cargo.lock)");
         return Ok(());
     }
-    println!(
+    say!(
         "wasm-bindgen-cli: Cargo.lock wants {want}, found {}",
         have_bindgen.as_deref().unwrap_or("none")
     );
@@ -331,10 +349,10 @@ fn verify_installed(tool: &str, want: &str) -> Result<(), String> {
 fn ensure_geckodriver(ctx: &Ctx) -> Result<(), String> {
     let have = tool_version("geckodriver");
     if version_is(&have, GECKODRIVER_VERSION) {
-        println!("ok: geckodriver {GECKODRIVER_VERSION} is installed");
+        say!("ok: geckodriver {GECKODRIVER_VERSION} is installed");
         return Ok(());
     }
-    println!(
+    say!(
         "geckodriver: want {GECKODRIVER_VERSION}, found {}",
         have.as_deref().unwrap_or("none")
     );
@@ -369,10 +387,10 @@ fn ensure_browsers(_ctx: &Ctx) -> Result<(), String> {
     };
     let missing = missing_files();
     if missing.is_empty() {
-        println!("ok: {CHROMIUM}, {CHROMEDRIVER} and {FIREFOX} are installed");
+        say!("ok: {CHROMIUM}, {CHROMEDRIVER} and {FIREFOX} are installed");
         return Ok(());
     }
-    println!("apt: missing {}", missing.join(", "));
+    say!("apt: missing {}", missing.join(", "));
     apt_install(APT_PACKAGES)?;
     let still = missing_files();
     if still.is_empty() {
@@ -434,21 +452,21 @@ fn node_major() -> Option<u32> {
 fn ensure_node(ctx: &Ctx) -> Result<(), String> {
     let have = node_major();
     if have.is_some_and(|v| v >= MIN_NODE_MAJOR) {
-        println!(
+        say!(
             "ok: node {} and npm are installed",
             tool_version("node").unwrap_or_default().trim()
         );
         return Ok(());
     }
     let dir = private_node_dir(&ctx.home);
-    println!(
+    say!(
         "node: want {MIN_NODE_MAJOR} or newer with npm, found {}; installing {NODE_WHEEL} from \
          PyPI into {}",
         have.map_or("none".into(), |v| format!("major {v}")),
         dir.display()
     );
     if capture("python3", &["-m", "pip", "--version"]).is_err() {
-        println!("apt: python3's pip is missing");
+        say!("apt: python3's pip is missing");
         apt_install(&["python3", "python3-pip"])?;
     }
     let pkg = dir.join("pkg");
@@ -501,7 +519,7 @@ fn ensure_node(ctx: &Ctx) -> Result<(), String> {
 fn ensure_npm_tools(ctx: &Ctx) -> Result<(), String> {
     let tools = ctx.root.join("tools");
     if !tools.join("package-lock.json").exists() {
-        println!("ok: no tools/package-lock.json, no npm tools to install");
+        say!("ok: no tools/package-lock.json, no npm tools to install");
         return Ok(());
     }
     // npm writes node_modules/.package-lock.json on every install: newer than the lockfile means
@@ -511,7 +529,7 @@ fn ensure_npm_tools(ctx: &Ctx) -> Result<(), String> {
     let installed = modified(tools.join("node_modules/.package-lock.json"));
     if let (Some(lock), Some(installed)) = (lock, installed) {
         if installed >= lock {
-            println!("ok: tools/node_modules matches tools/package-lock.json");
+            say!("ok: tools/node_modules matches tools/package-lock.json");
             return Ok(());
         }
     }
@@ -910,7 +928,7 @@ impl SuiteResult {
 
 fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
     let start = Instant::now();
-    println!(
+    say!(
         "xtask ci: workspace {}, CARGO_TARGET_DIR={}",
         ctx.root.display(),
         env::var("CARGO_TARGET_DIR").unwrap_or_default()
@@ -924,14 +942,14 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
     }
     let install_took = start.elapsed();
     match opts.timeout {
-        None => println!(
+        None => say!(
             "time limit per suite: {} ({} for fmt); --suite-timeout SECS or \
              {SUITE_TIMEOUT_VAR}=SECS replaces it",
             limit_text(BUILD_LIMIT),
             limit_text(QUICK_LIMIT)
         ),
-        Some(Override { secs: 0, from }) => println!("time limit per suite: none ({from})"),
-        Some(Override { secs, from }) => println!(
+        Some(Override { secs: 0, from }) => say!("time limit per suite: none ({from})"),
+        Some(Override { secs, from }) => say!(
             "time limit per suite: {} ({from})",
             limit_text(Duration::from_secs(secs))
         ),
@@ -969,25 +987,25 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
 
     section("summary");
     if opts.install {
-        println!("install steps took {}", secs(install_took));
+        say!("install steps took {}", secs(install_took));
     }
     for r in &results {
-        println!("{:<13} took {}", r.name, secs(r.took));
+        say!("{:<13} took {}", r.name, secs(r.took));
         for n in &r.notes {
-            println!("  note: {n}");
+            say!("  note: {n}");
         }
     }
-    println!("whole run took {}", secs(start.elapsed()));
-    println!();
+    say!("whole run took {}", secs(start.elapsed()));
+    say!();
     let (mut passed, mut failed) = (0, 0);
     for r in &results {
-        println!("{}: {} passed, {} failed", r.name, r.passed, r.failed);
+        say!("{}: {} passed, {} failed", r.name, r.passed, r.failed);
         passed += r.passed;
         failed += r.failed;
     }
-    println!("total: {passed} passed, {failed} failed");
+    say!("total: {passed} passed, {failed} failed");
     if interrupted {
-        println!("interrupted: the suites after the last one above did not run");
+        say!("interrupted: the suites after the last one above did not run");
     }
     let _ = io::stdout().flush();
     if interrupted {
@@ -1197,7 +1215,7 @@ fn count_tests(lines: &[String]) -> (usize, usize) {
 // ---------------------------------------------------------------------------------------------
 
 fn section(name: &str) {
-    println!("\n==================== {name} ====================");
+    say!("\n==================== {name} ====================");
     let _ = io::stdout().flush();
 }
 
@@ -1240,17 +1258,17 @@ fn stream_limited(
     cmd: &mut Command,
     limit: Option<Duration>,
 ) -> Result<(Ended, Vec<String>), String> {
-    println!("+ {}", show(cmd));
+    say!("+ {}", show(cmd));
     let _ = io::stdout().flush();
     let (ended, lines) = procs::run_streamed(cmd, limit)?;
     match &ended {
         Ended::Exited(status) if status.success() => {}
-        Ended::Exited(status) => println!("(exited with {status})"),
-        Ended::TimedOut(_) => println!(
+        Ended::Exited(status) => say!("(exited with {status})"),
+        Ended::TimedOut(_) => say!(
             "(still running after its time limit of {}: stopped it with its process tree)",
             limit_text(limit.unwrap_or_default())
         ),
-        Ended::Interrupted => println!("(interrupted: stopped it with its process tree)"),
+        Ended::Interrupted => say!("(interrupted: stopped it with its process tree)"),
     }
     let _ = io::stdout().flush();
     Ok((ended, lines))

@@ -73,7 +73,7 @@ pub fn wasm_opt(root: &Path) -> Option<PathBuf> {
     match tools_file(root, "node_modules/.bin/wasm-opt") {
         Ok(bin) => Some(bin),
         Err(e) => {
-            println!("note: no wasm-opt ({e}); the wasm stays unoptimised");
+            say!("note: no wasm-opt ({e}); the wasm stays unoptimised");
             None
         }
     }
@@ -496,12 +496,12 @@ pub fn pkg(root: &Path) -> Result<Pkg, String> {
     shipped_js.extend(build.snippets.iter().map(|s| out.join(s)));
     let js = minify_js(root, &shipped_js, JsKind::Module)?;
     if !build.optimised {
-        println!("note: pkg/uchat_bot_bg.wasm is not optimised (no wasm-opt)");
+        say!("note: pkg/uchat_bot_bg.wasm is not optimised (no wasm-opt)");
     }
     if let JsForm::Readable { .. } = js {
-        println!("note: {}", js.describe());
+        say!("note: {}", js.describe());
     }
-    println!("built {} (uchat-bot {version})", out.display());
+    say!("built {} (uchat-bot {version})", out.display());
     Ok(Pkg { dir: out, js })
 }
 
@@ -521,7 +521,7 @@ pub fn command(ctx: &Ctx, cmd: &str, rest: &[String]) -> Result<ExitCode, String
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) => {
-            eprintln!("xtask {cmd} failed: {e}");
+            say_err!("xtask {cmd} failed: {e}");
             Ok(ExitCode::FAILURE)
         }
     }
@@ -565,7 +565,7 @@ pub fn size_report(pkg_dir: &Path, js: &JsForm) -> Result<u64, String> {
     let names = counted_files(pkg_dir)?;
     let w = names.iter().map(String::len).max().unwrap_or(0).max(22);
     let mut total = 0;
-    println!("{:<w$} {:>9} {:>12}", "file", "bytes", "gzip -9");
+    say!("{:<w$} {:>9} {:>12}", "file", "bytes", "gzip -9");
     for name in &names {
         let file = pkg_dir.join(name);
         let raw = fs::metadata(&file)
@@ -573,15 +573,16 @@ pub fn size_report(pkg_dir: &Path, js: &JsForm) -> Result<u64, String> {
             .len();
         let gz = gzipped_len(&file)?;
         total += gz;
-        println!("{name:<w$} {raw:>9} {gz:>12}");
+        say!("{name:<w$} {raw:>9} {gz:>12}");
     }
     let kib = total as f64 / 1024.0;
     let limit_kib = SIZE_LIMIT / 1024;
-    println!(
+    say!(
         "{:<w$} {:>9} {total:>12}  ({kib:.1} KiB, limit {limit_kib} KiB)",
-        "total", ""
+        "total",
+        ""
     );
-    println!("{}", js.describe());
+    say!("{}", js.describe());
     if total > SIZE_LIMIT {
         return Err(format!(
             "gzipped wasm + JS is {total} bytes ({kib:.1} KiB), over the {limit_kib} KiB limit"
@@ -600,7 +601,7 @@ fn pkg_test(root: &Path) -> Result<(), String> {
         Ok(()) => passed += 1,
         Err(e) => {
             failed += 1;
-            println!("FAIL - {name}: {e}");
+            say!("FAIL - {name}: {e}");
         }
     };
     match pkg(root) {
@@ -611,7 +612,7 @@ fn pkg_test(root: &Path) -> Result<(), String> {
             // size` (which exits non-zero when over it). Here it is reported, not counted: an
             // unmet budget must not hide the test results of everything else.
             if let Err(e) = size_report(&dir, &js) {
-                println!("NOTE - size budget not met: {e}");
+                say!("NOTE - size budget not met: {e}");
             }
             match consumer_test(root, &dir) {
                 Ok((p, f)) => {
@@ -620,13 +621,13 @@ fn pkg_test(root: &Path) -> Result<(), String> {
                 }
                 Err(e) => {
                     failed += 1;
-                    println!("FAIL - pkg-consumer: {e}");
+                    say!("FAIL - pkg-consumer: {e}");
                 }
             }
         }
     }
     let verdict = if failed == 0 { "ok" } else { "FAILED" };
-    println!("test result: {verdict}. {passed} passed; {failed} failed");
+    say!("test result: {verdict}. {passed} passed; {failed} failed");
     if failed == 0 {
         Ok(())
     } else {

@@ -59,7 +59,7 @@ pub fn start(root: &std::path::Path) -> Result<Vec<Sim>, String> {
         cmd.args(["sim", "-q", "--listen", "127.0.0.1:0"])
             .args(&args);
         let (sim, url) = spawn(cmd)?;
-        println!("$ uchat sim {} → {var}={url}", args.join(" "));
+        say!("$ uchat sim {} → {var}={url}", args.join(" "));
         env::set_var(var, &url);
         sims.push(sim);
     }

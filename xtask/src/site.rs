@@ -60,7 +60,7 @@ pub fn command(ctx: &Ctx, cmd: &str, rest: &[String]) -> Result<ExitCode, String
             Ok(match userscript(&ctx.root) {
                 Ok(_) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("xtask userscript failed: {e}");
+                    say_err!("xtask userscript failed: {e}");
                     ExitCode::FAILURE
                 }
             })
@@ -116,7 +116,7 @@ pub fn userscript(root: &Path) -> Result<PathBuf, String> {
     let sums = root.join(USERSCRIPT_SHA256);
     fs::write(&sums, format!("{hash}  {USERSCRIPT_NAME}\n"))
         .map_err(|e| format!("writing {}: {e}", sums.display()))?;
-    println!(
+    say!(
         "built {} ({} KB, wasm {} KB{}, {})",
         out.display(),
         fs::metadata(&out).map(|m| m.len() / 1024).unwrap_or(0),
@@ -131,10 +131,8 @@ pub fn userscript(root: &Path) -> Result<PathBuf, String> {
             JsForm::Readable { why } => format!("JS not minified: {why}"),
         }
     );
-    println!("@require it with its hash: // @require https://YOUR.HOST/PATH/{USERSCRIPT_NAME}#sha256={hash}");
-    println!(
-        "(also in {USERSCRIPT_SHA256}; rebuild and update the line whenever the file changes)"
-    );
+    say!("@require it with its hash: // @require https://YOUR.HOST/PATH/{USERSCRIPT_NAME}#sha256={hash}");
+    say!("(also in {USERSCRIPT_SHA256}; rebuild and update the line whenever the file changes)");
     Ok(out)
 }
 
@@ -617,14 +615,14 @@ pub fn demo(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
             }
             "--listen" => listen = it.next().ok_or("--listen needs HOST:PORT")?.clone(),
             "-h" | "--help" => {
-                println!("{DEMO_USAGE}");
+                say!("{DEMO_USAGE}");
                 return Ok(ExitCode::SUCCESS);
             }
             other => return Err(format!("unknown option `{other}` for `demo`\n{DEMO_USAGE}")),
         }
     }
     if let Err(e) = demo_build(ctx) {
-        eprintln!("xtask demo failed: {e}");
+        say_err!("xtask demo failed: {e}");
         return Ok(ExitCode::FAILURE);
     }
     let bin = uchat_bin(&ctx.root);
@@ -649,7 +647,7 @@ pub fn demo(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
     let first = lines.next().and_then(Result::ok).unwrap_or_default();
     let Some(ws) = first.trim().strip_prefix("listening ") else {
         stop_child(&mut child);
-        eprintln!(
+        say_err!(
             "xtask demo: uchat sim did not start (its message is above); if {listen} is in use, \
              try `cargo xtask demo --port 8788`"
         );
@@ -662,29 +660,29 @@ pub fn demo(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
         stop_child(&mut child);
         return Ok(match result {
             Ok(()) => {
-                println!(
+                say!(
                     "demo check passed: {http}/ served the page and the SDK, and the crowd joined"
                 );
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("demo check failed: {e}");
+                say_err!("demo check failed: {e}");
                 ExitCode::FAILURE
             }
         });
     }
-    println!();
-    println!("  uchat-bot demo: open {http}/");
-    println!("  (a local UChat simulator with 5 simulated users in room `lobby`; Ctrl-C stops it;");
-    println!("  the lines below are its connection log)");
-    println!();
+    say!();
+    say!("  uchat-bot demo: open {http}/");
+    say!("  (a local UChat simulator with 5 simulated users in room `lobby`; Ctrl-C stops it;");
+    say!("  the lines below are its connection log)");
+    say!();
     let _ = std::io::stdout().flush();
     // The sim prints nothing else on stdout, but keep the pipe drained.
     std::thread::spawn(move || lines.for_each(drop));
     loop {
         match child.try_wait() {
             Ok(Some(status)) => {
-                println!("uchat sim exited ({status})");
+                say!("uchat sim exited ({status})");
                 return Ok(if status.success() {
                     ExitCode::SUCCESS
                 } else {
@@ -695,7 +693,7 @@ pub fn demo(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
             Err(e) => return Err(format!("waiting for uchat sim: {e}")),
         }
         if signals::stop_requested() {
-            println!("\nstopping the demo");
+            say!("\nstopping the demo");
             stop_child(&mut child);
             return Ok(ExitCode::SUCCESS);
         }
@@ -709,7 +707,7 @@ fn demo_check(addr: &str, log: impl std::io::Read + Send + 'static) -> Result<()
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(log).lines().map_while(Result::ok) {
-            eprintln!("{line}");
+            say_err!("{line}");
             if line.contains("crowd#") && line.contains("joined") && tx.send(()).is_err() {
                 break;
             }
@@ -723,7 +721,7 @@ fn demo_check(addr: &str, log: impl std::io::Read + Send + 'static) -> Result<()
             .lines()
             .any(|l| l.to_ascii_lowercase().starts_with("content-type:") && l.contains(kind));
         if ok && typed && body.starts_with(start) {
-            println!("demo check: GET {path}: 200, {kind}, {} bytes", body.len());
+            say!("demo check: GET {path}: 200, {kind}, {} bytes", body.len());
             Ok(body)
         } else {
             let status = head.lines().next().unwrap_or("no response");
@@ -748,7 +746,7 @@ fn demo_check(addr: &str, log: impl std::io::Read + Send + 'static) -> Result<()
         rx.recv_timeout(left)
             .map_err(|_| format!("{n} of the {crowd} simulated users joined within 20 s"))?;
     }
-    println!("demo check: the {crowd} simulated users joined");
+    say!("demo check: the {crowd} simulated users joined");
     Ok(())
 }
 
@@ -787,7 +785,7 @@ fn build_www_pkg(root: &Path) -> Result<(), String> {
     let (from, to) = (root.join(FACADE), out.join("index.js"));
     fs::copy(&from, &to).map_err(|e| format!("cp {} {}: {e}", from.display(), to.display()))?;
     if !build.optimised {
-        println!("note: www/pkg/uchat_bot_bg.wasm is not size-optimised (no wasm-opt); it works");
+        say!("note: www/pkg/uchat_bot_bg.wasm is not size-optimised (no wasm-opt); it works");
     }
     Ok(())
 }
@@ -846,7 +844,7 @@ pub fn site_test(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
     }
     .and_then(|()| build_uchat(&ctx.root));
     if let Err(e) = built {
-        eprintln!("xtask site-test {which}: build failed: {e}");
+        say_err!("xtask site-test {which}: build failed: {e}");
         return Ok(ExitCode::FAILURE);
     }
     let (ok, lines) = stream(
@@ -864,9 +862,9 @@ pub fn site_test(ctx: &Ctx, args: &[String]) -> Result<ExitCode, String> {
     match counts {
         Some((passed, failed)) => {
             let word = if failed == 0 && ok { "ok" } else { "FAILED" };
-            println!("test result: {word}. {passed} passed; {failed} failed");
+            say!("test result: {word}. {passed} passed; {failed} failed");
         }
-        None => println!("xtask: {script} ended without a `{tag} N passed, M failed` line"),
+        None => say!("xtask: {script} ended without a `{tag} N passed, M failed` line"),
     }
     Ok(if ok && counts.is_some_and(|(_, f)| f == 0) {
         ExitCode::SUCCESS
