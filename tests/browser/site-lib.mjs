@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, homedir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,7 +27,7 @@ export function playwright() {
 
 export function uchatBin() {
   if (process.env.UCHAT_BIN) return process.env.UCHAT_BIN;
-  const target = process.env.CARGO_TARGET_DIR || join(homedir(), '.cache', 'uchat-bot', 'target');
+  const target = process.env.CARGO_TARGET_DIR || join(ROOT, 'target'); // xtask's default
   return join(target, 'debug', 'uchat');
 }
 

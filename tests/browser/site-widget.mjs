@@ -16,12 +16,11 @@
 // Ends with `site-widget: N passed, M failed`.
 
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, launchChromium, run, startSim, waitFor } from './site-lib.mjs';
 
 const SHOT = process.env.SITE_WIDGET_SCREENSHOT ||
-  join(process.env.CARGO_TARGET_DIR || join(homedir(), '.cache', 'uchat-bot', 'target'), 'site-widget.png');
+  join(process.env.CARGO_TARGET_DIR || join(ROOT, 'target'), 'site-widget.png');
 const XSS = '<img src=x onerror="window.__xss=1">';
 
 let sim;

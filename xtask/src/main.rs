@@ -127,7 +127,8 @@ SUITES:
                    no timing asserted
 
 ENVIRONMENT:
-    CARGO_TARGET_DIR   build directory (default ~/.cache/uchat-bot/target)
+    CARGO_TARGET_DIR   build directory (default: the checkout's target/; one directory shared by
+                       several checkouts can give stale results)
     UCHAT_SUITE_TIMEOUT_SECS
                        as --suite-timeout (the option wins)
 
@@ -229,8 +230,15 @@ impl Ctx {
         if node_bin.join("node").exists() {
             prepend_path(node_bin)?;
         }
+        // The default build directory is the checkout's own `target/`, the one a plain
+        // `cargo test` uses too. It used to be one directory for every checkout
+        // (~/.cache/uchat-bot/target), which gave wrong results: cargo names a workspace
+        // member's artifacts by its path *relative to the workspace*, so two clones write the
+        // same files, and an artifact one clone built looks fresh to the other whenever it is
+        // newer than the other's sources (seen in session 20: a checkout's browser tests ran
+        // against a clone's older library). An explicit CARGO_TARGET_DIR is still honoured.
         if env::var_os("CARGO_TARGET_DIR").is_none() {
-            env::set_var("CARGO_TARGET_DIR", home.join(".cache/uchat-bot/target"));
+            env::set_var("CARGO_TARGET_DIR", root.join("target"));
         }
         env::set_current_dir(&root).map_err(|e| format!("cd {}: {e}", root.display()))?;
         Ok(Ctx {
