@@ -74,6 +74,7 @@ cargo xtask: build and test tasks for uchat-bot
 
 USAGE:
     cargo xtask ci [--no-install] [--only SUITE[,SUITE...]]... [--suite-timeout SECS]
+                   [--run-timeout SECS]
     cargo xtask install
     cargo xtask help
 
@@ -101,6 +102,12 @@ OPTIONS (ci):
                      its process tree (its process group, its descendants and whatever holds
                      its output open: cargo, test binaries, drivers, browsers, sims) and
                      counted as failed; the run goes on to the next suite.
+    --run-timeout SECS
+                     Time limit for the whole run (75 min; 0: no limit), so that it ends with
+                     its summary inside CI's 90 minutes however many suites hang. Every command
+                     ci runs (installs, the sims' build, each suite) gets at most the time left;
+                     a suite still running when it runs out is stopped as above, and the suites
+                     after it are counted as failed without running.
 
 SUITES:
     fmt            cargo fmt --all -- --check
@@ -131,6 +138,8 @@ ENVIRONMENT:
                        several checkouts can give stale results)
     UCHAT_SUITE_TIMEOUT_SECS
                        as --suite-timeout (the option wins)
+    UCHAT_RUN_TIMEOUT_SECS
+                       as --run-timeout (the option wins)
 
 EXAMPLE:
     cargo xtask ci --no-install --only fmt,clippy
@@ -269,6 +278,10 @@ fn install(ctx: &Ctx) -> Result<(), String> {
         ("npm", ensure_npm_tools),
     ];
     for (name, step) in steps {
+        if procs::signals::stop_requested() {
+            errors.push(format!("{name}: not run (interrupted)"));
+            continue;
+        }
         if let Err(e) = step(ctx) {
             say_err!("xtask: install step `{name}` failed: {e}");
             errors.push(format!("{name}: {e}"));
@@ -635,8 +648,8 @@ struct Suite {
 /// 300 s (`WASM_BINDGEN_TEST_TIMEOUT`) and a browser 60 s to start.
 ///
 /// On the other side, a hung suite costs at most 20 minutes, so a cold run (about 15) with up to
-/// three hung suites still ends with its summary inside CI's 90-minute limit, which ends the run
-/// without one.
+/// three hung suites still ends inside CI's 90-minute limit, which would end the run without its
+/// summary; with more, the run's own limit ([`RUN_LIMIT`]) cuts it short first.
 const BUILD_LIMIT: Duration = Duration::from_secs(20 * 60);
 
 /// The time limit of a suite that builds nothing (`fmt`, about a second): 5 minutes.
@@ -644,6 +657,39 @@ const QUICK_LIMIT: Duration = Duration::from_secs(5 * 60);
 
 /// The variable that replaces every suite's time limit (seconds; 0: none), like `--suite-timeout`.
 const SUITE_TIMEOUT_VAR: &str = "UCHAT_SUITE_TIMEOUT_SECS";
+
+/// The time limit of a whole `cargo xtask ci` run: 75 minutes, CI's 90 less what comes before
+/// xtask runs (the clone, building xtask) and a margin. A healthy run takes about 15 minutes with
+/// nothing installed, so this is five times that; it exists for the run whose suites hang one
+/// after the other, where the suite limits alone (20 minutes each) add up past 90 minutes and CI
+/// would end the run without its summary. Every command of the run gets at most the time left
+/// ([`run_limited`]).
+const RUN_LIMIT: Duration = Duration::from_secs(75 * 60);
+
+/// The variable that replaces the run's time limit (seconds; 0: none), like `--run-timeout`.
+const RUN_TIMEOUT_VAR: &str = "UCHAT_RUN_TIMEOUT_SECS";
+
+/// When the run's time limit passes (set once by [`ci`]); unset: no run limit, as in every
+/// command but `ci`.
+static RUN_DEADLINE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// `limit` cut to the time left before the run's deadline, and whether the deadline is what
+/// limits it (for the note when it fires).
+fn run_limited(limit: Option<Duration>) -> (Option<Duration>, bool) {
+    let left = RUN_DEADLINE
+        .get()
+        .map(|d| d.saturating_duration_since(Instant::now()));
+    cut_to(limit, left)
+}
+
+/// `limit` cut to `left` (None: no run limit), and whether `left` is what limits it.
+fn cut_to(limit: Option<Duration>, left: Option<Duration>) -> (Option<Duration>, bool) {
+    match (limit, left) {
+        (_, None) => (limit, false),
+        (Some(l), Some(left)) if l <= left => (Some(l), false),
+        (_, Some(left)) => (Some(left), true),
+    }
+}
 
 /// `--tests`: lib and integration tests, not doctests (those run natively; in wasm each would be
 /// a separate browser start, and examples may use native-only items).
@@ -825,6 +871,8 @@ struct CiOptions {
     only: Option<BTreeSet<&'static str>>,
     /// `--suite-timeout SECS`, else `UCHAT_SUITE_TIMEOUT_SECS`, else each suite's own limit.
     timeout: Option<Override>,
+    /// `--run-timeout SECS`, else `UCHAT_RUN_TIMEOUT_SECS`, else [`RUN_LIMIT`].
+    run_timeout: Option<Override>,
 }
 
 /// A time limit given for every suite, and where it was given (for the note when it fires).
@@ -856,44 +904,56 @@ impl Suite {
 }
 
 impl CiOptions {
-    /// The command line, and `UCHAT_SUITE_TIMEOUT_SECS` from the environment.
+    /// The command line, and `UCHAT_SUITE_TIMEOUT_SECS` and `UCHAT_RUN_TIMEOUT_SECS` from the
+    /// environment.
     fn parse(args: &[String]) -> Result<CiOptions, String> {
-        CiOptions::parse_with(args, env::var(SUITE_TIMEOUT_VAR).ok())
+        let var = |name| env::var(name).ok();
+        CiOptions::parse_with(args, var(SUITE_TIMEOUT_VAR), var(RUN_TIMEOUT_VAR))
     }
 
-    /// The command line, with `env_timeout` the value of `UCHAT_SUITE_TIMEOUT_SECS` (the flag
-    /// wins over it).
-    fn parse_with(args: &[String], env_timeout: Option<String>) -> Result<CiOptions, String> {
+    /// The command line, with `env_timeout` and `env_run_timeout` the values of
+    /// `UCHAT_SUITE_TIMEOUT_SECS` and `UCHAT_RUN_TIMEOUT_SECS` (the flags win over them).
+    fn parse_with(
+        args: &[String],
+        env_timeout: Option<String>,
+        env_run_timeout: Option<String>,
+    ) -> Result<CiOptions, String> {
         let mut opts = CiOptions {
             install: true,
             only: None,
             timeout: None,
+            run_timeout: None,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
-            let list = match arg.as_str() {
-                "--no-install" => {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) => (flag, Some(value)),
+                None => (arg.as_str(), None),
+            };
+            let mut value = |what: &str| match inline {
+                Some(v) => Ok(v),
+                None => it
+                    .next()
+                    .map(String::as_str)
+                    .ok_or_else(|| format!("{flag} needs {what}")),
+            };
+            let list = match flag {
+                "--no-install" if inline.is_none() => {
                     opts.install = false;
                     continue;
                 }
                 "--suite-timeout" => {
-                    let secs = it
-                        .next()
-                        .ok_or("--suite-timeout needs a number of seconds")?;
+                    let secs = value("a number of seconds")?;
                     opts.timeout = Some(Override::parse(secs, "--suite-timeout")?);
                     continue;
                 }
-                "--only" => it.next().ok_or("--only needs a suite name")?.as_str(),
-                other => {
-                    if let Some(secs) = other.strip_prefix("--suite-timeout=") {
-                        opts.timeout = Some(Override::parse(secs, "--suite-timeout")?);
-                        continue;
-                    }
-                    match other.strip_prefix("--only=") {
-                        Some(list) => list,
-                        None => return Err(format!("unknown option `{other}` for `ci`")),
-                    }
+                "--run-timeout" => {
+                    let secs = value("a number of seconds")?;
+                    opts.run_timeout = Some(Override::parse(secs, "--run-timeout")?);
+                    continue;
                 }
+                "--only" => value("a suite name")?,
+                _ => return Err(format!("unknown option `{arg}` for `ci`")),
             };
             let only = opts.only.get_or_insert_with(BTreeSet::new);
             for name in list.split(',').filter(|s| !s.is_empty()) {
@@ -904,10 +964,17 @@ impl CiOptions {
                 only.insert(suite.name);
             }
         }
+        let from_env = |value: Option<String>, var| {
+            value
+                .filter(|v| !v.trim().is_empty())
+                .map(|secs| Override::parse(&secs, var))
+                .transpose()
+        };
         if opts.timeout.is_none() {
-            if let Some(secs) = env_timeout.filter(|v| !v.trim().is_empty()) {
-                opts.timeout = Some(Override::parse(&secs, SUITE_TIMEOUT_VAR)?);
-            }
+            opts.timeout = from_env(env_timeout, SUITE_TIMEOUT_VAR)?;
+        }
+        if opts.run_timeout.is_none() {
+            opts.run_timeout = from_env(env_run_timeout, RUN_TIMEOUT_VAR)?;
         }
         Ok(opts)
     }
@@ -941,6 +1008,27 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
         ctx.root.display(),
         env::var("CARGO_TARGET_DIR").unwrap_or_default()
     );
+    let run_limit = match opts.run_timeout {
+        None => Some(RUN_LIMIT),
+        Some(Override { secs: 0, .. }) => None,
+        Some(Override { secs, .. }) => Some(Duration::from_secs(secs)),
+    };
+    if let Some(limit) = run_limit {
+        let _ = RUN_DEADLINE.set(start + limit);
+    }
+    say!(
+        "time limit of the whole run: {} ({}); every command gets at most the time left",
+        run_limit.map_or_else(|| "none".into(), limit_text),
+        opts.run_timeout.map_or(
+            "the default; --run-timeout SECS or UCHAT_RUN_TIMEOUT_SECS=SECS replaces it",
+            |o| o.from
+        ),
+    );
+    // Each command with a time limit runs in a process group of its own, out of reach of the
+    // terminal's Ctrl-C: from here on Ctrl-C (and SIGTERM, SIGHUP; not one xtask was started
+    // with ignored, as under `nohup`) stops the running command's processes, skips the rest
+    // and prints the summary.
+    procs::signals::install();
     let mut results = Vec::new();
     if opts.install {
         if let Err(e) = install(ctx) {
@@ -962,11 +1050,6 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
             limit_text(Duration::from_secs(secs))
         ),
     }
-    // Each suite with a time limit runs in a process group of its own, out of reach of the
-    // terminal's Ctrl-C: from here on Ctrl-C (and SIGTERM, SIGHUP; not one xtask was started
-    // with ignored, as under `nohup`) stops the running suite's processes, skips the rest and
-    // prints the summary.
-    procs::signals::install();
     let mut interrupted = false;
     // Kept until the suites are done; dropping it stops the sims.
     let mut sims: Option<Vec<sims::Sim>> = None;
@@ -978,9 +1061,17 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
             interrupted = true;
             break;
         }
+        if RUN_DEADLINE.get().is_some_and(|d| Instant::now() >= *d) {
+            let why = format!(
+                "not run: the run's time limit of {} had passed",
+                limit_text(run_limit.unwrap_or_default())
+            );
+            results.push(SuiteResult::broken(suite.name, why, Instant::now()));
+            continue;
+        }
         if suite.browser.is_some() && sims.is_none() {
             section("sims");
-            match sims::start(&ctx.root) {
+            match sims::start(&ctx.root, suite.limit_with(opts.timeout)) {
                 Ok(s) => sims = Some(s),
                 Err(e) => {
                     results.push(SuiteResult::broken(suite.name, e, Instant::now()));
@@ -988,7 +1079,7 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
                 }
             }
         }
-        results.push(run_suite(ctx, suite, opts.timeout));
+        results.push(run_suite(ctx, suite, opts.timeout, opts.run_timeout));
     }
     drop(sims);
     interrupted |= procs::signals::stop_requested();
@@ -1026,7 +1117,12 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
     }
 }
 
-fn run_suite(ctx: &Ctx, suite: &Suite, over: Option<Override>) -> SuiteResult {
+fn run_suite(
+    ctx: &Ctx,
+    suite: &Suite,
+    over: Option<Override>,
+    run_over: Option<Override>,
+) -> SuiteResult {
     section(suite.name);
     let start = Instant::now();
     let mut cmd = Command::new("cargo");
@@ -1073,7 +1169,7 @@ fn run_suite(ctx: &Ctx, suite: &Suite, over: Option<Override>) -> SuiteResult {
         }
         cmd.env("TMPDIR", tmp);
     }
-    let limit = suite.limit_with(over);
+    let (limit, by_run) = run_limited(suite.limit_with(over));
     let outcome = stream_limited(&mut cmd, limit);
     if let Some(tmp) = &tmp {
         let _ = std::fs::remove_dir_all(tmp);
@@ -1086,12 +1182,15 @@ fn run_suite(ctx: &Ctx, suite: &Suite, over: Option<Override>) -> SuiteResult {
     let command = format!("cargo {}", suite.args.join(" "));
     let stopped = match ended {
         Ended::Exited(_) => None,
-        Ended::TimedOut(exited) => Some(timeout_note(
-            &command,
-            limit.unwrap_or_default(),
-            over,
-            exited,
-        )),
+        Ended::TimedOut(exited) => {
+            let cause = if by_run {
+                Limit::Run(run_over)
+            } else {
+                Limit::Suite(over)
+            };
+            let limit = limit.unwrap_or_default();
+            Some(timeout_note(&command, limit, cause, exited))
+        }
         Ended::Interrupted => Some(format!(
             "interrupted: `{command}` was stopped with its process tree (its process group, \
              its descendants and whatever held its output open)"
@@ -1137,12 +1236,21 @@ fn run_suite(ctx: &Ctx, suite: &Suite, over: Option<Override>) -> SuiteResult {
     }
 }
 
-/// The summary's note for a suite stopped at its time limit: which limit, where it came from,
+/// Which time limit stopped a suite, with the override that set it, if any.
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    /// The suite's own ([`Suite::limit`], or `--suite-timeout`).
+    Suite(Option<Override>),
+    /// What was left of the run's ([`RUN_LIMIT`], or `--run-timeout`).
+    Run(Option<Override>),
+}
+
+/// The summary's note for a suite stopped at a time limit: which limit, where it came from,
 /// how to raise it.
 fn timeout_note(
     command: &str,
     limit: Duration,
-    over: Option<Override>,
+    cause: Limit,
     exited: Option<std::process::ExitStatus>,
 ) -> String {
     let what = match exited {
@@ -1152,15 +1260,30 @@ fn timeout_note(
              after"
         ),
     };
+    let (whose, over, default, flag, var) = match cause {
+        Limit::Suite(over) => (
+            "its time limit",
+            over,
+            "this suite's default",
+            "--suite-timeout",
+            SUITE_TIMEOUT_VAR,
+        ),
+        Limit::Run(over) => (
+            "the time left of the whole run's limit",
+            over,
+            "the run's default",
+            "--run-timeout",
+            RUN_TIMEOUT_VAR,
+        ),
+    };
     let from = match over {
         Some(o) => format!("set by {}", o.from),
-        None => "this suite's default".into(),
+        None => default.into(),
     };
     format!(
-        "TIMED OUT: {what} its time limit of {} ({from}; a hung test or browser?) and was \
+        "TIMED OUT: {what} {whose}, {} ({from}; a hung test or browser?), and was \
          stopped with its process tree (its process group, its descendants and whatever held \
-         its output open). To allow more time: --suite-timeout SECS or \
-         {SUITE_TIMEOUT_VAR}=SECS (0: no limit)",
+         its output open). To allow more time: {flag} SECS or {var}=SECS (0: no limit)",
         limit_text(limit)
     )
 }
@@ -1268,6 +1391,8 @@ fn stream_limited(
 ) -> Result<(Ended, Vec<String>), String> {
     say!("+ {}", show(cmd));
     let _ = io::stdout().flush();
+    // Within `cargo xtask ci`, no command outlives the run's time limit.
+    let (limit, _) = run_limited(limit);
     let (ended, lines) = procs::run_streamed(cmd, limit)?;
     match &ended {
         Ended::Exited(status) if status.success() => {}
@@ -1383,7 +1508,7 @@ mod tests {
     fn suite_timeout_from_the_flag_or_the_environment() {
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let parse = |a: &[&str], env: Option<&str>| {
-            CiOptions::parse_with(&args(a), env.map(String::from)).map(|o| o.timeout)
+            CiOptions::parse_with(&args(a), env.map(String::from), None).map(|o| o.timeout)
         };
         let native = SUITES.iter().find(|s| s.name == "native-tests").unwrap();
         let fmt = SUITES.iter().find(|s| s.name == "fmt").unwrap();
@@ -1418,7 +1543,7 @@ mod tests {
 
     #[test]
     fn timeout_note_says_which_limit_and_how_to_raise_it() {
-        let d = timeout_note("cargo test", BUILD_LIMIT, None, None);
+        let d = timeout_note("cargo test", BUILD_LIMIT, Limit::Suite(None), None);
         assert!(d.contains("20 min (this suite's default"), "{d}");
         assert!(
             d.contains("--suite-timeout SECS") && d.contains(SUITE_TIMEOUT_VAR),
@@ -1428,7 +1553,71 @@ mod tests {
             secs: 5,
             from: SUITE_TIMEOUT_VAR,
         };
-        let e = timeout_note("cargo test", Duration::from_secs(5), Some(o), None);
+        let e = timeout_note(
+            "cargo test",
+            Duration::from_secs(5),
+            Limit::Suite(Some(o)),
+            None,
+        );
         assert!(e.contains("5 s (set by UCHAT_SUITE_TIMEOUT_SECS"), "{e}");
+        let r = timeout_note(
+            "cargo test",
+            Duration::from_secs(70),
+            Limit::Run(None),
+            None,
+        );
+        assert!(
+            r.contains("whole run's limit, 70 s (the run's default"),
+            "{r}"
+        );
+        assert!(
+            r.contains("--run-timeout SECS") && r.contains(RUN_TIMEOUT_VAR),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn run_timeout_from_the_flag_or_the_environment() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let parse = |a: &[&str], env: Option<&str>| {
+            CiOptions::parse_with(&args(a), None, env.map(String::from)).map(|o| o.run_timeout)
+        };
+        assert_eq!(parse(&[], None), Ok(None));
+        let flag = parse(&["--run-timeout", "600"], Some("5")).unwrap();
+        assert_eq!(
+            flag,
+            Some(Override {
+                secs: 600,
+                from: "--run-timeout"
+            })
+        );
+        assert_eq!(parse(&["--run-timeout=0"], None).unwrap().unwrap().secs, 0);
+        let env = parse(&["--suite-timeout", "9"], Some("60"))
+            .unwrap()
+            .unwrap();
+        assert_eq!((env.secs, env.from), (60, RUN_TIMEOUT_VAR));
+        assert!(parse(&["--run-timeout"], None).is_err());
+        assert!(parse(&["--run-timeout", "soon"], None).is_err());
+        assert!(parse(&["--no-install=yes"], None).is_err());
+        // `--only=a,b` and `--only a,b` still both work.
+        let only = CiOptions::parse_with(&args(&["--only=fmt", "--only", "doc"]), None, None);
+        let only = only.unwrap().only.unwrap();
+        assert_eq!(only.into_iter().collect::<Vec<_>>(), ["doc", "fmt"]);
+    }
+
+    #[test]
+    fn every_limit_is_cut_to_what_is_left_of_the_run() {
+        let m = Duration::from_secs(60);
+        // No run limit: each command keeps its own.
+        assert_eq!(cut_to(Some(m), None), (Some(m), false));
+        assert_eq!(cut_to(None, None), (None, false));
+        // The smaller one wins, and the note knows which.
+        assert_eq!(cut_to(Some(m), Some(2 * m)), (Some(m), false));
+        assert_eq!(cut_to(Some(2 * m), Some(m)), (Some(m), true));
+        assert_eq!(cut_to(None, Some(m)), (Some(m), true));
+        assert_eq!(
+            cut_to(Some(m), Some(Duration::ZERO)),
+            (Some(Duration::ZERO), true)
+        );
     }
 }

@@ -5,6 +5,7 @@
 use std::env;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// The token of the main sim's room `tok` (tests/web.rs `TOKEN`).
 const TEST_TOKEN: &str = "s3cret-test-token";
@@ -23,14 +24,20 @@ impl Drop for Sim {
 
 /// Build `uchat` and start the three sims; sets `UCHAT_SIM_URL`, `UCHAT_SIM_HIJACK_URL` and
 /// `UCHAT_SIM_DROP_URL` for the child processes.
-pub fn start(root: &std::path::Path) -> Result<Vec<Sim>, String> {
-    let status = Command::new("cargo")
+///
+/// The build of `uchat` first gets `limit` (within the run's: `crate::stream_limited`), like a
+/// suite, and is stopped with its process tree if it is still running then.
+pub fn start(root: &std::path::Path, limit: Option<Duration>) -> Result<Vec<Sim>, String> {
+    let mut build = Command::new("cargo");
+    build
         .args(["build", "--quiet", "-p", "uchat-cli"])
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cargo build -p uchat-cli: {e}"))?;
-    if !status.success() {
-        return Err("cargo build -p uchat-cli failed (see above)".into());
+        .current_dir(root);
+    let (ended, _) = crate::stream_limited(&mut build, limit)?;
+    if !matches!(ended, crate::procs::Ended::Exited(s) if s.success()) {
+        return Err(format!(
+            "`{}` failed or was stopped (see above)",
+            crate::show(&build)
+        ));
     }
     let bin = crate::pkg::target_dir(root).join("debug").join("uchat");
     let tok_room = format!("tok:token={TEST_TOKEN}");
