@@ -208,10 +208,10 @@ struct Ctx {
 impl Ctx {
     fn new() -> Result<Ctx, String> {
         // The workspace is found at run time (`cargo run` sets CARGO_MANIFEST_DIR for the
-        // process), not from the compile-time path: cargo's build cache is shared across
-        // checkouts of the same workspace (the default CARGO_TARGET_DIR is one directory for all
-        // clones, and cargo does not rebuild a member just because its checkout moved), so a
-        // baked-in path can point at another clone. Seen: a clone at /work/main ran the xtask
+        // process), not from the compile-time path: a build directory shared by checkouts of
+        // the same workspace (a CARGO_TARGET_DIR set for all clones; the default was one such
+        // directory until session 21), and cargo does not rebuild a member just because its
+        // checkout moved, so a baked-in path can point at another clone. Seen: a clone at /work/main ran the xtask
         // built for /check/work/main and worked on that tree.
         let manifest_dir = env::var_os("CARGO_MANIFEST_DIR")
             .map(PathBuf::from)
@@ -280,6 +280,10 @@ fn install(ctx: &Ctx) -> Result<(), String> {
     for (name, step) in steps {
         if procs::signals::stop_requested() {
             errors.push(format!("{name}: not run (interrupted)"));
+            continue;
+        }
+        if run_time_is_up() {
+            errors.push(format!("{name}: not run (the run's time limit had passed)"));
             continue;
         }
         if let Err(e) = step(ctx) {
@@ -682,6 +686,20 @@ fn run_limited(limit: Option<Duration>) -> (Option<Duration>, bool) {
     cut_to(limit, left)
 }
 
+/// The run's time limit under `over`; None: no limit.
+fn run_limit_with(over: Option<Override>) -> Option<Duration> {
+    match over {
+        None => Some(RUN_LIMIT),
+        Some(Override { secs: 0, .. }) => None,
+        Some(Override { secs, .. }) => Some(Duration::from_secs(secs)),
+    }
+}
+
+/// Whether the run's time limit has passed (never outside `ci`).
+fn run_time_is_up() -> bool {
+    RUN_DEADLINE.get().is_some_and(|d| Instant::now() >= *d)
+}
+
 /// `limit` cut to `left` (None: no run limit), and whether `left` is what limits it.
 fn cut_to(limit: Option<Duration>, left: Option<Duration>) -> (Option<Duration>, bool) {
     match (limit, left) {
@@ -1008,13 +1026,10 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
         ctx.root.display(),
         env::var("CARGO_TARGET_DIR").unwrap_or_default()
     );
-    let run_limit = match opts.run_timeout {
-        None => Some(RUN_LIMIT),
-        Some(Override { secs: 0, .. }) => None,
-        Some(Override { secs, .. }) => Some(Duration::from_secs(secs)),
-    };
-    if let Some(limit) = run_limit {
-        let _ = RUN_DEADLINE.set(start + limit);
+    let run_limit = run_limit_with(opts.run_timeout);
+    // A limit too far off to add to the clock is no limit.
+    if let Some(deadline) = run_limit.and_then(|l| start.checked_add(l)) {
+        let _ = RUN_DEADLINE.set(deadline);
     }
     say!(
         "time limit of the whole run: {} ({}); every command gets at most the time left",
@@ -1053,6 +1068,9 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
     let mut interrupted = false;
     // Kept until the suites are done; dropping it stops the sims.
     let mut sims: Option<Vec<sims::Sim>> = None;
+    // The first browser suite whose sims did not start: the later ones do not try again (a
+    // failed or hung build of `uchat` would cost each of them its time limit).
+    let mut sims_failed_for: Option<&str> = None;
     for suite in SUITES {
         if opts.only.as_ref().is_some_and(|o| !o.contains(suite.name)) {
             continue;
@@ -1061,7 +1079,7 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
             interrupted = true;
             break;
         }
-        if RUN_DEADLINE.get().is_some_and(|d| Instant::now() >= *d) {
+        if run_time_is_up() {
             let why = format!(
                 "not run: the run's time limit of {} had passed",
                 limit_text(run_limit.unwrap_or_default())
@@ -1070,11 +1088,18 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
             continue;
         }
         if suite.browser.is_some() && sims.is_none() {
+            if let Some(first) = sims_failed_for {
+                let why = format!("not run: the sims did not start (see the note of `{first}`)");
+                results.push(SuiteResult::broken(suite.name, why, Instant::now()));
+                continue;
+            }
             section("sims");
-            match sims::start(&ctx.root, suite.limit_with(opts.timeout)) {
+            let started = Instant::now();
+            match start_sims(ctx, suite, opts) {
                 Ok(s) => sims = Some(s),
                 Err(e) => {
-                    results.push(SuiteResult::broken(suite.name, e, Instant::now()));
+                    sims_failed_for = Some(suite.name);
+                    results.push(SuiteResult::broken(suite.name, e, started));
                     continue;
                 }
             }
@@ -1114,6 +1139,27 @@ fn ci(ctx: &Ctx, opts: &CiOptions) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// Builds `uchat` (with `suite`'s time limit, within the run's) and starts the sims
+/// ([`sims::start`]) before the first browser suite.
+fn start_sims(ctx: &Ctx, suite: &Suite, opts: &CiOptions) -> Result<Vec<sims::Sim>, String> {
+    let mut build = Command::new("cargo");
+    build
+        .args(["build", "--quiet", "-p", "uchat-cli"])
+        .current_dir(&ctx.root);
+    let (limit, by_run) = run_limited(suite.limit_with(opts.timeout));
+    let command = show(&build);
+    match stream_limited(&mut build, limit)?.0 {
+        Ended::Exited(status) if status.success() => sims::start(&ctx.root),
+        Ended::Exited(_) => Err(format!("`{command}` failed (see its output above)")),
+        Ended::TimedOut(exited) => {
+            let cause = Limit::of(by_run, opts.timeout, opts.run_timeout);
+            let limit = limit.unwrap_or_default();
+            Err(timeout_note(&command, limit, cause, exited))
+        }
+        Ended::Interrupted => Err(format!("interrupted: `{command}` was stopped")),
     }
 }
 
@@ -1183,11 +1229,7 @@ fn run_suite(
     let stopped = match ended {
         Ended::Exited(_) => None,
         Ended::TimedOut(exited) => {
-            let cause = if by_run {
-                Limit::Run(run_over)
-            } else {
-                Limit::Suite(over)
-            };
+            let cause = Limit::of(by_run, over, run_over);
             let limit = limit.unwrap_or_default();
             Some(timeout_note(&command, limit, cause, exited))
         }
@@ -1241,12 +1283,24 @@ fn run_suite(
 enum Limit {
     /// The suite's own ([`Suite::limit`], or `--suite-timeout`).
     Suite(Option<Override>),
-    /// What was left of the run's ([`RUN_LIMIT`], or `--run-timeout`).
+    /// The run's ([`RUN_LIMIT`], or `--run-timeout`).
     Run(Option<Override>),
 }
 
-/// The summary's note for a suite stopped at a time limit: which limit, where it came from,
-/// how to raise it.
+impl Limit {
+    /// The run's limit if `by_run` ([`run_limited`] said it was the nearer one), else the
+    /// suite's.
+    fn of(by_run: bool, over: Option<Override>, run_over: Option<Override>) -> Limit {
+        if by_run {
+            Limit::Run(run_over)
+        } else {
+            Limit::Suite(over)
+        }
+    }
+}
+
+/// The summary's note for a command stopped at a time limit (`limit`: the time it had): which
+/// limit, where it came from, how to raise it.
 fn timeout_note(
     command: &str,
     limit: Duration,
@@ -1254,37 +1308,39 @@ fn timeout_note(
     exited: Option<std::process::ExitStatus>,
 ) -> String {
     let what = match exited {
-        None => format!("`{command}` was still running after"),
+        None => format!("`{command}` was still running"),
         Some(status) => format!(
-            "`{command}` ended ({status}), but processes it started still held its output open \
-             after"
+            "`{command}` ended ({status}), but processes it started still held its output open"
         ),
     };
-    let (whose, over, default, flag, var) = match cause {
+    let from = |over: Option<Override>, default: &str| {
+        over.map_or_else(|| default.to_string(), |o| format!("set by {}", o.from))
+    };
+    let (when, flag, var) = match cause {
         Limit::Suite(over) => (
-            "its time limit",
-            over,
-            "this suite's default",
+            format!(
+                "after its time limit of {} ({}; a hung test or browser?)",
+                limit_text(limit),
+                from(over, "this suite's default")
+            ),
             "--suite-timeout",
             SUITE_TIMEOUT_VAR,
         ),
         Limit::Run(over) => (
-            "the time left of the whole run's limit",
-            over,
-            "the run's default",
+            format!(
+                "when the whole run's time limit of {} ({}) ran out, {} after it started",
+                limit_text(run_limit_with(over).unwrap_or_default()),
+                from(over, "the run's default"),
+                limit_text(limit)
+            ),
             "--run-timeout",
             RUN_TIMEOUT_VAR,
         ),
     };
-    let from = match over {
-        Some(o) => format!("set by {}", o.from),
-        None => default.into(),
-    };
     format!(
-        "TIMED OUT: {what} {whose}, {} ({from}; a hung test or browser?), and was \
-         stopped with its process tree (its process group, its descendants and whatever held \
-         its output open). To allow more time: {flag} SECS or {var}=SECS (0: no limit)",
-        limit_text(limit)
+        "TIMED OUT: {what} {when}, and was stopped with its process tree (its process group, \
+         its descendants and whatever held its output open). To allow more time: {flag} SECS \
+         or {var}=SECS (0: no limit)"
     )
 }
 
@@ -1391,7 +1447,14 @@ fn stream_limited(
 ) -> Result<(Ended, Vec<String>), String> {
     say!("+ {}", show(cmd));
     let _ = io::stdout().flush();
-    // Within `cargo xtask ci`, no command outlives the run's time limit.
+    // Within `cargo xtask ci`, no command outlives the run's time limit, and none starts
+    // after it.
+    if run_time_is_up() {
+        return Err(format!(
+            "`{}` not started: the run's time limit had passed",
+            show(cmd)
+        ));
+    }
     let (limit, _) = run_limited(limit);
     let (ended, lines) = procs::run_streamed(cmd, limit)?;
     match &ended {
@@ -1409,11 +1472,16 @@ fn stream_limited(
 
 /// Runs `cmd` with output streamed; an unsuccessful exit is an error.
 fn run_checked(cmd: &mut Command) -> Result<(), String> {
-    let (ok, _) = stream(cmd)?;
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("`{}` failed", show(cmd)))
+    let (ended, _) = stream_limited(cmd, None)?;
+    match ended {
+        Ended::Exited(status) if status.success() => Ok(()),
+        Ended::Exited(_) => Err(format!("`{}` failed", show(cmd))),
+        // Without a limit of its own, only the run's can have stopped it.
+        Ended::TimedOut(_) => Err(format!(
+            "`{}` was stopped: the run's time limit ran out",
+            show(cmd)
+        )),
+        Ended::Interrupted => Err(format!("`{}` was interrupted", show(cmd))),
     }
 }
 
@@ -1567,8 +1635,22 @@ mod tests {
             None,
         );
         assert!(
-            r.contains("whole run's limit, 70 s (the run's default"),
+            r.contains("when the whole run's time limit of 75 min (the run's default) ran out, 70 s after it started"),
             "{r}"
+        );
+        let o = Override {
+            secs: 120,
+            from: "--run-timeout",
+        };
+        let r2 = timeout_note(
+            "cargo test",
+            Duration::from_secs(9),
+            Limit::Run(Some(o)),
+            None,
+        );
+        assert!(
+            r2.contains("limit of 2 min (set by --run-timeout) ran out, 9 s after"),
+            "{r2}"
         );
         assert!(
             r.contains("--run-timeout SECS") && r.contains(RUN_TIMEOUT_VAR),

@@ -133,7 +133,8 @@ fn run(
     }
     drop(closed_tx);
 
-    let deadline = limit.map(|l| start + l);
+    // A limit too far off to add to the clock is no limit.
+    let deadline = limit.and_then(|l| start.checked_add(l));
     let mut status = None;
     let ended = loop {
         if status.is_none() {

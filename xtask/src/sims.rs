@@ -5,7 +5,6 @@
 use std::env;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 /// The token of the main sim's room `tok` (tests/web.rs `TOKEN`).
 const TEST_TOKEN: &str = "s3cret-test-token";
@@ -22,23 +21,9 @@ impl Drop for Sim {
     }
 }
 
-/// Build `uchat` and start the three sims; sets `UCHAT_SIM_URL`, `UCHAT_SIM_HIJACK_URL` and
-/// `UCHAT_SIM_DROP_URL` for the child processes.
-///
-/// The build of `uchat` first gets `limit` (within the run's: `crate::stream_limited`), like a
-/// suite, and is stopped with its process tree if it is still running then.
-pub fn start(root: &std::path::Path, limit: Option<Duration>) -> Result<Vec<Sim>, String> {
-    let mut build = Command::new("cargo");
-    build
-        .args(["build", "--quiet", "-p", "uchat-cli"])
-        .current_dir(root);
-    let (ended, _) = crate::stream_limited(&mut build, limit)?;
-    if !matches!(ended, crate::procs::Ended::Exited(s) if s.success()) {
-        return Err(format!(
-            "`{}` failed or was stopped (see above)",
-            crate::show(&build)
-        ));
-    }
+/// Starts the three sims (`uchat`, built first by the caller); sets `UCHAT_SIM_URL`,
+/// `UCHAT_SIM_HIJACK_URL` and `UCHAT_SIM_DROP_URL` for the child processes.
+pub fn start(root: &std::path::Path) -> Result<Vec<Sim>, String> {
     let bin = crate::pkg::target_dir(root).join("debug").join("uchat");
     let tok_room = format!("tok:token={TEST_TOKEN}");
     let specs: [(&str, Vec<&str>); 3] = [
