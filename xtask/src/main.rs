@@ -643,15 +643,14 @@ struct Suite {
 /// Any suite can be the one that builds from nothing (a fresh clone or cache, `--only`, another
 /// build sharing the two cores), so the limit has to cover a cold build of what it needs plus
 /// its run, on a busy machine. Measured here (README.md "Running the tests"): the whole warm
-/// run of all 16 suites takes about 330 s; building the workspace from nothing adds 1.5 to 3
-/// minutes; a run with nothing installed takes about 15 minutes in all, 10 of them installs.
-/// So all the suites together take about 8 minutes cold (5 warm plus up to 3 of building), and
-/// 20 minutes leaves one suite more than twice that, for a machine slower or busier than this
-/// one. The slow waits
+/// run of all 16 suites takes about 330 s; on a fresh clone, building the workspace from
+/// nothing, 540 s (session 21); a run with nothing installed about 20 minutes, 10 of them
+/// installs. So all the suites together take about 9 minutes cold, and 20 minutes leaves one
+/// suite more than twice that, for a machine slower or busier than this one. The slow waits
 /// inside a suite are bounded below it already: wasm-bindgen-test-runner gives a test binary
 /// 300 s (`WASM_BINDGEN_TEST_TIMEOUT`) and a browser 60 s to start.
 ///
-/// On the other side, a hung suite costs at most 20 minutes, so a cold run (about 15) with up to
+/// On the other side, a hung suite costs at most 20 minutes, so a cold run (about 20) with up to
 /// three hung suites still ends inside CI's 90-minute limit, which would end the run without its
 /// summary; with more, the run's own limit ([`RUN_LIMIT`]) cuts it short first.
 const BUILD_LIMIT: Duration = Duration::from_secs(20 * 60);
@@ -663,8 +662,9 @@ const QUICK_LIMIT: Duration = Duration::from_secs(5 * 60);
 const SUITE_TIMEOUT_VAR: &str = "UCHAT_SUITE_TIMEOUT_SECS";
 
 /// The time limit of a whole `cargo xtask ci` run: 75 minutes, CI's 90 less what comes before
-/// xtask runs (the clone, building xtask) and a margin. A healthy run takes about 15 minutes with
-/// nothing installed, so this is five times that; it exists for the run whose suites hang one
+/// xtask runs (the clone, building xtask) and a margin. A healthy run takes about 20 minutes with
+/// nothing installed (9 of them building the workspace, session 21), so this is almost four
+/// times that; it exists for the run whose suites hang one
 /// after the other, where the suite limits alone (20 minutes each) add up past 90 minutes and CI
 /// would end the run without its summary. Every command of the run gets at most the time left
 /// ([`run_limited`]).
