@@ -216,11 +216,20 @@ async fn wrong_token_rejects_with_202_and_does_not_reconnect() {
 #[wasm_bindgen_test]
 async fn hijacked_upgrade_is_a_handshake_error_that_suggests_wss() {
     let b = bot(&[("room", "lobby".into()), ("url", SIM_HIJACK.into())]);
+    let errors = Rec::on(&b, "error");
+    let disconnects = Rec::on(&b, "disconnect");
     let err = connect(&b).await.expect_err("must reject");
     assert_eq!(text(&err, "code"), "handshake");
     let msg = text(&err, "message");
     assert!(msg.contains("ws://") && msg.contains("wss://"), "{msg}");
     assert_eq!(b.state(), "closed");
+    // The socket's `error` ends it, and the `close` the browser fires after it adds nothing:
+    // one error, one disconnect (1006).
+    sleep(300).await;
+    assert_eq!(errors.len(), 1);
+    let disconnects = disconnects.all();
+    assert_eq!(disconnects.len(), 1);
+    assert_eq!(prop(&disconnects[0], "code").as_f64(), Some(1006.0));
 }
 
 /// Joins with the page's `WebSocket` replaced by `stand_in` (`None`: removed) while the socket

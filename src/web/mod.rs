@@ -166,6 +166,7 @@ struct Socket {
     _on_open: Closure<dyn FnMut(JsValue)>,
     _on_message: Closure<dyn FnMut(JsValue)>,
     _on_close: Closure<dyn FnMut(JsValue)>,
+    _on_error: Closure<dyn FnMut(JsValue)>,
 }
 
 impl Socket {
@@ -173,7 +174,7 @@ impl Socket {
         let ws = WebSocket::new(url)?;
         ws.set_binary_type(BinaryType::Arraybuffer);
         let b = bot.clone();
-        // All three handlers take a plain `JsValue`: one closure type instead of three means
+        // All four handlers take a plain `JsValue`: one closure type instead of four means
         // one set of wasm-bindgen closure shims and glue (docs/DESIGN.md "Size").
         let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
             if let Some(bot) = b.upgrade() {
@@ -187,7 +188,7 @@ impl Socket {
                 bot.on_socket_data(&e.data());
             }
         });
-        let b = bot;
+        let b = bot.clone();
         let on_close = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
             if let Some(bot) = b.upgrade() {
                 let e: CloseEvent = e.unchecked_into();
@@ -195,14 +196,28 @@ impl Socket {
                 bot.input(|s, now| s.on_close(now, code, &reason));
             }
         });
+        // An `error` event means the connection failed (the standard's "fail the WebSocket
+        // connection", close code 1006), so it ends the socket as a close with 1006 would.
+        // Browsers and Node.js 22 fire `close` (1006, no reason) right after it, which the
+        // session then ignores (the socket has already ended); Node.js 20's WebSocket
+        // (`--experimental-websocket`) fires only `error` when it cannot connect, and without
+        // this a connect() or a reconnect attempt there waited for good.
+        let b = bot;
+        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
+            if let Some(bot) = b.upgrade() {
+                bot.input(|s, now| s.on_close(now, 1006, ""));
+            }
+        });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         Ok(Socket {
             ws,
             _on_open: on_open,
             _on_message: on_message,
             _on_close: on_close,
+            _on_error: on_error,
         })
     }
 
@@ -224,6 +239,7 @@ impl Drop for Socket {
         self.ws.set_onopen(None);
         self.ws.set_onmessage(None);
         self.ws.set_onclose(None);
+        self.ws.set_onerror(None);
         if self.ws.ready_state() < WebSocket::CLOSING {
             let _ = self.ws.close();
         }

@@ -14,6 +14,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -490,8 +491,8 @@ async function main() {
     {
       fs.writeFileSync(path.join(app, 'node-bot.mjs'), NODE_BOT_JS);
       const major = Number(process.versions.node.split('.')[0]);
-      const node = (flags) => {
-        const r = spawnSync(process.execPath, [...flags, 'node-bot.mjs', sim.url], { cwd: app, encoding: 'utf8', timeout: 30_000 });
+      const node = (flags, url = sim.url) => {
+        const r = spawnSync(process.execPath, [...flags, 'node-bot.mjs', url], { cwd: app, encoding: 'utf8', timeout: 30_000 });
         const last = (r.stdout || '').trim().split('\n').pop();
         let out = null;
         try { out = JSON.parse(last); } catch { /* reported below */ }
@@ -504,6 +505,18 @@ async function main() {
       check('Node.js: after close() nothing keeps the process running', withWs.exited, withWs.detail);
       check('Node.js: fromElement takes a stand-in with getAttribute; anything else is a TypeError',
         withWs.out && withWs.out.standIn === true && withWs.out.notElement === 'TypeError', withWs.detail);
+      // A port nobody listens on: Node.js 20's WebSocket fires only `error` there (no
+      // `close`), and connect() used to wait for good (the process then ended with exit 13,
+      // an unsettled top-level await).
+      const deadPort = await new Promise((resolve) => {
+        const srv = net.createServer().listen(0, '127.0.0.1', () => {
+          const { port } = srv.address();
+          srv.close(() => resolve(port));
+        });
+      });
+      const refused = node(major >= 22 ? [] : ['--experimental-websocket'], `ws://127.0.0.1:${deadPort}`);
+      check("Node.js: connect() to a port nobody listens on rejects with code 'handshake'", refused.out &&
+        refused.out.code === 'handshake' && refused.out.state === 'closed' && refused.exited, refused.detail);
       const noWs = node(major >= 22 ? ['--no-experimental-websocket'] : []);
       check("Node.js without WebSocket: connect() rejects with code 'websocket' and says what to do", noWs.out &&
         noWs.out.hasWebSocket === false && noWs.out.code === 'websocket' && /ReferenceError/.test(noWs.out.message) &&
