@@ -1,5 +1,6 @@
 // Type definitions for uchat-bot: a UChat (uchat.io) bot SDK for the browser, in WebAssembly.
-// Full API: https://github.com/uchat-bot/uchat-bot#readme  Protocol: PROTOCOL.md in that repo.
+// Full API: https://github.com/uchat-bot/uchat-bot#readme  Protocol: docs/protocol/PROTOCOL.md
+// in that repo.
 
 // Platform types named below exist only where their typings are loaded (TypeScript's DOM lib,
 // or @types/node). Each resolves to the global type where it exists and to `never` where it

@@ -12,6 +12,10 @@
 //! * [`token`] — the site's PHP `uchat_array2data` join token and the 16-field `j` line (§4).
 //! * [`session`] — the sans-IO bot session: join flow, user table, keepalive, reconnect, rate
 //!   limit and chat commands, driven by the web layer (or a test) with a clock.
+//!
+//! `PROTOCOL.md §N` in these docs is a section of `docs/protocol/PROTOCOL.md` in the repository
+//! (the wire format as reconstructed from the official client); `DECISIONS.md` beside it says
+//! where the SDK deliberately differs from that client.
 #![warn(missing_docs)]
 
 // The wasm build's allocator (size-class free lists instead of dlmalloc); native tests run its

@@ -25,10 +25,11 @@ Examples:
   printf 'p\\n' | uchat decode                   # raw bytes on stdin
   uchat encode --json '[\"m\",{\"str\":\"\"},{\"str\":\"hello\"}]'   # -> 6d030368656c6c6f0a
   uchat token --room myroom --token \"$UCHAT_TOKEN\" --nick tester --level 5
-  uchat join --room myroom --user-data \"$(uchat token --room myroom --nick bot)\"
+  uchat join --room myroom --user-data \"$(uchat token --room myroom --token \"$UCHAT_TOKEN\" --nick bot)\"
   uchat sim --help
 
-Protocol reference: PROTOCOL.md (wire format §2, messages §3, join and token §4)."
+Protocol reference: docs/protocol/PROTOCOL.md in the repository (wire format §2, messages §3,
+join and token §4)."
 )]
 struct Cli {
     #[command(subcommand)]

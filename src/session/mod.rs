@@ -1,5 +1,5 @@
 //! The sans-IO bot session: join flow, user table, keepalive, reconnect policy, outgoing queue
-//! and token bucket (DESIGN.md "The shape in one picture"; DECISIONS.md "Keepalive, reconnect,
+//! and token bucket (docs/DESIGN.md "Layers"; docs/protocol/DECISIONS.md "Keepalive, reconnect,
 //! rate").
 //!
 //! [`Session`] owns no socket and no clock. The caller (the web layer in the browser, a test
