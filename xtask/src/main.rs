@@ -76,6 +76,9 @@ USAGE:
     cargo xtask ci [--no-install] [--only SUITE[,SUITE...]]... [--suite-timeout SECS]
                    [--run-timeout SECS]
     cargo xtask install
+    cargo xtask pkg | size | userscript
+    cargo xtask demo [--port P | --listen HOST:PORT]
+    cargo xtask bench [--quick] [--soak] ...   (cargo xtask bench --help)
     cargo xtask help
 
 COMMANDS:
