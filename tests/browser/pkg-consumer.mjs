@@ -340,6 +340,25 @@ try {
 console.log(JSON.stringify(out));
 `;
 
+// A bot in Node.js that joins, prints "joined" (the test then stops the sim) and reports the
+// reconnect attempts that follow: each one fails at once, as nobody listens any more.
+const NODE_RECONNECT_JS = `import init, { UChatBot } from 'uchat-bot';
+await init();
+const reconnect = { minDelayMs: 20, maxDelayMs: 100 };
+const bot = new UChatBot({ room: 'consumer-re', url: process.argv[2], nick: 'rebot', reconnect });
+await bot.connect();
+console.log('joined');
+const attempts = [];
+let timer;
+await new Promise((resolve) => {
+  bot.on('reconnecting', ({ attempt }) => { attempts.push(attempt); if (attempt >= 3) resolve(); });
+  timer = setTimeout(resolve, 10_000);
+});
+clearTimeout(timer);
+bot.close();
+console.log(JSON.stringify({ attempts, state: bot.state }));
+`;
+
 /** Type-checked against the installed package's declarations under --strict. */
 const USAGE_TS = `import init, { UChatBot, type UChatBotEvents, type User, type UChatError } from 'uchat-bot';
 
@@ -517,6 +536,30 @@ async function main() {
       const refused = node(major >= 22 ? [] : ['--experimental-websocket'], `ws://127.0.0.1:${deadPort}`);
       check("Node.js: connect() to a port nobody listens on rejects with code 'handshake'", refused.out &&
         refused.out.code === 'handshake' && refused.out.state === 'closed' && refused.exited, refused.detail);
+      // A reconnect attempt to a server that has gone fails the same way, and the next attempt
+      // follows (Node.js 20 used to stay in 'connecting' after the first).
+      fs.writeFileSync(path.join(app, 'node-reconnect.mjs'), NODE_RECONNECT_JS);
+      const gone = await startSim(app);
+      const re = await new Promise((resolve) => {
+        const flags = major >= 22 ? [] : ['--experimental-websocket'];
+        const child = spawn(process.execPath, [...flags, 'node-reconnect.mjs', gone.url], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        child.stdout.on('data', (d) => {
+          out += d;
+          if (/^joined$/m.test(out)) gone.stop();
+        });
+        child.stderr.on('data', (d) => { out += d; });
+        child.on('exit', (code) => {
+          clearTimeout(kill);
+          gone.stop();
+          let res = null;
+          try { res = JSON.parse(out.trim().split('\n').pop()); } catch { /* reported below */ }
+          resolve({ res, detail: `node ${process.versions.node} ${flags.join(' ')}: exit ${code} ${out}` });
+        });
+      });
+      check('Node.js: after the server goes away, reconnect attempts follow one another', re.res &&
+        re.res.attempts.join() === '1,2,3' && re.res.state === 'closed', re.detail);
       const noWs = node(major >= 22 ? ['--no-experimental-websocket'] : []);
       check("Node.js without WebSocket: connect() rejects with code 'websocket' and says what to do", noWs.out &&
         noWs.out.hasWebSocket === false && noWs.out.code === 'websocket' && /ReferenceError/.test(noWs.out.message) &&
