@@ -167,6 +167,9 @@ struct Socket {
     _on_message: Closure<dyn FnMut(JsValue)>,
     _on_close: Closure<dyn FnMut(JsValue)>,
     _on_error: Closure<dyn FnMut(JsValue)>,
+    /// The ending an `error` event scheduled (see `Socket::open`); a `close` event, or dropping
+    /// the socket, cancels it.
+    _error_end: Rc<RefCell<Option<Timeout>>>,
 }
 
 impl Socket {
@@ -188,25 +191,37 @@ impl Socket {
                 bot.on_socket_data(&e.data());
             }
         });
+        // An `error` event means the connection failed, and browsers fire `close` right after
+        // it, in the same task, with the code and reason to report. Node.js's WebSocket
+        // (undici 6: Node.js 20 with `--experimental-websocket`, and 22) fires only `error`
+        // when it cannot connect, and without an ending of our own a connect() or reconnect
+        // attempt there waited for good. So `error` schedules one, a close with 1006 and the
+        // error's message (undici's says why: `connect ECONNREFUSED …`), for the next task;
+        // the `close` that follows in browsers cancels it and is reported as it is.
+        let error_end: Rc<RefCell<Option<Timeout>>> = Rc::default();
         let b = bot.clone();
+        let pending = error_end.clone();
         let on_close = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+            pending.borrow_mut().take();
             if let Some(bot) = b.upgrade() {
                 let e: CloseEvent = e.unchecked_into();
                 let (code, reason) = (e.code(), e.reason());
                 bot.input(|s, now| s.on_close(now, code, &reason));
             }
         });
-        // An `error` event means the connection failed (the standard's "fail the WebSocket
-        // connection", close code 1006), so it ends the socket as a close with 1006 would.
-        // Browsers and Node.js 22 fire `close` (1006, no reason) right after it, which the
-        // session then ignores (the socket has already ended); Node.js 20's WebSocket
-        // (`--experimental-websocket`) fires only `error` when it cannot connect, and without
-        // this a connect() or a reconnect attempt there waited for good.
-        let b = bot;
-        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
-            if let Some(bot) = b.upgrade() {
-                bot.input(|s, now| s.on_close(now, 1006, ""));
-            }
+        let pending = error_end.clone();
+        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+            let b = bot.clone();
+            // A plain `Event` in browsers (no message); an `ErrorEvent` in Node.js.
+            let reason = js_sys::Reflect::get(&e, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+                .unwrap_or_default();
+            *pending.borrow_mut() = Some(Timeout::new(0, move || {
+                if let Some(bot) = b.upgrade() {
+                    bot.input(|s, now| s.on_close(now, 1006, &reason));
+                }
+            }));
         });
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -218,6 +233,7 @@ impl Socket {
             _on_message: on_message,
             _on_close: on_close,
             _on_error: on_error,
+            _error_end: error_end,
         })
     }
 
@@ -229,17 +245,26 @@ impl Socket {
         }
     }
 
+    /// Closes the socket; its events are not reported (the caller reports the close itself).
     fn close(self, code: u16, reason: &str) {
+        // Handlers off first: Node.js's WebSocket fires `error` (and in newer versions `close`)
+        // synchronously inside `close()` on a socket that is still connecting, which would
+        // re-enter the bot while `pump` holds its state (a panic: "already borrowed").
+        self.detach();
         let _ = self.ws.close_with_code_and_reason(code, reason);
+    }
+
+    fn detach(&self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        self.ws.set_onerror(None);
     }
 }
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        self.ws.set_onopen(None);
-        self.ws.set_onmessage(None);
-        self.ws.set_onclose(None);
-        self.ws.set_onerror(None);
+        self.detach();
         if self.ws.ready_state() < WebSocket::CLOSING {
             let _ = self.ws.close();
         }

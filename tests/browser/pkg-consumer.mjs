@@ -359,6 +359,24 @@ bot.close();
 console.log(JSON.stringify({ attempts, state: bot.state }));
 `;
 
+// A bot in Node.js that closes while its socket is still connecting (to a server that accepts
+// the TCP connection and never answers the upgrade). Node.js's WebSocket fires its events
+// synchronously inside close() then; the bot must not be re-entered (it panicked once).
+const NODE_CLOSE_JS = `import init, { UChatBot } from 'uchat-bot';
+await init();
+const bot = new UChatBot({ room: 'consumer-close', url: process.argv[2], nick: 'closebot' });
+const events = [];
+bot.on('disconnect', ({ code }) => events.push('disconnect ' + code));
+const joined = bot.connect();
+await new Promise((r) => setTimeout(r, 300));
+const stateBefore = bot.state;
+bot.close();
+const out = { stateBefore, state: bot.state };
+try { await joined; out.code = 'joined?'; } catch (e) { out.code = e.code; }
+out.events = events;
+console.log(JSON.stringify(out));
+`;
+
 /** Type-checked against the installed package's declarations under --strict. */
 const USAGE_TS = `import init, { UChatBot, type UChatBotEvents, type User, type UChatError } from 'uchat-bot';
 
@@ -539,27 +557,43 @@ async function main() {
       // A reconnect attempt to a server that has gone fails the same way, and the next attempt
       // follows (Node.js 20 used to stay in 'connecting' after the first).
       fs.writeFileSync(path.join(app, 'node-reconnect.mjs'), NODE_RECONNECT_JS);
-      const gone = await startSim(app);
-      const re = await new Promise((resolve) => {
-        const flags = major >= 22 ? [] : ['--experimental-websocket'];
-        const child = spawn(process.execPath, [...flags, 'node-reconnect.mjs', gone.url], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+      const wsFlags = major >= 22 ? [] : ['--experimental-websocket'];
+      // Runs `node SCRIPT URL` in the app; `onLine(text so far)` sees its output as it comes.
+      // Resolves with its last line parsed, once its output has closed (or after 30 s).
+      const nodeAsync = (script, url, onLine = () => {}) => new Promise((resolve) => {
+        const child = spawn(process.execPath, [...wsFlags, script, url], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
         const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
-        child.stdout.on('data', (d) => {
-          out += d;
-          if (/^joined$/m.test(out)) gone.stop();
-        });
+        child.stdout.on('data', (d) => { out += d; onLine(out); });
         child.stderr.on('data', (d) => { out += d; });
-        child.on('exit', (code) => {
+        const done = (how) => {
           clearTimeout(kill);
-          gone.stop();
           let res = null;
           try { res = JSON.parse(out.trim().split('\n').pop()); } catch { /* reported below */ }
-          resolve({ res, detail: `node ${process.versions.node} ${flags.join(' ')}: exit ${code} ${out}` });
-        });
+          resolve({ res, detail: `node ${process.versions.node} ${wsFlags.join(' ')} ${script}: ${how} ${out}` });
+        };
+        child.on('error', (e) => done(`error ${e.message}`));
+        child.on('close', (code) => done(`exit ${code}`));
+      });
+      const gone = await startSim(app);
+      extraStops.push(gone.stop);
+      const re = await nodeAsync('node-reconnect.mjs', gone.url, (out) => {
+        if (/^joined$/m.test(out)) gone.stop();
       });
       check('Node.js: after the server goes away, reconnect attempts follow one another', re.res &&
         re.res.attempts.join() === '1,2,3' && re.res.state === 'closed', re.detail);
+
+      fs.writeFileSync(path.join(app, 'node-close.mjs'), NODE_CLOSE_JS);
+      const silent = net.createServer(() => { /* accepts, never answers the upgrade */ });
+      await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      extraStops.push(() => silent.close());
+      const cl = await nodeAsync('node-close.mjs', `ws://127.0.0.1:${silent.address().port}`);
+      silent.close();
+      // (Node.js keeps a socket in 'connecting' until it is answered; closing it must end the
+      // attempt quietly: connect() rejects with 'closed', one disconnect, no crash.)
+      check("Node.js: close() while the socket is still connecting rejects connect() with 'closed'", cl.res &&
+        cl.res.stateBefore === 'connecting' && cl.res.state === 'closed' && cl.res.code === 'closed' &&
+        cl.res.events.join() === 'disconnect 1000', cl.detail);
       const noWs = node(major >= 22 ? ['--no-experimental-websocket'] : []);
       check("Node.js without WebSocket: connect() rejects with code 'websocket' and says what to do", noWs.out &&
         noWs.out.hasWebSocket === false && noWs.out.code === 'websocket' && /ReferenceError/.test(noWs.out.message) &&
@@ -677,13 +711,24 @@ async function main() {
   } finally {
     if (browser) await browser.close().catch(() => {});
     if (sim) sim.stop();
+    stopExtras();
     fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Stops for what the Node.js checks start besides the main sim (run at the end, and by the
+ * deadline, which does not wait for main's `finally`). */
+const extraStops = [];
+function stopExtras() {
+  for (const stop of extraStops.splice(0)) {
+    try { stop(); } catch { /* already stopped */ }
   }
 }
 
 const killer = setTimeout(() => {
   check(`finished within ${DEADLINE_MS / 1000} s`, false);
   finish();
+  stopExtras();
   process.exit(1);
 }, DEADLINE_MS);
 main()
