@@ -192,12 +192,16 @@ impl Socket {
             }
         });
         // An `error` event means the connection failed, and browsers fire `close` right after
-        // it, in the same task, with the code and reason to report. Node.js's WebSocket
-        // (undici 6: Node.js 20 with `--experimental-websocket`, and 22) fires only `error`
-        // when it cannot connect, and without an ending of our own a connect() or reconnect
-        // attempt there waited for good. So `error` schedules one, a close with 1006 and the
-        // error's message (undici's says why: `connect ECONNREFUSED …`), for the next task;
-        // the `close` that follows in browsers cancels it and is reported as it is.
+        // it (Chromium and Firefox in the same task; WebKit normally right after, as a second
+        // message from its network process) with the code and reason to report. Node.js's
+        // WebSocket (undici 6: Node.js 20 with `--experimental-websocket`, and 22) fires only
+        // `error` when it cannot connect, and without an ending of our own a connect() or
+        // reconnect attempt there waited for good. So `error` schedules one for the next task,
+        // a close with 1006 and the error's message as the reason (undici's is generic:
+        // "Received network error or non-101 status code."); the `close` that follows in
+        // browsers cancels it and is reported as it is. Where the timer wins anyway (a `close`
+        // that comes later: WebKit under load, undici 7 waiting for the server's close frame
+        // after a bad frame), the later `close` is ignored, as the socket has ended.
         let error_end: Rc<RefCell<Option<Timeout>>> = Rc::default();
         let b = bot.clone();
         let pending = error_end.clone();

@@ -516,6 +516,7 @@ async function main() {
     check('tsc --strict type-checks a Node.js usage file without the DOM lib', tn.status === 0, `${tn.stdout}${tn.stderr}`);
 
     sim = await startSim(app);
+    extraStops.push(sim.stop);
     const http = sim.url.replace(/^ws:/, 'http:');
     for (const [file, type] of [['node_modules/uchat-bot/uchat_bot_bg.wasm', 'application/wasm'], ['node_modules/uchat-bot/index.js', 'text/javascript']]) {
       const res = await fetch(`${http}/${file}`);
@@ -564,16 +565,18 @@ async function main() {
         const child = spawn(process.execPath, [...wsFlags, script, url], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
         let out = '';
         const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        extraStops.push(() => child.kill('SIGKILL'));
         child.stdout.on('data', (d) => { out += d; onLine(out); });
         child.stderr.on('data', (d) => { out += d; });
-        const done = (how) => {
+        const done = (code, how) => {
           clearTimeout(kill);
           let res = null;
           try { res = JSON.parse(out.trim().split('\n').pop()); } catch { /* reported below */ }
-          resolve({ res, detail: `node ${process.versions.node} ${wsFlags.join(' ')} ${script}: ${how} ${out}` });
+          // `exited`: on its own and cleanly (a handle left open would end in the SIGKILL).
+          resolve({ res, exited: code === 0, detail: `node ${process.versions.node} ${wsFlags.join(' ')} ${script}: ${how} ${out}` });
         };
-        child.on('error', (e) => done(`error ${e.message}`));
-        child.on('close', (code) => done(`exit ${code}`));
+        child.on('error', (e) => done(null, `error ${e.message}`));
+        child.on('close', (code, signal) => done(code, `exit ${code ?? signal}`));
       });
       const gone = await startSim(app);
       extraStops.push(gone.stop);
@@ -581,7 +584,7 @@ async function main() {
         if (/^joined$/m.test(out)) gone.stop();
       });
       check('Node.js: after the server goes away, reconnect attempts follow one another', re.res &&
-        re.res.attempts.join() === '1,2,3' && re.res.state === 'closed', re.detail);
+        re.res.attempts.join() === '1,2,3' && re.res.state === 'closed' && re.exited, re.detail);
 
       fs.writeFileSync(path.join(app, 'node-close.mjs'), NODE_CLOSE_JS);
       const silent = net.createServer(() => { /* accepts, never answers the upgrade */ });
@@ -593,7 +596,7 @@ async function main() {
       // attempt quietly: connect() rejects with 'closed', one disconnect, no crash.)
       check("Node.js: close() while the socket is still connecting rejects connect() with 'closed'", cl.res &&
         cl.res.stateBefore === 'connecting' && cl.res.state === 'closed' && cl.res.code === 'closed' &&
-        cl.res.events.join() === 'disconnect 1000', cl.detail);
+        cl.res.events.join() === 'disconnect 1000' && cl.exited, cl.detail);
       const noWs = node(major >= 22 ? ['--no-experimental-websocket'] : []);
       check("Node.js without WebSocket: connect() rejects with code 'websocket' and says what to do", noWs.out &&
         noWs.out.hasWebSocket === false && noWs.out.code === 'websocket' && /ReferenceError/.test(noWs.out.message) &&
