@@ -140,7 +140,8 @@ export interface UChatBotOptions {
   /** Member fields: need `token` (numbers are accepted for `id` and `level`). */
   id?: string | number;
   level?: string | number;
-  auth?: string;
+  /** The role to join with (`''` or left out: the server decides); anything else throws. */
+  auth?: 'admin' | 'subadmin' | 'member' | 'guest' | '';
   icons?: string;
   nickcon?: string;
   other?: string;

@@ -1013,6 +1013,12 @@ fn bad_options_throw_type_errors_naming_the_option() {
         ("url", "http://x".into()),
     ])));
     assert!(m.contains("`url`") && m.contains("wss://"), "{m}");
+    let m = type_error_message(UChatBot::new(options(&[
+        ("room", "r".into()),
+        ("token", "t".into()),
+        ("auth", "moderator".into()),
+    ])));
+    assert!(m.contains("`auth`") && m.contains("'subadmin'"), "{m}");
     let m = type_error_message(UChatBot::new("lobby".into()));
     assert!(m.contains("options must be an object"), "{m}");
     let b = guest("r", "n");

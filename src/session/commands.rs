@@ -77,11 +77,27 @@ pub struct CommandRouter {
 
 impl CommandRouter {
     /// Register `name` (without prefix; must be non-empty and contain no whitespace).
+    ///
+    /// A name that starts with its own prefix (`"!ping"` with the default `!`) is refused: it
+    /// would only run for `!!ping`, and writing the prefix into the name is a habit from other
+    /// bot libraries.
     pub fn register(&mut self, name: &str, options: CommandOptions) -> Result<u32, String> {
         if name.is_empty() || name.chars().any(char::is_whitespace) {
             return Err(format!(
                 "command name {} must be a non-empty word without spaces, e.g. 'ping'",
                 crate::codec::Quoted('"', name)
+            ));
+        }
+        if let Some(bare) = name
+            .strip_prefix(options.prefix.as_str())
+            .filter(|_| !options.prefix.is_empty())
+        {
+            return Err(format!(
+                "command name {} starts with its prefix {}: register it as {} (the prefix is \
+                 matched for you)",
+                crate::codec::Quoted('"', name),
+                crate::codec::Quoted('"', &options.prefix),
+                crate::codec::Quoted('"', bare)
             ));
         }
         self.next_id += 1;
@@ -232,6 +248,21 @@ mod tests {
         assert!(r.dispatch(0, &user("a", 0), "!").is_none());
         assert!(r.dispatch(0, &user("a", 0), "!주사위").is_none());
         assert!(r.register("two words", CommandOptions::default()).is_err());
+        // The prefix written into the name: refused, with the name to use.
+        let e = r.register("!dice", CommandOptions::default()).unwrap_err();
+        assert!(e.contains("register it as \"dice\""), "{e}");
+        let q = CommandOptions {
+            prefix: "?".into(),
+            ..CommandOptions::default()
+        };
+        assert!(r.register("?dice", q.clone()).is_err());
+        // Another prefix's sign is part of the name, and no prefix takes any name.
+        assert!(r.register("!dice", q).is_ok());
+        let bare = CommandOptions {
+            prefix: String::new(),
+            ..CommandOptions::default()
+        };
+        assert!(r.register("!dice", bare).is_ok());
     }
 
     #[test]

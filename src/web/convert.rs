@@ -294,11 +294,23 @@ pub fn options_from_js(v: &JsValue, seed: u64) -> Result<(String, Config), JsVal
             Quoted('"', &url)
         )));
     }
+    let auth = string("auth")?;
+    if let Some(a) = auth.as_deref() {
+        // The PHP helper's own list (PROTOCOL.md §4.3); a typo would otherwise join as a
+        // plain member, found out only when a moderation command is refused.
+        if !matches!(a, "admin" | "subadmin" | "member" | "guest" | "") {
+            return Err(type_error(&format!(
+                "option `auth` must be 'admin', 'subadmin', 'member' or 'guest' (or left out: \
+                 the server decides), got {}",
+                Quoted('"', a)
+            )));
+        }
+    }
     let fields = UserFields {
         nick: string("nick")?,
         id: string("id")?,
         level: string("level")?,
-        auth: string("auth")?,
+        auth,
         icons: string("icons")?,
         nickcon: string("nickcon")?,
         other: string("other")?,
