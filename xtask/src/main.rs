@@ -211,11 +211,11 @@ struct Ctx {
 impl Ctx {
     fn new() -> Result<Ctx, String> {
         // The workspace is found at run time (`cargo run` sets CARGO_MANIFEST_DIR for the
-        // process), not from the compile-time path: a build directory shared by checkouts of
-        // the same workspace (a CARGO_TARGET_DIR set for all clones; the default was one such
-        // directory until session 21), and cargo does not rebuild a member just because its
-        // checkout moved, so a baked-in path can point at another clone. Seen: a clone at /work/main ran the xtask
-        // built for /check/work/main and worked on that tree.
+        // process), not from the compile-time path: with a build directory shared by checkouts
+        // of the same workspace (a CARGO_TARGET_DIR set for all clones; the default was one
+        // such directory until session 21), cargo does not rebuild a member just because its
+        // checkout moved, so a baked-in path can point at another clone. Seen: a clone at
+        // /work/main ran the xtask built for /check/work/main and worked on that tree.
         let manifest_dir = env::var_os("CARGO_MANIFEST_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
@@ -691,11 +691,7 @@ fn run_limited(limit: Option<Duration>) -> (Option<Duration>, bool) {
 
 /// The run's time limit under `over`; None: no limit.
 fn run_limit_with(over: Option<Override>) -> Option<Duration> {
-    match over {
-        None => Some(RUN_LIMIT),
-        Some(Override { secs: 0, .. }) => None,
-        Some(Override { secs, .. }) => Some(Duration::from_secs(secs)),
-    }
+    Override::limit(over, RUN_LIMIT)
 }
 
 /// Whether the run's time limit has passed (never outside `ci`).
@@ -905,6 +901,15 @@ struct Override {
 }
 
 impl Override {
+    /// The limit `over` sets (0: none), else `default`.
+    fn limit(over: Option<Override>, default: Duration) -> Option<Duration> {
+        match over {
+            Some(Override { secs: 0, .. }) => None,
+            Some(o) => Some(Duration::from_secs(o.secs)),
+            None => Some(default),
+        }
+    }
+
     fn parse(text: &str, from: &'static str) -> Result<Override, String> {
         let secs = text.trim().parse().map_err(|_| {
             format!("{from}: `{text}` is not a whole number of seconds (0: no time limit)")
@@ -916,11 +921,7 @@ impl Override {
 impl Suite {
     /// This suite's time limit under `over`; None: no limit.
     fn limit_with(&self, over: Option<Override>) -> Option<Duration> {
-        match over {
-            Some(Override { secs: 0, .. }) => None,
-            Some(o) => Some(Duration::from_secs(o.secs)),
-            None => Some(self.limit),
-        }
+        Override::limit(over, self.limit)
     }
 }
 
