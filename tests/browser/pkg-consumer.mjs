@@ -528,15 +528,31 @@ async function main() {
     // the wasm from disk; Node.js 22 has WebSocket (20 behind --experimental-websocket).
     {
       fs.writeFileSync(path.join(app, 'node-bot.mjs'), NODE_BOT_JS);
+      fs.writeFileSync(path.join(app, 'node-reconnect.mjs'), NODE_RECONNECT_JS);
+      fs.writeFileSync(path.join(app, 'node-close.mjs'), NODE_CLOSE_JS);
       const major = Number(process.versions.node.split('.')[0]);
-      const node = (flags, url = sim.url) => {
-        const r = spawnSync(process.execPath, [...flags, 'node-bot.mjs', url], { cwd: app, encoding: 'utf8', timeout: 30_000 });
-        const last = (r.stdout || '').trim().split('\n').pop();
-        let out = null;
-        try { out = JSON.parse(last); } catch { /* reported below */ }
-        return { out, exited: r.status === 0 && !r.error, detail: `node ${process.versions.node} ${flags.join(' ')}: ${r.error || `exit ${r.status}`} ${r.stdout}${r.stderr}` };
-      };
-      const withWs = node(major >= 22 ? [] : ['--experimental-websocket']);
+      const wsFlags = major >= 22 ? [] : ['--experimental-websocket'];
+      // Runs `node FLAGS SCRIPT URL` in the app; `onLine(text so far)` sees its output as it
+      // comes. Resolves, once its output has closed (or after 30 s), with its last line parsed
+      // (`out`) and whether it ended on its own and cleanly (`exited`: a handle left open would
+      // end in the kill).
+      const runNode = (flags, script, url, onLine = () => {}) => new Promise((resolve) => {
+        const child = spawn(process.execPath, [...flags, script, url], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+        let text = '';
+        const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        extraStops.push(() => child.kill('SIGKILL'));
+        child.stdout.on('data', (d) => { text += d; onLine(text); });
+        child.stderr.on('data', (d) => { text += d; });
+        const done = (code, how) => {
+          clearTimeout(kill);
+          let out = null;
+          try { out = JSON.parse(text.trim().split('\n').pop()); } catch { /* reported below */ }
+          resolve({ out, exited: code === 0, detail: `node ${process.versions.node} ${flags.join(' ')} ${script}: ${how} ${text}` });
+        };
+        child.on('error', (e) => done(null, `error ${e.message}`));
+        child.on('close', (code, signal) => done(code, `exit ${code ?? signal}`));
+      });
+      const withWs = await runNode(wsFlags, 'node-bot.mjs', sim.url);
       check('Node.js: init() with no argument, the bot joins and answers !ping', withWs.out && withWs.out.hasWebSocket &&
         !withWs.out.error && withWs.out.me === 'nodebot' && withWs.out.pong === 'pong' && withWs.out.state === 'closed',
         withWs.detail);
@@ -552,52 +568,30 @@ async function main() {
           srv.close(() => resolve(port));
         });
       });
-      const refused = node(major >= 22 ? [] : ['--experimental-websocket'], `ws://127.0.0.1:${deadPort}`);
+      const refused = await runNode(wsFlags, 'node-bot.mjs', `ws://127.0.0.1:${deadPort}`);
       check("Node.js: connect() to a port nobody listens on rejects with code 'handshake'", refused.out &&
         refused.out.code === 'handshake' && refused.out.state === 'closed' && refused.exited, refused.detail);
       // A reconnect attempt to a server that has gone fails the same way, and the next attempt
       // follows (Node.js 20 used to stay in 'connecting' after the first).
-      fs.writeFileSync(path.join(app, 'node-reconnect.mjs'), NODE_RECONNECT_JS);
-      const wsFlags = major >= 22 ? [] : ['--experimental-websocket'];
-      // Runs `node SCRIPT URL` in the app; `onLine(text so far)` sees its output as it comes.
-      // Resolves with its last line parsed, once its output has closed (or after 30 s).
-      const nodeAsync = (script, url, onLine = () => {}) => new Promise((resolve) => {
-        const child = spawn(process.execPath, [...wsFlags, script, url], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
-        let out = '';
-        const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
-        extraStops.push(() => child.kill('SIGKILL'));
-        child.stdout.on('data', (d) => { out += d; onLine(out); });
-        child.stderr.on('data', (d) => { out += d; });
-        const done = (code, how) => {
-          clearTimeout(kill);
-          let res = null;
-          try { res = JSON.parse(out.trim().split('\n').pop()); } catch { /* reported below */ }
-          // `exited`: on its own and cleanly (a handle left open would end in the SIGKILL).
-          resolve({ res, exited: code === 0, detail: `node ${process.versions.node} ${wsFlags.join(' ')} ${script}: ${how} ${out}` });
-        };
-        child.on('error', (e) => done(null, `error ${e.message}`));
-        child.on('close', (code, signal) => done(code, `exit ${code ?? signal}`));
-      });
       const gone = await startSim(app);
       extraStops.push(gone.stop);
-      const re = await nodeAsync('node-reconnect.mjs', gone.url, (out) => {
-        if (/^joined$/m.test(out)) gone.stop();
+      const re = await runNode(wsFlags, 'node-reconnect.mjs', gone.url, (text) => {
+        if (/^joined$/m.test(text)) gone.stop();
       });
-      check('Node.js: after the server goes away, reconnect attempts follow one another', re.res &&
-        re.res.attempts.join() === '1,2,3' && re.res.state === 'closed' && re.exited, re.detail);
+      check('Node.js: after the server goes away, reconnect attempts follow one another', re.out &&
+        re.out.attempts.join() === '1,2,3' && re.out.state === 'closed' && re.exited, re.detail);
 
-      fs.writeFileSync(path.join(app, 'node-close.mjs'), NODE_CLOSE_JS);
       const silent = net.createServer(() => { /* accepts, never answers the upgrade */ });
       await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
       extraStops.push(() => silent.close());
-      const cl = await nodeAsync('node-close.mjs', `ws://127.0.0.1:${silent.address().port}`);
+      const cl = await runNode(wsFlags, 'node-close.mjs', `ws://127.0.0.1:${silent.address().port}`);
       silent.close();
       // (Node.js keeps a socket in 'connecting' until it is answered; closing it must end the
       // attempt quietly: connect() rejects with 'closed', one disconnect, no crash.)
-      check("Node.js: close() while the socket is still connecting rejects connect() with 'closed'", cl.res &&
-        cl.res.stateBefore === 'connecting' && cl.res.state === 'closed' && cl.res.code === 'closed' &&
-        cl.res.events.join() === 'disconnect 1000' && cl.exited, cl.detail);
-      const noWs = node(major >= 22 ? ['--no-experimental-websocket'] : []);
+      check("Node.js: close() while the socket is still connecting rejects connect() with 'closed'", cl.out &&
+        cl.out.stateBefore === 'connecting' && cl.out.state === 'closed' && cl.out.code === 'closed' &&
+        cl.out.events.join() === 'disconnect 1000' && cl.exited, cl.detail);
+      const noWs = await runNode(major >= 22 ? ['--no-experimental-websocket'] : [], 'node-bot.mjs', sim.url);
       check("Node.js without WebSocket: connect() rejects with code 'websocket' and says what to do", noWs.out &&
         noWs.out.hasWebSocket === false && noWs.out.code === 'websocket' && /ReferenceError/.test(noWs.out.message) &&
         /Node\.js use version 22/.test(noWs.out.message) && noWs.out.state === 'closed' && noWs.exited, noWs.detail);
