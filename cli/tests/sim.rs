@@ -303,11 +303,7 @@ async fn malformed_lines_and_garbage_frames() {
     a.send_raw(b"\n").await;
     assert_eq!(a.next().await.key, "ERR");
     // still usable, and the server still serves others
-    a.send(&chat("still here")).await;
-    assert_eq!(
-        a.expect("m").await.field(2).and_then(Field::as_str),
-        Some("still here")
-    );
+    a.chat_echoed("still here").await;
     let (_b, _) = sim.join("lobby", Some("b")).await;
     // unknown command
     a.send(&command("teleport", vec![])).await;
@@ -360,11 +356,7 @@ async fn moderation_mute_notice_info_ban() {
     user.expect_err(413).await;
     admin.send(&command("unmute", vec!["user".into()])).await;
     assert_eq!(num(&user.expect("s").await, 0), 5);
-    user.send(&chat("yes")).await;
-    assert_eq!(
-        user.expect("m").await.field(2).and_then(Field::as_str),
-        Some("yes")
-    );
+    user.chat_echoed("yes").await;
 
     // chatList returns history
     admin.send(&command("chatList", vec![Field::Num(1)])).await;
@@ -450,11 +442,7 @@ async fn flooding_gets_425_then_system_mute_and_repeats_430() {
     a.expect_err(413).await;
     // the system mute is --flood-mute 1 s long
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    a.send(&chat("free again")).await;
-    assert_eq!(
-        a.expect("m").await.field(2).and_then(Field::as_str),
-        Some("free again")
-    );
+    a.chat_echoed("free again").await;
 }
 
 #[tokio::test]

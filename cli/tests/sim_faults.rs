@@ -101,11 +101,7 @@ async fn idle_timeout_closes_silent_clients_only() {
     quiet.expect_closed(Duration::from_secs(2)).await;
     let o = talker.expect("o").await;
     assert_eq!(o.field(0).and_then(Field::as_str), Some("quiet"));
-    talker.send(&chat("alive")).await;
-    assert_eq!(
-        talker.expect("m").await.field(2).and_then(Field::as_str),
-        Some("alive")
-    );
+    talker.chat_echoed("alive").await;
 }
 
 #[tokio::test]
@@ -496,11 +492,7 @@ async fn a_client_that_stops_reading_is_disconnected_and_its_backlog_dropped() {
         );
     }
     // The server is fine and the others were not hurt.
-    filler.send(&chat("still here")).await;
-    assert_eq!(
-        filler.expect("m").await.field(2).and_then(Field::as_str),
-        Some("still here")
-    );
+    filler.chat_echoed("still here").await;
 }
 
 /// A client that asks for much more than the outbox budget in one frame and reads it all is
@@ -551,11 +543,7 @@ async fn an_answer_larger_than_the_outbox_budget_kicks_instead_of_being_queued()
     assert!(log.contains("more than the outbox budget"), "{log}");
     assert!(log.contains("not sent"), "{log}");
     // The server and the others are fine.
-    filler.send(&chat("still here")).await;
-    assert_eq!(
-        filler.expect("m").await.field(2).and_then(Field::as_str),
-        Some("still here")
-    );
+    filler.chat_echoed("still here").await;
 }
 
 /// Once an oversized answer has kicked a client, the rest of the frame that asked for it is
@@ -738,11 +726,7 @@ async fn idle_timeout_counts_websocket_pings_as_traffic() {
             .unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    c.send(&chat("still here")).await;
-    assert_eq!(
-        c.expect("m").await.field(2).and_then(Field::as_str),
-        Some("still here")
-    );
+    c.chat_echoed("still here").await;
 }
 
 #[tokio::test]

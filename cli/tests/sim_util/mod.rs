@@ -317,6 +317,16 @@ impl Client {
         k
     }
 
+    /// Sends the chat line `text` and expects the room's echo of it (the next `m`): this
+    /// client is still joined and may talk.
+    pub async fn chat_echoed(&mut self, text: &str) {
+        self.send(&chat(text)).await;
+        assert_eq!(
+            self.expect("m").await.field(2).and_then(Field::as_str),
+            Some(text)
+        );
+    }
+
     /// No line arrives within `wait`.
     pub async fn expect_silence(&mut self, wait: Duration) {
         if let Some(l) = self.next_within(wait).await {
