@@ -121,6 +121,10 @@ impl Rec {
     fn texts(&self, k: &str) -> Vec<String> {
         self.items.borrow().iter().map(|v| text(v, k)).collect()
     }
+    /// Whether an event with this `content` has come, or comes within 3 s.
+    async fn heard(&self, content: &str) -> bool {
+        wait_for(3000, || self.texts("content").iter().any(|c| c == content)).await
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,14 +524,7 @@ async fn a_handler_can_reply_from_inside_on_message() {
     connect(&a).await.unwrap();
     connect(&b).await.unwrap();
     b.send("ping".into(), JsValue::UNDEFINED).unwrap();
-    assert!(
-        wait_for(3000, || b_msgs
-            .texts("content")
-            .contains(&"pong".to_owned()))
-        .await,
-        "{:?}",
-        b_msgs.texts("content")
-    );
+    assert!(b_msgs.heard("pong").await, "{:?}", b_msgs.texts("content"));
     a.close();
     b.close();
 }
@@ -564,12 +561,7 @@ async fn on_command_parses_args_replies_and_honours_the_cooldown() {
     connect(&a).await.unwrap();
     connect(&b).await.unwrap();
     b.send("!ping 1 2".into(), JsValue::UNDEFINED).unwrap();
-    assert!(
-        wait_for(3000, || b_msgs
-            .texts("content")
-            .contains(&"pong 1,2".to_owned()))
-        .await
-    );
+    assert!(b_msgs.heard("pong 1,2").await);
     b.send("!ping 3".into(), JsValue::UNDEFINED).unwrap();
     sleep(500).await;
     assert_eq!(
@@ -626,12 +618,7 @@ async fn whispered_commands_are_answered_by_whisper() {
     };
     assert!(wait_for(3000, || from_bot(&b_whispers) == ["private me"]).await);
     b.send("!help us".into(), JsValue::UNDEFINED).unwrap();
-    assert!(
-        wait_for(3000, || b_msgs
-            .texts("content")
-            .contains(&"public us".to_owned()))
-        .await
-    );
+    assert!(b_msgs.heard("public us").await);
     sleep(300).await;
     assert_eq!(
         *seen.borrow(),
@@ -723,13 +710,7 @@ async fn payload_fields_and_units_follow_the_readme() {
     let c = guest("t-fields", "carol");
     let c_msgs = Rec::on(&c, "message");
     connect(&c).await.unwrap();
-    assert!(
-        wait_for(3000, || c_msgs
-            .texts("content")
-            .contains(&"hello".to_owned()))
-        .await,
-        "the chat log after the join"
-    );
+    assert!(c_msgs.heard("hello").await, "the chat log after the join");
     let old = c_msgs
         .all()
         .into_iter()
