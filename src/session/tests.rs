@@ -155,6 +155,17 @@ impl H {
     fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
     }
+    /// The error the waiting connect() failed with (`Event::JoinFailed`), from the events so
+    /// far (taken); panics if there is none.
+    fn join_failure(&mut self) -> ErrorInfo {
+        self.take_events()
+            .into_iter()
+            .find_map(|e| match e {
+                Event::JoinFailed(info) => Some(info),
+                _ => None,
+            })
+            .expect("join failed")
+    }
     fn chat_lines(&self) -> Vec<String> {
         self.sent
             .iter()
@@ -442,11 +453,7 @@ fn a_socket_that_cannot_be_created_fails_with_its_own_message() {
     h.drain();
     h.s.on_close(h.now, 1006, "");
     h.drain();
-    let info = h.take_events().into_iter().find_map(|e| match e {
-        Event::JoinFailed(info) => Some(info),
-        _ => None,
-    });
-    assert_eq!(info.expect("join failed").kind(), "handshake");
+    assert_eq!(h.join_failure().kind(), "handshake");
 
     // After a join: a drop like any other, retried by the reconnect policy.
     let mut h = H::guest();
@@ -525,11 +532,7 @@ fn first_connect_failures_reject_without_retry() {
     h.drain();
     h.s.on_close(h.now, 1006, "");
     h.drain();
-    let failed = h.take_events().into_iter().find_map(|e| match e {
-        Event::JoinFailed(info) => Some(info),
-        _ => None,
-    });
-    let info = failed.expect("join failed");
+    let info = h.join_failure();
     assert_eq!(info.kind(), "handshake");
     assert!(info.message.contains("wss://"));
     assert_eq!(h.s.state(), State::Closed);
@@ -541,14 +544,7 @@ fn first_connect_failures_reject_without_retry() {
     h.s.on_open(h.now);
     h.drain();
     h.server(&[Incoming::Error(ErrorCode::from_code(202))]);
-    let info = h
-        .take_events()
-        .into_iter()
-        .find_map(|e| match e {
-            Event::JoinFailed(info) => Some(info),
-            _ => None,
-        })
-        .unwrap();
+    let info = h.join_failure();
     assert_eq!(info.code, Some(202));
     assert_eq!(h.closes, 1);
     assert_eq!(h.s.state(), State::Closed);
