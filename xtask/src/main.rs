@@ -160,6 +160,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[String]) -> Result<ExitCode, String> {
+    #[cfg(target_os = "linux")]
+    if let Some(rest) = args.strip_prefix(&[procs::GUARD_COMMAND.to_string()]) {
+        return Ok(procs::guard(rest));
+    }
+    procs::use_guard();
     let Some((cmd, rest)) = args.split_first() else {
         let _ = io::stdout().write_all(USAGE.as_bytes());
         return Ok(ExitCode::SUCCESS);

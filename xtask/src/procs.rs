@@ -10,23 +10,27 @@
 //! so is one that is no longer a descendant (it daemonised: its parent exited) but still holds
 //! the command's output open ([`tree`]).
 //!
+//! On Linux, `cargo xtask` starts such a command through a guard, a second xtask process
+//! (`xtask __guard XTASK-PID PROGRAM ARGS…`, [`guard`]) that leads the group, starts the command
+//! and waits for it. It is there for the one case xtask cannot handle itself: xtask killed by a
+//! SIGKILL to its own process group (some CI runners on cancel, `timeout -k`), which does not
+//! reach a command in a group of its own. The guard sees xtask go (its parent changes) and stops
+//! the command's tree as xtask would have ([`stop_tree`]), so cargo's test binaries, the
+//! browsers and their drivers do not run on. A SIGTERM, SIGINT or SIGHUP to xtask is handled by
+//! xtask itself: it stops the suite's tree first ([`signals`]).
+//!
 //! What is not covered: a process that left the group *and* the tree *and* closed its copy of
-//! the output (a well-behaved daemon) is not found, and keeps running. And a SIGKILL to xtask's
-//! own process group (some CI runners on cancel, `timeout -k`) does not reach a command in a
-//! group of its own; on Linux the command itself is then killed by the kernel
-//! (`PR_SET_PDEATHSIG`, [`own_group`]), but not what it started: cargo dies by SIGKILL without
-//! passing anything on, and its test binaries, browsers and drivers run on until they end by
-//! themselves — most soon after, since the next line they write meets a pipe nobody reads
-//! (EPIPE), but a hung test that prints nothing runs until the wasm runner's own timeout (300 s)
-//! or for good. A SIGTERM, SIGINT or SIGHUP to the group is fine: xtask stops the suite's tree
-//! first ([`signals`]).
+//! the output (a well-behaved daemon) is not found, and keeps running; and a SIGKILL to the
+//! guard's own group (the suite's) leaves what the command started to xtask, which stops it
+//! only if the command's output is still held open.
 
 use std::fs;
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -39,6 +43,24 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// Set by [`signals`]' handler: xtask was asked to stop.
 static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The executable [`own_group`] starts a guard with (xtask itself), once [`use_guard`] has run.
+/// Without it (procs' unit tests, whose executable is the test harness) a limited command is
+/// started directly.
+static GUARD_EXE: OnceLock<PathBuf> = OnceLock::new();
+
+/// The hidden xtask command that runs a guard ([`guard`]).
+pub const GUARD_COMMAND: &str = "__guard";
+
+/// Has [`own_group`] start limited commands through a guard ([`guard`]): xtask itself, run as
+/// [`GUARD_COMMAND`]. Only on Linux, where the guard can see its parent go and find the tree.
+pub fn use_guard() {
+    if cfg!(target_os = "linux") {
+        if let Ok(exe) = std::env::current_exe() {
+            let _ = GUARD_EXE.set(exe);
+        }
+    }
+}
 
 /// How a streamed command ended.
 #[derive(Debug)]
@@ -187,14 +209,20 @@ fn run(
     Ok((ended, lines))
 }
 
-/// Runs `cmd` in a process group of its own, and on Linux has the kernel SIGKILL it when the
-/// thread that started it ends: when xtask dies, also by a SIGKILL to xtask's own group that
-/// no longer reaches the command's group (`PR_SET_PDEATHSIG`; [`run`] waits for its command,
-/// so its thread outlives the command otherwise). Only the command itself gets that signal —
-/// the setting is not inherited by what it starts (see the module's notes).
+/// Runs `cmd` in a process group of its own. With a guard ([`use_guard`]) the group's leader
+/// is the guard, which starts `cmd` and stops its tree if xtask dies ([`guard`]). Without one,
+/// on Linux, the kernel SIGKILLs the command when the thread that started it ends: when xtask
+/// dies, also by a SIGKILL to xtask's own group that no longer reaches the command's group
+/// (`PR_SET_PDEATHSIG`; [`run`] waits for its command, so its thread outlives the command
+/// otherwise), but only the command itself, not what it started.
 #[cfg(unix)]
 fn own_group(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
+    if let Some(exe) = GUARD_EXE.get() {
+        *cmd = guarded(cmd, exe);
+        cmd.process_group(0);
+        return;
+    }
     cmd.process_group(0);
     #[cfg(target_os = "linux")]
     {
@@ -227,6 +255,96 @@ fn own_group(cmd: &mut Command) {
             cmd.pre_exec(hook);
         }
     }
+}
+
+/// `exe __guard XTASK-PID PROGRAM ARGS…` with `cmd`'s environment changes and directory: the
+/// guard's child inherits them, and finds PROGRAM on the same PATH.
+#[cfg(unix)]
+fn guarded(cmd: &Command, exe: &std::path::Path) -> Command {
+    let mut guard = Command::new(exe);
+    guard
+        .arg(GUARD_COMMAND)
+        .arg(std::process::id().to_string())
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => guard.env(key, value),
+            None => guard.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        guard.current_dir(dir);
+    }
+    guard
+}
+
+/// The guard: `xtask __guard XTASK-PID PROGRAM ARGS…` starts PROGRAM (stdin, stdout, stderr,
+/// environment and group inherited) and exits as it exits. If its parent is no longer
+/// XTASK-PID first (xtask died), it stops PROGRAM's tree ([`stop_tree`], with the processes
+/// holding the guard's own output pipes, which are the suite's) and then SIGKILLs its own group,
+/// itself included, for anything left in it.
+#[cfg(target_os = "linux")]
+pub fn guard(args: &[String]) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    extern "C" {
+        fn getppid() -> i32;
+    }
+    let (Some(Ok(xtask)), Some(program)) = (args.first().map(|a| a.parse::<i32>()), args.get(1))
+    else {
+        let _ = writeln!(
+            io::stderr(),
+            "usage: xtask {GUARD_COMMAND} XTASK-PID PROGRAM ARGS…"
+        );
+        return ExitCode::from(2);
+    };
+    // SAFETY: getppid(2) takes nothing and cannot fail.
+    let xtask_gone = || unsafe { getppid() } != xtask;
+    if xtask_gone() {
+        return ExitCode::FAILURE;
+    }
+    let mut child = match Command::new(program).args(&args[2..]).spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "cannot start `{program}`: {e}");
+            return ExitCode::from(127);
+        }
+    };
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return exit_as(status),
+            Ok(None) => {}
+            Err(_) => return ExitCode::FAILURE,
+        }
+        if xtask_gone() {
+            let pipes: Vec<String> = ["/proc/self/fd/1", "/proc/self/fd/2"]
+                .into_iter()
+                .filter_map(|fd| fs::read_link(fd).ok()?.into_os_string().into_string().ok())
+                .filter(|link| link.starts_with("pipe:["))
+                .collect();
+            stop_tree(&mut child, &pipes);
+            signals::send(0, signals::SIGKILL);
+            return ExitCode::FAILURE;
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// The guard's exit for its command's `status`: the same code, or the same signal (raised on
+/// itself with its default action; 128 + the signal if that does not end it).
+#[cfg(target_os = "linux")]
+fn exit_as(status: ExitStatus) -> std::process::ExitCode {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::ExitCode;
+    if let Some(code) = status.code() {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    let sig = status.signal().unwrap_or(signals::SIGKILL);
+    signals::set_handler(sig, signals::SIG_DFL);
+    if let Ok(me) = i32::try_from(std::process::id()) {
+        signals::send(me, sig);
+    }
+    ExitCode::from(u8::try_from(128 + sig).unwrap_or(1))
 }
 
 #[cfg(not(unix))]
@@ -444,7 +562,6 @@ pub mod signals {
 
     /// signal(2)'s "ignore" and "default" handlers.
     const SIG_IGN: usize = 1;
-    #[cfg(test)]
     pub const SIG_DFL: usize = 0;
 
     extern "C" {
@@ -474,9 +591,9 @@ pub mod signals {
 
     /// Sets `sig`'s handler (a function's address, [`SIG_IGN`] or [`SIG_DFL`]); returns the one
     /// it had.
-    #[cfg(test)]
     pub fn set_handler(sig: i32, handler: usize) -> usize {
-        // SAFETY: the tests set only SIG_IGN, SIG_DFL, or a handler this returned before.
+        // SAFETY: the tests and the guard set only SIG_IGN, SIG_DFL, or a handler this
+        // returned before.
         unsafe { signal(sig, handler) }
     }
 

@@ -1,7 +1,24 @@
 //! How `cargo xtask ci` ends when something cuts it short: a closed stdout, the run's time
-//! limit. Either way it goes on to its summary and exits by its result.
+//! limit (either way it goes on to its summary and exits by its result), a SIGKILL (what its
+//! suites started is stopped all the same).
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `CARGO_HOME` whose `bin/cargo` (first on PATH, which xtask puts in front) is `script`, so a
+/// suite's outcome does not depend on how fast anything builds.
+fn fake_cargo(name: &str, script: &str) -> PathBuf {
+    let home = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+    let bin = home.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let cargo = bin.join("cargo");
+    std::fs::write(&cargo, script).unwrap();
+    let mut perms = std::fs::metadata(&cargo).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&cargo, perms).unwrap();
+    home
+}
 
 /// With its stdout closed, as in `cargo xtask ci | head` once `head` has exited, xtask drops its
 /// lines instead of panicking at the next one (which took the running suite with it).
@@ -29,18 +46,10 @@ fn a_closed_stdout_does_not_end_the_run() {
 
 /// `--run-timeout` ends the run with its summary: the suite running when the time is up is
 /// stopped with a note naming the run's limit, and the suites after it count without running.
-/// The suites' `cargo` is a script that sleeps (first on PATH through `CARGO_HOME`, which xtask
-/// puts in front), so the outcome does not depend on how fast anything builds.
+/// The suites' `cargo` is a script that sleeps ([`fake_cargo`]).
 #[test]
 fn the_run_limit_ends_the_run_with_its_summary() {
-    let home = std::env::temp_dir().join(format!("xtask-run-limit-{}", std::process::id()));
-    let bin = home.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let cargo = bin.join("cargo");
-    std::fs::write(&cargo, "#!/bin/sh\nexec sleep 60\n").unwrap();
-    let mut perms = std::fs::metadata(&cargo).unwrap().permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&cargo, perms).unwrap();
+    let home = fake_cargo("run-limit", "#!/bin/sh\nexec sleep 60\n");
 
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args([
@@ -70,4 +79,70 @@ fn the_run_limit_ends_the_run_with_its_summary() {
         stdout.contains("note: not run: the run's time limit of 2 s had passed"),
         "{stdout}"
     );
+}
+
+/// Whether `pid` is a live process (a zombie has ended: only its parent's wait is missing).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| Some(stat.rsplit_once(')')?.1.split_whitespace().next()? != "Z"))
+        .unwrap_or(false)
+}
+
+/// The text of `file` once it holds a line, waiting up to `limit`.
+fn wait_for_line(file: &Path, limit: Duration) -> Option<String> {
+    let until = Instant::now() + limit;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            if text.ends_with('\n') {
+                return Some(text.trim().to_string());
+            }
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A SIGKILL to xtask's whole process group (a CI runner's cancel, `timeout -k`) reaches neither
+/// a suite, which runs in a group of its own, nor what the suite started; the suite's guard sees
+/// xtask go and stops the suite's tree. Here the suite's `cargo` starts a `sleep` in the
+/// background and waits for it, as cargo waits for a test binary.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_killed_run_leaves_nothing_of_its_suite_running() {
+    let home = fake_cargo(
+        "killed",
+        "#!/bin/sh\nsleep 120 &\necho $! > \"$CARGO_HOME/sleep.pid\"\nwait\n",
+    );
+    let pid_file = home.join("sleep.pid");
+    let mut xtask = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    xtask
+        .args(["ci", "--no-install", "--only", "fmt"])
+        .env("CARGO_HOME", &home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    std::os::unix::process::CommandExt::process_group(&mut xtask, 0);
+    let mut xtask = xtask.spawn().expect("xtask starts");
+    let sleep = wait_for_line(&pid_file, Duration::from_secs(60));
+    let group = format!("-{}", xtask.id());
+    let killed = Command::new("kill").args(["-KILL", "--", &group]).status();
+    let _ = xtask.wait();
+    let sleep = sleep.expect("the suite's command did not start");
+    assert!(
+        killed.is_ok_and(|s| s.success()),
+        "kill -KILL {group} failed"
+    );
+    let until = Instant::now() + Duration::from_secs(15);
+    while alive(&sleep) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let survived = alive(&sleep);
+    if survived {
+        let _ = Command::new("kill").args(["-KILL", &sleep]).status();
+    }
+    let _ = std::fs::remove_dir_all(&home);
+    assert!(!survived, "the suite's `sleep` ({sleep}) outlived xtask");
 }
