@@ -115,12 +115,13 @@ fn run(
     echo: fn(&str, bool) -> io::Result<()>,
 ) -> Result<(Ended, Vec<String>), String> {
     let start = Instant::now();
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    // First: with a guard, `own_group` makes a new command, which the stdio settings are for.
     if limit.is_some() {
         own_group(cmd);
     }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot start `{}`: {e}", crate::show(cmd)))?;
@@ -258,7 +259,8 @@ fn own_group(cmd: &mut Command) {
 }
 
 /// `exe __guard XTASK-PID PROGRAM ARGS…` with `cmd`'s environment changes and directory: the
-/// guard's child inherits them, and finds PROGRAM on the same PATH.
+/// guard's child inherits them, and finds PROGRAM on the same PATH. Nothing else of `cmd` is
+/// carried over (stdio: [`run`] sets it on the guard).
 #[cfg(unix)]
 fn guarded(cmd: &Command, exe: &std::path::Path) -> Command {
     let mut guard = Command::new(exe);

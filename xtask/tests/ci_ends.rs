@@ -81,6 +81,26 @@ fn the_run_limit_ends_the_run_with_its_summary() {
     );
 }
 
+/// A suite's output reaches xtask, which counts its tests from it: the suite's command runs
+/// under a guard (on Linux), whose output must be the pipe xtask reads, not xtask's own.
+#[test]
+fn a_suite_is_counted_from_its_output() {
+    let home = fake_cargo(
+        "counted",
+        "#!/bin/sh\necho 'test result: ok. 3 passed; 0 failed; 0 ignored'\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["ci", "--no-install", "--only", "native-tests"])
+        .env("CARGO_HOME", &home)
+        .stdin(Stdio::null())
+        .output()
+        .expect("xtask runs");
+    let _ = std::fs::remove_dir_all(&home);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\ntotal: 3 passed, 0 failed"), "{stdout}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+}
+
 /// Whether `pid` is a live process (a zombie has ended: only its parent's wait is missing).
 fn alive(pid: &str) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
