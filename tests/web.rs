@@ -856,6 +856,50 @@ async fn drop_reconnects_rejoins_and_delivers_queued_lines_once_in_order() {
     a.close();
 }
 
+/// A `chatList` after the join (index.d.ts: "delivered as 'message' events with `history`"):
+/// its replay of a line this connection saw live, in the newest second, is `history: true` and
+/// does not run the line's command again.
+#[wasm_bindgen_test]
+async fn a_chat_list_after_the_join_is_history_and_runs_no_command_again() {
+    let a = guest("t-chatlist", "listbot");
+    let b = guest("t-chatlist", "asker");
+    let calls = Rc::new(RefCell::new(0));
+    let sink = calls.clone();
+    let handler = Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| *sink.borrow_mut() += 1);
+    a.on_command(
+        "ping".into(),
+        handler.as_ref().unchecked_ref::<Function>().clone(),
+        JsValue::UNDEFINED,
+    )
+    .unwrap();
+    let msgs = Rec::on(&a, "message");
+    connect(&a).await.unwrap();
+    connect(&b).await.unwrap();
+    b.send("!ping".into(), JsValue::UNDEFINED).unwrap();
+    assert!(
+        wait_for(3000, || *calls.borrow() == 1).await,
+        "the live !ping ran"
+    );
+    a.command("chatList".into(), vec![JsValue::from(5)])
+        .unwrap();
+    let pings = || {
+        msgs.all()
+            .iter()
+            .filter(|m| text(m, "content") == "!ping")
+            .map(|m| prop(m, "history").as_bool())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        wait_for(3000, || pings().len() >= 2).await,
+        "the replay of !ping"
+    );
+    sleep(300).await;
+    assert_eq!(pings(), [Some(false), Some(true)]);
+    assert_eq!(*calls.borrow(), 1, "the replay ran the command again");
+    a.close();
+    b.close();
+}
+
 #[wasm_bindgen_test]
 async fn the_bucket_keeps_a_fast_sender_below_the_flood_limit() {
     let a = guest("t-flood", "fast");

@@ -570,6 +570,135 @@ pub const HANDSHAKE_HINT: &str = "The WebSocket handshake failed: the server is 
 /// had no time of its own), the connection it came on, sender key, text.
 type FiredLine = (i64, bool, u32, Box<[u8]>, Box<[u8]>);
 
+/// The chat lines seen live on this connection, as far as needed to tell a `chatList` replay of
+/// them from new lines. Server times are whole seconds and the server stamps lines in the order
+/// it relays them, so a line older than the newest live one is a replay. Only the newest
+/// second's lines are ambiguous by time: those are remembered (a [`ChatPrint`] each) and, while
+/// a `chatList` may be on its way, a line of that second that matches one of them is its replay.
+#[derive(Debug, Default)]
+struct SeenChat {
+    /// Server second of the newest live line on this connection (the join's at first).
+    newest: i64,
+    /// The live lines of that second (at most 64), each with whether a replay has matched it.
+    recent: Vec<(ChatPrint, bool)>,
+    /// Replayed lines that `chatList`s sent on this connection asked for and have not come
+    /// yet (each line judged a replay counts as one of them). 0 once a newer second began: a
+    /// replay that comes later is older than that second, and so told apart by its time.
+    expected: u32,
+    /// Lines that `chatList`s queued while away ask for: they are sent right after the next
+    /// join.
+    queued: u32,
+}
+
+/// A chat line's sender key and text, as far as they tell lines of one second apart: lengths,
+/// first and last eight bytes. Made without a loop over the text, as every live line with a
+/// time makes one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct ChatPrint {
+    lens: (usize, usize),
+    key: (u64, u64),
+    text: (u64, u64),
+}
+
+impl ChatPrint {
+    fn of(key: &[u8], text: &[u8]) -> ChatPrint {
+        fn ends(b: &[u8]) -> (u64, u64) {
+            let word = |part: &[u8]| {
+                let mut w = [0u8; 8];
+                w[..part.len()].copy_from_slice(part);
+                u64::from_le_bytes(w)
+            };
+            let n = b.len().min(8);
+            (word(&b[..n]), word(&b[b.len() - n..]))
+        }
+        ChatPrint {
+            lens: (key.len(), text.len()),
+            key: ends(key),
+            text: ends(text),
+        }
+    }
+}
+
+impl SeenChat {
+    /// A new connection: nothing asked for on the old one is answered on it.
+    fn opened(&mut self) {
+        self.expected = 0;
+    }
+
+    /// After a join whose server second is `joined`.
+    fn joined(&mut self, joined: i64) {
+        self.newest = joined;
+        self.recent.clear();
+        self.expected = self
+            .expected
+            .saturating_add(std::mem::take(&mut self.queued));
+    }
+
+    /// Whether the chat line stamped `t` (not before the join) is the replay of a line seen
+    /// live; if not, it is noted as seen. While a `chatList` answer may be on its way, a line
+    /// that repeats one of the newest second's (same sender, same text) is taken for its
+    /// replay: on the wire the two look the same.
+    fn is_replay(&mut self, t: i64, key: &[u8], text: &[u8]) -> bool {
+        if t < self.newest {
+            return true;
+        }
+        let print = ChatPrint::of(key, text);
+        if t == self.newest {
+            if self.expected > 0 {
+                if let Some(seen) = self
+                    .recent
+                    .iter_mut()
+                    .find(|(p, used)| !used && *p == print)
+                {
+                    seen.1 = true;
+                    return true;
+                }
+            }
+        } else {
+            self.newest = t;
+            self.recent.clear();
+            self.expected = 0;
+        }
+        if self.recent.len() < 64 {
+            self.recent.push((print, false));
+        }
+        false
+    }
+
+    /// A `chatList` asking for `count` lines was sent (`joined`: on this connection, now or
+    /// once the rate limit lets it) or queued for the next join.
+    fn requested(&mut self, count: u32, joined: bool) {
+        let to = if joined {
+            &mut self.expected
+        } else {
+            &mut self.queued
+        };
+        *to = to.saturating_add(count);
+    }
+
+    /// A line was judged a replay: one fewer to come.
+    fn replayed(&mut self) {
+        self.expected = self.expected.saturating_sub(1);
+    }
+}
+
+/// How many lines `msg` asks the server to replay, if it is a `chatList` (typed, or by name
+/// through [`Command::Other`], as the browser layer's `command()` sends it; the server's
+/// default is 15).
+fn chat_log_request(msg: &Outgoing) -> Option<u32> {
+    match msg {
+        Outgoing::Command(Command::ChatList(n)) => Some(*n),
+        Outgoing::Command(Command::Other { name, args }) if name == "chatList" => {
+            Some(match args.first() {
+                Some(Field::Num(n)) => u32::try_from(*n).unwrap_or(0),
+                Some(Field::Float(f)) if *f >= 0.0 => *f as u32,
+                _ => 15,
+            })
+        }
+        _ => None,
+    }
+}
+
 /// The sans-IO session. See the module documentation.
 #[derive(Debug)]
 pub struct Session {
@@ -614,6 +743,8 @@ pub struct Session {
     /// Chat lines (time, sender key, text) that ran a command in the latest second one did:
     /// a replay of one of them in the next join's own second is history.
     fired: Vec<FiredLine>,
+    /// The chat lines seen live on this connection, for telling `chatList` replays from them.
+    seen: SeenChat,
     /// Counts socket openings ([`FiredLine`] tells this connection's lines from older ones).
     connection: u32,
     /// A fatal code came while joined: when the server closes the socket, do not re-join.
@@ -684,6 +815,7 @@ impl Session {
             list_acc: Vec::new(),
             joined_server_s: None,
             fired: Vec::new(),
+            seen: SeenChat::default(),
             connection: 0,
             no_rejoin: false,
             commands: CommandRouter::default(),
@@ -845,6 +977,7 @@ impl Session {
         self.users.clear();
         self.list_acc.clear();
         self.joined_server_s = None;
+        self.seen.opened();
         self.connection = self.connection.wrapping_add(1);
         self.no_rejoin = false;
         match self.join_bytes(now_ms) {
@@ -997,6 +1130,11 @@ impl Session {
     pub fn send(&mut self, now_ms: u64, msg: &Outgoing) -> Result<(), ErrorInfo> {
         if let Outgoing::Chat { style, text } = msg {
             return self.send_chat(now_ms, style, text);
+        }
+        if let Some(count) = chat_log_request(msg) {
+            if self.state != State::Closed {
+                self.seen.requested(count, self.state == State::Joined);
+            }
         }
         self.check_open()?;
         let bytes = encode(&msg.to_line()).map_err(|e| ErrorInfo::sdk("message", e.to_string()))?;
@@ -1254,6 +1392,7 @@ impl Session {
                 self.clock_offset_ms = info.server_time as f64 * 1000.0 - now.ms() as f64;
                 if self.state == State::Joining {
                     self.joined_server_s = Some(info.server_time);
+                    self.seen.joined(info.server_time);
                 }
                 self.room = Some(info);
             }
@@ -1602,17 +1741,27 @@ impl Session {
         let time_ms = self.time_ms(now, time);
         // Times are whole seconds. A line stamped with the join's own second is live, unless
         // it is one that already ran a command before a quick reconnect (the first retry comes
-        // within a second): then it is a replay, and must not run the command again.
+        // within a second): then it is a replay, and must not run the command again. Later,
+        // a `chatList` replays lines this connection has seen live ([`SeenChat`]).
         let history = match time.zip(self.joined_server_s) {
             Some((t, joined)) if t < joined => true,
-            Some((t, joined)) if t == joined => self.fired.iter().any(|(ft, est, conn, k, x)| {
-                *conn != self.connection
-                    && (*ft == t || (*est && ft.abs_diff(t) <= 1))
-                    && **k == *key
-                    && **x == *text
-            }),
+            Some((t, joined))
+                if t == joined
+                    && self.fired.iter().any(|(ft, est, conn, k, x)| {
+                        *conn != self.connection
+                            && (*ft == t || (*est && ft.abs_diff(t) <= 1))
+                            && **k == *key
+                            && **x == *text
+                    }) =>
+            {
+                true
+            }
+            Some((t, _)) => self.seen.is_replay(t, key, text),
             _ => false,
         };
+        if history {
+            self.seen.replayed();
+        }
         // `text` is valid UTF-8 (both callers checked); it is made a `&str` again only when
         // there are commands to match.
         let trigger = if is_self || history || self.commands.is_empty() {
@@ -1756,7 +1905,9 @@ impl Session {
             return;
         }
         if self.joined_server_s.is_none() {
-            self.joined_server_s = Some((self.server_now_ms(now_ms) / 1000.0) as i64);
+            let joined = (self.server_now_ms(now_ms) / 1000.0) as i64;
+            self.joined_server_s = Some(joined);
+            self.seen.joined(joined);
         }
         self.users.set_me(&key);
         self.ever_joined = true;
@@ -1777,7 +1928,11 @@ impl Session {
                 Command::ChatList(15),
                 Command::NoticeList,
             ] {
-                self.push_line(&Outgoing::Command(cmd).to_line());
+                let msg = Outgoing::Command(cmd);
+                if let Some(count) = chat_log_request(&msg) {
+                    self.seen.requested(count, true);
+                }
+                self.push_line(&msg.to_line());
             }
         }
         let my = self.user_or_key(&key);

@@ -871,13 +871,91 @@ fn chat_log_replay_is_history_and_never_triggers_commands() {
         "a replay ran again"
     );
 
-    // Without a reconnect, the same command twice in the join's second runs twice.
+    // Once the join's `chatList 15` has its lines (the replay above and 14 older ones), the
+    // same command twice in the join's second runs twice.
+    let old: Vec<Incoming> = (0..14)
+        .map(|i| chat_from(&format!("old {i}"), Some(1_699_999_000), BOB))
+        .collect();
+    h.server(&old);
+    h.take_events();
     h.server(&[line("!ping newest"), line("!ping newest")]);
     assert_eq!(
         command_args(&h.take_events()).len(),
         2,
         "a live repeat was taken for a replay"
     );
+}
+
+#[test]
+fn a_chat_list_after_the_join_replays_lines_seen_live_as_history() {
+    let mut h = H::guest();
+    h.s.commands_mut()
+        .register("ping", CommandOptions::default())
+        .unwrap();
+    h.join(); // i1 server time 1_700_000_005; the join's `chatList 15` is sent
+    h.server(&[Incoming::User(rec(BOB, "bob", 0))]);
+    let at = |text: &str, t: i64| chat_from(text, Some(1_700_000_005 + t), BOB);
+    h.server(&[at("!ping a", 10), at("hello", 10), at("!ping b", 12)]);
+    assert_eq!(command_args(&h.take_events()).len(), 2);
+
+    // The bot asks for the last 4 lines as the browser layer's `command('chatList', 4)` does;
+    // a line of the newest second comes before the answer.
+    let ask = Outgoing::Command(Command::Other {
+        name: "chatList".into(),
+        args: vec![Field::Num(4)],
+    });
+    h.s.send(h.now, &ask).unwrap();
+    h.server(&[at("!ping c", 12)]);
+    h.server(&[
+        at("hello", 10),
+        at("!ping b", 12),
+        at("!ping c", 12),
+        at("hi", 12),
+    ]);
+    let ev = h.take_events();
+    assert_eq!(
+        message_flags(&ev),
+        [
+            ("!ping c".to_owned(), false),
+            ("hello".to_owned(), true),
+            ("!ping b".to_owned(), true),
+            ("!ping c".to_owned(), true),
+            // Not seen live before: a new line, although it came with the answer.
+            ("hi".to_owned(), false),
+        ]
+    );
+    assert_eq!(
+        command_args(&ev),
+        [vec!["c".to_owned()]],
+        "a replay ran again"
+    );
+
+    // The answer is complete: the same command again in that second is a new line.
+    h.server(&[at("!ping c", 12)]);
+    let ev = h.take_events();
+    assert_eq!(message_flags(&ev), [("!ping c".to_owned(), false)]);
+    assert_eq!(
+        command_args(&ev).len(),
+        1,
+        "a live repeat was taken for a replay"
+    );
+
+    // A typed `chatList` answered after a newer second began: its lines are older than the
+    // newest live line, so history by their time alone.
+    h.s.send(h.now, &Outgoing::Command(Command::ChatList(2)))
+        .unwrap();
+    h.server(&[at("!ping d", 13)]);
+    h.server(&[at("!ping c", 12), at("!ping c", 12)]);
+    let ev = h.take_events();
+    assert_eq!(
+        message_flags(&ev),
+        [
+            ("!ping d".to_owned(), false),
+            ("!ping c".to_owned(), true),
+            ("!ping c".to_owned(), true),
+        ]
+    );
+    assert_eq!(command_args(&ev), [vec!["d".to_owned()]]);
 }
 
 #[test]
