@@ -175,7 +175,7 @@ export type SystemType =
   | 'toplayer' | 'call_admin' | 'unknown_system_code';
 
 /** SDK-side error codes (server errors use the ERR number instead, PROTOCOL.md §3.4). */
-export type SdkErrorCode = 'handshake' | 'websocket' | 'decode' | 'message' | 'queue_full' | 'closed' | 'config';
+export type SdkErrorCode = 'handshake' | 'websocket' | 'decode' | 'message' | 'too_many_errors' | 'queue_full' | 'closed' | 'config';
 
 /** An error from the bot: `connect()` rejections and thrown send errors. */
 export interface UChatError extends Error {

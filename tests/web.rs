@@ -1008,6 +1008,33 @@ async fn connect_close_cycles_keep_wasm_memory_flat() {
     );
 }
 
+/// A server message of two million bad lines (`c` without its count) costs the bot a bounded
+/// amount of memory: 16 `'error'` events and one that counts the rest, not one event per line
+/// held until the message is handled (about 520 MiB for these 4 MB; 34 MB ended the module).
+/// The bot goes on working.
+#[wasm_bindgen_test]
+async fn a_message_of_bad_lines_costs_bounded_memory() {
+    let a = guest("t-bad-lines", "sturdy");
+    let errors = Rec::on(&a, "error");
+    let msgs = Rec::on(&a, "message");
+    connect(&a).await.unwrap();
+    let bad = b"c\n".repeat(2_000_000);
+    let before = wasm_memory_bytes();
+    a.bench_feed(array_buffer(&bad));
+    let grown = wasm_memory_bytes() - before;
+    assert!(
+        grown <= 16.0 * 1024.0 * 1024.0,
+        "wasm memory grew by {grown} bytes for a 4 MB message"
+    );
+    assert!(wait_for(3000, || errors.len() >= 17).await);
+    sleep(100).await;
+    assert_eq!(errors.len(), 17, "{:?}", errors.texts("message"));
+    assert_eq!(errors.texts("code")[16], "too_many_errors");
+    a.bench_feed(chat_frame(5, &["fine"]));
+    assert!(msgs.heard("fine").await, "the bot goes on");
+    a.close();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors a user can act on
 

@@ -188,7 +188,7 @@ pub struct ErrorInfo {
     /// The ERR number, or `None` for SDK-side errors (then [`ErrorInfo::kind`] says what).
     pub code: Option<i64>,
     /// Short machine name: the ERR name (`wrong_password`) or an SDK code (`handshake`,
-    /// `websocket`, `decode`, `message`, `queue_full`, `closed`, `config`).
+    /// `websocket`, `decode`, `message`, `too_many_errors`, `queue_full`, `closed`, `config`).
     pub name: String,
     /// What happened and what to do, in English.
     pub message: String,
@@ -570,6 +570,13 @@ pub const HANDSHAKE_HINT: &str = "The WebSocket handshake failed: the server is 
 /// had no time of its own), the connection it came on, sender key, text.
 type FiredLine = (i64, bool, u32, Box<[u8]>, Box<[u8]>);
 
+/// At most this many `'error'` events for the lines of one frame (one WebSocket message): the
+/// rest are counted and reported as one `too_many_errors` error after the frame. Without a cap
+/// a server could make the SDK hold an event with its message text (~260 bytes) for every
+/// 2-byte bad line of a message until the message is handled: a 34 MB message filled the
+/// 4 GiB of a wasm32 module's memory and ended every bot of the page (`unreachable`).
+pub const FRAME_ERRORS: u32 = 16;
+
 /// The chat lines seen live on this connection, as far as needed to tell a `chatList` replay of
 /// them from new lines. Server times are whole seconds and the server stamps lines in the order
 /// it relays them, so a line older than the newest live one is a replay. Only the newest
@@ -745,6 +752,8 @@ pub struct Session {
     fired: Vec<FiredLine>,
     /// The chat lines seen live on this connection, for telling `chatList` replays from them.
     seen: SeenChat,
+    /// Errors the lines of the frame being handled have caused ([`FRAME_ERRORS`]).
+    frame_errors: u32,
     /// Counts socket openings ([`FiredLine`] tells this connection's lines from older ones).
     connection: u32,
     /// A fatal code came while joined: when the server closes the socket, do not re-join.
@@ -816,6 +825,7 @@ impl Session {
             joined_server_s: None,
             fired: Vec::new(),
             seen: SeenChat::default(),
+            frame_errors: 0,
             connection: 0,
             no_rejoin: false,
             commands: CommandRouter::default(),
@@ -1017,6 +1027,7 @@ impl Session {
         let Some(mut decoder) = self.decoder.take() else {
             return; // unreachable: only this function takes the decoder, and it puts it back
         };
+        self.frame_errors = 0;
         decoder.feed_lines(bytes, |decoder, raw| {
             if !matches!(self.state, State::Joining | State::Joined) {
                 return;
@@ -1034,14 +1045,35 @@ impl Session {
             match decoded {
                 None => {}
                 Some(Ok(line)) => self.on_line(now, line),
-                Some(Err(e)) => self.emit(Event::Error(ErrorInfo::sdk(
-                    "decode",
-                    format!("could not decode a line from the server: {e}"),
-                ))),
+                Some(Err(e)) => self.line_error(|| {
+                    ErrorInfo::sdk(
+                        "decode",
+                        format!("could not decode a line from the server: {e}"),
+                    )
+                }),
             }
         });
         self.decoder = Some(decoder);
+        if let Some(more) = std::mem::take(&mut self.frame_errors).checked_sub(FRAME_ERRORS + 1) {
+            self.emit(Event::Error(ErrorInfo::sdk(
+                "too_many_errors",
+                format!(
+                    "{} more errors in one message from the server were not reported (at most \
+                     {FRAME_ERRORS} are, per message)",
+                    more + 1
+                ),
+            )));
+        }
         self.flush(now);
+    }
+
+    /// An `'error'` event caused by one line of the frame being handled, unless that frame has
+    /// had [`FRAME_ERRORS`] of them already (`info` is then not even made).
+    fn line_error(&mut self, info: impl FnOnce() -> ErrorInfo) {
+        self.frame_errors = self.frame_errors.saturating_add(1);
+        if self.frame_errors <= FRAME_ERRORS {
+            self.emit(Event::Error(info()));
+        }
     }
 
     /// The socket closed (or failed to open). `code`/`reason` as the browser reports them.
@@ -1380,10 +1412,9 @@ impl Session {
         let msg = match Incoming::from_line(line) {
             Ok(m) => m,
             Err(e) => {
-                self.emit(Event::Error(ErrorInfo::sdk(
-                    "message",
-                    format!("malformed line from the server: {e}"),
-                )));
+                self.line_error(|| {
+                    ErrorInfo::sdk("message", format!("malformed line from the server: {e}"))
+                });
                 return;
             }
         };
@@ -1891,10 +1922,12 @@ impl Session {
                 Some(st)
             }
             Err(e) => {
-                self.emit(Event::Error(ErrorInfo::sdk(
-                    "message",
-                    format!("malformed chat style from the server: {e}"),
-                )));
+                self.line_error(|| {
+                    ErrorInfo::sdk(
+                        "message",
+                        format!("malformed chat style from the server: {e}"),
+                    )
+                });
                 None
             }
         }
@@ -1956,7 +1989,7 @@ impl Session {
             // being re-joined. The bot does not close the socket itself: a code that the real
             // server also uses for a single refused action leaves it in the room.
             self.no_rejoin |= is_fatal(n);
-            self.emit(Event::Error(info));
+            self.line_error(|| info);
             return;
         }
         let token_login = matches!(self.config.login, Login::Token { .. });

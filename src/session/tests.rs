@@ -1175,6 +1175,53 @@ fn plain_chat_shortcut_matches_the_general_path() {
 /// Tape mode (the browser's path) must give exactly the events of the queue mode: the same
 /// lines through a queue-mode session, written to a tape afterwards, and through a tape-mode
 /// session (plain chat lines take the direct path there) give identical tapes.
+/// A message of many bad lines is reported with [`FRAME_ERRORS`] errors and one that counts the
+/// rest (an event per line would let a server fill the module's memory); the good line among
+/// them is delivered, and the next message starts a new count. In both modes.
+#[test]
+fn a_frame_of_bad_lines_reports_a_bounded_number_of_errors() {
+    for tape_mode in [false, true] {
+        let mut h = H::guest();
+        if tape_mode {
+            h.s.use_tape();
+        }
+        h.join();
+        h.server(&[Incoming::User(rec(BOB, "bob", 0))]);
+        let mut bytes = b"c\n".repeat(1000);
+        bytes.extend(frame(&[chat_from("still here", None, BOB)]));
+        h.s.on_frame(h.now, &bytes);
+        h.s.on_frame(h.now, b"c\n");
+        h.drain();
+        let events = if tape_mode {
+            assert!(h.events.is_empty(), "tape mode queues nothing");
+            h.s.take_batch().unwrap().others
+        } else {
+            h.take_events()
+        };
+        let errors: Vec<(String, String)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Error(info) => Some((info.name.clone(), info.message.clone())),
+                _ => None,
+            })
+            .collect();
+        let limit = FRAME_ERRORS as usize;
+        assert_eq!(errors.len(), limit + 2, "tape mode {tape_mode}: {errors:?}");
+        assert_eq!(errors[limit].0, "too_many_errors");
+        assert!(
+            errors[limit]
+                .1
+                .starts_with(&format!("{} more errors", 1000 - limit)),
+            "{}",
+            errors[limit].1
+        );
+        assert_eq!(errors[limit + 1], errors[0], "the next message counts anew");
+        if !tape_mode {
+            assert_eq!(message_flags(&events), [("still here".to_owned(), false)]);
+        }
+    }
+}
+
 #[test]
 fn tape_mode_gives_the_same_events_as_queue_mode() {
     use crate::codec::TYPE_BIN;

@@ -311,6 +311,10 @@ struct Inner {
     reply: RefCell<Option<ReplyFn>>,
 }
 
+/// The largest frame buffer a bot keeps between WebSocket messages (1 MiB, the decoder's
+/// default line limit).
+const FRAME_BUF_KEEP: usize = 1 << 20;
+
 impl Inner {
     /// One WebSocket message (`MessageEvent.data`: an `ArrayBuffer`, or a string for a text
     /// frame) into the session. The socket's `onmessage` and the bench hook `__feed` both come
@@ -339,7 +343,11 @@ impl Inner {
                 self.input_clock(now, |s, now| s.on_frame_at(now, text.as_bytes()));
             }
         }
-        *self.frame_buf.borrow_mut() = buf;
+        // Kept for the next frame unless an unusually large message grew it: that one's memory
+        // goes back to the allocator instead of staying held by this bot.
+        if buf.capacity() <= FRAME_BUF_KEEP {
+            *self.frame_buf.borrow_mut() = buf;
+        }
     }
 
     /// `send(content, style)` (and command handlers' `reply`): hub.js writes the text and the
