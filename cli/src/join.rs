@@ -30,7 +30,9 @@ pub struct TokenArgs {
     #[arg(long, value_name = "R")]
     pub room: String,
     /// Room token (secret). Default: the UCHAT_TOKEN environment variable.
-    #[arg(long, value_name = "T")]
+    // A token may start with '-': taken as the value, not as an unknown option that the error
+    // message would quote.
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub token: Option<String>,
     /// Unix time in seconds to sign with (default: now). The server checks it against its clock.
     #[arg(long, value_name = "UNIX", allow_negative_numbers = true)]

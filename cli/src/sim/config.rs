@@ -45,16 +45,15 @@ impl RoomSpec {
 
     /// Parses `name` or `name:key=value,…` (keys `token`, `password`, `capacity`, `title`,
     /// `notice`). A part without `=` continues the previous value after a comma, so
-    /// `title=Hello, world` works.
+    /// `title=Hello, world` works. Errors name the room and never quote the spec or a value
+    /// other than `capacity`'s: the spec may hold the room's token or password.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let (name, rest) = match spec.split_once(':') {
             Some((n, r)) => (n, Some(r)),
             None => (spec, None),
         };
         if name.is_empty() {
-            return Err(format!(
-                "room spec {spec:?}: the room name before ':' is empty"
-            ));
+            return Err("a room spec starts with ':': the room name before it is empty".into());
         }
         let mut room = RoomSpec::open(name);
         let Some(rest) = rest else { return Ok(room) };
@@ -70,7 +69,8 @@ impl RoomSpec {
                     None if part.is_empty() => {}
                     None => {
                         return Err(format!(
-                            "room spec {spec:?}: expected key=value after ':', got {part:?}"
+                            "room {name:?}: expected key=value after ':' (e.g. \
+                             {name}:token=SECRET,capacity=10); the text there has no '='"
                         ))
                     }
                 },
@@ -84,12 +84,12 @@ impl RoomSpec {
                 "notice" => room.notice = Some(v),
                 "capacity" => {
                     room.capacity = Some(v.trim().parse().map_err(|_| {
-                        format!("room spec {spec:?}: capacity {v:?} is not a whole number")
+                        format!("room {name:?}: capacity {v:?} is not a whole number")
                     })?)
                 }
                 other => {
                     return Err(format!(
-                        "room spec {spec:?}: unknown key {other:?} \
+                        "room {name:?}: unknown key {other:?} \
                          (known: token, password, capacity, title, notice)"
                     ))
                 }
@@ -429,7 +429,16 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 fn read_config(path: &Path) -> Result<FileConfig, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("--config {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("--config {}: {e}", path.display()))
+    // Not the error's own text: it quotes the line, which may hold a room's token.
+    toml::from_str(&text).map_err(|e| {
+        let at = e.span().map_or(String::new(), |span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!(" (line {line}, column {column})")
+        });
+        format!("--config {}{at}: {}", path.display(), e.message())
+    })
 }
 
 #[cfg(test)]
@@ -449,6 +458,51 @@ mod tests {
         assert!(RoomSpec::parse("a:colour=red").is_err());
         assert!(RoomSpec::parse("a:capacity=lots").is_err());
         assert!(RoomSpec::parse("a:junk").is_err());
+    }
+
+    /// A spec or config file with a mistake is reported without the room's token or
+    /// password (a security review found them quoted in every such error).
+    #[test]
+    fn errors_never_quote_a_secret() {
+        for spec in [
+            "vip:token=S3CRET,bogus=1",
+            "vip:S3CRET",
+            "vip:password=S3CRET,capacity=x",
+            "vip:token=S3CRET,=x",
+            ":token=S3CRET",
+        ] {
+            let err = RoomSpec::parse(spec).unwrap_err();
+            assert!(!err.contains("S3CRET"), "{spec}: {err}");
+        }
+        let err = RoomSpec::parse("vip:token=S3CRET,colour=red").unwrap_err();
+        assert!(
+            err.contains("\"vip\"") && err.contains("\"colour\""),
+            "{err}"
+        );
+        let dir = std::env::temp_dir().join(format!("uchat-sim-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, text) in [
+            "[[room]]\nname = \"vip\"\ntoken = S3CRET\n",
+            "rooms = [\"vip:token=S3CRET,colour=red\"]\n",
+            "[[room]]\nname = \"vip\"\ntoken = \"S3CRET\" junk\n",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let path = dir.join(format!("{i}.toml"));
+            std::fs::write(&path, text).unwrap();
+            let err = read_config(&path)
+                .and_then(|c| {
+                    c.rooms
+                        .iter()
+                        .map(|r| RoomSpec::parse(r))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(|_| ())
+                })
+                .unwrap_err();
+            assert!(!err.contains("S3CRET"), "{text}: {err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
