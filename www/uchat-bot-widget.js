@@ -50,8 +50,14 @@ function defaultUrl() {
 
 const rand3 = () => String(100 + Math.floor(Math.random() * 900));
 
-function hhmm(ms) {
+/** A server time (ms) as a Date: now if it has none or one no Date can hold (a server may send anything). */
+function dateOf(ms) {
   const d = new Date(ms || Date.now());
+  return Number.isNaN(d.getTime()) ? new Date() : d;
+}
+
+function hhmm(ms) {
+  const d = dateOf(ms);
   return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
 }
 
@@ -413,7 +419,7 @@ export class UChatBotWidget extends HTMLElement {
     if (m.history) li.classList.add('history');
     if (BOT_NICK.test(nick)) li.classList.add('bot');
     const time = el('time', '', hhmm(m.time));
-    if (m.time) time.dateTime = new Date(m.time).toISOString();
+    if (m.time) time.dateTime = dateOf(m.time).toISOString();
     const who = el('span', 'nick', nick);
     who.style.color = nickColor(nick);
     who.title = nick;

@@ -136,6 +136,18 @@ await run('site-widget', async (t) => {
     pageImg: document.querySelectorAll('img').length, xss: window.__xss };`);
   t.ok('no <img>/<b> element created and window.__xss undefined', injected.img === 0 && injected.b === 0 &&
     injected.pageImg === 0 && injected.xss === undefined, JSON.stringify(injected));
+  // A server may stamp a line with a time no Date can hold: the line is still shown.
+  const farOff = await p.evaluate(() => {
+    try {
+      document.querySelector('uchat-bot-widget')
+        .addMessage({ user: { nick: 'clock' }, content: 'a time out of range', time: 1e16, history: false });
+      return 'ok';
+    } catch (e) {
+      return String(e);
+    }
+  });
+  t.ok('a line with an out-of-range time is shown', farOff === 'ok' &&
+    await findLine((l) => l.nick === 'clock' && l.text === 'a time out of range'), farOff);
 
   // --- stop a bot ----------------------------------------------------------------------------
   await p.locator('uchat-bot-widget .chip', { hasText: echoNick }).locator('button').click();
