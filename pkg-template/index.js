@@ -207,14 +207,23 @@ export class UChatBot extends WasmUChatBot {
     return super.connect(this);
   }
 
+  // A listener or handler that is not a function would be kept, and fail only when called.
   on(event, fn) {
-    super.on(event, fn);
+    super.on(event, fun(fn, `on('${event}', fn): fn`));
     return this;
   }
 
   once(event, fn) {
-    super.once(event, fn);
+    super.once(event, fun(fn, `once('${event}', fn): fn`));
     return this;
+  }
+
+  onCommand(name, handler, options) {
+    return super.onCommand(name, fun(handler, 'onCommand(name, handler): handler'), options);
+  }
+
+  plugin(channel, ...data) {
+    return super.plugin(str(channel, 'plugin(channel, ...data): channel'), ...data);
   }
 
   off(event, fn) {
@@ -273,6 +282,13 @@ export class UChatBot extends WasmUChatBot {
     if (n < 0) throw new TypeError('chatList(count): count must be 0 or more');
     return this.command('chatList', n);
   }
+}
+
+function fun(v, what) {
+  if (typeof v !== 'function') {
+    throw new TypeError(`${what} must be a function, got ${v === null ? 'null' : typeof v}`);
+  }
+  return v;
 }
 
 function str(v, what) {

@@ -169,6 +169,10 @@ try {
     r.typed = pairs.map(([a, b]) => { const x = wire(a), y = wire(b); return x !== '' && x === y; });
     try { asker.mute(5); } catch (e) { r.typedError = e instanceof TypeError && /mute\\(nick\\)/.test(e.message); }
     try { asker.command(''); } catch (e) { r.emptyCommand = e instanceof TypeError && /non-empty/.test(e.message); }
+    r.notFunctions = [() => asker.on('message', 'f'), () => asker.once('error', null),
+      () => asker.onCommand('hi', {}), () => asker.plugin(5)].map((f) => {
+      try { f(); return 'accepted'; } catch (e) { return e instanceof TypeError ? e.message : String(e); }
+    });
   }
   asker.command('info', 'pingbot');          // variadic command(name, ...args)
   asker.send('!ping');
@@ -641,6 +645,10 @@ async function main() {
         Array.isArray(r.typed) && r.typed.length === 8 && r.typed.every((x) => x === true), JSON.stringify(r.typed));
       check('a typed helper with a wrong argument throws a TypeError naming it; command(\'\') too',
         r.typedError === true && r.emptyCommand === true, `${r.typedError} ${r.emptyCommand}`);
+      check('a listener or handler that is not a function, or a plugin channel that is not a string, throws a TypeError naming it',
+        JSON.stringify(r.notFunctions) === JSON.stringify(["on('message', fn): fn must be a function, got string",
+          "once('error', fn): fn must be a function, got null", 'onCommand(name, handler): handler must be a function, got object',
+          'plugin(channel, ...data): channel: must be a string, got number']), JSON.stringify(r.notFunctions));
       check("'!ping' from a second client is answered with 'pong'", r.pong === 'pong', `${r.pong}; console: ${logs.join(' | ')}`);
       check("close() leaves state 'closed'", r.closed === 'closed', r.closed);
       const warned = logs.filter((l) => /MIME|deprecated/i.test(l));
