@@ -28,6 +28,8 @@ export type InitInput =
  * Rejects with an error whose message names `'wasm-unsafe-eval'` (and `code: 'csp'`) when the
  * page's Content-Security-Policy blocks WebAssembly, and with `code: 'no_simd'` when the browser
  * lacks WebAssembly SIMD (the module needs it: Chrome/Edge 91+, Firefox 89+, Safari 16.4+).
+ * Creating a bot before it has finished throws an error with `code: 'not_initialized'` (name
+ * `UChatNotInitializedError`) that shows how to initialise.
  *
  * @param input where the .wasm is; default: `uchat_bot_bg.wasm` next to the package's index.js
  *   (fetched in a browser, read from disk in Node.js 20.16+/22.3+).
@@ -114,10 +116,17 @@ export interface StyleInput {
   color?: string | null;
 }
 
-/** Reconnect policy: exponential backoff with jitter. */
+/**
+ * Reconnect policy: exponential backoff with full jitter. Attempt n waits a random time up to
+ * `min(maxDelayMs, minDelayMs * factor^(n-1))`, so `minDelayMs` bounds the first wait from above
+ * (it is not a minimum).
+ */
 export interface ReconnectOptions {
+  /** The first attempt's wait is at most this (default 1000). */
   minDelayMs?: number;
+  /** No wait is longer than this (default 30000). */
   maxDelayMs?: number;
+  /** Growth of the bound per attempt (default 2). */
   factor?: number;
   /** Give up after this many attempts (default: never). */
   maxRetries?: number;
