@@ -577,133 +577,104 @@ type FiredLine = (i64, bool, u32, Box<[u8]>, Box<[u8]>);
 /// 4 GiB of a wasm32 module's memory and ended every bot of the page (`unreachable`).
 pub const FRAME_ERRORS: u32 = 16;
 
-/// The chat lines seen live on this connection, as far as needed to tell a `chatList` replay of
-/// them from new lines. Server times are whole seconds and the server stamps lines in the order
-/// it relays them, so a line older than the newest live one is a replay. Only the newest
-/// second's lines are ambiguous by time: those are remembered (a [`ChatPrint`] each) and, while
-/// a `chatList` may be on its way, a line of that second that matches one of them is its replay.
+/// How long (local ms) after a `chatList` its answer is waited for; see [`SeenChat`].
+const CHAT_LOG_WAIT_MS: u64 = 10_000;
+
+/// How many of the latest live chat lines [`SeenChat`] remembers.
+const SEEN_LINES: usize = 128;
+
+/// The latest chat lines seen live on this connection, as far as needed to tell a `chatList`
+/// replay of them from new lines. A replay carries nothing but its time, in whole seconds, and
+/// the server stamps lines in the order it relays them, so a line older than the newest live
+/// one is a replay. A line of the newest second (or, if live lines come without a time, of any
+/// second) is a replay if it repeats a remembered line — same sender, same text, same second —
+/// within [`CHAT_LOG_WAIT_MS`] of a `chatList` being sent; otherwise it is new. So, in that
+/// window, a user's identical line sent again in the same second counts as a replay: on the wire
+/// the two look the same.
 #[derive(Debug, Default)]
 struct SeenChat {
-    /// Server second of the newest live line on this connection (the join's at first).
+    /// Server second of the newest live line with a time on this connection (the join's at
+    /// first).
     newest: i64,
-    /// The live lines of that second (at most 64), each with whether a replay has matched it.
-    recent: Vec<(ChatPrint, bool)>,
-    /// Replayed lines that `chatList`s sent on this connection asked for and have not come
-    /// yet (each line judged a replay counts as one of them). 0 once a newer second began: a
-    /// replay that comes later is older than that second, and so told apart by its time.
-    expected: u32,
-    /// Lines that `chatList`s queued while away ask for: they are sent right after the next
-    /// join.
-    queued: u32,
-}
-
-/// A chat line's sender key and text, as far as they tell lines of one second apart: lengths,
-/// first and last eight bytes. Made without a loop over the text, as every live line with a
-/// time makes one.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct ChatPrint {
-    lens: (usize, usize),
-    key: (u64, u64),
-    text: (u64, u64),
-}
-
-impl ChatPrint {
-    fn of(key: &[u8], text: &[u8]) -> ChatPrint {
-        fn ends(b: &[u8]) -> (u64, u64) {
-            let word = |part: &[u8]| {
-                let mut w = [0u8; 8];
-                w[..part.len()].copy_from_slice(part);
-                u64::from_le_bytes(w)
-            };
-            let n = b.len().min(8);
-            (word(&b[..n]), word(&b[b.len() - n..]))
-        }
-        ChatPrint {
-            lens: (key.len(), text.len()),
-            key: ends(key),
-            text: ends(text),
-        }
-    }
+    /// The latest [`SEEN_LINES`] live lines, in a ring: server second (estimated for a line
+    /// without a time: then ±1 s matches), whether estimated, hash of sender key and text.
+    recent: Vec<(i64, bool, u64)>,
+    /// Where the next line goes in `recent` once it is full.
+    next: usize,
+    /// Until when (local ms) a `chatList` answer may still come; 0: none is waited for.
+    open_until_ms: u64,
 }
 
 impl SeenChat {
-    /// A new connection: nothing asked for on the old one is answered on it.
+    /// A new connection: an answer asked for on the old one does not come on it.
     fn opened(&mut self) {
-        self.expected = 0;
+        self.open_until_ms = 0;
     }
 
-    /// After a join whose server second is `joined`.
+    /// At the join (`i1`), whose server second is `joined`.
     fn joined(&mut self, joined: i64) {
         self.newest = joined;
         self.recent.clear();
-        self.expected = self
-            .expected
-            .saturating_add(std::mem::take(&mut self.queued));
+        self.next = 0;
     }
 
-    /// Whether the chat line stamped `t` (not before the join) is the replay of a line seen
-    /// live; if not, it is noted as seen. While a `chatList` answer may be on its way, a line
-    /// that repeats one of the newest second's (same sender, same text) is taken for its
-    /// replay: on the wire the two look the same.
-    fn is_replay(&mut self, t: i64, key: &[u8], text: &[u8]) -> bool {
-        if t < self.newest {
+    /// A `chatList` went out at `now_ms`.
+    fn requested(&mut self, now_ms: u64) {
+        self.open_until_ms = now_ms.saturating_add(CHAT_LOG_WAIT_MS);
+    }
+
+    /// Whether a chat line from `key` with `text`, stamped `time` (its server second, not
+    /// before the join) or else estimated to be of server second `estimate`, is the replay of a
+    /// line seen live; if not, it is remembered.
+    fn is_replay(
+        &mut self,
+        now: Clock,
+        time: Option<i64>,
+        estimate: i64,
+        key: &[u8],
+        text: &[u8],
+    ) -> bool {
+        if time.is_some_and(|t| t < self.newest) {
             return true;
         }
-        let print = ChatPrint::of(key, text);
-        if t == self.newest {
-            if self.expected > 0 {
-                if let Some(seen) = self
-                    .recent
-                    .iter_mut()
-                    .find(|(p, used)| !used && *p == print)
-                {
-                    seen.1 = true;
+        let mut h = users::FxHasher::default();
+        std::hash::Hasher::write(&mut h, key);
+        std::hash::Hasher::write_usize(&mut h, text.len());
+        std::hash::Hasher::write(&mut h, text);
+        let print = std::hash::Hasher::finish(&h);
+        if let Some(t) = time {
+            // The clock is read only for a line that matches (most frames need no clock).
+            if self.open_until_ms != 0
+                && self.recent.iter().any(|&(second, estimated, p)| {
+                    p == print && (second == t || (estimated && second.abs_diff(t) <= 1))
+                })
+            {
+                if now.ms() < self.open_until_ms {
                     return true;
                 }
+                self.open_until_ms = 0;
             }
-        } else {
-            self.newest = t;
-            self.recent.clear();
-            self.expected = 0;
+            self.newest = self.newest.max(t);
         }
-        if self.recent.len() < 64 {
-            self.recent.push((print, false));
+        let entry = (time.unwrap_or(estimate), time.is_none(), print);
+        if self.recent.len() < SEEN_LINES {
+            self.recent.push(entry);
+        } else {
+            self.recent[self.next] = entry;
+            self.next = (self.next + 1) % SEEN_LINES;
         }
         false
     }
-
-    /// A `chatList` asking for `count` lines was sent (`joined`: on this connection, now or
-    /// once the rate limit lets it) or queued for the next join.
-    fn requested(&mut self, count: u32, joined: bool) {
-        let to = if joined {
-            &mut self.expected
-        } else {
-            &mut self.queued
-        };
-        *to = to.saturating_add(count);
-    }
-
-    /// A line was judged a replay: one fewer to come.
-    fn replayed(&mut self) {
-        self.expected = self.expected.saturating_sub(1);
-    }
 }
 
-/// How many lines `msg` asks the server to replay, if it is a `chatList` (typed, or by name
-/// through [`Command::Other`], as the browser layer's `command()` sends it; the server's
-/// default is 15).
-fn chat_log_request(msg: &Outgoing) -> Option<u32> {
-    match msg {
-        Outgoing::Command(Command::ChatList(n)) => Some(*n),
-        Outgoing::Command(Command::Other { name, args }) if name == "chatList" => {
-            Some(match args.first() {
-                Some(Field::Num(n)) => u32::try_from(*n).unwrap_or(0),
-                Some(Field::Float(f)) if *f >= 0.0 => *f as u32,
-                _ => 15,
-            })
-        }
-        _ => None,
-    }
+/// Whether an encoded line asks the server to replay the chat log: `command | chatList | …`,
+/// typed or by name (the browser layer's `command()`), as this crate's encoder writes it (the
+/// key, then type 3 and the name, then the next field's type byte or the end of the line).
+fn asks_for_chat_log(bytes: &[u8]) -> bool {
+    bytes
+        .strip_prefix(b"command\x03chatList")
+        .and_then(|rest| rest.first())
+        .is_some_and(|&b| b < 0x20)
 }
 
 /// The sans-IO session. See the module documentation.
@@ -1058,8 +1029,8 @@ impl Session {
             self.emit(Event::Error(ErrorInfo::sdk(
                 "too_many_errors",
                 format!(
-                    "{} more errors in one message from the server were not reported (at most \
-                     {FRAME_ERRORS} are, per message)",
+                    "errors not reported: {} more in this message from the server (at most \
+                     {FRAME_ERRORS} are reported per message)",
                     more + 1
                 ),
             )));
@@ -1162,11 +1133,6 @@ impl Session {
     pub fn send(&mut self, now_ms: u64, msg: &Outgoing) -> Result<(), ErrorInfo> {
         if let Outgoing::Chat { style, text } = msg {
             return self.send_chat(now_ms, style, text);
-        }
-        if let Some(count) = chat_log_request(msg) {
-            if self.state != State::Closed {
-                self.seen.requested(count, self.state == State::Joined);
-            }
         }
         self.check_open()?;
         let bytes = encode(&msg.to_line()).map_err(|e| ErrorInfo::sdk("message", e.to_string()))?;
@@ -1339,6 +1305,9 @@ impl Session {
                 }
             }
             if let Some(bytes) = self.queue.pop_front() {
+                if asks_for_chat_log(&bytes) {
+                    self.seen.requested(now.ms());
+                }
                 self.actions.push_back(Action::Send(bytes));
             }
         }
@@ -1787,12 +1756,15 @@ impl Session {
             {
                 true
             }
-            Some((t, _)) => self.seen.is_replay(t, key, text),
-            _ => false,
+            Some(_) => self.seen.is_replay(now, time, 0, key, text),
+            // A live line without a time: remembered with the server second this session
+            // estimates, for a `chatList` replay of it (which carries a time).
+            None if self.joined_server_s.is_some() => {
+                self.seen
+                    .is_replay(now, None, (time_ms / 1000.0) as i64, key, text)
+            }
+            None => false,
         };
-        if history {
-            self.seen.replayed();
-        }
         // `text` is valid UTF-8 (both callers checked); it is made a `&str` again only when
         // there are commands to match.
         let trigger = if is_self || history || self.commands.is_empty() {
@@ -1951,6 +1923,10 @@ impl Session {
             self.bucket = self.config.rate_limit.map(|l| TokenBucket::new(l, now_ms));
         }
         self.set_state(State::Joined);
+        // The burst's `chatList 15` goes out now (a queued one when the queue is sent).
+        if self.config.join_commands {
+            self.seen.requested(now_ms);
+        }
         if self.config.join_commands {
             for cmd in [
                 Command::UserList {
@@ -1961,11 +1937,7 @@ impl Session {
                 Command::ChatList(15),
                 Command::NoticeList,
             ] {
-                let msg = Outgoing::Command(cmd);
-                if let Some(count) = chat_log_request(&msg) {
-                    self.seen.requested(count, true);
-                }
-                self.push_line(&msg.to_line());
+                self.push_line(&Outgoing::Command(cmd).to_line());
             }
         }
         let my = self.user_or_key(&key);
