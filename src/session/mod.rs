@@ -956,6 +956,9 @@ impl Session {
             d.reset();
         }
         self.users.clear();
+        if let Some(tape) = &mut self.tape {
+            tape.forget_users();
+        }
         self.list_acc.clear();
         self.joined_server_s = None;
         self.seen.opened();

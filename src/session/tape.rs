@@ -451,6 +451,21 @@ impl Tape {
         }
     }
 
+    /// Forgets every user slot (a [`RESET`] record) if there are any: at a new connection,
+    /// whose users all come with new keys. The old connection's records never get a
+    /// `user.quit`, so they would otherwise stay, here and in JS, until the table is full.
+    pub(crate) fn forget_users(&mut self) {
+        if !self.users.is_empty() {
+            self.reset_users();
+        }
+    }
+
+    /// How many user slots are in use.
+    #[cfg(test)]
+    pub(crate) fn user_slots(&self) -> usize {
+        self.users.len()
+    }
+
     fn reset_users(&mut self) {
         self.users.clear();
         self.by_ptr.clear();
