@@ -115,16 +115,22 @@ fn run(
     echo: fn(&str, bool) -> io::Result<()>,
 ) -> Result<(Ended, Vec<String>), String> {
     let start = Instant::now();
-    // First: with a guard, `own_group` makes a new command, which the stdio settings are for.
-    if limit.is_some() {
-        own_group(cmd);
+    // With a guard, the guard's command is started instead; the caller's stays as it was (it
+    // is what messages show).
+    let mut guard = if limit.is_some() {
+        own_group(cmd)
+    } else {
+        None
+    };
+    let spawned = match guard.as_mut() {
+        Some(guard) => guard,
+        None => &mut *cmd,
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start `{}`: {e}", crate::show(cmd)))?;
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn();
+    let mut child = spawned.map_err(|e| format!("cannot start `{}`: {e}", crate::show(cmd)))?;
     let pipes = output_pipes(&child);
     let lines = Arc::new(Mutex::new(Vec::new()));
     let (closed_tx, closed_rx) = mpsc::channel::<()>();
@@ -211,18 +217,19 @@ fn run(
 }
 
 /// Runs `cmd` in a process group of its own. With a guard ([`use_guard`]) the group's leader
-/// is the guard, which starts `cmd` and stops its tree if xtask dies ([`guard`]). Without one,
+/// is the guard, which starts `cmd` and stops its tree if xtask dies ([`guard`]): the guard's
+/// command is returned, to be started instead of `cmd`. Without one,
 /// on Linux, the kernel SIGKILLs the command when the thread that started it ends: when xtask
 /// dies, also by a SIGKILL to xtask's own group that no longer reaches the command's group
 /// (`PR_SET_PDEATHSIG`; [`run`] waits for its command, so its thread outlives the command
 /// otherwise), but only the command itself, not what it started.
 #[cfg(unix)]
-fn own_group(cmd: &mut Command) {
+fn own_group(cmd: &mut Command) -> Option<Command> {
     use std::os::unix::process::CommandExt;
     if let Some(exe) = GUARD_EXE.get() {
-        *cmd = guarded(cmd, exe);
-        cmd.process_group(0);
-        return;
+        let mut guard = guarded(cmd, exe);
+        guard.process_group(0);
+        return Some(guard);
     }
     cmd.process_group(0);
     #[cfg(target_os = "linux")]
@@ -235,7 +242,7 @@ fn own_group(cmd: &mut Command) {
         const SIGKILL: std::ffi::c_ulong = 9;
         const ESRCH: i32 = 3;
         let Ok(xtask) = i32::try_from(std::process::id()) else {
-            return;
+            return None;
         };
         let hook = move || {
             // SAFETY: prctl(2) with PR_SET_PDEATHSIG takes a plain signal number.
@@ -256,6 +263,7 @@ fn own_group(cmd: &mut Command) {
             cmd.pre_exec(hook);
         }
     }
+    None
 }
 
 /// `exe __guard XTASK-PID PROGRAM ARGS…` with `cmd`'s environment changes and directory: the
@@ -291,6 +299,8 @@ pub fn guard(args: &[String]) -> std::process::ExitCode {
     use std::process::ExitCode;
     extern "C" {
         fn getppid() -> i32;
+        fn getpgrp() -> i32;
+        fn prctl(option: i32, ...) -> i32;
     }
     let (Some(Ok(xtask)), Some(program)) = (args.first().map(|a| a.parse::<i32>()), args.get(1))
     else {
@@ -312,6 +322,19 @@ pub fn guard(args: &[String]) -> std::process::ExitCode {
             return ExitCode::from(127);
         }
     };
+    // Only now (the command has its own signal settings): xtask's own stop of the suite
+    // signals the group, guard included, with SIGTERM first and SIGKILL after a grace. Should
+    // xtask die inside that grace (a second Ctrl-C, `timeout -k`), the guard must still be
+    // there to stop what is left; the SIGKILL ends it otherwise.
+    for sig in [signals::SIGINT, signals::SIGTERM, signals::SIGHUP] {
+        signals::set_handler(sig, signals::SIG_IGN);
+    }
+    // Re-raising the command's SIGSEGV or SIGABRT (`exit_as`) must not dump the guard's core.
+    const PR_SET_DUMPABLE: i32 = 4;
+    // SAFETY: prctl(2) with PR_SET_DUMPABLE takes a plain integer.
+    unsafe {
+        prctl(PR_SET_DUMPABLE, 0);
+    }
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return exit_as(status),
@@ -325,7 +348,10 @@ pub fn guard(args: &[String]) -> std::process::ExitCode {
                 .filter(|link| link.starts_with("pipe:["))
                 .collect();
             stop_tree(&mut child, &pipes);
-            signals::send(0, signals::SIGKILL);
+            // SAFETY: getpgrp(2) takes nothing and cannot fail.
+            if i32::try_from(std::process::id()).is_ok_and(|me| unsafe { getpgrp() } == me) {
+                signals::send(0, signals::SIGKILL);
+            }
             return ExitCode::FAILURE;
         }
         thread::sleep(POLL);
@@ -350,7 +376,9 @@ fn exit_as(status: ExitStatus) -> std::process::ExitCode {
 }
 
 #[cfg(not(unix))]
-fn own_group(_cmd: &mut Command) {}
+fn own_group(_cmd: &mut Command) -> Option<Command> {
+    None
+}
 
 /// The command's stdout and stderr pipes as `/proc/PID/fd` shows them (`pipe:[INODE]`, the
 /// same at both ends of a pipe), read from xtask's ends, so that [`stop_tree`] can find any
@@ -563,7 +591,7 @@ pub mod signals {
     pub const SIGTERM: i32 = 15;
 
     /// signal(2)'s "ignore" and "default" handlers.
-    const SIG_IGN: usize = 1;
+    pub const SIG_IGN: usize = 1;
     pub const SIG_DFL: usize = 0;
 
     extern "C" {

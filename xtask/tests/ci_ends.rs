@@ -129,13 +129,16 @@ fn wait_for_line(file: &Path, limit: Duration) -> Option<String> {
 /// a suite, which runs in a group of its own, nor what the suite started; the suite's guard sees
 /// xtask go and stops the suite's tree. Here the suite's `cargo` starts a `sleep` in the
 /// background and waits for it, as cargo waits for a test binary.
+/// Runs `cargo xtask ci --only fmt` with a fake `cargo` that starts a `sleep` (ignoring
+/// SIGTERM if `stubborn`) and waits for it, as cargo waits for a test binary; once the `sleep`
+/// runs, applies `end` to xtask (its pid, which leads its own group), then reports whether the
+/// `sleep` outlived xtask (by 15 s at most).
 #[cfg(target_os = "linux")]
-#[test]
-fn a_killed_run_leaves_nothing_of_its_suite_running() {
-    let home = fake_cargo(
-        "killed",
-        "#!/bin/sh\nsleep 120 &\necho $! > \"$CARGO_HOME/sleep.pid\"\nwait\n",
-    );
+fn sleep_outlives_xtask(name: &str, stubborn: bool, end: impl FnOnce(u32)) -> bool {
+    let trap = if stubborn { "trap '' TERM\n" } else { "" };
+    let script =
+        format!("#!/bin/sh\n{trap}sleep 120 &\necho $! > \"$CARGO_HOME/sleep.pid\"\nwait\n");
+    let home = fake_cargo(name, &script);
     let pid_file = home.join("sleep.pid");
     let mut xtask = Command::new(env!("CARGO_BIN_EXE_xtask"));
     xtask
@@ -147,14 +150,9 @@ fn a_killed_run_leaves_nothing_of_its_suite_running() {
     std::os::unix::process::CommandExt::process_group(&mut xtask, 0);
     let mut xtask = xtask.spawn().expect("xtask starts");
     let sleep = wait_for_line(&pid_file, Duration::from_secs(60));
-    let group = format!("-{}", xtask.id());
-    let killed = Command::new("kill").args(["-KILL", "--", &group]).status();
+    end(xtask.id());
     let _ = xtask.wait();
     let sleep = sleep.expect("the suite's command did not start");
-    assert!(
-        killed.is_ok_and(|s| s.success()),
-        "kill -KILL {group} failed"
-    );
     let until = Instant::now() + Duration::from_secs(15);
     while alive(&sleep) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(50));
@@ -164,5 +162,38 @@ fn a_killed_run_leaves_nothing_of_its_suite_running() {
         let _ = Command::new("kill").args(["-KILL", &sleep]).status();
     }
     let _ = std::fs::remove_dir_all(&home);
-    assert!(!survived, "the suite's `sleep` ({sleep}) outlived xtask");
+    survived
+}
+
+fn kill(sig: &str, target: String) {
+    let status = Command::new("kill").args([sig, "--", &target]).status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "kill {sig} {target} failed"
+    );
+}
+
+/// A SIGKILL to xtask's whole process group (a CI runner's cancel, `timeout -k`) reaches neither
+/// a suite, which runs in a group of its own, nor what the suite started; the suite's guard sees
+/// xtask go and stops the suite's tree.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_killed_run_leaves_nothing_of_its_suite_running() {
+    let survived =
+        sleep_outlives_xtask("killed", false, |xtask| kill("-KILL", format!("-{xtask}")));
+    assert!(!survived, "the suite's `sleep` outlived xtask");
+}
+
+/// A SIGTERM makes xtask stop the suite (SIGTERM to its group, SIGKILL 5 s later); killed
+/// within those 5 s, as by `timeout -k`, xtask leaves that to the guard, which must not have
+/// died of the SIGTERM.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_run_killed_while_it_stops_a_suite_leaves_nothing_running() {
+    let survived = sleep_outlives_xtask("killed-stopping", true, |xtask| {
+        kill("-TERM", xtask.to_string());
+        std::thread::sleep(Duration::from_secs(1));
+        kill("-KILL", format!("-{xtask}"));
+    });
+    assert!(!survived, "the suite's `sleep` outlived xtask");
 }
