@@ -90,7 +90,8 @@ pub struct JoinArgs {
     #[arg(long, value_name = "S")]
     pub session: Option<String>,
     /// Room access password (ERR 701).
-    #[arg(long, value_name = "P")]
+    // May start with '-' (as --token): taken as the value, not quoted as an unknown option.
+    #[arg(long, value_name = "P", allow_hyphen_values = true)]
     pub password: Option<String>,
 }
 

@@ -84,7 +84,9 @@ impl RoomSpec {
                 "notice" => room.notice = Some(v),
                 "capacity" => {
                     room.capacity = Some(v.trim().parse().map_err(|_| {
-                        format!("room {name:?}: capacity {v:?} is not a whole number")
+                        // Not the value: a part without '=' after it (a mistyped
+                        // `token=`) continues it.
+                        format!("room {name:?}: capacity is not a whole number")
                     })?)
                 }
                 other => {
@@ -426,6 +428,17 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("--listen {text:?}: the name resolves to no address"))
 }
 
+/// `message` without what it quotes between backticks: serde's messages quote the value
+/// (``invalid type: integer `12345678`, expected a string``), which may be a token or password.
+fn unquoted(message: &str) -> String {
+    message
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { "…" } else { part })
+        .collect::<Vec<_>>()
+        .join("`")
+}
+
 fn read_config(path: &Path) -> Result<FileConfig, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("--config {}: {e}", path.display()))?;
@@ -437,7 +450,7 @@ fn read_config(path: &Path) -> Result<FileConfig, String> {
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             format!(" (line {line}, column {column})")
         });
-        format!("--config {}{at}: {}", path.display(), e.message())
+        format!("--config {}{at}: {}", path.display(), unquoted(e.message()))
     })
 }
 
@@ -469,6 +482,7 @@ mod tests {
             "vip:S3CRET",
             "vip:password=S3CRET,capacity=x",
             "vip:token=S3CRET,=x",
+            "vip:capacity=10,S3CRET",
             ":token=S3CRET",
         ] {
             let err = RoomSpec::parse(spec).unwrap_err();
@@ -485,6 +499,7 @@ mod tests {
             "[[room]]\nname = \"vip\"\ntoken = S3CRET\n",
             "rooms = [\"vip:token=S3CRET,colour=red\"]\n",
             "[[room]]\nname = \"vip\"\ntoken = \"S3CRET\" junk\n",
+            "[[room]]\nname = \"vip\"\npassword = 123456789\n",
         ]
         .into_iter()
         .enumerate()
@@ -500,7 +515,10 @@ mod tests {
                         .map(|_| ())
                 })
                 .unwrap_err();
-            assert!(!err.contains("S3CRET"), "{text}: {err}");
+            assert!(
+                !err.contains("S3CRET") && !err.contains("123456789"),
+                "{text}: {err}"
+            );
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
