@@ -50,15 +50,15 @@ function defaultUrl() {
 
 const rand3 = () => String(100 + Math.floor(Math.random() * 900));
 
-/** A server time (ms) as a Date: now if it has none or one no Date can hold (a server may send anything). */
+/** A server time (ms) as a Date (now if it has none), or null if no Date can hold it (a server may send anything). */
 function dateOf(ms) {
   const d = new Date(ms || Date.now());
-  return Number.isNaN(d.getTime()) ? new Date() : d;
+  return Number.isNaN(d.getTime()) ? null : d;
 }
 
 function hhmm(ms) {
   const d = dateOf(ms);
-  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  return d ? `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}` : '--:--';
 }
 
 /** A stable colour per nick. */
@@ -419,7 +419,8 @@ export class UChatBotWidget extends HTMLElement {
     if (m.history) li.classList.add('history');
     if (BOT_NICK.test(nick)) li.classList.add('bot');
     const time = el('time', '', hhmm(m.time));
-    if (m.time) time.dateTime = dateOf(m.time).toISOString();
+    const when = m.time && dateOf(m.time);
+    if (when) time.dateTime = when.toISOString();
     const who = el('span', 'nick', nick);
     who.style.color = nickColor(nick);
     who.title = nick;
