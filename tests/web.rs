@@ -493,12 +493,23 @@ async fn user_list_and_join_quit_events() {
     assert_eq!(text(&prop(&joins.all()[0], "user"), "nick"), "bob");
     assert!(a.user("bob").is_object());
     assert_eq!(a.users().length(), 2);
+    // `users` is built again only after a change: until then each call gets its own copy of
+    // the same array (changing one changes nothing else), with the same user objects.
+    let (first, second) = (a.users(), a.users());
+    assert!(!Object::is(&first, &second), "a copy per call");
+    first.push(&JsValue::NULL);
+    assert_eq!(a.users().length(), 2, "changing a copy changed the next");
+    assert!(
+        Object::is(&first.get(0), &second.get(0)),
+        "shared user objects"
+    );
 
     b.close();
     assert!(wait_for(3000, || quits.len() >= 1).await);
     assert_eq!(text(&prop(&quits.all()[0], "user"), "nick"), "bob");
     assert!(a.user("bob").is_undefined());
     assert_eq!(a.users().length(), 1);
+    assert_eq!(text(&a.users().get(0), "nick"), "alice");
     a.close();
 }
 

@@ -77,6 +77,8 @@ pub struct UserTable {
     /// one copy of its code.
     nicks: FxMap<UserKey, Entry>,
     me: Option<UserKey>,
+    /// Counts the changes to the table ([`UserTable::changes`]).
+    changes: u64,
 }
 
 /// One key of [`UserTable::users`] (`rec`, `slot`) or one nick of [`UserTable::nicks`]
@@ -93,6 +95,7 @@ struct Entry {
 impl UserTable {
     /// Forget everything (new connection: keys are per connection).
     pub fn clear(&mut self) {
+        self.changes += 1;
         self.users.clear();
         self.order.clear();
         self.len = 0;
@@ -102,6 +105,7 @@ impl UserTable {
 
     /// Define or refresh a record (`k`).
     pub fn upsert(&mut self, rec: UserRecord) {
+        self.changes += 1;
         // The key is copied only for a new entry or a nick index change, not for the common
         // refresh of a known user (`k` lines are a twelfth of a busy room's lines).
         let rec = Rc::new(rec);
@@ -182,6 +186,7 @@ impl UserTable {
     /// A complete `u` list: exactly these users are present (plus me), in this order (a key
     /// listed twice counts once, at its first place).
     pub fn set_present(&mut self, keys: &[UserKey]) {
+        self.changes += 1;
         // Keys that were only present (no record) are forgotten with their presence.
         for k in self.order.drain(..).flatten() {
             if let Some(e) = self.users.get_mut(KeyBytes::new(k.as_bytes())) {
@@ -209,6 +214,7 @@ impl UserTable {
     /// [`UserTable::join`], returning the key's record (shared), if it has one: the session's
     /// `j` handling needs it for the event, without a second lookup.
     pub(crate) fn join_shared(&mut self, key: &UserKey) -> Option<Rc<UserRecord>> {
+        self.changes += 1;
         // `settle` for a key that was not present, with one lookup of the key: `j` lines are
         // a busy room's second most common line after chat.
         let slot = self.order.len();
@@ -239,6 +245,7 @@ impl UserTable {
     /// that); returns their record (shared with the events that carried it). My own record
     /// stays known.
     pub fn quit(&mut self, nick: &str) -> Option<Rc<UserRecord>> {
+        self.changes += 1;
         // The first holder leaves the nick index (`unindex` without a second lookup).
         let holders = &mut self.nicks.get_mut(nick.as_bytes())?.holders;
         if holders.is_empty() {
@@ -264,6 +271,7 @@ impl UserTable {
     /// `d`: the user `old` now has the record `new` (already defined by a `k`); `new` takes
     /// `old`'s place among the present users (and leaves its own, if it was present too).
     pub fn replace(&mut self, old: &UserKey, new: &UserKey) {
+        self.changes += 1;
         if self.me.as_ref() == Some(old) {
             self.me = Some(new.clone());
         }
@@ -282,6 +290,12 @@ impl UserTable {
         if let Some(prev) = self.settle(new, slot) {
             self.vacate(prev);
         }
+    }
+
+    /// A number that changes whenever the table may have (a record, who is present, their
+    /// order, who I am): what [`UserTable::present`] gives is the same as long as it is.
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// Present users in arrival order.
@@ -542,6 +556,30 @@ mod tests {
         t.upsert(rec(7, "g"));
         assert_eq!(nicks(&t), ["a", "g"]);
         assert_eq!(t.quit("g").map(|r| r.key.clone()), Some(key(7)));
+    }
+
+    /// `changes` moves with every change a `present()` reader could see, and only then.
+    #[test]
+    fn changes_counts_every_change_and_no_read() {
+        let mut t = table(&[1, 2]);
+        let mut at = t.changes();
+        let mut changed = |t: &UserTable| std::mem::replace(&mut at, t.changes()) != t.changes();
+        let _ = (t.present().count(), t.by_nick("u1"), t.me(), t.len());
+        assert!(!changed(&t), "a read");
+        t.upsert(rec(1, "renamed"));
+        assert!(changed(&t), "upsert");
+        t.join(&key(3));
+        assert!(changed(&t), "join");
+        t.quit("renamed");
+        assert!(changed(&t), "quit");
+        t.upsert(rec(4, "u4"));
+        changed(&t);
+        t.replace(&key(2), &key(4));
+        assert!(changed(&t), "replace");
+        t.set_present(&[]);
+        assert!(changed(&t), "set_present");
+        t.clear();
+        assert!(changed(&t), "clear");
     }
 
     #[test]

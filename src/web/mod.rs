@@ -309,6 +309,9 @@ struct Inner {
     holder: RefCell<Option<JsValue>>,
     /// The function behind command handlers' `reply(text)` (see [`ReplyFn`]).
     reply: RefCell<Option<ReplyFn>>,
+    /// The `users` array as last built, with the user table's
+    /// [`changes`](crate::session::UserTable::changes) then.
+    users: RefCell<Option<(u64, Array)>>,
 }
 
 /// The largest frame buffer a bot keeps between WebSocket messages (1 MiB, the decoder's
@@ -738,6 +741,7 @@ impl UChatBot {
             waiters: RefCell::new(Vec::new()),
             holder: RefCell::new(None),
             reply: RefCell::new(None),
+            users: RefCell::new(None),
         });
         let weak = Rc::downgrade(&inner);
         *inner.reply.borrow_mut() = Some(Closure::new(move |key: JsValue, text: JsValue| {
@@ -996,11 +1000,23 @@ impl UChatBot {
         self.inner.core.borrow_mut().sink = f;
     }
 
-    /// Present users (array of user objects).
+    /// Present users (array of user objects). Built again only when the user table has
+    /// changed since the last call (~10 µs a user): until then each call gets a copy of the
+    /// same array, whose user objects are shared, like events' (read-only).
     #[wasm_bindgen(getter)]
     pub fn users(&self) -> Array {
         let core = self.inner.core.borrow();
-        core.session.users().present().map(user_to_js).collect()
+        let table = core.session.users();
+        let mut cache = self.inner.users.borrow_mut();
+        let list = match &*cache {
+            Some((at, list)) if *at == table.changes() => list.clone(),
+            _ => {
+                let list: Array = table.present().map(user_to_js).collect();
+                *cache = Some((table.changes(), list.clone()));
+                list
+            }
+        };
+        list.slice(0, list.length())
     }
 
     /// The present user called `nick`, or `undefined`.
