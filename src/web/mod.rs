@@ -1001,8 +1001,9 @@ impl UChatBot {
     }
 
     /// Present users (array of user objects). Built again only when the user table has
-    /// changed since the last call (~10 µs a user): until then each call gets a copy of the
-    /// same array, whose user objects are shared, like events' (read-only).
+    /// changed since the last call (each user object is eleven property sets across the
+    /// boundary): until then each call gets a copy of the same array, whose user objects are
+    /// shared, like events' (read-only).
     #[wasm_bindgen(getter)]
     pub fn users(&self) -> Array {
         let core = self.inner.core.borrow();
