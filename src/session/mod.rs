@@ -577,8 +577,9 @@ type FiredLine = (i64, bool, u32, Box<[u8]>, Box<[u8]>);
 /// 4 GiB of a wasm32 module's memory and ended every bot of the page (`unreachable`).
 pub const FRAME_ERRORS: u32 = 16;
 
-/// How long (local ms) after a `chatList` its answer is waited for; see [`SeenChat`].
-const CHAT_LOG_WAIT_MS: u64 = 10_000;
+/// How long after a `chatList` its answer is waited for ([`SeenChat`]), in server seconds as the
+/// live lines' times tell (no clock is read for it).
+const CHAT_LOG_WAIT_S: i64 = 10;
 
 /// How many of the latest live chat lines [`SeenChat`] remembers.
 const SEEN_LINES: usize = 128;
@@ -587,81 +588,124 @@ const SEEN_LINES: usize = 128;
 /// replay of them from new lines. A replay carries nothing but its time, in whole seconds, and
 /// the server stamps lines in the order it relays them, so a line older than the newest live
 /// one is a replay. A line of the newest second (or, if live lines come without a time, of any
-/// second) is a replay if it repeats a remembered line — same sender, same text, same second —
-/// within [`CHAT_LOG_WAIT_MS`] of a `chatList` being sent; otherwise it is new. So, in that
-/// window, a user's identical line sent again in the same second counts as a replay: on the wire
-/// the two look the same.
+/// second) is a replay if it repeats a remembered line — same sender, same text (by a hash
+/// seeded per bot, so nobody can make their line hash like another's), same second — until
+/// live lines stamped [`CHAT_LOG_WAIT_S`] after a `chatList` went out show that its answer has
+/// come; otherwise it is new. So, in that window, a user's identical line sent again in the
+/// same second counts as a replay: on the wire the two look the same.
 #[derive(Debug, Default)]
 struct SeenChat {
     /// Server second of the newest live line with a time on this connection (the join's at
     /// first).
     newest: i64,
     /// The latest [`SEEN_LINES`] live lines, in a ring: server second (estimated for a line
-    /// without a time: then ±1 s matches), whether estimated, hash of sender key and text.
+    /// without a time: then -1 to +2 s match, as the estimate lags), whether estimated, hash of
+    /// sender key and text.
     recent: Vec<(i64, bool, u64)>,
     /// Where the next line goes in `recent` once it is full.
     next: usize,
-    /// Until when (local ms) a `chatList` answer may still come; 0: none is waited for.
-    open_until_ms: u64,
+    /// New lines while an answer may come (at most twice [`SEEN_LINES`]), kept out of `recent`
+    /// until then: a replay, oldest first, of more lines than `recent` holds would otherwise
+    /// push out, line by line, the very lines it goes on to replay.
+    pending: Vec<(i64, bool, u64)>,
+    /// The last server second in which a `chatList` answer may still come, if one is waited
+    /// for.
+    open_until: Option<i64>,
+    /// Mixed into every hash (random per bot).
+    seed: u64,
 }
 
 impl SeenChat {
+    fn new(seed: u64) -> SeenChat {
+        SeenChat {
+            seed,
+            ..SeenChat::default()
+        }
+    }
+
     /// A new connection: an answer asked for on the old one does not come on it.
     fn opened(&mut self) {
-        self.open_until_ms = 0;
+        self.close_window();
     }
 
     /// At the join (`i1`), whose server second is `joined`.
     fn joined(&mut self, joined: i64) {
         self.newest = joined;
         self.recent.clear();
+        self.pending.clear();
         self.next = 0;
     }
 
-    /// A `chatList` went out at `now_ms`.
-    fn requested(&mut self, now_ms: u64) {
-        self.open_until_ms = now_ms.saturating_add(CHAT_LOG_WAIT_MS);
+    /// No answer is waited for any more: the lines kept out of `recent` go in.
+    fn close_window(&mut self) {
+        self.open_until = None;
+        for entry in std::mem::take(&mut self.pending) {
+            self.remember(entry);
+        }
+    }
+
+    fn remember(&mut self, entry: (i64, bool, u64)) {
+        if self.recent.len() < SEEN_LINES {
+            self.recent.push(entry);
+        } else {
+            self.recent[self.next] = entry;
+            self.next = (self.next + 1) % SEEN_LINES;
+        }
+    }
+
+    /// A `chatList` went out at server second `now_s` (as this session estimates it).
+    fn requested(&mut self, now_s: i64) {
+        self.open_until = Some(now_s.saturating_add(CHAT_LOG_WAIT_S));
     }
 
     /// Whether a chat line from `key` with `text`, stamped `time` (its server second, not
     /// before the join) or else estimated to be of server second `estimate`, is the replay of a
-    /// line seen live; if not, it is remembered.
+    /// line seen live; if not, it is remembered. `server_now_s` is asked only for a line
+    /// stamped a minute or more after the newest.
     fn is_replay(
         &mut self,
-        now: Clock,
         time: Option<i64>,
         estimate: i64,
+        server_now_s: impl FnOnce() -> i64,
         key: &[u8],
         text: &[u8],
     ) -> bool {
         if time.is_some_and(|t| t < self.newest) {
             return true;
         }
+        let second = time.unwrap_or(estimate);
+        if self.open_until.is_some_and(|until| second > until) {
+            self.close_window();
+        }
         let mut h = users::FxHasher::default();
+        std::hash::Hasher::write_u64(&mut h, self.seed);
         std::hash::Hasher::write(&mut h, key);
         std::hash::Hasher::write_usize(&mut h, text.len());
         std::hash::Hasher::write(&mut h, text);
         let print = std::hash::Hasher::finish(&h);
         if let Some(t) = time {
-            // The clock is read only for a line that matches (most frames need no clock).
-            if self.open_until_ms != 0
-                && self.recent.iter().any(|&(second, estimated, p)| {
-                    p == print && (second == t || (estimated && second.abs_diff(t) <= 1))
-                })
+            if self.open_until.is_some()
+                && self
+                    .recent
+                    .iter()
+                    .chain(&self.pending)
+                    .any(|&(s, estimated, p)| {
+                        p == print && (s == t || (estimated && (-1..=2).contains(&(t - s))))
+                    })
             {
-                if now.ms() < self.open_until_ms {
-                    return true;
-                }
-                self.open_until_ms = 0;
+                return true;
             }
-            self.newest = self.newest.max(t);
+            // A line stamped far ahead of the server's clock (as estimated) does not move the
+            // newest second: every line after it would count as a replay until then.
+            if t <= self.newest.saturating_add(60) || t <= server_now_s().saturating_add(60) {
+                self.newest = self.newest.max(t);
+            }
         }
-        let entry = (time.unwrap_or(estimate), time.is_none(), print);
-        if self.recent.len() < SEEN_LINES {
-            self.recent.push(entry);
-        } else {
-            self.recent[self.next] = entry;
-            self.next = (self.next + 1) % SEEN_LINES;
+        let entry = (second, time.is_none(), print);
+        if self.open_until.is_none() {
+            self.remember(entry);
+        } else if self.pending.len() < 2 * SEEN_LINES {
+            self.pending.push(entry);
         }
         false
     }
@@ -795,7 +839,10 @@ impl Session {
             list_acc: Vec::new(),
             joined_server_s: None,
             fired: Vec::new(),
-            seen: SeenChat::default(),
+            // Not from `rng`, whose numbers the tests expect as they are.
+            seen: SeenChat::new(
+                Rng::new(config.seed.rotate_left(32) ^ 0xD6E8_FEB8_6659_FD93).next_u64(),
+            ),
             frame_errors: 0,
             connection: 0,
             no_rejoin: false,
@@ -1309,7 +1356,8 @@ impl Session {
             }
             if let Some(bytes) = self.queue.pop_front() {
                 if asks_for_chat_log(&bytes) {
-                    self.seen.requested(now.ms());
+                    let now_s = (self.server_now_ms(now.ms()) / 1000.0) as i64;
+                    self.seen.requested(now_s);
                 }
                 self.actions.push_back(Action::Send(bytes));
             }
@@ -1759,12 +1807,16 @@ impl Session {
             {
                 true
             }
-            Some(_) => self.seen.is_replay(now, time, 0, key, text),
+            Some(_) => {
+                let offset_ms = self.clock_offset_ms;
+                let server_now_s = || ((now.ms() as f64 + offset_ms) / 1000.0) as i64;
+                self.seen.is_replay(time, 0, server_now_s, key, text)
+            }
             // A live line without a time: remembered with the server second this session
             // estimates, for a `chatList` replay of it (which carries a time).
             None if self.joined_server_s.is_some() => {
-                self.seen
-                    .is_replay(now, None, (time_ms / 1000.0) as i64, key, text)
+                let second = (time_ms / 1000.0) as i64;
+                self.seen.is_replay(None, second, || second, key, text)
             }
             None => false,
         };
@@ -1928,7 +1980,8 @@ impl Session {
         self.set_state(State::Joined);
         // The burst's `chatList 15` goes out now (a queued one when the queue is sent).
         if self.config.join_commands {
-            self.seen.requested(now_ms);
+            self.seen
+                .requested((self.server_now_ms(now_ms) / 1000.0) as i64);
         }
         if self.config.join_commands {
             for cmd in [

@@ -871,10 +871,10 @@ fn chat_log_replay_is_history_and_never_triggers_commands() {
         "a replay ran again"
     );
 
-    // Once the join's `chatList 15` has had its time, the same command twice in one second
-    // runs twice (within that time the second would be taken for the replay of the first).
-    h.advance(CHAT_LOG_WAIT_MS);
-    let later = |text: &str| chat_from(text, Some(1_700_000_015), BOB);
+    // Once live lines are stamped past the wait for the join's `chatList 15` (10 s), the same
+    // command twice in one second runs twice (before, the second would be taken for the
+    // replay of the first).
+    let later = |text: &str| chat_from(text, Some(1_700_000_016), BOB);
     h.server(&[later("!ping newest"), later("!ping newest")]);
     assert_eq!(
         command_args(&h.take_events()).len(),
@@ -894,7 +894,7 @@ fn a_chat_list_after_the_join_replays_lines_seen_live_as_history() {
     let at = |text: &str, t: i64| chat_from(text, Some(1_700_000_005 + t), BOB);
     h.server(&[at("!ping a", 10), at("hello", 10), at("!ping b", 12)]);
     assert_eq!(command_args(&h.take_events()).len(), 2);
-    h.advance(CHAT_LOG_WAIT_MS); // the join's own chatList has had its time
+    h.advance(12_000); // the server's clock, as the session estimates it, at +12 s
 
     // The bot asks for the last lines as the browser layer's `command('chatList', 5)` does,
     // and for the last 2 (typed) as well. Before the answers: a line of the newest second,
@@ -945,14 +945,17 @@ fn a_chat_list_after_the_join_replays_lines_seen_live_as_history() {
     h.server(&[vote(3), vote(4)]);
     assert_eq!(command_args(&h.take_events()).len(), 2);
 
-    // Once the answers have had their time, the same command again is a new line.
-    h.advance(CHAT_LOG_WAIT_MS);
-    h.server(&[at("!ping d", 13)]);
+    // Once live lines are stamped more than 10 s after the request, no answer is waited for:
+    // the same command twice in one second runs twice.
+    h.server(&[at("!ping e", 23), at("!ping e", 23)]);
     let ev = h.take_events();
-    assert_eq!(message_flags(&ev), [flag("!ping d", false)]);
+    assert_eq!(
+        message_flags(&ev),
+        [flag("!ping e", false), flag("!ping e", false)]
+    );
     assert_eq!(
         command_args(&ev).len(),
-        1,
+        2,
         "a live repeat was taken for a replay"
     );
 }
@@ -967,7 +970,7 @@ fn a_chat_list_replays_timeless_and_crowded_seconds_as_history() {
         .unwrap();
     h.join(); // i1 server time 1_700_000_005, the local clock 1_700_000_000_000 ms
     h.server(&[Incoming::User(rec(BOB, "bob", 0))]);
-    h.advance(CHAT_LOG_WAIT_MS);
+    h.advance(10_000);
     // The session estimates the server's clock at 1_700_000_015 s now; the server stamped the
     // line a second later than that.
     h.server(&[chat_from("!ping timeless", None, BOB)]);
@@ -979,12 +982,14 @@ fn a_chat_list_replays_timeless_and_crowded_seconds_as_history() {
     assert_eq!(message_flags(&ev), [("!ping timeless".to_owned(), true)]);
     assert!(command_args(&ev).is_empty(), "a replay ran again");
 
-    let crowd: Vec<Incoming> = (0..100)
+    // More lines in one second than the session keeps in its ring (128), while an answer
+    // may come: none of them is forgotten before the answer.
+    let crowd: Vec<Incoming> = (0..150)
         .map(|i| chat_from(&format!("!ping {i}"), Some(1_700_000_016), BOB))
         .collect();
     h.server(&crowd);
-    assert_eq!(command_args(&h.take_events()).len(), 100);
-    h.s.send(h.now, &Outgoing::Command(Command::ChatList(100)))
+    assert_eq!(command_args(&h.take_events()).len(), 150);
+    h.s.send(h.now, &Outgoing::Command(Command::ChatList(150)))
         .unwrap();
     h.server(&crowd);
     let ev = h.take_events();
@@ -994,6 +999,46 @@ fn a_chat_list_replays_timeless_and_crowded_seconds_as_history() {
         message_flags(&ev)
     );
     assert!(command_args(&ev).is_empty(), "a replay ran again");
+
+    // A replay of one line more than the ring holds: only that oldest line is taken for new
+    // (a replay, oldest first, must not push out the lines it goes on to replay).
+    h.advance(20_000); // past the wait: the ring keeps the latest 128 live lines
+    let timeless: Vec<Incoming> = (0..200)
+        .map(|i| chat_from(&format!("!ping t{i}"), None, BOB))
+        .collect();
+    h.server(&timeless);
+    assert_eq!(command_args(&h.take_events()).len(), 200);
+    h.s.send(h.now, &Outgoing::Command(Command::ChatList(129)))
+        .unwrap();
+    let answer: Vec<Incoming> = (71..200)
+        .map(|i| chat_from(&format!("!ping t{i}"), Some(1_700_000_035), BOB))
+        .collect();
+    h.server(&answer);
+    assert_eq!(command_args(&h.take_events()), [vec!["t71".to_owned()]]);
+}
+
+/// A line stamped far ahead of the server's clock does not make every later line a replay.
+#[test]
+fn a_line_stamped_far_ahead_does_not_silence_later_commands() {
+    let mut h = H::guest();
+    h.s.commands_mut()
+        .register("ping", CommandOptions::default())
+        .unwrap();
+    h.join(); // i1 server time 1_700_000_005
+    h.server(&[
+        Incoming::User(rec(BOB, "bob", 0)),
+        chat_from("!ping later", Some(1_700_003_605), BOB),
+        chat_from("!ping now", Some(1_700_000_006), BOB),
+    ]);
+    let ev = h.take_events();
+    assert_eq!(
+        message_flags(&ev),
+        [
+            ("!ping later".to_owned(), false),
+            ("!ping now".to_owned(), false)
+        ]
+    );
+    assert_eq!(command_args(&ev).len(), 2);
 }
 
 #[test]
