@@ -451,9 +451,10 @@ impl Tape {
         }
     }
 
-    /// Forgets every user slot (a [`RESET`] record) if there are any: at a new connection,
-    /// whose users all come with new keys. The old connection's records never get a
-    /// `user.quit`, so they would otherwise stay, here and in JS, until the table is full.
+    /// Forgets every user slot (a [`RESET`] record) if there are any: at a new connection.
+    /// Who left meanwhile never gets a `user.quit`, and after a server restart everyone comes
+    /// back with a new key, so the old records would otherwise stay, here and in JS, until the
+    /// table is full. (Those still present are defined again at their next event.)
     pub(crate) fn forget_users(&mut self) {
         if !self.users.is_empty() {
             self.reset_users();

@@ -1008,15 +1008,17 @@ impl UChatBot {
     pub fn users(&self) -> Array {
         let core = self.inner.core.borrow();
         let table = core.session.users();
-        let mut cache = self.inner.users.borrow_mut();
-        let list = match &*cache {
-            Some((at, list)) if *at == table.changes() => list.clone(),
-            _ => {
-                let list: Array = table.present().map(user_to_js).collect();
-                *cache = Some((table.changes(), list.clone()));
-                list
-            }
+        let cached = match &*self.inner.users.borrow() {
+            Some((at, list)) if *at == table.changes() => Some(list.clone()),
+            _ => None,
         };
+        // Built with no borrow of the cache held: building calls into JS (a setter on
+        // `Object.prototype` could read `users` again).
+        let list = cached.unwrap_or_else(|| {
+            let list: Array = table.present().map(user_to_js).collect();
+            *self.inner.users.borrow_mut() = Some((table.changes(), list.clone()));
+            list
+        });
         list.slice(0, list.length())
     }
 

@@ -315,20 +315,34 @@ pub fn guard(args: &[String]) -> std::process::ExitCode {
     if xtask_gone() {
         return ExitCode::FAILURE;
     }
-    let mut child = match Command::new(program).args(&args[2..]).spawn() {
+    // xtask's own stop of the suite signals the group, guard included, with SIGTERM first and
+    // SIGKILL after a grace. Should xtask die inside that grace (a second Ctrl-C, `timeout
+    // -k`), the guard must still be there to stop what is left; the SIGKILL ends it otherwise.
+    // Ignored from the start; the command gets the settings the guard had.
+    let had = [signals::SIGINT, signals::SIGTERM, signals::SIGHUP]
+        .map(|sig| (sig, signals::set_handler(sig, signals::SIG_IGN)));
+    let mut command = Command::new(program);
+    command.args(&args[2..]);
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: runs between fork and exec: only signal(2), which is async-signal-safe, with
+        // the dispositions the guard had (default or ignore: an exec'd process has no handler).
+        unsafe {
+            command.pre_exec(move || {
+                for (sig, handler) in had {
+                    signals::set_handler(sig, handler);
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
             let _ = writeln!(io::stderr(), "cannot start `{program}`: {e}");
             return ExitCode::from(127);
         }
     };
-    // Only now (the command has its own signal settings): xtask's own stop of the suite
-    // signals the group, guard included, with SIGTERM first and SIGKILL after a grace. Should
-    // xtask die inside that grace (a second Ctrl-C, `timeout -k`), the guard must still be
-    // there to stop what is left; the SIGKILL ends it otherwise.
-    for sig in [signals::SIGINT, signals::SIGTERM, signals::SIGHUP] {
-        signals::set_handler(sig, signals::SIG_IGN);
-    }
     // Re-raising the command's SIGSEGV or SIGABRT (`exit_as`) must not dump the guard's core.
     const PR_SET_DUMPABLE: i32 = 4;
     // SAFETY: prctl(2) with PR_SET_DUMPABLE takes a plain integer.

@@ -125,10 +125,6 @@ fn wait_for_line(file: &Path, limit: Duration) -> Option<String> {
     }
 }
 
-/// A SIGKILL to xtask's whole process group (a CI runner's cancel, `timeout -k`) reaches neither
-/// a suite, which runs in a group of its own, nor what the suite started; the suite's guard sees
-/// xtask go and stops the suite's tree. Here the suite's `cargo` starts a `sleep` in the
-/// background and waits for it, as cargo waits for a test binary.
 /// Runs `cargo xtask ci --only fmt` with a fake `cargo` that starts a `sleep` (ignoring
 /// SIGTERM if `stubborn`) and waits for it, as cargo waits for a test binary; once the `sleep`
 /// runs, applies `end` to xtask (its pid, which leads its own group), then reports whether the
