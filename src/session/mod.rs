@@ -585,13 +585,13 @@ const CHAT_LOG_WAIT_S: i64 = 10;
 const SEEN_LINES: usize = 128;
 
 /// The latest chat lines seen live on this connection, as far as needed to tell a `chatList`
-/// replay of them from new lines. A replay carries nothing but its time, in whole seconds, and
-/// the server stamps lines in the order it relays them, so a line older than the newest live
-/// one is a replay. A line of the newest second (or, if live lines come without a time, of any
-/// second) is a replay if it repeats a remembered line — same sender, same text (by a hash
-/// seeded per bot, so nobody can make their line hash like another's), same second — until
-/// live lines stamped [`CHAT_LOG_WAIT_S`] after a `chatList` went out show that its answer has
-/// come; otherwise it is new. So, in that window, a user's identical line sent again in the
+/// replay of them from new lines, while an answer may come: from a `chatList` going out until
+/// live lines stamped [`CHAT_LOG_WAIT_S`] later show that it has come. A replay carries
+/// nothing but its time, in whole seconds, and the server stamps lines in the order it relays
+/// them, so then a line older than the newest live one is a replay. A line of the newest
+/// second (or, if live lines come without a time, of any second) is a replay if it repeats a
+/// remembered line — same sender, same text (by a hash seeded per bot, so nobody can make
+/// their line hash like another's), same second; otherwise it is new. So, in that window, a user's identical line sent again in the
 /// same second counts as a replay: on the wire the two look the same.
 #[derive(Debug, Default)]
 struct SeenChat {
@@ -660,22 +660,16 @@ impl SeenChat {
 
     /// Whether a chat line from `key` with `text`, stamped `time` (its server second, not
     /// before the join) or else estimated to be of server second `estimate`, is the replay of a
-    /// line seen live; if not, it is remembered. `server_now_s` is asked only for a line
-    /// stamped a minute or more after the newest.
-    fn is_replay(
-        &mut self,
-        time: Option<i64>,
-        estimate: i64,
-        server_now_s: impl FnOnce() -> i64,
-        key: &[u8],
-        text: &[u8],
-    ) -> bool {
-        if time.is_some_and(|t| t < self.newest) {
-            return true;
-        }
+    /// line seen live; if not, it is remembered. Replays are looked for only while an answer
+    /// may come, so a line stamped far ahead (a server's clock jumping) can mistake live lines
+    /// for replays only then, and no clock is read for any of it.
+    fn is_replay(&mut self, time: Option<i64>, estimate: i64, key: &[u8], text: &[u8]) -> bool {
         let second = time.unwrap_or(estimate);
         if self.open_until.is_some_and(|until| second > until) {
             self.close_window();
+        }
+        if self.open_until.is_some() && time.is_some_and(|t| t < self.newest) {
+            return true;
         }
         let mut h = users::FxHasher::default();
         std::hash::Hasher::write_u64(&mut h, self.seed);
@@ -695,11 +689,7 @@ impl SeenChat {
             {
                 return true;
             }
-            // A line stamped far ahead of the server's clock (as estimated) does not move the
-            // newest second: every line after it would count as a replay until then.
-            if t <= self.newest.saturating_add(60) || t <= server_now_s().saturating_add(60) {
-                self.newest = self.newest.max(t);
-            }
+            self.newest = self.newest.max(t);
         }
         let entry = (second, time.is_none(), print);
         if self.open_until.is_none() {
@@ -1807,16 +1797,12 @@ impl Session {
             {
                 true
             }
-            Some(_) => {
-                let offset_ms = self.clock_offset_ms;
-                let server_now_s = || ((now.ms() as f64 + offset_ms) / 1000.0) as i64;
-                self.seen.is_replay(time, 0, server_now_s, key, text)
-            }
+            Some(_) => self.seen.is_replay(time, 0, key, text),
             // A live line without a time: remembered with the server second this session
             // estimates, for a `chatList` replay of it (which carries a time).
             None if self.joined_server_s.is_some() => {
-                let second = (time_ms / 1000.0) as i64;
-                self.seen.is_replay(None, second, || second, key, text)
+                self.seen
+                    .is_replay(None, (time_ms / 1000.0) as i64, key, text)
             }
             None => false,
         };
