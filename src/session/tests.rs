@@ -85,6 +85,14 @@ impl H {
             closes: 0,
         }
     }
+    /// A guest with a `ping` command registered.
+    fn with_ping() -> H {
+        let mut h = H::guest();
+        h.s.commands_mut()
+            .register("ping", CommandOptions::default())
+            .unwrap();
+        h
+    }
     fn guest() -> H {
         H::new(Config::new("lobby"))
     }
@@ -829,10 +837,7 @@ fn commands_fire_for_others_but_not_for_my_own_echo() {
 
 #[test]
 fn chat_log_replay_is_history_and_never_triggers_commands() {
-    let mut h = H::guest();
-    h.s.commands_mut()
-        .register("ping", CommandOptions::default())
-        .unwrap();
+    let mut h = H::with_ping();
     h.join(); // i1 server time 1_700_000_005
     h.server(&[
         Incoming::User(rec(BOB, "bob", 0)),
@@ -885,10 +890,7 @@ fn chat_log_replay_is_history_and_never_triggers_commands() {
 
 #[test]
 fn a_chat_list_after_the_join_replays_lines_seen_live_as_history() {
-    let mut h = H::guest();
-    h.s.commands_mut()
-        .register("ping", CommandOptions::default())
-        .unwrap();
+    let mut h = H::with_ping();
     h.join(); // i1 server time 1_700_000_005; the join's `chatList 15` is sent
     h.server(&[Incoming::User(rec(BOB, "bob", 0))]);
     let at = |text: &str, t: i64| chat_from(text, Some(1_700_000_005 + t), BOB);
@@ -964,10 +966,7 @@ fn a_chat_list_after_the_join_replays_lines_seen_live_as_history() {
 /// history, and runs no command again.
 #[test]
 fn a_chat_list_replays_timeless_and_crowded_seconds_as_history() {
-    let mut h = H::guest();
-    h.s.commands_mut()
-        .register("ping", CommandOptions::default())
-        .unwrap();
+    let mut h = H::with_ping();
     h.join(); // i1 server time 1_700_000_005, the local clock 1_700_000_000_000 ms
     h.server(&[Incoming::User(rec(BOB, "bob", 0))]);
     h.advance(10_000);
@@ -1020,10 +1019,7 @@ fn a_chat_list_replays_timeless_and_crowded_seconds_as_history() {
 /// A line stamped far ahead of the server's clock does not make every later line a replay.
 #[test]
 fn a_line_stamped_far_ahead_does_not_silence_later_commands() {
-    let mut h = H::guest();
-    h.s.commands_mut()
-        .register("ping", CommandOptions::default())
-        .unwrap();
+    let mut h = H::with_ping();
     h.join(); // i1 server time 1_700_000_005
     h.server(&[
         Incoming::User(rec(BOB, "bob", 0)),
@@ -1044,10 +1040,7 @@ fn a_line_stamped_far_ahead_does_not_silence_later_commands() {
 #[test]
 fn a_replay_of_a_timeless_live_command_does_not_run_again() {
     // Live lines may come without a time (PROTOCOL.md §3.2); their replay carries one.
-    let mut h = H::guest();
-    h.s.commands_mut()
-        .register("ping", CommandOptions::default())
-        .unwrap();
+    let mut h = H::with_ping();
     h.join(); // i1 server time 1_700_000_005, the local clock 1_700_000_000_000 ms
     h.server(&[
         Incoming::User(rec(BOB, "bob", 0)),
@@ -1966,10 +1959,7 @@ fn token_rejoin_has_a_fresh_time() {
 #[test]
 fn replay_check_compares_the_sender() {
     const CAROL: [u8; 8] = [3; 8];
-    let mut h = H::guest();
-    h.s.commands_mut()
-        .register("ping", CommandOptions::default())
-        .unwrap();
+    let mut h = H::with_ping();
     h.join();
     h.server(&[
         Incoming::User(rec(BOB, "bob", 0)),

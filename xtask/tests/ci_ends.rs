@@ -20,6 +20,20 @@ fn fake_cargo(name: &str, script: &str) -> PathBuf {
     home
 }
 
+/// `cargo xtask ci --no-install ARGS` with the fake `cargo` of `home` ([`fake_cargo`]), which
+/// is removed afterwards.
+fn ci_with(home: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["ci", "--no-install"])
+        .args(args)
+        .env("CARGO_HOME", home)
+        .stdin(Stdio::null())
+        .output()
+        .expect("xtask runs");
+    let _ = std::fs::remove_dir_all(home);
+    out
+}
+
 /// With its stdout closed, as in `cargo xtask ci | head` once `head` has exited, xtask drops its
 /// lines instead of panicking at the next one (which took the running suite with it).
 #[test]
@@ -51,20 +65,7 @@ fn a_closed_stdout_does_not_end_the_run() {
 fn the_run_limit_ends_the_run_with_its_summary() {
     let home = fake_cargo("run-limit", "#!/bin/sh\nexec sleep 60\n");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args([
-            "ci",
-            "--no-install",
-            "--only",
-            "fmt,clippy",
-            "--run-timeout",
-            "2",
-        ])
-        .env("CARGO_HOME", &home)
-        .stdin(Stdio::null())
-        .output()
-        .expect("xtask runs");
-    let _ = std::fs::remove_dir_all(&home);
+    let out = ci_with(&home, &["--only", "fmt,clippy", "--run-timeout", "2"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("\ntotal: 0 passed, 2 failed"), "{stdout}");
@@ -89,13 +90,7 @@ fn a_suite_is_counted_from_its_output() {
         "counted",
         "#!/bin/sh\necho 'test result: ok. 3 passed; 0 failed; 0 ignored'\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["ci", "--no-install", "--only", "native-tests"])
-        .env("CARGO_HOME", &home)
-        .stdin(Stdio::null())
-        .output()
-        .expect("xtask runs");
-    let _ = std::fs::remove_dir_all(&home);
+    let out = ci_with(&home, &["--only", "native-tests"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("\ntotal: 3 passed, 0 failed"), "{stdout}");
     assert_eq!(out.status.code(), Some(0), "{stdout}");
