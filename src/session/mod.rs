@@ -591,8 +591,9 @@ const SEEN_LINES: usize = 128;
 /// them, so then a line older than the newest live one is a replay. A line of the newest
 /// second (or, if live lines come without a time, of any second) is a replay if it repeats a
 /// remembered line — same sender, same text (by a hash seeded per bot, so nobody can make
-/// their line hash like another's), same second; otherwise it is new. So, in that window, a user's identical line sent again in the
-/// same second counts as a replay: on the wire the two look the same.
+/// their line hash like another's), same second; otherwise it is new. So, in that window, a
+/// user's identical line sent again in the same second counts as a replay: on the wire the two
+/// look the same.
 #[derive(Debug, Default)]
 struct SeenChat {
     /// Server second of the newest live line with a time on this connection (the join's at
@@ -879,6 +880,11 @@ impl Session {
     /// Server-corrected time in ms since the epoch, for local time `now_ms`.
     pub fn server_now_ms(&self, now_ms: u64) -> f64 {
         now_ms as f64 + self.clock_offset_ms
+    }
+
+    /// [`Session::server_now_ms`] in whole seconds, as the server stamps its lines.
+    fn server_now_s(&self, now_ms: u64) -> i64 {
+        (self.server_now_ms(now_ms) / 1000.0) as i64
     }
 
     /// Lines waiting to be sent.
@@ -1346,8 +1352,7 @@ impl Session {
             }
             if let Some(bytes) = self.queue.pop_front() {
                 if asks_for_chat_log(&bytes) {
-                    let now_s = (self.server_now_ms(now.ms()) / 1000.0) as i64;
-                    self.seen.requested(now_s);
+                    self.seen.requested(self.server_now_s(now.ms()));
                 }
                 self.actions.push_back(Action::Send(bytes));
             }
@@ -1951,7 +1956,7 @@ impl Session {
             return;
         }
         if self.joined_server_s.is_none() {
-            let joined = (self.server_now_ms(now_ms) / 1000.0) as i64;
+            let joined = self.server_now_s(now_ms);
             self.joined_server_s = Some(joined);
             self.seen.joined(joined);
         }
@@ -1964,12 +1969,9 @@ impl Session {
             self.bucket = self.config.rate_limit.map(|l| TokenBucket::new(l, now_ms));
         }
         self.set_state(State::Joined);
-        // The burst's `chatList 15` goes out now (a queued one when the queue is sent).
         if self.config.join_commands {
-            self.seen
-                .requested((self.server_now_ms(now_ms) / 1000.0) as i64);
-        }
-        if self.config.join_commands {
+            // The burst's `chatList 15` goes out now (a queued one when the queue is sent).
+            self.seen.requested(self.server_now_s(now_ms));
             for cmd in [
                 Command::UserList {
                     count: 10_000,
