@@ -356,12 +356,8 @@ pub fn guard(args: &[String]) -> std::process::ExitCode {
             Err(_) => return ExitCode::FAILURE,
         }
         if xtask_gone() {
-            let pipes: Vec<String> = ["/proc/self/fd/1", "/proc/self/fd/2"]
-                .into_iter()
-                .filter_map(|fd| fs::read_link(fd).ok()?.into_os_string().into_string().ok())
-                .filter(|link| link.starts_with("pipe:["))
-                .collect();
-            stop_tree(&mut child, &pipes);
+            // The guard's stdout and stderr are the suite's output pipes.
+            stop_tree(&mut child, &pipes_of([1, 2]));
             // SAFETY: getpgrp(2) takes nothing and cannot fail.
             if i32::try_from(std::process::id()).is_ok_and(|me| unsafe { getpgrp() } == me) {
                 signals::send(0, signals::SIGKILL);
@@ -404,8 +400,13 @@ fn output_pipes(child: &Child) -> Vec<String> {
         child.stdout.as_ref().map(AsRawFd::as_raw_fd),
         child.stderr.as_ref().map(AsRawFd::as_raw_fd),
     ];
+    pipes_of(fds.into_iter().flatten())
+}
+
+/// Which of this process's file descriptors `fds` are pipes, as `/proc/PID/fd` shows them.
+#[cfg(unix)]
+fn pipes_of(fds: impl IntoIterator<Item = i32>) -> Vec<String> {
     fds.into_iter()
-        .flatten()
         .filter_map(|fd| fs::read_link(format!("/proc/self/fd/{fd}")).ok())
         .filter_map(|link| link.into_os_string().into_string().ok())
         .filter(|link| link.starts_with("pipe:["))
