@@ -184,7 +184,7 @@ export type SystemType =
   | 'toplayer' | 'call_admin' | 'unknown_system_code';
 
 /** SDK-side error codes (server errors use the ERR number instead, PROTOCOL.md §3.4). */
-export type SdkErrorCode = 'handshake' | 'websocket' | 'decode' | 'message' | 'too_many_errors' | 'queue_full' | 'closed' | 'config';
+export type SdkErrorCode = 'handshake' | 'websocket' | 'decode' | 'message' | 'too_many_errors' | 'queue_full' | 'closed' | 'config' | 'not_present';
 
 /** An error from the bot: `connect()` rejections and thrown send errors. */
 export interface UChatError extends Error {
@@ -248,7 +248,7 @@ export interface CommandContext {
   rest: string;
   /** Whether it was whispered to the bot (only with the `whispers` option). */
   whisper: boolean;
-  /** Answer: in the room, or as a whisper to the sender when the command was whispered (throws if the sender has left). */
+  /** Answer: in the room, or as a whisper to the sender when the command was whispered (throws an error with `code: 'not_present'` if the sender has left). */
   reply(text: string): void;
 }
 

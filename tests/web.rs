@@ -659,6 +659,7 @@ async fn whispered_commands_are_answered_by_whisper() {
         text(&err, "message").contains("has left the room"),
         "{err:?}"
     );
+    assert_eq!(text(&err, "code"), "not_present", "{err:?}");
     a.close();
 }
 

@@ -188,7 +188,8 @@ pub struct ErrorInfo {
     /// The ERR number, or `None` for SDK-side errors (then [`ErrorInfo::kind`] says what).
     pub code: Option<i64>,
     /// Short machine name: the ERR name (`wrong_password`) or an SDK code (`handshake`,
-    /// `websocket`, `decode`, `message`, `too_many_errors`, `queue_full`, `closed`, `config`).
+    /// `websocket`, `decode`, `message`, `too_many_errors`, `queue_full`, `closed`, `config`,
+    /// `not_present` from a whispered command's `reply` after the sender left).
     pub name: String,
     /// What happened and what to do, in English.
     pub message: String,

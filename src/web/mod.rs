@@ -760,10 +760,13 @@ impl UChatBot {
             // Whispers go by nick: the sender's nick now, and only while they are here, so a
             // late answer never reaches someone who took the nick after they left.
             let nick = bot.present_nick(&key).ok_or_else(|| {
-                JsValue::from(js_sys::Error::new(
-                    "reply(text): the sender of the whispered command has left the room \
-                     (or has no nick); the answer was not sent",
-                ))
+                error_to_js(&ErrorInfo {
+                    code: None,
+                    name: "not_present".into(),
+                    message: "reply(text): the sender of the whispered command has left the room \
+                              (or has no nick); the answer was not sent"
+                        .into(),
+                })
             })?;
             bot.send_message(&Outgoing::Whisper { nick, text })
         }));
