@@ -274,8 +274,12 @@ export interface UChatElement {
 export class UChatBot {
   /** Throws a `TypeError` naming a missing or mistyped option, or an Error if `init()` has not finished. */
   constructor(options: UChatBotOptions);
-  /** A bot that joins as the page's user, from a `<u-chat room="…" user_data="…">` element. */
-  static fromElement(el: UChatElement, options?: Partial<UChatBotOptions>): UChatBot;
+  /**
+   * A bot that joins as the page's user, from a `<u-chat room="…" user_data="…">` element.
+   * `null` (a `querySelector` that found nothing) throws a `TypeError` that says so. The
+   * element's `room`, `user_data` and `password` win over the same options in `options`.
+   */
+  static fromElement(el: UChatElement | null, options?: Partial<Omit<UChatBotOptions, 'room'>>): UChatBot;
 
   /** Connect and join; resolves with my user at the join, rejects with a {@link UChatError}. */
   connect(): Promise<User>;

@@ -405,6 +405,10 @@ export async function main(url: string): Promise<string> {
   new UChatBot({ nick: 'x' });
   const el = document.querySelector('u-chat');
   if (el) UChatBot.fromElement(el, { url });
+  // README's quick start as written: a missing element is a runtime TypeError, not a type error.
+  UChatBot.fromElement(document.querySelector('u-chat'), { url });
+  // @ts-expect-error: the room is the element's own
+  UChatBot.fromElement(el, { room: 'other' });
   return me.nick + bot.state + String(bot.queued) + String(payload.attempt) + String(bot.users.length);
 }
 `;
