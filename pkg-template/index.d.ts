@@ -165,6 +165,8 @@ export interface UChatBotOptions {
   session?: string;
   /** Keepalive interval in ms. Default 60000. */
   heartbeatMs?: number;
+  /** Longest wait in ms from opening the socket to the join's answer; then the attempt fails (code `'timeout'`). Default 20000; 0 waits for ever. */
+  joinTimeoutMs?: number;
   /** Reconnect policy, or `false` for no automatic reconnect. */
   reconnect?: ReconnectOptions | false;
   /** Outgoing rate limit, or `false` for none. */
@@ -184,7 +186,7 @@ export type SystemType =
   | 'toplayer' | 'call_admin' | 'unknown_system_code';
 
 /** SDK-side error codes (server errors use the ERR number instead, PROTOCOL.md §3.4). */
-export type SdkErrorCode = 'handshake' | 'websocket' | 'decode' | 'message' | 'too_many_errors' | 'queue_full' | 'closed' | 'config' | 'not_present';
+export type SdkErrorCode = 'handshake' | 'websocket' | 'decode' | 'message' | 'too_many_errors' | 'queue_full' | 'closed' | 'config' | 'timeout' | 'not_present';
 
 /** An error from the bot: `connect()` rejections and thrown send errors. */
 export interface UChatError extends Error {

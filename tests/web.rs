@@ -1,10 +1,10 @@
 //! Browser tests of the `UChatBot` class against a running `uchat sim` (issue #4 point 3).
 //!
-//! `cargo xtask ci` starts three sims on loopback before running these in headless Chrome and
+//! `cargo xtask ci` starts four sims on loopback before running these in headless Chrome and
 //! Firefox (see `xtask`): the main one (`--auto-rooms`, a token room `tok`, a password room `pw`),
-//! one with `--fault hijack200` and one with `--fault drop-after=2`. Their URLs come from the
-//! build-time variables `UCHAT_SIM_URL`, `UCHAT_SIM_HIJACK_URL` and `UCHAT_SIM_DROP_URL`, with the
-//! defaults below. Each test uses its own room, so tests cannot see each other's traffic.
+//! one with `--fault hijack200`, one with `--fault drop-after=2` and one with `--fault
+//! delay=2000`. Their URLs come from the build-time variables `UCHAT_SIM_URL`,
+//! `UCHAT_SIM_HIJACK_URL`, `UCHAT_SIM_DROP_URL` and `UCHAT_SIM_SLOW_URL`, with the defaults below. Each test uses its own room, so tests cannot see each other's traffic.
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Function, Object, Reflect};
@@ -29,6 +29,10 @@ const SIM_HIJACK: &str = match option_env!("UCHAT_SIM_HIJACK_URL") {
 const SIM_DROP: &str = match option_env!("UCHAT_SIM_DROP_URL") {
     Some(u) => u,
     None => "ws://127.0.0.1:18789",
+};
+const SIM_SLOW: &str = match option_env!("UCHAT_SIM_SLOW_URL") {
+    Some(u) => u,
+    None => "ws://127.0.0.1:18790",
 };
 /// The token of the sim's room `tok` (xtask starts it with `--room tok:token=…`).
 const TOKEN: &str = "s3cret-test-token";
@@ -234,6 +238,36 @@ async fn hijacked_upgrade_is_a_handshake_error_that_suggests_wss() {
     let disconnects = disconnects.all();
     assert_eq!(disconnects.len(), 1);
     assert_eq!(prop(&disconnects[0], "code").as_f64(), Some(1006.0));
+}
+
+#[wasm_bindgen_test]
+async fn a_join_slower_than_join_timeout_ms_fails_with_timeout() {
+    // The slow sim answers every message two seconds late.
+    let slow = |ms: f64| {
+        bot(&[
+            ("room", room("late").into()),
+            ("url", SIM_SLOW.into()),
+            ("joinTimeoutMs", ms.into()),
+        ])
+    };
+    let b = slow(300.0);
+    let disconnects = Rec::on(&b, "disconnect");
+    let err = connect(&b).await.expect_err("no answer within 300 ms");
+    assert_eq!(text(&err, "code"), "timeout");
+    assert!(text(&err, "message").contains("joinTimeoutMs"), "{err:?}");
+    assert_eq!(b.state(), "closed");
+    let disconnects = disconnects.all();
+    assert_eq!(disconnects.len(), 1);
+    assert_eq!(prop(&disconnects[0], "code").as_f64(), Some(1006.0));
+    // A longer limit waits for the late answer.
+    let b = slow(10_000.0);
+    let me = connect(&b).await.expect("joins after ~2 s");
+    assert!(!text(&me, "nick").is_empty());
+    b.close();
+    // A negative limit is refused with the option's name.
+    let opts = options(&[("room", "late".into()), ("joinTimeoutMs", (-1.0).into())]);
+    let err = UChatBot::new(opts).err().expect("refused");
+    assert!(text(&err, "message").contains("joinTimeoutMs"), "{err:?}");
 }
 
 /// Joins with the page's `WebSocket` replaced by `stand_in` (`None`: removed) while the socket

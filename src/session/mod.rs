@@ -118,6 +118,11 @@ pub struct Config {
     pub session: Option<String>,
     /// Keepalive interval; 0 disables keepalive. Default 60 000 (uchat.js `heartbeat = 60`).
     pub heartbeat_ms: u64,
+    /// Longest wait from opening a socket to the join (`i2` or a refusal), handshake included;
+    /// 0 waits for ever, as uchat.js does. Default 20 000. A connection that takes longer is
+    /// closed and counts as failed: `connect()` rejects with `timeout`, or, after a join, the
+    /// reconnect policy makes another attempt.
+    pub join_timeout_ms: u64,
     /// Reconnect policy after a drop; `None` disables reconnecting.
     pub reconnect: Option<ReconnectPolicy>,
     /// Outgoing rate limit; `None` disables it.
@@ -141,6 +146,7 @@ impl Config {
             password: None,
             session: None,
             heartbeat_ms: 60_000,
+            join_timeout_ms: 20_000,
             reconnect: Some(ReconnectPolicy::default()),
             rate_limit: Some(RateLimit::default()),
             queue_limit: 100,
@@ -188,7 +194,7 @@ pub struct ErrorInfo {
     /// The ERR number, or `None` for SDK-side errors (then [`ErrorInfo::kind`] says what).
     pub code: Option<i64>,
     /// Short machine name: the ERR name (`wrong_password`) or an SDK code (`handshake`,
-    /// `websocket`, `decode`, `message`, `too_many_errors`, `queue_full`, `closed`, `config`,
+    /// `websocket`, `decode`, `message`, `too_many_errors`, `queue_full`, `closed`, `config`, `timeout`,
     /// `not_present` from a whispered command's `reply` after the sender left).
     pub name: String,
     /// What happened and what to do, in English.
@@ -735,6 +741,8 @@ pub struct Session {
     bucket: Option<TokenBucket>,
     heartbeat_at: Option<u64>,
     reconnect_at: Option<u64>,
+    /// When the attempt under way (state `Connecting` or `Joining`) times out.
+    join_deadline: Option<u64>,
     /// Consecutive reconnect attempts since the last join.
     attempt: u32,
     /// The bot has been in the room at least once (reconnects only after that).
@@ -819,6 +827,7 @@ impl Session {
             queue: VecDeque::new(),
             heartbeat_at: None,
             reconnect_at: None,
+            join_deadline: None,
             attempt: 0,
             ever_joined: false,
             socket_open: false,
@@ -956,6 +965,9 @@ impl Session {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        if let Some(at) = self.join_deadline {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
         if self.state == State::Joined && !self.queue.is_empty() {
             if let Some(b) = &mut self.bucket {
                 let at = b.next_token_at(now.ms());
@@ -1111,8 +1123,9 @@ impl Session {
         self.socket_ended(now_ms, 1006, message, Some(info));
     }
 
-    /// [`Session::on_close`], and [`Session::on_socket_error`] with `failure`: the error a
-    /// connect() that never got a socket open fails with (else the handshake hint).
+    /// [`Session::on_close`], and [`Session::on_socket_error`] and the join timeout with
+    /// `failure`: the error a connect() that never joined fails with (else the handshake hint,
+    /// or "closed before the join" if the socket was open).
     fn socket_ended(&mut self, now_ms: u64, code: u16, reason: &str, failure: Option<ErrorInfo>) {
         let was_open = std::mem::replace(&mut self.socket_open, false);
         if self.expecting_close {
@@ -1128,7 +1141,9 @@ impl Session {
         // session ends (a waiting connect() is ended by `set_state`).
         if !self.ever_joined || self.no_rejoin {
             if !self.ever_joined {
-                let info = if was_open {
+                let info = if let Some(info) = failure {
+                    info
+                } else if was_open {
                     ErrorInfo::sdk(
                         "closed",
                         format!(
@@ -1140,7 +1155,7 @@ impl Session {
                         ),
                     )
                 } else {
-                    failure.unwrap_or_else(|| ErrorInfo::sdk("handshake", HANDSHAKE_HINT))
+                    ErrorInfo::sdk("handshake", HANDSHAKE_HINT)
                 };
                 // The waiting connect() first: a connect() made by an `error` listener is a
                 // new attempt, which this failure must not end (see `join_failed`).
@@ -1171,6 +1186,9 @@ impl Session {
             if self.state == State::Reconnecting {
                 self.open_socket(now_ms);
             }
+        }
+        if self.join_deadline.is_some_and(|t| t <= now_ms) {
+            self.join_timed_out(now_ms);
         }
         self.flush(Clock::Fixed(now_ms));
     }
@@ -1291,18 +1309,49 @@ impl Session {
                  'disconnect' events",
             ));
         }
+        if !matches!(s, State::Connecting | State::Joining) {
+            self.join_deadline = None;
+        }
         if self.state != s {
             self.state = s;
             self.emit(Event::State(s));
         }
     }
 
-    fn open_socket(&mut self, _now_ms: u64) {
+    fn open_socket(&mut self, now_ms: u64) {
         if self.socket_open {
             self.close_socket(1000, "reconnecting".into());
         }
         self.actions.push_back(Action::Open);
         self.set_state(State::Connecting);
+        let ms = self.config.join_timeout_ms;
+        self.join_deadline = (ms > 0).then(|| now_ms.saturating_add(ms));
+    }
+
+    /// The attempt under way had no answer in time (`join_deadline`): it ends as a failed
+    /// connection (close code 1006: the bot, not the server, gave up) and its socket is closed.
+    /// Without this a silent server (a proxy that holds the upgrade, a server that never
+    /// answers `j`) left `connect()` pending and a reconnect stuck in `joining` for ever.
+    fn join_timed_out(&mut self, now_ms: u64) {
+        self.join_deadline = None;
+        if !matches!(self.state, State::Connecting | State::Joining) {
+            return;
+        }
+        let message = format!(
+            "no answer from the server within {} ms of connecting (option `joinTimeoutMs`); \
+             the server or a proxy on the way is not answering",
+            self.config.join_timeout_ms
+        );
+        let socket = self.socket_open || self.state == State::Connecting;
+        self.socket_ended(
+            now_ms,
+            1006,
+            &message,
+            Some(ErrorInfo::sdk("timeout", message.clone())),
+        );
+        if socket {
+            self.close_socket(1000, "join timed out".into());
+        }
     }
 
     /// The `j` line for this attempt (a token login gets a fresh `time` and hash).

@@ -153,9 +153,23 @@ impl H {
     fn drop_and_reopen(&mut self) {
         self.s.on_close(self.now, 1006, "");
         self.drain();
-        self.advance(60_000);
+        self.advance_to_open();
         self.s.on_open(self.now);
         self.drain();
+    }
+    /// Fires timers until the session opens a socket (a reconnect), at most a minute on.
+    fn advance_to_open(&mut self) {
+        let (opens, end) = (self.opens, self.now + 60_000);
+        while self.opens == opens {
+            let t = self
+                .s
+                .next_timeout(self.now)
+                .expect("a timer for the reconnect");
+            assert!(t <= end, "no reconnect within a minute");
+            self.now = t.max(self.now);
+            self.s.on_timeout(self.now);
+            self.drain();
+        }
     }
     fn keys(&self) -> Vec<&str> {
         self.sent.iter().map(|l| l.key.as_str()).collect()
@@ -409,7 +423,7 @@ fn backoff_grows_and_stops_after_max_retries() {
         h.s.on_close(h.now, 1006, "");
         h.drain();
         assert_eq!(h.s.state(), State::Reconnecting, "attempt {attempt}");
-        h.advance(60_000);
+        h.advance_to_open();
         assert_eq!(h.s.state(), State::Connecting);
     }
     h.take_events();
@@ -469,7 +483,7 @@ fn a_socket_that_cannot_be_created_fails_with_its_own_message() {
     h.take_events();
     h.s.on_close(h.now, 1006, "");
     h.drain();
-    h.advance(60_000);
+    h.advance_to_open();
     assert_eq!(h.opens, 2);
     h.take_events();
     h.s.on_socket_error(h.now, why);
@@ -1919,12 +1933,117 @@ fn backoff_starts_over_after_a_rejoin() {
                 .any(|e| matches!(e, Event::Reconnecting { attempt: 1, .. })),
             "round {round}"
         );
-        h.advance(60_000);
+        h.advance_to_open();
         h.s.on_open(h.now);
         h.drain();
         h.join_answer();
         assert_eq!(h.s.state(), State::Joined);
     }
+}
+
+/// The `Disconnect` and `Error` events of a timed-out attempt, checked, and the rest returned.
+fn timed_out(events: Vec<Event>, will_reconnect: bool) -> Vec<Event> {
+    let disconnect = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Disconnect {
+                code,
+                reason,
+                will_reconnect: w,
+            } => Some((*code, reason.clone(), *w)),
+            _ => None,
+        })
+        .expect("a disconnect");
+    assert_eq!(disconnect.0, 1006);
+    assert!(
+        disconnect.1.contains("20000 ms") && disconnect.1.contains("joinTimeoutMs"),
+        "{}",
+        disconnect.1
+    );
+    assert_eq!(disconnect.2, will_reconnect);
+    events
+}
+
+#[test]
+fn a_silent_server_times_the_join_out() {
+    // No answer to the upgrade: still waiting a millisecond before the deadline, then the
+    // connect() fails with `timeout`, the socket is closed, and no timer is left.
+    let mut h = H::guest();
+    h.s.connect(h.now);
+    h.drain();
+    h.advance(19_999);
+    assert_eq!(h.s.state(), State::Connecting);
+    assert!(h.take_events().iter().all(|e| matches!(e, Event::State(_))));
+    h.advance(1);
+    let ev = timed_out(h.take_events(), false);
+    let failure = ev
+        .iter()
+        .find_map(|e| match e {
+            Event::JoinFailed(info) => Some(info.clone()),
+            _ => None,
+        })
+        .expect("connect() fails");
+    assert_eq!(failure.kind(), "timeout");
+    assert!(ev.contains(&Event::Error(failure)));
+    assert_eq!(h.s.state(), State::Closed);
+    assert_eq!(h.closes, 1);
+    assert_eq!(h.s.next_timeout(h.now), None);
+    // The web layer reports the close it made; nothing more happens.
+    h.s.on_close(h.now, 1000, "join timed out");
+    h.drain();
+    assert!(h.take_events().is_empty());
+
+    // The socket opened and `j` went out, but no answer came: the same, counted from the open.
+    let mut h = H::guest();
+    h.s.connect(h.now);
+    h.advance(5_000);
+    h.s.on_open(h.now);
+    h.drain();
+    assert_eq!(h.keys(), ["j"]);
+    h.advance(15_000);
+    assert_eq!(h.join_failure().kind(), "timeout");
+    assert_eq!((h.s.state(), h.closes), (State::Closed, 1));
+
+    // 0 waits for ever (keepalive pings go on).
+    let mut cfg = Config::new("lobby");
+    cfg.join_timeout_ms = 0;
+    let mut h = H::new(cfg);
+    h.s.connect(h.now);
+    h.s.on_open(h.now);
+    h.drain();
+    h.advance(600_000);
+    assert_eq!(h.s.state(), State::Joining);
+    assert!(h.keys().contains(&"p"));
+    assert!(!h
+        .take_events()
+        .iter()
+        .any(|e| matches!(e, Event::JoinFailed(_))));
+}
+
+#[test]
+fn a_reconnect_that_gets_no_answer_is_retried() {
+    let mut h = H::guest();
+    h.join();
+    // Joined: no join deadline is left (the next timer is the keepalive's).
+    assert_eq!(h.s.next_timeout(h.now), Some(h.now + 60_000));
+    h.take_events();
+    h.drop_and_reopen();
+    assert_eq!(h.s.state(), State::Joining);
+    h.take_events();
+    h.advance(20_000);
+    // The silent attempt ends as a failed one: the next attempt is scheduled, with backoff.
+    let ev = timed_out(h.take_events(), true);
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::Reconnecting { attempt: 2, .. })));
+    assert!(!ev.iter().any(|e| matches!(e, Event::Error(_))));
+    assert_eq!((h.s.state(), h.closes), (State::Reconnecting, 1));
+    h.advance_to_open();
+    h.s.on_open(h.now);
+    h.drain();
+    h.join_answer();
+    assert_eq!(h.s.state(), State::Joined);
+    assert_eq!(h.opens, 3);
 }
 
 #[test]
@@ -1948,6 +2067,7 @@ fn token_rejoin_has_a_fresh_time() {
     let mut h = H::new(cfg);
     h.join();
     let t0 = h.now / 1000;
+    h.now += 5_000;
     h.drop_and_reopen();
     let joins: Vec<&Line> = h.sent.iter().filter(|l| l.key == "j").collect();
     assert_eq!(joins.len(), 2);

@@ -229,6 +229,7 @@ const OPTIONS: &[&str] = &[
     "token",
     "session",
     "heartbeatMs",
+    "joinTimeoutMs",
     "reconnect",
     "rateLimit",
     "queueLimit",
@@ -354,6 +355,9 @@ pub fn options_from_js(v: &JsValue, seed: u64) -> Result<(String, Config), JsVal
     config.session = string("session")?;
     if let Some(ms) = number("heartbeatMs")? {
         config.heartbeat_ms = ms as u64;
+    }
+    if let Some(ms) = number("joinTimeoutMs")? {
+        config.join_timeout_ms = ms as u64;
     }
     if let Some(n) = number("queueLimit")? {
         config.queue_limit = (n as usize).max(1);

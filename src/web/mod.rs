@@ -711,8 +711,8 @@ pub struct UChatBot {
 
 #[wasm_bindgen]
 impl UChatBot {
-    /// `new UChatBot({ room, url, nick, …, userData | token, heartbeatMs, reconnect, rateLimit,
-    /// queueLimit })`. Throws a `TypeError` naming a missing or mistyped option.
+    /// `new UChatBot({ room, url, nick, …, userData | token, heartbeatMs, joinTimeoutMs,
+    /// reconnect, rateLimit, queueLimit })`. Throws a `TypeError` naming a missing or mistyped option.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> Result<UChatBot, JsValue> {
         let (url, config) = options_from_js(&options, random_seed())?;

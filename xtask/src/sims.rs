@@ -21,12 +21,13 @@ impl Drop for Sim {
     }
 }
 
-/// Starts the three sims (`uchat`, built first by the caller); sets `UCHAT_SIM_URL`,
-/// `UCHAT_SIM_HIJACK_URL` and `UCHAT_SIM_DROP_URL` for the child processes.
+/// Starts the four sims (`uchat`, built first by the caller); sets `UCHAT_SIM_URL`,
+/// `UCHAT_SIM_HIJACK_URL`, `UCHAT_SIM_DROP_URL` and `UCHAT_SIM_SLOW_URL` for the child
+/// processes.
 pub fn start(root: &std::path::Path) -> Result<Vec<Sim>, String> {
     let bin = crate::pkg::target_dir(root).join("debug").join("uchat");
     let tok_room = format!("tok:token={TEST_TOKEN}");
-    let specs: [(&str, Vec<&str>); 3] = [
+    let specs: [(&str, Vec<&str>); 4] = [
         (
             "UCHAT_SIM_URL",
             vec![
@@ -43,6 +44,11 @@ pub fn start(root: &std::path::Path) -> Result<Vec<Sim>, String> {
         (
             "UCHAT_SIM_DROP_URL",
             vec!["--auto-rooms", "--fault", "drop-after=2"],
+        ),
+        // Every message two seconds late: slower than a short `joinTimeoutMs`.
+        (
+            "UCHAT_SIM_SLOW_URL",
+            vec!["--auto-rooms", "--fault", "delay=2000"],
         ),
     ];
     let mut sims = Vec::new();
