@@ -1427,6 +1427,93 @@ async fn a_nested_frame_inside_an_other_event_keeps_both_texts() {
     a.close();
 }
 
+/// `close()` from a handler ends the delivery of what is left from before it: a `'disconnect'`
+/// handler that closes sees no `'reconnecting'` and no `'state'` but `'closed'` after it, and
+/// a `!quit` command that closes keeps a `!ping` further on in the same server message from
+/// running (its `reply` could only throw).
+#[wasm_bindgen_test]
+async fn close_from_a_handler_ends_what_was_pending_before_it() {
+    // The drop sim closes every connection 2 s after it opened.
+    let a = Rc::new(bot(&[
+        ("room", room("t-close-in").into()),
+        ("url", SIM_DROP.into()),
+        ("nick", "closer".into()),
+    ]));
+    let states = Rec::on(&a, "state");
+    let reconnecting = Rec::on(&a, "reconnecting");
+    let bot = a.clone();
+    let closer = Closure::<dyn FnMut(JsValue)>::new(move |_| bot.close());
+    a.once(
+        "disconnect",
+        closer.as_ref().unchecked_ref::<Function>().clone(),
+    )
+    .unwrap();
+    connect(&a).await.unwrap();
+    assert!(
+        wait_for(5000, || a.state() == "closed").await,
+        "dropped, then closed"
+    );
+    sleep(300).await;
+    assert_eq!(reconnecting.len(), 0);
+    assert_eq!(
+        states.texts("state").last().map(String::as_str),
+        Some("closed")
+    );
+
+    let b = Rc::new(guest("t-close-cmd", "quitter"));
+    let bot = b.clone();
+    let quit = Closure::<dyn FnMut(JsValue)>::new(move |_| bot.close());
+    let pings = Rc::new(RefCell::new(0));
+    let p = pings.clone();
+    let ping = Closure::<dyn FnMut(JsValue)>::new(move |_| *p.borrow_mut() += 1);
+    let no_opts = JsValue::UNDEFINED;
+    b.on_command(
+        "quit".into(),
+        quit.as_ref().unchecked_ref::<Function>().clone(),
+        no_opts.clone(),
+    )
+    .unwrap();
+    b.on_command(
+        "ping".into(),
+        ping.as_ref().unchecked_ref::<Function>().clone(),
+        no_opts,
+    )
+    .unwrap();
+    let msgs = Rec::on(&b, "message");
+    connect(&b).await.unwrap();
+    b.bench_feed(chat_frame(5, &["!ping", "!quit", "!ping"]));
+    assert!(
+        wait_for(3000, || msgs.len() >= 3).await,
+        "the frame's messages"
+    );
+    assert_eq!(b.state(), "closed");
+    assert_eq!(*pings.borrow(), 1, "only the !ping before the !quit ran");
+}
+
+#[wasm_bindgen_test]
+async fn free_while_connecting_rejects_the_connect() {
+    // The slow sim answers two seconds late: the bot is still joining when it is freed.
+    let b = bot(&[("room", room("t-free").into()), ("url", SIM_SLOW.into())]);
+    let outcome = Rc::new(RefCell::new(None::<Result<JsValue, JsValue>>));
+    let (ok, err) = (outcome.clone(), outcome.clone());
+    let on_ok = Closure::<dyn FnMut(JsValue)>::new(move |v| *ok.borrow_mut() = Some(Ok(v)));
+    let on_err = Closure::<dyn FnMut(JsValue)>::new(move |e| *err.borrow_mut() = Some(Err(e)));
+    let _ = b.connect(JsValue::UNDEFINED).then2(&on_ok, &on_err);
+    sleep(200).await;
+    drop(b); // what `free()` does
+             // Bounded: before the fix the promise never settled.
+    assert!(
+        wait_for(3000, || outcome.borrow().is_some()).await,
+        "connect() settled"
+    );
+    let err = outcome
+        .borrow_mut()
+        .take()
+        .unwrap()
+        .expect_err("rejected by the free");
+    assert_eq!(text(&err, "code"), "closed");
+}
+
 /// One server frame (an `ArrayBuffer`, as the socket delivers it) of `m` lines with these
 /// texts from the user key `[key; 8]`, plain style, sent in 2033 (after any join).
 fn chat_frame(key: u8, texts: &[&str]) -> JsValue {

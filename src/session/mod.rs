@@ -1253,9 +1253,12 @@ impl Session {
         self.flush(Clock::Fixed(now_ms));
     }
 
-    /// Leave: send `disconnect`, close the socket, cancel timers. Queued lines are dropped.
+    /// Leave: send `disconnect`, close the socket, cancel timers. Queued lines are dropped, also
+    /// when the session had already ended by itself (retries used up, a failed first connect),
+    /// so a later `connect()` does not send them.
     pub fn close(&mut self, _now_ms: u64) {
         if self.state == State::Closed {
+            self.queue.clear();
             return;
         }
         if self.socket_open {

@@ -2047,6 +2047,33 @@ fn a_reconnect_that_gets_no_answer_is_retried() {
 }
 
 #[test]
+fn close_after_the_session_ended_drops_the_queue() {
+    let mut cfg = Config::new("lobby");
+    cfg.reconnect = Some(ReconnectPolicy {
+        max_retries: Some(1),
+        ..ReconnectPolicy::default()
+    });
+    let mut h = H::new(cfg);
+    h.join();
+    h.s.on_close(h.now, 1006, "");
+    h.drain();
+    h.s.send(h.now, &chat("while away")).unwrap();
+    h.advance_to_open();
+    h.s.on_close(h.now, 1006, "");
+    h.drain();
+    assert_eq!(
+        (h.s.state(), h.s.queued()),
+        (State::Closed, 1),
+        "retries used up"
+    );
+    h.s.close(h.now);
+    assert_eq!(h.s.queued(), 0);
+    h.join();
+    assert_eq!(h.s.state(), State::Joined);
+    assert!(h.chat_lines().is_empty(), "{:?}", h.chat_lines());
+}
+
+#[test]
 fn failed_join_leaves_no_timer() {
     let mut h = H::guest();
     h.s.connect(h.now);

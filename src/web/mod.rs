@@ -312,6 +312,11 @@ struct Inner {
     /// The `users` array as last built, with the user table's
     /// [`changes`](crate::session::UserTable::changes) then.
     users: RefCell<Option<(u64, Array)>>,
+    /// How many times `close()` was called. A batch whose dispatch began before the latest
+    /// call is stale: its events from before the close (a `reconnecting` after a `disconnect`
+    /// handler closed the bot, a command further on in the same server message) are not
+    /// delivered, only a waiting `connect()` is still settled (see `Inner::dispatch`).
+    closes: Cell<u32>,
 }
 
 /// The largest frame buffer a bot keeps between WebSocket messages (1 MiB, the decoder's
@@ -498,6 +503,7 @@ impl Inner {
             self.arm_timer(core, now);
             core.session.take_batch()
         };
+        let epoch = self.closes.get();
         // Every borrow is released: user code may call back into the bot (even start another
         // batch); this batch's buffers are owned here until it is dispatched.
         let Some(mut batch) = batch else {
@@ -515,7 +521,7 @@ impl Inner {
                 let mut others = batch.others.drain(..);
                 while at < end {
                     if let Some(e) = others.next() {
-                        self.dispatch(e);
+                        self.dispatch(e, epoch);
                     }
                     at = self.hub.run(text, len, ptr, at + 1, end);
                 }
@@ -553,9 +559,12 @@ impl Inner {
         self.hub.has(name)
     }
 
-    /// An event that is not on the tape ([`crate::session::tape::OTHER`]).
-    fn dispatch(&self, e: Event) {
+    /// An event that is not on the tape ([`crate::session::tape::OTHER`]), from a batch taken
+    /// when `close()` had been called `epoch` times.
+    fn dispatch(&self, e: Event, epoch: u32) {
+        let stale = self.closes.get() != epoch;
         match e {
+            Event::State(_) if stale => {}
             Event::State(s) => {
                 // Collectable again once user code lets go of it; unless a handler earlier in
                 // this batch ('disconnect', 'error') already called connect() again.
@@ -573,7 +582,7 @@ impl Inner {
                 for (resolve, _) in self.waiters.take() {
                     let _ = resolve.call1(&JsValue::UNDEFINED, &my);
                 }
-                if self.has_listeners("join") {
+                if !stale && self.has_listeners("join") {
                     let room = room_to_js(&self.room_id, &room);
                     self.emit("join", obj(&[("my", my), ("room", room)]));
                 }
@@ -584,6 +593,7 @@ impl Inner {
                     let _ = reject.call1(&JsValue::UNDEFINED, &err);
                 }
             }
+            _ if stale => {}
             Event::UserModi { target, changed } => self.emit(
                 "user.modi",
                 obj(&[
@@ -709,6 +719,22 @@ pub struct UChatBot {
     inner: Rc<Inner>,
 }
 
+impl Drop for UChatBot {
+    /// `free()` of a bot that is still connecting, joined or reconnecting closes it first: a
+    /// waiting `connect()` rejects (code `closed`) instead of never settling, and the server
+    /// sees the bot leave. (A bot in that state is never garbage-collected: the SDK holds it.)
+    fn drop(&mut self) {
+        let live = self
+            .inner
+            .core
+            .try_borrow()
+            .is_ok_and(|c| !matches!(c.session.state(), State::Idle | State::Closed));
+        if live {
+            self.close();
+        }
+    }
+}
+
 #[wasm_bindgen]
 impl UChatBot {
     /// `new UChatBot({ room, url, nick, …, userData | token, heartbeatMs, joinTimeoutMs,
@@ -742,6 +768,7 @@ impl UChatBot {
             holder: RefCell::new(None),
             reply: RefCell::new(None),
             users: RefCell::new(None),
+            closes: Cell::new(0),
         });
         let weak = Rc::downgrade(&inner);
         *inner.reply.borrow_mut() = Some(Closure::new(move |key: JsValue, text: JsValue| {
@@ -827,8 +854,12 @@ impl UChatBot {
         }
     }
 
-    /// Leave the room and close the socket. Pending `connect()` promises reject.
+    /// Leave the room and close the socket. Pending `connect()` promises reject. Called by a
+    /// handler, it also ends the delivery of the events still pending from before it (see
+    /// `Inner::closes`).
     pub fn close(&self) {
+        let closes = &self.inner.closes;
+        closes.set(closes.get().wrapping_add(1));
         self.inner.input(|s, now| s.close(now));
         let mut core = self.inner.core.borrow_mut();
         core.timer = None;
