@@ -588,12 +588,16 @@ pub const FRAME_ERRORS: u32 = 16;
 /// live lines' times tell (no clock is read for it).
 const CHAT_LOG_WAIT_S: i64 = 10;
 
+/// Most lines whose command waits for the user list after a join (`Session::deferred`).
+const DEFERRED_MAX: usize = 64;
+
 /// How many of the latest live chat lines [`SeenChat`] remembers.
 const SEEN_LINES: usize = 128;
 
-/// The latest chat lines seen live on this connection, as far as needed to tell a `chatList`
-/// replay of them from new lines, while an answer may come: from a `chatList` going out until
-/// live lines stamped [`CHAT_LOG_WAIT_S`] later show that it has come. A replay carries
+/// The latest chat lines seen live (on this connection and the ones before), as far as needed
+/// to tell a `chatList` replay of them from new lines, while an answer may come: from a
+/// `chatList` going out until live lines stamped [`CHAT_LOG_WAIT_S`] later show that it has
+/// come. A replay carries
 /// nothing but its time, in whole seconds, and the server stamps lines in the order it relays
 /// them, so then a line older than the newest live one is a replay. A line of the newest
 /// second (or, if live lines come without a time, of any second) is a replay if it repeats a
@@ -636,12 +640,11 @@ impl SeenChat {
         self.close_window();
     }
 
-    /// At the join (`i1`), whose server second is `joined`.
+    /// At the join (`i1`), whose server second is `joined`. The lines seen live are kept: after
+    /// a quick reconnect the join's chat log replays those of the join's own second, which only
+    /// they tell apart from new lines (clearing them here made every such line live again).
     fn joined(&mut self, joined: i64) {
         self.newest = joined;
-        self.recent.clear();
-        self.pending.clear();
-        self.next = 0;
     }
 
     /// No answer is waited for any more: the lines kept out of `recent` go in.
@@ -765,8 +768,16 @@ pub struct Session {
     /// Chat lines (time, sender key, text) that ran a command in the latest second one did:
     /// a replay of one of them in the next join's own second is history.
     fired: Vec<FiredLine>,
-    /// The chat lines seen live on this connection, for telling `chatList` replays from them.
+    /// The chat lines seen live (kept across reconnects), for telling `chatList` replays from
+    /// them.
     seen: SeenChat,
+    /// The server's answer to the join burst's `userList` has not ended yet (see `deferred`).
+    list_pending: bool,
+    /// Lines (sender key, text, whether whispered) that may run a command, from senders the
+    /// bot does not know yet because the user list had not come: their commands are matched
+    /// once it has (`release_deferred`), so `minAuth` sees the sender's real auth and a
+    /// whispered `reply` finds the sender present. At most [`DEFERRED_MAX`].
+    deferred: Vec<(Box<[u8]>, Box<str>, bool)>,
     /// Errors the lines of the frame being handled have caused ([`FRAME_ERRORS`]).
     frame_errors: u32,
     /// Counts socket openings ([`FiredLine`] tells this connection's lines from older ones).
@@ -840,6 +851,8 @@ impl Session {
             list_acc: Vec::new(),
             joined_server_s: None,
             fired: Vec::new(),
+            list_pending: false,
+            deferred: Vec::new(),
             // Not from `rng`, whose numbers the tests expect as they are.
             seen: SeenChat::new(
                 Rng::new(config.seed.rotate_left(32) ^ 0xD6E8_FEB8_6659_FD93).next_u64(),
@@ -1016,6 +1029,8 @@ impl Session {
             tape.forget_users();
         }
         self.list_acc.clear();
+        self.list_pending = false;
+        self.deferred.clear();
         self.joined_server_s = None;
         self.seen.opened();
         self.connection = self.connection.wrapping_add(1);
@@ -1503,6 +1518,7 @@ impl Session {
                 self.users.set_present(&keys);
                 let list = keys.iter().map(|k| self.user_or_key(k)).collect();
                 self.emit(Event::UserList(list));
+                self.release_deferred(now);
             }
             Incoming::UserCount(n) => self.emit(Event::UserCount(n)),
             Incoming::UserJoin(key) => self.user_join(key),
@@ -1841,7 +1857,7 @@ impl Session {
         // Times are whole seconds. A line stamped with the join's own second is live, unless
         // it is one that already ran a command before a quick reconnect (the first retry comes
         // within a second): then it is a replay, and must not run the command again. Later,
-        // a `chatList` replays lines this connection has seen live ([`SeenChat`]).
+        // a `chatList` (the join's own too) replays lines the bot has seen live ([`SeenChat`]).
         let history = match time.zip(self.joined_server_s) {
             Some((t, joined)) if t < joined => true,
             Some((t, joined))
@@ -1866,14 +1882,15 @@ impl Session {
         };
         // `text` is valid UTF-8 (both callers checked); it is made a `&str` again only when
         // there are commands to match.
-        let trigger = if is_self || history || self.commands.is_empty() {
-            None
-        } else {
-            std::str::from_utf8(text)
-                .ok()
-                .and_then(|text| self.commands.dispatch_at(now, &user, text, false))
-                .map(Box::new)
-        };
+        let trigger =
+            if is_self || history || self.commands.is_empty() || self.defer(key, text, false) {
+                None
+            } else {
+                std::str::from_utf8(text)
+                    .ok()
+                    .and_then(|text| self.commands.dispatch_at(now, &user, text, false))
+                    .map(Box::new)
+            };
         if trigger.is_some() {
             // Lines that ran a command in the latest second or two (a few at most). A live line
             // without a time is stamped with the server's clock as this session estimates it.
@@ -1906,11 +1923,44 @@ impl Session {
         text: &[u8],
     ) -> Option<CommandTrigger> {
         let old = time.zip(self.joined_server_s).is_some_and(|(t, j)| t < j);
-        if is_self || !to_me || old || self.commands.is_empty() {
+        if is_self
+            || !to_me
+            || old
+            || self.commands.is_empty()
+            || self.defer(&from.key.0, text, true)
+        {
             return None;
         }
         let text = std::str::from_utf8(text).ok()?;
         self.commands.dispatch_at(now, from, text, true)
+    }
+
+    /// Whether the command a line from `key` may run waits for the user list (the sender is not
+    /// known yet); if so, the line is kept in `deferred`.
+    fn defer(&mut self, key: &[u8], text: &[u8], whisper: bool) -> bool {
+        if !self.list_pending || self.users.get_bytes(key).is_some() {
+            return false;
+        }
+        let Ok(text) = std::str::from_utf8(text) else {
+            return false;
+        };
+        if self.deferred.len() >= DEFERRED_MAX {
+            return false; // the list is late: match at once, as without a list
+        }
+        self.deferred.push((key.into(), text.into(), whisper));
+        true
+    }
+
+    /// The user list has come: the commands of the lines kept in `deferred` run now, in order,
+    /// with their senders as the list tells them.
+    fn release_deferred(&mut self, now: Clock) {
+        self.list_pending = false;
+        for (key, text, whisper) in std::mem::take(&mut self.deferred) {
+            let user = self.user_of_bytes(&key);
+            if let Some(t) = self.commands.dispatch_at(now, &user, &text, whisper) {
+                self.emit(Event::Command(t));
+            }
+        }
     }
 
     /// [`Session::on_chat`] in tape mode, without building an [`Event`]: the record is written
@@ -2025,6 +2075,7 @@ impl Session {
         if self.config.join_commands {
             // The burst's `chatList 15` goes out now (a queued one when the queue is sent).
             self.seen.requested(self.server_now_s(now_ms));
+            self.list_pending = true;
             for cmd in [
                 Command::UserList {
                     count: 10_000,

@@ -2126,6 +2126,94 @@ fn replay_check_compares_the_sender() {
 }
 
 #[test]
+fn a_quick_reconnect_replays_lines_seen_live_as_history() {
+    // Lines of the new join's own second that the bot had live on the old connection: a plain
+    // line, one nobody's command, and the bot's own line come back in the chat log as history.
+    let mut h = H::with_ping();
+    h.join();
+    h.server(&[Incoming::User(rec(BOB, "bob", 0))]);
+    let t = Some(1_700_000_005);
+    let lines = [
+        chat_from("4", t, BOB),
+        chat_from("!roll", t, BOB),
+        chat_from("봇 here", t, ME),
+    ];
+    h.server(&lines);
+    h.drop_and_reopen();
+    h.join_answer();
+    h.take_events();
+    h.server(&lines);
+    // A new line of that second from the same sender is still live.
+    h.server(&[chat_from("5", t, BOB)]);
+    assert_eq!(
+        message_flags(&h.take_events()),
+        [
+            ("4".to_owned(), true),
+            ("!roll".to_owned(), true),
+            ("봇 here".to_owned(), true),
+            ("5".to_owned(), false)
+        ]
+    );
+}
+
+#[test]
+fn commands_from_senders_before_the_user_list_wait_for_it() {
+    // Right after the join the bot knows only itself; a `!admin` (minAuth 3) from an admin the
+    // list has not told it about yet runs once the list has come, with the admin's auth.
+    const CAROL: [u8; 8] = [9; 8];
+    let mut h = H::guest();
+    let admin = CommandOptions {
+        min_auth: 3,
+        whispers: true,
+        ..CommandOptions::default()
+    };
+    h.s.commands_mut().register("admin", admin).unwrap();
+    h.join();
+    h.take_events();
+    h.server(&[
+        chat_from("!admin now", Some(1_700_000_006), CAROL),
+        Incoming::Whisper(WhisperMessage {
+            from: UserKey(CAROL.to_vec()),
+            to: UserKey(ME.to_vec()),
+            style: String::new(),
+            text: "!admin whispered".into(),
+            time: Some(1_700_000_006),
+        }),
+    ]);
+    let ev = h.take_events();
+    assert!(command_args(&ev).is_empty(), "not before the list: {ev:?}");
+    assert_eq!(message_flags(&ev), [("!admin now".to_owned(), false)]);
+    h.server(&[
+        Incoming::User(rec(CAROL, "carol", 3)),
+        Incoming::UserListEntry(Some(UserKey(ME.to_vec()))),
+        Incoming::UserListEntry(Some(UserKey(CAROL.to_vec()))),
+        Incoming::UserListEntry(None),
+    ]);
+    let ev = h.take_events();
+    let runs: Vec<(String, bool, i64)> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Event::Command(t) => Some((t.user.nick.clone(), t.whisper, t.user.auth)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            ("carol".to_owned(), false, 3),
+            ("carol".to_owned(), true, 3)
+        ]
+    );
+    assert!(
+        matches!(ev[0], Event::UserList(_)),
+        "after the list: {ev:?}"
+    );
+    // From then on, commands run as their lines come.
+    h.server(&[chat_from("!admin again", Some(1_700_000_007), CAROL)]);
+    assert_eq!(command_args(&h.take_events()), [["again"]]);
+}
+
+#[test]
 fn close_drops_queued_lines() {
     let mut h = H::guest();
     h.s.send(h.now, &chat("stale")).unwrap();
