@@ -1480,7 +1480,10 @@ async fn close_from_a_handler_ends_what_was_pending_before_it() {
     )
     .unwrap();
     let msgs = Rec::on(&b, "message");
+    let lists = Rec::on(&b, "user.list");
     connect(&b).await.unwrap();
+    // After the user list, so the commands run as their lines come (not held for the list).
+    assert!(wait_for(3000, || lists.len() >= 1).await, "the user list");
     b.bench_feed(chat_frame(5, &["!ping", "!quit", "!ping"]));
     assert!(
         wait_for(3000, || msgs.len() >= 3).await,
@@ -1512,6 +1515,51 @@ async fn free_while_connecting_rejects_the_connect() {
         .unwrap()
         .expect_err("rejected by the free");
     assert_eq!(text(&err, "code"), "closed");
+}
+
+/// README "Payloads are read-only": user objects, in events and from `users`, are frozen; and
+/// a handler's rejected promise (an `async` handler that throws) is logged, never left
+/// unhandled (Node.js ends a process on an unhandled rejection).
+#[wasm_bindgen_test]
+async fn user_objects_are_frozen_and_async_handler_failures_are_caught() {
+    let count = Function::new_no_args(
+        "if (globalThis.__rejections === undefined) { globalThis.__rejections = 0; \
+         globalThis.addEventListener('unhandledrejection', (e) => { globalThis.__rejections++; \
+         e.preventDefault(); }); } return globalThis.__rejections;",
+    );
+    let rejections = || count.call0(&JsValue::UNDEFINED).unwrap().as_f64().unwrap();
+    let before = rejections();
+    let a = guest("t-frozen", "alice");
+    let b = guest("t-frozen", "bob");
+    let failing = Function::new_with_args(
+        "x",
+        "return Promise.reject(new Error('an async handler failed (expected in this test)'))",
+    );
+    a.on("message", failing.clone()).unwrap();
+    a.on_command("boom".into(), failing, JsValue::UNDEFINED)
+        .unwrap();
+    let msgs = Rec::on(&a, "message");
+    connect(&a).await.unwrap();
+    connect(&b).await.unwrap();
+    b.send("!boom".into(), JsValue::UNDEFINED).unwrap();
+    assert!(wait_for(3000, || msgs.len() >= 1).await, "the message");
+    sleep(200).await;
+    assert_eq!(rejections(), before, "no unhandled rejection");
+    let user = prop(&msgs.all()[0], "user");
+    assert!(
+        Object::is_frozen(user.unchecked_ref::<Object>()),
+        "event user"
+    );
+    let users = a.users();
+    assert!(users.length() >= 2);
+    assert!(
+        users
+            .iter()
+            .all(|u| Object::is_frozen(u.unchecked_ref::<Object>())),
+        "users"
+    );
+    a.close();
+    b.close();
 }
 
 /// One server frame (an `ArrayBuffer`, as the socket delivers it) of `m` lines with these

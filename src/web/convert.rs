@@ -426,7 +426,8 @@ fn sub_number(o: &JsValue, parent: &str, key: &str) -> Result<Option<f64>, JsVal
 
 fn build_user(u: &UserRecord) -> JsValue {
     let opt = |s: &Option<String>| s.as_deref().map_or(JsValue::UNDEFINED, JsValue::from_str);
-    obj(&[
+    // Frozen like hub.js's user objects: the `users` getter shares them between calls.
+    let user = obj(&[
         ("key", u.key.to_hex().into()),
         ("nick", u.nick.as_str().into()),
         ("id", u.id.as_str().into()),
@@ -438,5 +439,7 @@ fn build_user(u: &UserRecord) -> JsValue {
         ("mute", u.mute.into()),
         ("session", u.session_hex().into()),
         ("profileimg", opt(&u.profileimg)),
-    ])
+    ]);
+    Object::freeze(user.unchecked_ref::<Object>());
+    user
 }

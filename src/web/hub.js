@@ -67,6 +67,11 @@ export class Hub {
     return list !== undefined && list.length > 0;
   }
 
+  /** Runs a command handler as `emit` runs listeners (see `call`). */
+  command(f, ctx) {
+    call('command', f, ctx);
+  }
+
   emit(name, payload) {
     const list = this.listeners.get(name);
     if (list !== undefined && list.length !== 0) this.emitTo(name, list, payload);
@@ -303,11 +308,13 @@ export class Hub {
           break;
         }
         case USER:
-          users[t[at + 1]] = {
+          // Shared by every event about this user until a `k` line replaces it: frozen, so a
+          // handler cannot change what later events show.
+          users[t[at + 1]] = Object.freeze({
             key: str(t, s, at + 2), nick: str(t, s, at + 4), id: str(t, s, at + 6), level: str(t, s, at + 8), auth: t[at + 10],
             icons: str(t, s, at + 11), nickcon: str(t, s, at + 13), connected: t[at + 15], mute: t[at + 16] !== 0,
             session: str(t, s, at + 17), profileimg: str(t, s, at + 19),
-          };
+          });
           at += 21;
           break;
         case STYLE: {
@@ -401,10 +408,14 @@ function flag(o, k) {
   return v === true ? 1 : v === false || v === undefined || v === null ? 0 : -1;
 }
 
+/** Calls a handler; what it throws, or the rejection of the promise it returns (an `async`
+ * handler), is logged and goes no further (an unhandled rejection ends a Node.js process). */
 function call(name, f, payload) {
+  const report = (e) => console.error("uchat-bot: a '" + name + "' handler threw:", e);
   try {
-    f(payload);
+    const r = f(payload);
+    if (r !== null && typeof r === 'object' && typeof r.then === 'function') r.then(undefined, report);
   } catch (e) {
-    console.error("uchat-bot: a '" + name + "' handler threw:", e);
+    report(e);
   }
 }

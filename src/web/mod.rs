@@ -41,6 +41,8 @@ extern "C" {
     fn has(this: &Hub, name: &str) -> bool;
     #[wasm_bindgen(method)]
     fn emit(this: &Hub, name: &str, payload: &JsValue);
+    #[wasm_bindgen(method)]
+    fn command(this: &Hub, f: &Function, ctx: &JsValue);
     /// Copies the bytes of `data` (an `ArrayBuffer` or a view of one) to `ptr` if they fit in
     /// `cap` bytes; returns their length either way, or -1 if `data` is a string. (The frame's
     /// clock is read by the session, only if a line needs it: [`Clock`].)
@@ -689,12 +691,7 @@ impl Inner {
                         ("reply", reply.into()),
                         ("whisper", t.whisper.into()),
                     ]);
-                    if let Err(e) = h.call1(&JsValue::UNDEFINED, &ctx) {
-                        web_sys::console::error_2(
-                            &"uchat-bot: a command handler threw:".into(),
-                            &e,
-                        );
-                    }
+                    self.hub.command(&h, &ctx);
                 }
             }
         }
