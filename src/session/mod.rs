@@ -568,10 +568,10 @@ fn is_fatal(code: i64) -> bool {
 }
 
 /// The hint for a socket that failed before it opened (DECISIONS.md "Keepalive, reconnect, rate" 4).
-pub const HANDSHAKE_HINT: &str = "The WebSocket handshake failed: the server is unreachable, or \
-    something between you and it answered the upgrade with a plain HTTP page. Some ISPs and \
-    proxies intercept plain ws:// connections this way; use wss:// (the default \
-    wss://sp-worker.uchat.io).";
+pub const HANDSHAKE_HINT: &str = "The WebSocket handshake failed: nothing answered at the URL \
+    (is the server running, e.g. `uchat sim` on that port?), or something between you and it \
+    answered the upgrade with a plain HTTP page. Some ISPs and proxies intercept plain ws:// \
+    connections this way; for uchat.io use wss:// (the default wss://sp-worker.uchat.io).";
 
 /// A chat line that ran a command: server time (s) and whether it was only estimated (the line
 /// had no time of its own), the connection it came on, sender key, text.
