@@ -1119,7 +1119,33 @@ fn bad_options_throw_type_errors_naming_the_option() {
     assert!(m.contains("`auth`") && m.contains("'subadmin'"), "{m}");
     let m = type_error_message(UChatBot::new("lobby".into()));
     assert!(m.contains("options must be an object"), "{m}");
+    // Nested options are checked as strictly: a typo is not ignored.
+    let m = type_error_message(UChatBot::new(options(&[
+        ("room", "r".into()),
+        ("reconnect", options(&[("minDelay", 5.into())])),
+    ])));
+    assert!(
+        m.contains("`reconnect.minDelay`") && m.contains("minDelayMs"),
+        "{m}"
+    );
+    let m = type_error_message(UChatBot::new(options(&[
+        ("room", "r".into()),
+        ("rateLimit", options(&[("per", 5.into())])),
+    ])));
+    assert!(m.contains("`rateLimit.per`") && m.contains("perMs"), "{m}");
     let b = guest("r", "n");
+    let e = b
+        .on_command(
+            "x".into(),
+            Function::new_no_args(""),
+            options(&[("cooldown", 5.into())]),
+        )
+        .unwrap_err();
+    let m = text(&e, "message");
+    assert!(
+        m.contains("onCommand option `cooldown`") && m.contains("cooldownMs"),
+        "{m}"
+    );
     let e = b.send(5.into(), JsValue::UNDEFINED).unwrap_err();
     assert!(text(&e, "message").contains("content must be a string"));
     let e = b

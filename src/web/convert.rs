@@ -243,20 +243,7 @@ pub fn options_from_js(v: &JsValue, seed: u64) -> Result<(String, Config), JsVal
             "new UChatBot(options): options must be an object like { room: 'myroom' }",
         ));
     }
-    for key in Object::keys(v.unchecked_ref::<Object>()).iter() {
-        let key = key.as_string().unwrap_or_default();
-        if !OPTIONS.contains(&key.as_str()) {
-            let hint = match key.as_str() {
-                "user_data" | "userdata" => " (did you mean `userData`?)",
-                "heartbeat" => " (did you mean `heartbeatMs`?)",
-                _ => "",
-            };
-            return Err(type_error(&format!(
-                "unknown option `{key}`{hint}; valid options: {}",
-                join_names(OPTIONS)
-            )));
-        }
-    }
+    known_keys(v, "option", "", OPTIONS)?;
     let string = |k: &str| -> Result<Option<String>, JsValue> {
         let x = get(v, k);
         if x.is_undefined() || x.is_null() {
@@ -363,6 +350,12 @@ pub fn options_from_js(v: &JsValue, seed: u64) -> Result<(String, Config), JsVal
         config.queue_limit = (n as usize).max(1);
     }
     config.reconnect = policy_option(v, "reconnect", |o| {
+        known_keys(
+            o,
+            "option",
+            "reconnect.",
+            &["minDelayMs", "maxDelayMs", "factor", "maxRetries"],
+        )?;
         let mut p = ReconnectPolicy::default();
         if let Some(x) = sub_number(o, "reconnect", "minDelayMs")? {
             p.min_delay_ms = x as u64;
@@ -379,6 +372,7 @@ pub fn options_from_js(v: &JsValue, seed: u64) -> Result<(String, Config), JsVal
         Ok(p)
     })?;
     config.rate_limit = policy_option(v, "rateLimit", |o| {
+        known_keys(o, "option", "rateLimit.", &["lines", "perMs"])?;
         let mut r = RateLimit::default();
         if let Some(x) = sub_number(o, "rateLimit", "lines")? {
             r.lines = x as u32;
@@ -389,6 +383,27 @@ pub fn options_from_js(v: &JsValue, seed: u64) -> Result<(String, Config), JsVal
         Ok(r)
     })?;
     Ok((url, config))
+}
+
+/// A `TypeError` for the first own key of the object `o` that is not in `known` (a typo like
+/// `minDelay` would otherwise be ignored silently): "unknown {kind} `{what}{key}`", where `what`
+/// is the option holding `o` with a dot (`reconnect.`), or empty.
+pub fn known_keys(o: &JsValue, kind: &str, what: &str, known: &[&str]) -> Result<(), JsValue> {
+    for key in Object::keys(o.unchecked_ref::<Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !known.contains(&key.as_str()) {
+            let hint = match key.as_str() {
+                "user_data" | "userdata" => " (did you mean `userData`?)",
+                "heartbeat" => " (did you mean `heartbeatMs`?)",
+                _ => "",
+            };
+            return Err(type_error(&format!(
+                "unknown {kind} `{what}{key}`{hint}; valid: {}",
+                join_names(known)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `key: {…} | false | undefined` (undefined → default policy).

@@ -948,6 +948,18 @@ impl UChatBot {
     ) -> Result<u32, JsValue> {
         let mut opts = CommandOptions::default();
         if options.is_object() {
+            known_keys(
+                &options,
+                "onCommand option",
+                "",
+                &[
+                    "prefix",
+                    "cooldownMs",
+                    "perUserCooldownMs",
+                    "minAuth",
+                    "whispers",
+                ],
+            )?;
             let get =
                 |k: &str| js_sys::Reflect::get(&options, &k.into()).unwrap_or(JsValue::UNDEFINED);
             let num = |k: &str| -> Result<Option<f64>, JsValue> {
