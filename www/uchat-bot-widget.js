@@ -18,6 +18,14 @@
 // (textContent / text nodes), never parsed as HTML.
 
 const MAX_LINES = 200;
+// A failed first connect() (the SDK does not retry one) is tried again after 1 s, doubling up to
+// 30 s, while its error can heal: the server down or unreachable ('handshake', 'websocket'), the
+// socket closed before the join ('closed') or no answer in time ('timeout'). A numeric code is the
+// server's ERR (201 unknown room, 202 bad token, 208 wrong password, …): final, no retry.
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 30000;
+const RETRYABLE = new Set(['handshake', 'websocket', 'closed', 'timeout']);
+const retryable = (e) => !!e && typeof e.code === 'string' && RETRYABLE.has(e.code);
 const BOT_KINDS = {
   echo: { label: 'Echo bot', nick: 'EchoBot', hint: 'repeats what others say' },
   dice: { label: 'Dice bot', nick: 'DiceBot', hint: 'answers !dice [N]' },
@@ -54,6 +62,21 @@ const rand3 = () => String(100 + Math.floor(Math.random() * 900));
 function dateOf(ms) {
   const d = new Date(ms || Date.now());
   return Number.isNaN(d.getTime()) ? null : d;
+}
+
+/**
+ * A short reason for a failed connect() or a connection error, for the status line; the SDK's
+ * own message (for 'handshake' a paragraph about proxies and wss://) goes in its title.
+ */
+function shortReason(e) {
+  const code = e && e.code;
+  if (typeof code === 'number') return `ERR ${code}${e.message ? ` (${e.message})` : ''}`;
+  return {
+    handshake: 'server unreachable',
+    websocket: 'cannot open a WebSocket',
+    closed: 'connection closed before the join',
+    timeout: 'no answer from the server',
+  }[code] || (e && e.message) || String(e);
 }
 
 function hhmm(ms) {
@@ -178,7 +201,7 @@ button:disabled { opacity: .5; cursor: default; }
 .status .led { flex: none; width: 8px; height: 8px; border-radius: 50%; background: var(--ubw-warn); }
 .status[data-state=joined] .led { background: var(--ubw-ok); }
 .status[data-state=closed] .led, .status[data-state=error] .led { background: var(--ubw-bad); }
-.status .msg { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.status .msg { min-width: 0; overflow-wrap: anywhere; }
 @container (max-width: 560px) {
   .main { grid-template-columns: minmax(0, 1fr); grid-template-rows: auto minmax(0, 1fr); }
   .log { grid-row: 2; }
@@ -230,6 +253,8 @@ export class UChatBotWidget extends HTMLElement {
     this.visitor = null;  // the visitor's own connection, made on first "Send"
     this.bots = [];       // { kind, bot, chip }
     this.generation = 0;  // bumps on every (re)start; stale async work checks it
+    this.timers = new Set();        // retry waits, cleared by stop()
+    this.disposed = new WeakSet();  // bots closed by the widget: their connect() is not retried
     const root = this.attachShadow({ mode: 'open' });
     const style = el('style');
     style.textContent = CSS;
@@ -309,6 +334,8 @@ export class UChatBotWidget extends HTMLElement {
 
   stop() {
     this.generation++;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
     for (const b of this.bots) this.dispose(b.bot);
     this.bots = [];
     this.$chips.replaceChildren();
@@ -316,9 +343,11 @@ export class UChatBotWidget extends HTMLElement {
     if (this.visitor) this.dispose(this.visitor);
     this.viewer = this.visitor = null;
     this.visitorReady = null;
+    this.visitorSettled = this.sayWaiting = false;
   }
 
   dispose(bot) {
+    this.disposed.add(bot);
     try { bot.close(); } catch (_) { /* already closed */ }
     try { bot.free(); } catch (_) { /* already freed */ }
   }
@@ -332,7 +361,8 @@ export class UChatBotWidget extends HTMLElement {
     try {
       sdk = await loadSdk(this.sdkUrl);
     } catch (e) {
-      this.setStatus('error', `Could not load the SDK from ${this.sdkUrl} (run \`cargo xtask demo\` to build www/pkg): ${e.message}`);
+      this.setStatus('error', 'Could not load the SDK',
+        `Could not load the SDK from ${this.sdkUrl} (run \`cargo xtask demo\` to build www/pkg): ${e.message}`);
       return;
     }
     if (gen !== this.generation) return;
@@ -361,13 +391,52 @@ export class UChatBotWidget extends HTMLElement {
       this.$log.replaceChildren();
       this.renderUsers();
     });
-    viewer.on('error', ({ code, message }) => live() && this.setStatus('error', `Server error ${code}: ${message}`));
+    viewer.on('error', (e) => {
+      // A failed connect() attempt is reported (and retried) by connectRetrying.
+      if (!live() || this.viewerConnecting) return;
+      if (typeof e.code === 'number') this.setStatus('error', `Server error ${e.code}: ${e.message}`, e.message);
+      else if (viewer.state !== 'joined') this.setStatus('reconnecting', `Connection lost (${shortReason(e)}), reconnecting…`, e.message);
+    });
     viewer.on('disconnect', ({ willReconnect }) => { if (live() && willReconnect) this.setStatus('reconnecting', 'Connection lost, reconnecting…'); });
+    this.viewerConnecting = true;
     try {
-      await viewer.connect();
+      await this.connectRetrying(viewer, gen, `Could not join #${this.room}`);
     } catch (e) {
-      if (live()) this.setStatus('error', `Could not join #${this.room} at ${this.url}: ${e.message}`);
+      if (live()) this.setStatus('error', `Could not join #${this.room}: ${shortReason(e)}`, `${this.url}: ${e.message}`);
+    } finally {
+      if (live()) this.viewerConnecting = false;
     }
+  }
+
+  /**
+   * `bot.connect()`, tried again while it fails for a reason that can heal (RETRYABLE), after
+   * 1 s, 2 s, 4 s … at most 30 s, with a countdown in the status ("… retrying in N s"; `what`
+   * says what failed). Resolves with my user; rejects with the error that is final (a server
+   * ERR), or when the widget restarted or closed the bot meanwhile.
+   */
+  async connectRetrying(bot, gen, what) {
+    let delay = RETRY_MIN_MS;
+    for (;;) {
+      try {
+        return await bot.connect();
+      } catch (e) {
+        if (gen !== this.generation || this.disposed.has(bot) || !retryable(e)) throw e;
+        for (let left = Math.round(delay / 1000); left > 0; left--) {
+          this.setStatus('retrying', `${what}: ${shortReason(e)}. Retrying in ${left} s…`, e.message);
+          await this.sleep(1000);
+          if (gen !== this.generation || this.disposed.has(bot)) throw e;
+        }
+        delay = Math.min(delay * 2, RETRY_MAX_MS);
+      }
+    }
+  }
+
+  /** Resolves after `ms`; never, if stop() comes first (the widget restarted or left the page). */
+  sleep(ms) {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => { this.timers.delete(t); resolve(); }, ms);
+      this.timers.add(t);
+    });
   }
 
   showViewerState(state) {
@@ -390,10 +459,11 @@ export class UChatBotWidget extends HTMLElement {
     this.setStatus('joined', `Live in #${this.room} as ${me ? me.nick : 'viewer'} (read-only)${bots}`);
   }
 
-  setStatus(state, text) {
+  /** The status line: a short `text`; `detail` (the SDK's full message) in its title. */
+  setStatus(state, text, detail = text) {
     this.$status.dataset.state = state;
     this.$statusMsg.textContent = text;
-    this.$statusMsg.title = text;
+    this.$statusMsg.title = detail;
   }
 
   ownNicks() {
@@ -511,26 +581,58 @@ export class UChatBotWidget extends HTMLElement {
     this.renderUsers();
   }
 
-  /** Sends `text` as the visitor (a second connection, made on first use). */
+  /**
+   * Sends `text` as the visitor: a second connection, made on first use (and again if the
+   * server ended it), whose first connect() is retried like the viewer's. While it connects the
+   * input keeps the text; pressing Send again then replaces the line to send, not adds one.
+   */
   async say(text) {
     text = text.trim();
     if (!text || !this.sdk) return;
     const gen = this.generation;
-    if (!this.visitorReady) {
-      this.visitor = new this.sdk.UChatBot({ room: this.room, url: this.url, nick: `you${rand3()}` });
-      this.visitorReady = this.visitor.connect();
-      this.visitorReady.then(() => gen === this.generation && this.renderUsers(), () => {});
+    if (this.visitor && this.visitorSettled && this.visitor.state === 'closed') this.dropVisitor();
+    if (this.visitorSettled) {
+      this.sendNow(text);
+      return;
     }
+    this.pendingText = text;
+    if (!this.visitorReady) {
+      const visitor = new this.sdk.UChatBot({ room: this.room, url: this.url, nick: `you${rand3()}` });
+      this.visitor = visitor;
+      this.visitorReady = this.connectRetrying(visitor, gen, 'Could not connect to send');
+      this.visitorReady.then(() => {
+        if (gen !== this.generation || this.visitor !== visitor) return;
+        this.visitorSettled = true;
+        this.renderUsers();
+      }, () => {});
+    }
+    if (this.sayWaiting) return; // the call already waiting sends the latest text
+    this.sayWaiting = true;
     try {
       await this.visitorReady;
-      if (gen !== this.generation) return;
-      this.visitor.send(text);
-      this.$input.value = '';
     } catch (e) {
-      if (this.visitor) this.dispose(this.visitor);
-      this.visitor = this.visitorReady = null;
-      this.setStatus('error', `Could not send: ${e.message}`);
+      if (gen !== this.generation) return;
+      this.dropVisitor();
+      this.setStatus('error', `Could not send: ${shortReason(e)}`, e.message);
+      return;
+    } finally {
+      if (gen === this.generation) this.sayWaiting = false;
     }
+    if (gen !== this.generation) return;
+    this.refreshStatus();
+    this.sendNow(this.pendingText);
+  }
+
+  sendNow(text) {
+    this.visitor.send(text);
+    // Clear the input if it still holds what was sent (not a draft typed since).
+    if (this.$input.value.trim() === text) this.$input.value = '';
+  }
+
+  dropVisitor() {
+    if (this.visitor) this.dispose(this.visitor);
+    this.visitor = this.visitorReady = null;
+    this.visitorSettled = false;
   }
 }
 

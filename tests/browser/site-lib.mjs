@@ -43,12 +43,12 @@ export function uchatOutput(args, env = {}) {
 }
 
 /**
- * Starts `uchat sim -q --listen 127.0.0.1:0 ...args`; resolves with
- * `{ ws: 'ws://127.0.0.1:PORT', http: 'http://127.0.0.1:PORT', stop() }`.
+ * Starts `uchat sim -q --listen 127.0.0.1:PORT ...args` (PORT: `port`, default 0, a free one);
+ * resolves with `{ ws: 'ws://127.0.0.1:PORT', http: 'http://127.0.0.1:PORT', stop() }`.
  */
-export function startSim(args) {
+export function startSim(args, { port = 0 } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(uchatBin(), ['sim', '-q', '--listen', '127.0.0.1:0', ...args], {
+    const child = spawn(uchatBin(), ['sim', '-q', '--listen', `127.0.0.1:${port}`, ...args], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const timer = setTimeout(() => { child.kill(); reject(new Error('uchat sim did not start within 10 s')); }, 10000);

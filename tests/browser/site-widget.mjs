@@ -16,15 +16,28 @@
 // Ends with `site-widget: N passed, M failed`.
 
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ROOT, launchChromium, run, startSim, waitFor } from './site-lib.mjs';
 
 const SHOT = process.env.SITE_WIDGET_SCREENSHOT ||
   join(process.env.CARGO_TARGET_DIR || join(ROOT, 'target'), 'site-widget.png');
 const XSS = '<img src=x onerror="window.__xss=1">';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A TCP port nothing listens on (for a server that is down, then started there). */
+const freePort = () => new Promise((resolve, reject) => {
+  const s = createServer();
+  s.on('error', reject);
+  s.listen(0, '127.0.0.1', () => {
+    const { port } = s.address();
+    s.close(() => resolve(port));
+  });
+});
 
 let sim;
 let sim2;
+let sim3;
 let browser;
 
 await run('site-widget', async (t) => {
@@ -37,7 +50,13 @@ await run('site-widget', async (t) => {
   await p.setViewportSize({ width: 1040, height: 860 });
   const errors = [];
   p.on('pageerror', (e) => errors.push(e.message));
-  p.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  // The browser logs each refused WebSocket; those to the server that is down on purpose are expected.
+  let downUrl = null;
+  p.on('console', (m) => {
+    if (m.type() === 'error' && !(downUrl && m.text().startsWith(`WebSocket connection to '${downUrl}/' failed`))) {
+      errors.push(`console: ${m.text()}`);
+    }
+  });
   await p.goto(`${sim.http}/`);
 
   // Helpers that look inside the widget's shadow root.
@@ -224,6 +243,44 @@ await run('site-widget', async (t) => {
   await w2(`host.remove(); return true;`);
 
 
+  // --- a server that is down when the page loads ---------------------------------------------
+  // The SDK's first connect() fails for good (it retries only after a first join); the widget
+  // retries its own connections (the viewer, the visitor's sender) with backoff and a countdown,
+  // and goes live without a reload once the server is up. A server ERR (201) is final.
+  const port = await freePort();
+  downUrl = `ws://127.0.0.1:${port}`;
+  await p.evaluate((url) => {
+    const w3 = document.createElement('uchat-bot-widget');
+    w3.id = 'retry-widget';
+    w3.setAttribute('url', url);
+    document.body.append(w3);
+  }, `ws://127.0.0.1:${port}`);
+  const w3 = (fn) => p.evaluate((src) => new Function('root', 'host', src)(
+    document.getElementById('retry-widget').shadowRoot, document.getElementById('retry-widget')), fn);
+  const status3 = () => w3(`const s = root.querySelector('.status');
+    return { state: s.dataset.state, text: s.textContent, title: s.querySelector('.msg').title };`);
+  const retrying = await waitFor(async () => {
+    const s = await status3();
+    return s.state === 'retrying' && /retrying in \d+ s/i.test(s.text) && s;
+  }, 5000);
+  t.ok('server down at load: the status counts down to the next try', retrying, JSON.stringify(await status3()));
+  t.ok('…in a short line, with the SDK\'s long message in its title',
+    retrying && retrying.text.length <= 80 && /wss:\/\//.test(retrying.title), JSON.stringify(retrying));
+  await w3(`host.say('said while the server was down'); return true;`);
+  await sleep(1500);
+  sim3 = await startSim(['--flood', '0'], { port });
+  t.ok('…and goes live once the server is up, without a reload',
+    await waitFor(async () => (await status3()).state === 'joined', 12000), JSON.stringify(await status3()));
+  t.ok('a line sent while the server was down is sent once it is up', await waitFor(() => w3(`return [...root.querySelectorAll('.log .line .text')]
+    .some((e) => e.textContent === 'said while the server was down');`), 12000));
+  await w3(`host.setAttribute('room', 'no-such-room'); return true;`);
+  const final = await waitFor(async () => { const s = await status3(); return s.state === 'error' && s; }, 5000);
+  await sleep(2500);
+  const after = await status3();
+  t.ok('a server ERR (201 unknown room) is final: no retry', final && /201/.test(final.text) &&
+    after.state === 'error' && after.text === final.text, JSON.stringify([final, after]));
+  await w3(`host.remove(); return true;`);
+
   // --- phone width ---------------------------------------------------------------------------
   await p.setViewportSize({ width: 375, height: 740 });
   await new Promise((r) => setTimeout(r, 300));
@@ -240,4 +297,5 @@ await run('site-widget', async (t) => {
   if (browser) await browser.close();
   if (sim) await sim.stop();
   if (sim2) await sim2.stop();
+  if (sim3) await sim3.stop();
 });
