@@ -139,7 +139,7 @@ header .count {
 .line { display: flex; gap: .5rem; align-items: baseline; padding: .12rem 0; overflow-wrap: anywhere; }
 .line time { flex: none; font-size: 11px; color: var(--ubw-muted); font-variant-numeric: tabular-nums; }
 .line .nick { flex: none; font-weight: 600; max-width: 40%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.line .text { min-width: 0; white-space: pre-wrap; }
+.line .text { min-width: 0; white-space: pre-wrap; max-height: 12em; overflow-y: auto; }
 .line.history { opacity: .6; }
 .line.bot .nick::after {
   content: "bot"; margin-left: .3rem; font-size: 10px; font-weight: 600; color: var(--ubw-accent-fg);
@@ -495,8 +495,12 @@ export class UChatBotWidget extends HTMLElement {
     who.style.color = nickColor(nick);
     who.title = nick;
     // Chat text is a text node: markup in it is shown, not run.
-    li.append(time, who, el('span', 'text', m.content));
+    const text = el('span', 'text', m.content);
+    li.append(time, who, text);
     this.appendLine(li);
+    // A line taller than the cap (12em: a flood of newlines, a wall of text) scrolls inside
+    // itself, and a keyboard can reach it to scroll it.
+    if (m.content.length > 200 && text.scrollHeight > text.clientHeight) text.tabIndex = 0;
   }
 
   addEvent(nick, what) {

@@ -168,6 +168,15 @@ await run('site-widget', async (t) => {
   t.ok('a line with an out-of-range time is shown', farOff === 'ok' &&
     await findLine((l) => l.nick === 'clock' && l.text === 'a time out of range'), farOff);
 
+  // A line of 1500 newlines must not take over the log: its height is capped, it scrolls inside.
+  await p.evaluate(() => window.tester.send(`top${'\n'.repeat(1500)}bottom`));
+  t.ok('a line of 1500 newlines arrives', await findLine((l) => l.nick === 'tester' && l.text.startsWith('top\n') && l.text.endsWith('bottom')));
+  const tall = await w(`const li = [...root.querySelectorAll('.log .line')].find((l) => l.textContent.endsWith('bottom'));
+    const text = li.querySelector('.text');
+    return { height: li.getBoundingClientRect().height, log: root.querySelector('.log').clientHeight, tab: text.tabIndex };`);
+  t.ok('…its height is capped below the log\'s, and the keyboard can scroll it',
+    tall.height < tall.log / 2 && tall.tab === 0, JSON.stringify(tall));
+
   // --- stop a bot ----------------------------------------------------------------------------
   await p.locator('uchat-bot-widget .chip', { hasText: echoNick }).locator('button').click();
   t.ok('stopping the echo bot removes it from the room', await waitFor(async () => !(await userNicks()).includes(echoNick), 5000));
