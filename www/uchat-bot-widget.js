@@ -147,6 +147,9 @@ header .count {
 }
 .line.event { color: var(--ubw-muted); font-size: 12px; font-style: italic; }
 .line.event .nick { font-weight: 500; color: inherit !important; }
+.line.notice { font-size: 12px; border-left: 3px solid var(--ubw-bad); padding-left: .45rem; }
+.queued { flex-basis: 100%; font-size: 12px; color: var(--ubw-muted); }
+.queued:empty { display: none; }
 .empty { color: var(--ubw-muted); padding: 1rem 0; text-align: center; font-size: 13px; }
 .users { border-left: 1px solid var(--ubw-border); background: var(--ubw-panel); overflow-y: auto; min-height: 0; }
 .users h3 {
@@ -309,7 +312,8 @@ export class UChatBotWidget extends HTMLElement {
     this.$input.maxLength = 500;
     this.$send = el('button', '', 'Send');
     this.$send.type = 'submit';
-    form.append(this.$input, this.$send);
+    this.$queued = el('span', 'queued');
+    form.append(this.$input, this.$send, this.$queued);
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       this.say(this.$input.value);
@@ -344,6 +348,8 @@ export class UChatBotWidget extends HTMLElement {
     this.viewer = this.visitor = null;
     this.visitorReady = null;
     this.visitorSettled = this.sayWaiting = false;
+    this.queueTimer = null;
+    this.$queued.textContent = '';
   }
 
   dispose(bot) {
@@ -503,6 +509,13 @@ export class UChatBotWidget extends HTMLElement {
     if (m.content.length > 200 && text.scrollHeight > text.clientHeight) text.tabIndex = 0;
   }
 
+  /** A line from the widget itself (not from the room), e.g. why the visitor's line was refused. */
+  addNotice(text) {
+    const li = el('li', 'line notice');
+    li.append(el('time', '', hhmm()), el('span', 'text', text));
+    this.appendLine(li);
+  }
+
   addEvent(nick, what) {
     const li = el('li', 'line event');
     li.append(el('time', '', hhmm()), el('span', 'nick', nick), el('span', 'text', what));
@@ -603,6 +616,15 @@ export class UChatBotWidget extends HTMLElement {
     if (!this.visitorReady) {
       const visitor = new this.sdk.UChatBot({ room: this.room, url: this.url, nick: `you${rand3()}` });
       this.visitor = visitor;
+      // The server refuses a line with an ERR (430 repeated, 425 too fast, 413 muted, …) and
+      // the SDK drops the oldest queued line when its queue is full: say so in the log.
+      visitor.on('error', (e) => {
+        if (gen !== this.generation || this.visitor !== visitor) return;
+        if (typeof e.code === 'number') {
+          this.addNotice(`Not sent: ${e.message.includes(String(e.code)) ? e.message : `${e.message} (ERR ${e.code})`}`);
+        }
+        else if (e.code === 'queue_full') this.addNotice(`Not sent: ${e.message}`);
+      });
       this.visitorReady = this.connectRetrying(visitor, gen, 'Could not connect to send');
       this.visitorReady.then(() => {
         if (gen !== this.generation || this.visitor !== visitor) return;
@@ -612,6 +634,7 @@ export class UChatBotWidget extends HTMLElement {
     }
     if (this.sayWaiting) return; // the call already waiting sends the latest text
     this.sayWaiting = true;
+    this.$queued.textContent = 'Connecting to send…';
     try {
       await this.visitorReady;
     } catch (e) {
@@ -620,7 +643,10 @@ export class UChatBotWidget extends HTMLElement {
       this.setStatus('error', `Could not send: ${shortReason(e)}`, e.message);
       return;
     } finally {
-      if (gen === this.generation) this.sayWaiting = false;
+      if (gen === this.generation) {
+        this.sayWaiting = false;
+        this.$queued.textContent = '';
+      }
     }
     if (gen !== this.generation) return;
     this.refreshStatus();
@@ -631,6 +657,23 @@ export class UChatBotWidget extends HTMLElement {
     this.visitor.send(text);
     // Clear the input if it still holds what was sent (not a draft typed since).
     if (this.$input.value.trim() === text) this.$input.value = '';
+    this.watchQueue();
+  }
+
+  /** Shows how many of the visitor's lines wait (rate limit, or while reconnecting) until none do. */
+  watchQueue() {
+    if (this.queueTimer) return;
+    const tick = () => {
+      this.timers.delete(this.queueTimer);
+      this.queueTimer = null;
+      const n = this.visitor && this.visitorSettled ? this.visitor.queued : 0;
+      this.$queued.textContent = n ? `${n} ${n === 1 ? 'line' : 'lines'} waiting to be sent…` : '';
+      if (n) {
+        this.queueTimer = setTimeout(tick, 300);
+        this.timers.add(this.queueTimer);
+      }
+    };
+    tick();
   }
 
   dropVisitor() {

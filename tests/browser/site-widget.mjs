@@ -64,7 +64,7 @@ await run('site-widget', async (t) => {
     const root = document.querySelector('uchat-bot-widget').shadowRoot;
     return new Function('root', 'arg', src)(root, arg);
   }, [fn, arg]);
-  const logLines = () => w(`return [...root.querySelectorAll('.log .line:not(.event)')].map((li) => ({
+  const logLines = () => w(`return [...root.querySelectorAll('.log .line:not(.event):not(.notice)')].map((li) => ({
       nick: li.querySelector('.nick').textContent, text: li.querySelector('.text').textContent }));`);
   const userNicks = () => w(`return [...root.querySelectorAll('.users li .who')].map((e) => e.textContent);`);
   const status = () => w(`const s = root.querySelector('.status'); return { state: s.dataset.state, text: s.textContent };`);
@@ -182,6 +182,25 @@ await run('site-widget', async (t) => {
   t.ok('stopping the echo bot removes it from the room', await waitFor(async () => !(await userNicks()).includes(echoNick), 5000));
   t.ok('two bots still running', (await w(`return root.querySelectorAll('.chip').length;`)) === 2);
   await p.evaluate(() => { if (window.evil) window.evil.close(); window.newcomer.close(); });
+
+  // --- the visitor's lines: refused, held ------------------------------------------------
+  // (After the echo bot stopped: in a busy room its answers fall behind.)
+  // Refused lines are said, not dropped silently: the sim refuses a 4th identical
+  // line in a row (ERR 430).
+  for (let i = 0; i < 4; i++) {
+    await w(`root.host.say('same line'); return true;`);
+    await sleep(150);
+  }
+  const notice = await waitFor(() => w(`const n = [...root.querySelectorAll('.log .line.notice')].pop(); return n && n.textContent;`), 5000);
+  t.ok('a line the server refuses (ERR 430) shows as "Not sent" in the log', notice && /Not sent.*430/.test(notice), String(notice));
+  // Lines held by the rate limit are shown as waiting until they are sent.
+  const burst = await w(`for (let i = 0; i < 10; i++) root.host.say('burst ' + i);
+    return root.querySelector('.queued').textContent;`);
+  t.ok('lines held by the rate limit show as waiting', /^\d+ lines? waiting to be sent/.test(burst), JSON.stringify(burst));
+  t.ok('…until all are sent', await waitFor(() => w(`return root.querySelector('.queued').textContent === '' &&
+    [...root.querySelectorAll('.log .line .text')].filter((e) => /^burst \\d$/.test(e.textContent)).length === 10;`), 10000),
+    JSON.stringify(await w(`return [root.querySelector('.queued').textContent, ...[...root.querySelectorAll('.log .line')]
+      .map((e) => e.textContent).filter((x) => /burst|Not sent/.test(x))];`)));
 
   // --- a bot stopped before it joins is not an error --------------------------------------------
   // Start and stop in one task: the ✕ is clicked while connect() is still pending, so close()
