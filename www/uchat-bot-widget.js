@@ -343,6 +343,7 @@ export class UChatBotWidget extends HTMLElement {
     for (const b of this.bots) this.dispose(b.bot);
     this.bots = [];
     this.$chips.replaceChildren();
+    this.updateKinds();
     if (this.viewer) this.dispose(this.viewer);
     if (this.visitor) this.dispose(this.visitor);
     this.viewer = this.visitor = null;
@@ -544,9 +545,23 @@ export class UChatBotWidget extends HTMLElement {
     this.refreshStatus();
   }
 
-  /** Starts a bot of `kind` in the room; resolves with its nick. */
+  /** Greys out the kinds of bot already running (a second one would answer everything twice). */
+  updateKinds() {
+    const running = new Set(this.bots.map((b) => b.kind));
+    for (const o of this.$kind.options) {
+      const info = BOT_KINDS[o.value];
+      o.disabled = running.has(o.value);
+      o.textContent = `${info.label} — ${o.disabled ? 'running' : info.hint}`;
+    }
+  }
+
+  /** Starts a bot of `kind` in the room, unless one runs already; resolves with its nick. */
   async startBot(kind) {
     if (!this.sdk || !BOT_KINDS[kind]) return null;
+    if (this.bots.some((b) => b.kind === kind)) {
+      this.setStatus(this.$status.dataset.state, `The ${BOT_KINDS[kind].label} is already running (✕ stops it)`);
+      return null;
+    }
     const gen = this.generation;
     let bot;
     try {
@@ -557,6 +572,7 @@ export class UChatBotWidget extends HTMLElement {
     }
     const entry = { kind, bot, nick: '', stopped: false };
     this.bots.push(entry);
+    this.updateKinds();
     const chip = el('span', 'chip');
     chip.dataset.state = 'connecting';
     const name = el('span', 'name', `${BOT_KINDS[kind].label}…`);
@@ -595,6 +611,7 @@ export class UChatBotWidget extends HTMLElement {
     this.dispose(entry.bot);
     entry.chip.remove();
     this.bots = this.bots.filter((b) => b !== entry);
+    this.updateKinds();
     this.renderUsers();
   }
 

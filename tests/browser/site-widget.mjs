@@ -113,6 +113,15 @@ await run('site-widget', async (t) => {
   t.ok('dice bot answers !dice 20 typed into the widget', roll && n >= 1 && n <= 20, JSON.stringify(roll));
   t.ok('the input is cleared after sending', (await p.locator('uchat-bot-widget input[type=text]').inputValue()) === '');
 
+  // A second bot of a kind already running would answer everything twice: not started.
+  const twice = await w(`const before = root.querySelectorAll('.chip').length;
+    root.querySelector('select').value = 'dice';
+    root.querySelector('button.start').click();
+    return { before, after: root.querySelectorAll('.chip').length, status: root.querySelector('.status').textContent,
+      disabled: root.querySelector('option[value=dice]').disabled };`);
+  t.ok('a second dice bot is not started; the status says why; the option is greyed out',
+    twice.after === twice.before && /already running/.test(twice.status) && twice.disabled, JSON.stringify(twice));
+
   // --- greeter --------------------------------------------------------------------------------
   await p.locator('uchat-bot-widget select').selectOption('greeter');
   await p.locator('uchat-bot-widget button.start').click();
