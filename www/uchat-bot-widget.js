@@ -18,6 +18,9 @@
 // (textContent / text nodes), never parsed as HTML.
 
 const MAX_LINES = 200;
+// While the reader has scrolled up, lines are not pruned from the top (what they read stays),
+// up to this many.
+const MAX_LINES_SCROLLED = 2000;
 // A failed first connect() (the SDK does not retry one) is tried again after 1 s, doubling up to
 // 30 s, while its error can heal: the server down or unreachable ('handshake', 'websocket'), the
 // socket closed before the join ('closed') or no answer in time ('timeout'). A numeric code is the
@@ -135,7 +138,13 @@ header .count {
   border: 1px solid var(--ubw-border); border-radius: 999px; padding: .1rem .55rem; white-space: nowrap;
 }
 .main { display: grid; grid-template-columns: minmax(0, 1fr) 190px; min-height: 0; }
-.log { list-style: none; margin: 0; padding: .5rem .9rem; overflow-y: auto; overscroll-behavior: contain; }
+.logwrap { position: relative; display: grid; min-height: 0; }
+.log { list-style: none; margin: 0; padding: .5rem .9rem; overflow-y: auto; overscroll-behavior: contain; min-height: 0; }
+.jump {
+  position: absolute; bottom: .6rem; left: 50%; transform: translateX(-50%); min-height: 30px;
+  padding: .2rem .85rem; border-radius: 999px; font-size: 12px; box-shadow: 0 2px 8px rgb(0 0 0 / .2);
+}
+.jump[hidden] { display: none; }
 .line { display: flex; gap: .5rem; align-items: baseline; padding: .12rem 0; overflow-wrap: anywhere; }
 .line time { flex: none; font-size: 11px; color: var(--ubw-muted); font-variant-numeric: tabular-nums; }
 .line .nick { flex: none; font-weight: 600; max-width: 40%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
@@ -207,7 +216,7 @@ button:disabled { opacity: .5; cursor: default; }
 .status .msg { min-width: 0; overflow-wrap: anywhere; }
 @container (max-width: 560px) {
   .main { grid-template-columns: minmax(0, 1fr); grid-template-rows: auto minmax(0, 1fr); }
-  .log { grid-row: 2; }
+  .logwrap { grid-row: 2; }
   .users { grid-row: 1; border-left: 0; border-bottom: 1px solid var(--ubw-border); display: flex; align-items: center; overflow-x: auto; overflow-y: hidden; }
   .users h3 { padding: .45rem .3rem .45rem .8rem; }
   .users ul { display: flex; gap: .25rem; padding: .35rem .6rem .35rem 0; }
@@ -283,11 +292,21 @@ export class UChatBotWidget extends HTMLElement {
     this.$log.setAttribute('aria-live', 'polite');
     this.$log.setAttribute('aria-label', 'Chat');
     this.$log.append(el('li', 'empty', 'Connecting…'));
+    this.$log.addEventListener('scroll', () => { if (this.atBottom()) this.caughtUp(); });
+    this.$jump = el('button', 'jump', 'New messages ↓');
+    this.$jump.type = 'button';
+    this.$jump.hidden = true;
+    this.$jump.addEventListener('click', () => {
+      this.$log.scrollTop = this.$log.scrollHeight;
+      this.caughtUp();
+    });
+    const logwrap = el('div', 'logwrap');
+    logwrap.append(this.$log, this.$jump);
     const users = el('aside', 'users');
     users.setAttribute('aria-label', 'People in the room');
     this.$users = el('ul');
     users.append(el('h3', '', 'Online'), this.$users);
-    main.append(this.$log, users);
+    main.append(logwrap, users);
 
     const bots = el('div', 'bots');
     const label = el('label', '', 'Bot');
@@ -396,6 +415,7 @@ export class UChatBotWidget extends HTMLElement {
     viewer.on('join', () => {
       if (!live()) return;
       this.$log.replaceChildren();
+      this.$jump.hidden = true;
       this.renderUsers();
     });
     viewer.on('error', (e) => {
@@ -480,14 +500,37 @@ export class UChatBotWidget extends HTMLElement {
     return nicks;
   }
 
+  atBottom() {
+    const log = this.$log;
+    return log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  }
+
+  prune(max) {
+    while (this.$log.children.length > max) this.$log.firstElementChild.remove();
+  }
+
+  /** Back at the newest line: no "new messages" button, and the log is pruned to MAX_LINES again. */
+  caughtUp() {
+    this.$jump.hidden = true;
+    if (this.$log.children.length > MAX_LINES) {
+      this.prune(MAX_LINES);
+      this.$log.scrollTop = this.$log.scrollHeight;
+    }
+  }
+
   appendLine(li) {
     const log = this.$log;
-    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    const atBottom = this.atBottom();
     const empty = log.querySelector('.empty');
     if (empty) empty.remove();
     log.append(li);
-    while (log.children.length > MAX_LINES) log.firstElementChild.remove();
-    if (atBottom) log.scrollTop = log.scrollHeight;
+    if (atBottom) {
+      this.prune(MAX_LINES);
+      log.scrollTop = log.scrollHeight;
+    } else {
+      this.prune(MAX_LINES_SCROLLED);
+      this.$jump.hidden = false;
+    }
   }
 
   addMessage(m) {

@@ -186,6 +186,27 @@ await run('site-widget', async (t) => {
   t.ok('…its height is capped below the log\'s, and the keyboard can scroll it',
     tall.height < tall.log / 2 && tall.tab === 0, JSON.stringify(tall));
 
+  // --- reading older lines -------------------------------------------------------------------
+  // Scrolled up, the reader keeps what they read: no pruning from the top (up to 2000 lines), and
+  // a button leads back to the newest; there, the log is pruned to 200 lines again.
+  const filler = (label, n) => w(`for (let i = 0; i < ${n}; i++) {
+      root.host.addMessage({ user: { nick: 'filler' }, content: '${label} ' + i, time: 0, history: false });
+    }
+    return true;`);
+  await filler('filler', 60);
+  const topLine = await w(`const log = root.querySelector('.log'); log.scrollTop = 0; return log.firstElementChild.textContent;`);
+  await sleep(200);
+  await filler('more', 250);
+  const scrolled = await w(`const log = root.querySelector('.log'); const jump = root.querySelector('.jump');
+    return { first: log.firstElementChild.textContent, lines: log.children.length, top: log.scrollTop, jump: !!jump && !jump.hidden };`);
+  t.ok('scrolled up: the line being read stays, the log is not pruned to 200, and a "new messages" button shows',
+    scrolled.first === topLine && scrolled.lines > 200 && scrolled.top < 50 && scrolled.jump, JSON.stringify(scrolled));
+  await w(`const jump = root.querySelector('.jump'); if (jump) jump.click(); return true;`);
+  const back = await waitFor(() => w(`const log = root.querySelector('.log'); const jump = root.querySelector('.jump');
+    return log.children.length <= 200 && log.scrollHeight - log.scrollTop - log.clientHeight < 40 && jump && jump.hidden;`), 3000);
+  t.ok('…the button jumps to the newest line, hides, and pruning resumes', back,
+    JSON.stringify(await w(`const log = root.querySelector('.log'); return { lines: log.children.length, gap: log.scrollHeight - log.scrollTop - log.clientHeight };`)));
+
   // --- stop a bot ----------------------------------------------------------------------------
   await p.locator('uchat-bot-widget .chip', { hasText: echoNick }).locator('button').click();
   t.ok('stopping the echo bot removes it from the room', await waitFor(async () => !(await userNicks()).includes(echoNick), 5000));
