@@ -87,11 +87,38 @@ function hhmm(ms) {
   return d ? `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}` : '--:--';
 }
 
+/** Contrast ratio (WCAG) of hsl(h s% l%) on white. */
+function contrastOnWhite(h, s, l) {
+  s /= 100;
+  l /= 100;
+  const a = s * Math.min(l, 1 - l);
+  const f = (n) => {
+    const k = (n + h / 30) % 12;
+    return l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
+  };
+  const lin = (v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+  return 1.05 / (0.2126 * lin(f(0)) + 0.7152 * lin(f(8)) + 0.0722 * lin(f(4)) + 0.05);
+}
+
+// Per hue, the lightness (at most 42%) at which a nick has 4.5:1 contrast on the light theme's
+// white (4.6 leaves room for rounding to 8-bit colour): yellows and greens need a darker shade
+// than blues. The dark theme sets --ubw-nick-l (70%), which passes for every hue.
+const NICK_L = [];
+function nickLightness(h) {
+  if (NICK_L[h] === undefined) {
+    let l = 42;
+    while (l > 20 && contrastOnWhite(h, 55, l) < 4.6) l--;
+    NICK_L[h] = l;
+  }
+  return NICK_L[h];
+}
+
 /** A stable colour per nick. */
 function nickColor(nick) {
   let h = 0;
   for (const ch of String(nick)) h = (h * 31 + ch.codePointAt(0)) >>> 0;
-  return `hsl(${h % 360} 55% var(--ubw-nick-l, 42%))`;
+  h %= 360;
+  return `hsl(${h} 55% var(--ubw-nick-l, ${nickLightness(h)}%))`;
 }
 
 /** An element with a class and optional text (text only, never HTML). */
@@ -149,7 +176,7 @@ header .count {
 .line time { flex: none; font-size: 11px; color: var(--ubw-muted); font-variant-numeric: tabular-nums; }
 .line .nick { flex: none; font-weight: 600; max-width: 40%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .line .text { min-width: 0; white-space: pre-wrap; max-height: 12em; overflow-y: auto; }
-.line.history { opacity: .6; }
+.line.history { border-left: 2px solid var(--ubw-muted); padding-left: .45rem; }
 .line.bot .nick::after {
   content: "bot"; margin-left: .3rem; font-size: 10px; font-weight: 600; color: var(--ubw-accent-fg);
   background: var(--ubw-accent); border-radius: 4px; padding: 0 .25rem; vertical-align: 1px;
@@ -536,7 +563,11 @@ export class UChatBotWidget extends HTMLElement {
   addMessage(m) {
     const nick = m.user.nick;
     const li = el('li', 'line');
-    if (m.history) li.classList.add('history');
+    if (m.history) {
+      // Marked by a border, not faded: faded text would fail contrast.
+      li.classList.add('history');
+      li.title = 'Earlier message (from before you joined)';
+    }
     if (BOT_NICK.test(nick)) li.classList.add('bot');
     const time = el('time', '', hhmm(m.time));
     const when = m.time && dateOf(m.time);

@@ -207,6 +207,33 @@ await run('site-widget', async (t) => {
   t.ok('…the button jumps to the newest line, hides, and pruning resumes', back,
     JSON.stringify(await w(`const log = root.querySelector('.log'); return { lines: log.children.length, gap: log.scrollHeight - log.scrollTop - log.clientHeight };`)));
 
+  // Nick colours: every hue reaches 4.5:1 on the light theme's white (one nick per hue: a
+  // one-character nick's hash is its code point).
+  const nickContrast = await w(`const lin = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    const lum = (c) => { const [r, g, b] = c.slice(c.indexOf('(') + 1, -1).split(',').map(Number);
+      return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b); };
+    const bg = lum(getComputedStyle(root.querySelector('.frame')).backgroundColor);
+    let worst = { ratio: 99 };
+    for (let k = 0; k < 360; k++) {
+      const nick = String.fromCodePoint(0x4e00 + k);
+      root.host.addMessage({ user: { nick }, content: 'hue', time: 0, history: false });
+      const li = root.querySelector('.log').lastElementChild;
+      const color = getComputedStyle(li.querySelector('.nick')).color;
+      li.remove();
+      const ratio = (Math.max(bg, lum(color)) + 0.05) / (Math.min(bg, lum(color)) + 0.05);
+      if (ratio < worst.ratio) worst = { ratio, color, hue: (0x4e00 + k) % 360 };
+    }
+    return worst;`);
+  t.ok('every nick colour has at least 4.5:1 contrast on white', nickContrast.ratio >= 4.5, JSON.stringify(nickContrast));
+  const marked = await w(`root.host.addMessage({ user: { nick: 'old' }, content: 'an earlier line', time: 0, history: true });
+    const li = root.querySelector('.log').lastElementChild;
+    const cs = getComputedStyle(li);
+    const mark = { history: li.classList.contains('history'), opacity: cs.opacity, border: cs.borderLeftWidth };
+    li.remove();
+    return mark;`);
+  t.ok('history lines are marked by a border, not faded (their text keeps its contrast)',
+    marked.history && marked.opacity === '1' && parseFloat(marked.border) >= 2, JSON.stringify(marked));
+
   // --- stop a bot ----------------------------------------------------------------------------
   await p.locator('uchat-bot-widget .chip', { hasText: echoNick }).locator('button').click();
   t.ok('stopping the echo bot removes it from the room', await waitFor(async () => !(await userNicks()).includes(echoNick), 5000));
