@@ -129,6 +129,12 @@ function el(tag, className, text) {
   return e;
 }
 
+// A bot chip's state in words (the dot's colour says it too).
+const STATE_WORDS = {
+  idle: 'idle', connecting: 'connecting…', joining: 'joining…', joined: 'running',
+  reconnecting: 'reconnecting…', closed: 'stopped',
+};
+
 // User-list tags for the auth numbers: 0 guest (no tag), 1 member, 2 subadmin, 3 admin, 4 server.
 const AUTH_NAMES = ['', 'member', 'subadmin', 'admin', 'server'];
 
@@ -224,11 +230,12 @@ button:disabled { opacity: .5; cursor: default; }
   display: inline-flex; align-items: center; gap: .35rem; padding: .15rem .2rem .15rem .6rem;
   border-radius: 999px; background: var(--ubw-panel); border: 1px solid var(--ubw-border); font-size: 12px;
 }
-.chip .st { width: 7px; height: 7px; border-radius: 50%; background: var(--ubw-warn); }
+.chip .st { flex: none; width: 7px; height: 7px; border-radius: 50%; background: var(--ubw-warn); }
+.chip .state { color: var(--ubw-muted); }
 .chip[data-state=joined] .st { background: var(--ubw-ok); }
 .chip[data-state=closed] .st { background: var(--ubw-bad); }
 .chip button {
-  min-height: 0; padding: 0 .45rem; line-height: 1.4; border-radius: 999px; font-size: 12px;
+  min-width: 24px; min-height: 24px; padding: 0 .45rem; line-height: 1.4; border-radius: 999px; font-size: 12px;
   background: transparent; color: var(--ubw-muted); border: 0;
 }
 .chip button:hover { color: var(--ubw-bad); }
@@ -250,7 +257,7 @@ button:disabled { opacity: .5; cursor: default; }
   .users li { padding: .1rem .5rem; background: var(--ubw-bg); border: 1px solid var(--ubw-border); border-radius: 999px; }
   .users li .tag { display: none; }
   .line .nick { max-width: 55%; }
-  .bots label { display: none; }
+  .bots label { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
   .bots select { flex: 1 1 0; }
   .chips { flex-basis: 100%; }
   .chips:empty { display: none; }
@@ -258,9 +265,8 @@ button:disabled { opacity: .5; cursor: default; }
 `;
 
 /** One bot started from the widget: a UChatBot with its behaviour attached. */
-function makeBot(sdk, kind, room, url) {
-  const info = BOT_KINDS[kind];
-  const bot = new sdk.UChatBot({ room, url, nick: info.nick + rand3() });
+function makeBot(sdk, kind, room, url, nick) {
+  const bot = new sdk.UChatBot({ room, url, nick });
   if (kind === 'echo') {
     bot.on('message', (m) => {
       if (m.self || m.history || BOT_NICK.test(m.user.nick) || m.content.startsWith('🔁')) return;
@@ -337,8 +343,9 @@ export class UChatBotWidget extends HTMLElement {
 
     const bots = el('div', 'bots');
     const label = el('label', '', 'Bot');
+    label.htmlFor = 'kind';
     this.$kind = el('select');
-    this.$kind.setAttribute('aria-label', 'Bot to start');
+    this.$kind.id = 'kind';
     for (const [value, info] of Object.entries(BOT_KINDS)) {
       const o = el('option', '', `${info.label} — ${info.hint}`);
       o.value = value;
@@ -637,43 +644,53 @@ export class UChatBotWidget extends HTMLElement {
       return null;
     }
     const gen = this.generation;
+    const info = BOT_KINDS[kind];
+    const nick = info.nick + rand3();
     let bot;
     try {
-      bot = makeBot(this.sdk, kind, this.room, this.url);
+      bot = makeBot(this.sdk, kind, this.room, this.url, nick);
     } catch (e) {
       this.setStatus('error', e.message);
       return null;
     }
-    const entry = { kind, bot, nick: '', stopped: false };
+    const entry = { kind, bot, nick, stopped: false };
     this.bots.push(entry);
     this.updateKinds();
     const chip = el('span', 'chip');
-    chip.dataset.state = 'connecting';
-    const name = el('span', 'name', `${BOT_KINDS[kind].label}…`);
+    const name = el('span', 'name', nick);
+    // The state in words too, not only the dot's colour.
+    const stateText = el('span', 'state');
     const stop = el('button', '', '✕');
     stop.type = 'button';
-    stop.title = 'Stop this bot';
-    stop.setAttribute('aria-label', `Stop ${BOT_KINDS[kind].label}`);
+    const showState = (state) => {
+      chip.dataset.state = state;
+      stateText.textContent = STATE_WORDS[state] || state;
+      stop.title = `Stop ${entry.nick} (${info.label}, ${stateText.textContent})`;
+      stop.setAttribute('aria-label', `Stop ${entry.nick}`);
+    };
+    showState('connecting');
     stop.addEventListener('click', () => this.stopBot(entry));
-    chip.append(el('span', 'st'), name, stop);
+    chip.append(el('span', 'st'), name, stateText, stop);
     entry.chip = chip;
     this.$chips.append(chip);
     bot.on('state', ({ state }) => {
-      chip.dataset.state = state;
+      showState(state);
       if (gen === this.generation) this.refreshStatus();
     });
     try {
       const me = await bot.connect();
       entry.nick = me.nick;
       name.textContent = me.nick;
-      chip.title = `${BOT_KINDS[kind].label}: ${BOT_KINDS[kind].hint}`;
+      showState(bot.state);
+      chip.title = `${info.label}: ${info.hint}`;
       if (gen === this.generation) this.renderUsers();
       return me.nick;
     } catch (e) {
       // Stopped by the visitor (✕, or the widget restarted) before the join: close() rejected
       // connect(), which is what was asked for, not an error.
       if (entry.stopped || gen !== this.generation) return null;
-      chip.dataset.state = 'closed';
+      showState('closed');
+      stateText.textContent = 'failed';
       name.textContent = `${BOT_KINDS[kind].label}: ${e.message}`;
       this.setStatus('error', `The ${BOT_KINDS[kind].label} could not join: ${e.message}`);
       return null;
@@ -683,6 +700,12 @@ export class UChatBotWidget extends HTMLElement {
   stopBot(entry) {
     entry.stopped = true;
     this.dispose(entry.bot);
+    // Focus was on this chip's ✕ (keyboard, or a click): move it to the next chip's ✕, else
+    // the previous one's, else the Start button, rather than lose it to the page.
+    if (entry.chip.contains(this.shadowRoot.activeElement)) {
+      const next = entry.chip.nextElementSibling || entry.chip.previousElementSibling;
+      (next ? next.querySelector('button') : this.$start).focus();
+    }
     entry.chip.remove();
     this.bots = this.bots.filter((b) => b !== entry);
     this.updateKinds();

@@ -235,7 +235,21 @@ await run('site-widget', async (t) => {
     marked.history && marked.opacity === '1' && parseFloat(marked.border) >= 2, JSON.stringify(marked));
 
   // --- stop a bot ----------------------------------------------------------------------------
-  await p.locator('uchat-bot-widget .chip', { hasText: echoNick }).locator('button').click();
+  // The chips' ✕: big enough to hit, named after its bot, the state in words; the "Bot" label
+  // names the dropdown.
+  const chipA11y = await w(`const chip = [...root.querySelectorAll('.chip')].find((c) => c.querySelector('.name').textContent === arg);
+    const b = chip.querySelector('button');
+    const r = b.getBoundingClientRect();
+    return { w: r.width, h: r.height, name: b.getAttribute('aria-label'), state: chip.querySelector('.state') && chip.querySelector('.state').textContent,
+      labelled: root.querySelector('.bots label').control === root.querySelector('select') };`, echoNick);
+  t.ok('a chip\'s ✕ is at least 24×24 px and named after its bot; the state is in words; the label names the dropdown',
+    chipA11y.w >= 24 && chipA11y.h >= 24 && chipA11y.name === `Stop ${echoNick}` && chipA11y.state === 'running' && chipA11y.labelled,
+    JSON.stringify(chipA11y));
+  // Stopped from the keyboard: focus moves on to the next chip's ✕, not lost to the page.
+  await p.locator('uchat-bot-widget .chip', { hasText: echoNick }).locator('button').focus();
+  await p.keyboard.press('Enter');
+  const focused = await w(`const a = root.activeElement; return a && (a.getAttribute('aria-label') || a.textContent);`);
+  t.ok('after a chip\'s ✕, focus is on the next chip\'s ✕', /^Stop DiceBot\d+$/.test(focused || ''), String(focused));
   t.ok('stopping the echo bot removes it from the room', await waitFor(async () => !(await userNicks()).includes(echoNick), 5000));
   t.ok('two bots still running', (await w(`return root.querySelectorAll('.chip').length;`)) === 2);
   await p.evaluate(() => { if (window.evil) window.evil.close(); window.newcomer.close(); });
