@@ -580,10 +580,12 @@ export class UChatBotWidget extends HTMLElement {
     const when = m.time && dateOf(m.time);
     if (when) time.dateTime = when.toISOString();
     const who = el('span', 'nick', nick);
+    who.dir = 'auto'; // Hebrew or Arabic reads right to left, in an English page too
     who.style.color = nickColor(nick);
     who.title = nick;
     // Chat text is a text node: markup in it is shown, not run.
     const text = el('span', 'text', m.content);
+    text.dir = 'auto';
     li.append(time, who, text);
     this.appendLine(li);
     // A line taller than the cap (12em: a flood of newlines, a wall of text) scrolls inside
@@ -600,7 +602,9 @@ export class UChatBotWidget extends HTMLElement {
 
   addEvent(nick, what) {
     const li = el('li', 'line event');
-    li.append(el('time', '', hhmm()), el('span', 'nick', nick), el('span', 'text', what));
+    const who = el('span', 'nick', nick);
+    who.dir = 'auto';
+    li.append(el('time', '', hhmm()), who, el('span', 'text', what));
     this.appendLine(li);
   }
 
@@ -615,6 +619,7 @@ export class UChatBotWidget extends HTMLElement {
       const dot = el('span', 'dot');
       if (BOT_NICK.test(u.nick)) dot.style.background = 'var(--ubw-accent)';
       const who = el('span', 'who', u.nick);
+      who.dir = 'auto';
       who.title = u.nick;
       const visitor = this.visitor && this.visitor.me && this.visitor.me.nick;
       const tag = u.nick === me ? 'viewer' : u.nick === visitor ? 'you'

@@ -98,6 +98,10 @@ await run('site-widget', async (t) => {
   t.ok('second in-page client joins', tester === 'tester', tester);
   await p.evaluate(() => window.tester.send('hello echo 123'));
   t.ok('the widget shows the tester line', await findLine((l) => l.nick === 'tester' && l.text === 'hello echo 123'));
+  await p.evaluate(() => window.tester.send('שלום עולם!'));
+  t.ok('a right-to-left line and the nicks get dir=auto (read right to left)', await findLine((l) => l.text === 'שלום עולם!') &&
+    await w(`const els = [...root.querySelectorAll('.log .line:not(.event):not(.notice) .text, .log .line .nick, .users .who')];
+      return els.length > 0 && els.every((e) => e.dir === 'auto');`));
   const echo = await findLine((l) => l.nick === echoNick && l.text === '🔁 tester: hello echo 123');
   t.ok('echo bot echoes it through the sim', echo, JSON.stringify(await logLines()).slice(-400));
 
