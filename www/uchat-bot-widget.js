@@ -522,9 +522,11 @@ export class UChatBotWidget extends HTMLElement {
 
   /** The status line: a short `text`; `detail` (the SDK's full message) in its title. */
   setStatus(state, text, detail = text) {
-    this.$status.dataset.state = state;
-    this.$statusMsg.textContent = text;
-    this.$statusMsg.title = detail;
+    // Written only when it changes: it is a live region (role=status), and every join or leave
+    // refreshes it, so a rewrite of the same text would be noise to screen readers.
+    if (this.$status.dataset.state !== state) this.$status.dataset.state = state;
+    if (this.$statusMsg.textContent !== text) this.$statusMsg.textContent = text;
+    if (this.$statusMsg.title !== detail) this.$statusMsg.title = detail;
   }
 
   ownNicks() {

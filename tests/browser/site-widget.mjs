@@ -88,6 +88,15 @@ await run('site-widget', async (t) => {
   t.ok('echo bot appears in the user list', await waitFor(async () => (await userNicks()).includes(echoNick), 5000));
   t.ok('status line lists the running bot', await waitFor(async () => (await status()).text.includes(echoNick), 3000), (await status()).text);
 
+  // The status (a live region) is not rewritten when its text stays the same, as at each join/leave.
+  const rewrites = await w(`const s = root.querySelector('.status');
+    const seen = [];
+    const watch = new MutationObserver((ms) => seen.push(...ms.map((m) => m.type)));
+    watch.observe(s, { attributes: true, childList: true, subtree: true, characterData: true });
+    for (let i = 0; i < 3; i++) root.host.renderUsers();
+    return new Promise((resolve) => setTimeout(() => { watch.disconnect(); resolve(seen); }, 0));`);
+  t.ok('the status is not rewritten when its text does not change', rewrites.length === 0, JSON.stringify(rewrites));
+
   // Another client in the page, through the SDK the widget loaded.
   const tester = await p.evaluate(async (url) => {
     const sdk = await import('/pkg/index.js');
