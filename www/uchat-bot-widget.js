@@ -265,7 +265,7 @@ button:disabled { opacity: .5; cursor: default; }
 `;
 
 /** One bot started from the widget: a UChatBot with its behaviour attached. */
-function makeBot(sdk, kind, room, url, nick) {
+function makeBot(sdk, kind, room, url, nick, isOwn) {
   const bot = new sdk.UChatBot({ room, url, nick });
   if (kind === 'echo') {
     bot.on('message', (m) => {
@@ -283,7 +283,8 @@ function makeBot(sdk, kind, room, url, nick) {
     }, { perUserCooldownMs: 2000 });
   } else if (kind === 'greeter') {
     bot.on('user.join', ({ user }) => {
-      if (!BOT_NICK.test(user.nick)) bot.send(`👋 Welcome to #${room}, ${user.nick}!`);
+      // Not the widget's own connections (its viewer, the visitor's sender): they are no guests.
+      if (!BOT_NICK.test(user.nick) && !isOwn(user.nick)) bot.send(`👋 Welcome to #${room}, ${user.nick}!`);
     });
   }
   return bot;
@@ -428,6 +429,7 @@ export class UChatBotWidget extends HTMLElement {
     if (gen !== this.generation) return;
     this.sdk = sdk;
     const nick = this.getAttribute('nick') || `viewer${rand3()}`;
+    this.viewerNick = nick;
     let viewer;
     try {
       viewer = new sdk.UChatBot({ room: this.room, url: this.url, nick });
@@ -530,7 +532,10 @@ export class UChatBotWidget extends HTMLElement {
   }
 
   ownNicks() {
+    // The nicks asked for, too: a connection is announced to others before its connect() resolves.
     const nicks = new Set(this.bots.map((b) => b.nick));
+    if (this.viewerNick) nicks.add(this.viewerNick);
+    if (this.visitorNick) nicks.add(this.visitorNick);
     if (this.viewer && this.viewer.me) nicks.add(this.viewer.me.nick);
     if (this.visitor && this.visitor.me) nicks.add(this.visitor.me.nick);
     return nicks;
@@ -655,7 +660,7 @@ export class UChatBotWidget extends HTMLElement {
     const nick = info.nick + rand3();
     let bot;
     try {
-      bot = makeBot(this.sdk, kind, this.room, this.url, nick);
+      bot = makeBot(this.sdk, kind, this.room, this.url, nick, (n) => this.ownNicks().has(n));
     } catch (e) {
       this.setStatus('error', e.message);
       return null;
@@ -735,7 +740,8 @@ export class UChatBotWidget extends HTMLElement {
     }
     this.pendingText = text;
     if (!this.visitorReady) {
-      const visitor = new this.sdk.UChatBot({ room: this.room, url: this.url, nick: `you${rand3()}` });
+      this.visitorNick = `you${rand3()}`;
+      const visitor = new this.sdk.UChatBot({ room: this.room, url: this.url, nick: this.visitorNick });
       this.visitor = visitor;
       // The server refuses a line with an ERR (430 repeated, 425 too fast, 413 muted, …) and
       // the SDK drops the oldest queued line when its queue is full: say so in the log.

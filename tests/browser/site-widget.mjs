@@ -146,6 +146,14 @@ await run('site-widget', async (t) => {
     await window.newcomer.connect();
   }, sim.ws);
   t.ok('greeter welcomes a newcomer', await findLine((l) => l.nick === greeter && l.text.includes('newcomer')));
+  // …but not the widget's own connections: a new sender for the visitor (the old one closed).
+  await w(`root.host.visitor.close(); root.host.say('back again'); return true;`);
+  t.ok('the visitor\'s new connection sends', await findLine((l) => /^you\d+$/.test(l.nick) && l.text === 'back again'));
+  await sleep(1500);
+  const ownWelcomes = await w(`const own = [...root.host.ownNicks()];
+    return [...root.querySelectorAll('.log .line .text')].map((e) => e.textContent)
+      .filter((x) => x.startsWith('👋') && own.some((n) => x.includes(n + '!')));`);
+  t.ok('the greeter does not welcome the widget\'s own connections', ownWelcomes.length === 0, JSON.stringify(ownWelcomes));
 
   // The screenshot: three bots at work (the pointer moved away so no button shows hover).
   await p.mouse.move(0, 0);
