@@ -207,6 +207,8 @@ header .count {
 .users li .who { overflow: hidden; text-overflow: ellipsis; }
 .users li .tag { margin-left: auto; font-size: 10px; color: var(--ubw-muted); }
 .users li.me .who { font-style: italic; }
+.users.stale li { color: var(--ubw-muted); }
+.users.stale li .dot { background: transparent !important; box-shadow: inset 0 0 0 1.5px var(--ubw-muted); }
 .bots, .composer {
   display: flex; flex-wrap: wrap; align-items: center; gap: .5rem; padding: .55rem .9rem;
   border-top: 1px solid var(--ubw-border);
@@ -337,9 +339,11 @@ export class UChatBotWidget extends HTMLElement {
     const logwrap = el('div', 'logwrap');
     logwrap.append(this.$log, this.$jump);
     const users = el('aside', 'users');
+    this.$usersBox = users;
+    this.$usersTitle = el('h3', '', 'Online');
     users.setAttribute('aria-label', 'People in the room');
     this.$users = el('ul');
-    users.append(el('h3', '', 'Online'), this.$users);
+    users.append(this.$usersTitle, this.$users);
     main.append(logwrap, users);
 
     const bots = el('div', 'bots');
@@ -443,7 +447,11 @@ export class UChatBotWidget extends HTMLElement {
     viewer.on('message', (m) => live() && this.addMessage(m));
     viewer.on('user.join', ({ user }) => { if (live()) { this.addEvent(user.nick, 'joined'); this.renderUsers(); } });
     viewer.on('user.quit', ({ user }) => { if (live()) { this.addEvent(user.nick, 'left'); this.renderUsers(); } });
-    viewer.on('user.list', () => live() && this.renderUsers());
+    viewer.on('user.list', () => {
+      if (!live()) return;
+      this.setStale(false);
+      this.renderUsers();
+    });
     viewer.on('user.count', () => live() && this.renderUsers());
     // At every (re-)join the log starts afresh: the SDK's join burst asks the server for the
     // last 15 chat lines (`chatList 15`), which arrive after this event and fill it again. The
@@ -460,12 +468,21 @@ export class UChatBotWidget extends HTMLElement {
       if (typeof e.code === 'number') this.setStatus('error', `Server error ${e.code}: ${e.message}`, e.message);
       else if (viewer.state !== 'joined') this.setStatus('reconnecting', `Connection lost (${shortReason(e)}), reconnecting…`, e.message);
     });
-    viewer.on('disconnect', ({ willReconnect }) => { if (live() && willReconnect) this.setStatus('reconnecting', 'Connection lost, reconnecting…'); });
+    viewer.on('disconnect', ({ willReconnect }) => {
+      if (!live()) return;
+      // Who was online is no longer known: say so until the next join's list.
+      this.setStale(true);
+      if (willReconnect) this.setStatus('reconnecting', 'Connection lost, reconnecting…');
+    });
     this.viewerConnecting = true;
     try {
       await this.connectRetrying(viewer, gen, `Could not join #${this.room}`);
     } catch (e) {
-      if (live()) this.setStatus('error', `Could not join #${this.room}: ${shortReason(e)}`, `${this.url}: ${e.message}`);
+      if (live()) {
+        this.setStale(false);
+        this.$count.textContent = 'offline';
+        this.setStatus('error', `Could not join #${this.room}: ${shortReason(e)}`, `${this.url}: ${e.message}`);
+      }
     } finally {
       if (live()) this.viewerConnecting = false;
     }
@@ -529,6 +546,14 @@ export class UChatBotWidget extends HTMLElement {
     if (this.$status.dataset.state !== state) this.$status.dataset.state = state;
     if (this.$statusMsg.textContent !== text) this.$statusMsg.textContent = text;
     if (this.$statusMsg.title !== detail) this.$statusMsg.title = detail;
+  }
+
+  /** Marks the user list as the last one known (while disconnected), or current again. */
+  setStale(stale) {
+    if (this.$usersBox.classList.contains('stale') === stale) return;
+    this.$usersBox.classList.toggle('stale', stale);
+    this.$usersTitle.textContent = stale ? 'Reconnecting… (last seen)' : 'Online';
+    if (stale) this.$count.textContent = 'reconnecting…';
   }
 
   ownNicks() {
@@ -634,7 +659,7 @@ export class UChatBotWidget extends HTMLElement {
       li.append(dot, who, el('span', 'tag', tag));
       return li;
     }));
-    this.$count.textContent = `${users.length} online`;
+    if (!this.$usersBox.classList.contains('stale')) this.$count.textContent = `${users.length} online`;
     this.refreshStatus();
   }
 

@@ -393,6 +393,17 @@ await run('site-widget', async (t) => {
     await waitFor(async () => (await status3()).state === 'joined', 12000), JSON.stringify(await status3()));
   t.ok('a line sent while the server was down is sent once it is up', await waitFor(() => w3(`return [...root.querySelectorAll('.log .line .text')]
     .some((e) => e.textContent === 'said while the server was down');`), 12000));
+  // During an outage the user list is marked as the last one known, until the next join's list.
+  await waitFor(() => w3(`return root.querySelectorAll('.users li').length > 0 && !root.querySelector('.users').classList.contains('stale');`), 3000);
+  await sim3.stop();
+  const stale = await waitFor(() => w3(`const u = root.querySelector('.users');
+    return u.classList.contains('stale') && { title: u.querySelector('h3').textContent, count: root.querySelector('.count').textContent };`), 5000);
+  t.ok('server gone: the user list is marked stale ("reconnecting…")', stale && /reconnecting/i.test(stale.title) &&
+    /reconnecting/i.test(stale.count), JSON.stringify(stale));
+  sim3 = await startSim(['--flood', '0'], { port });
+  t.ok('…and current again after the re-join\'s list', await waitFor(() => w3(`return root.querySelector('.status').dataset.state === 'joined' &&
+    !root.querySelector('.users').classList.contains('stale') && /^\\d+ online$/.test(root.querySelector('.count').textContent);`), 15000),
+    JSON.stringify(await status3()));
   await w3(`host.setAttribute('room', 'no-such-room'); return true;`);
   const final = await waitFor(async () => { const s = await status3(); return s.state === 'error' && s; }, 5000);
   await sleep(2500);
