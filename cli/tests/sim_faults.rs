@@ -78,6 +78,19 @@ async fn refuse_closes_right_after_upgrade() {
 }
 
 #[tokio::test]
+async fn hold_never_answers_the_upgrade() {
+    let sim = Sim::start_logged(&["--fault", "hold"]);
+    let tcp = TcpStream::connect(&sim.addr).await.unwrap();
+    let handshake = tokio_tungstenite::client_async(sim.url.as_str(), tcp);
+    let r = tokio::time::timeout(Duration::from_millis(700), handshake).await;
+    assert!(r.is_err(), "the handshake must still be waiting");
+    sim.wait_log("fault hold");
+    // Plain HTTP is still served (the page of a demo behind a holding proxy is not the point).
+    let resp = http_raw(&sim.addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(String::from_utf8_lossy(&resp).starts_with("HTTP/1.1 426"));
+}
+
+#[tokio::test]
 async fn drop_after_drops_connections() {
     let sim = Sim::start(&["--fault", "drop-after=1"]);
     let t = Instant::now();

@@ -116,11 +116,14 @@ pub struct Faults {
     pub delay: Option<Duration>,
     /// Close each connection right after the upgrade.
     pub refuse: bool,
+    /// Never answer a WebSocket upgrade: read and discard until the client gives up (a proxy or
+    /// server that holds the connection; the SDK's `joinTimeoutMs` ends such an attempt).
+    pub hold: bool,
 }
 
 impl Faults {
     /// Adds one `--fault` spec: `hijack200`, `drop-after=SECS`, `idle-timeout=SECS`,
-    /// `split-frames`, `delay=MS`, `refuse`.
+    /// `split-frames`, `delay=MS`, `refuse`, `hold`.
     pub fn add(&mut self, spec: &str) -> Result<(), String> {
         let (name, value) = match spec.split_once('=') {
             Some((n, v)) => (n.trim(), Some(v.trim())),
@@ -140,6 +143,7 @@ impl Faults {
             "hijack200" => self.hijack200 = true,
             "split-frames" => self.split_frames = true,
             "refuse" => self.refuse = true,
+            "hold" => self.hold = true,
             "drop-after" => self.drop_after = Some(secs(need("SECS")?)?),
             "idle-timeout" => self.idle_timeout = Some(secs(need("SECS")?)?),
             "delay" => {
@@ -152,11 +156,11 @@ impl Faults {
             _ => {
                 return Err(format!(
                     "unknown fault {spec:?} (known: hijack200, drop-after=SECS, \
-                     idle-timeout=SECS, split-frames, delay=MS, refuse)"
+                     idle-timeout=SECS, split-frames, delay=MS, refuse, hold)"
                 ))
             }
         }
-        if value.is_some() && matches!(name, "hijack200" | "split-frames" | "refuse") {
+        if value.is_some() && matches!(name, "hijack200" | "split-frames" | "refuse" | "hold") {
             return Err(format!("fault {name:?} takes no value"));
         }
         Ok(())
@@ -533,16 +537,18 @@ mod tests {
             "split-frames",
             "delay=30",
             "refuse",
+            "hold",
         ] {
             f.add(s).unwrap();
         }
-        assert!(f.hijack200 && f.split_frames && f.refuse);
+        assert!(f.hijack200 && f.split_frames && f.refuse && f.hold);
         assert_eq!(f.drop_after, Some(Duration::from_millis(1500)));
         assert_eq!(f.idle_timeout, Some(Duration::from_secs(2)));
         assert_eq!(f.delay, Some(Duration::from_millis(30)));
         assert!(f.add("delay").is_err());
         assert!(f.add("drop-after=-1").is_err());
         assert!(f.add("refuse=1").is_err());
+        assert!(f.add("hold=1").is_err());
         assert!(f.add("teleport").is_err());
     }
 

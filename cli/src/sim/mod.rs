@@ -120,7 +120,7 @@ pub struct SimArgs {
     #[arg(long, value_name = "DIR")]
     pub www: Option<PathBuf>,
     /// Fault injection, repeatable: hijack200, drop-after=SECS, idle-timeout=SECS,
-    /// split-frames, delay=MS, refuse.
+    /// split-frames, delay=MS, refuse, hold.
     #[arg(long = "fault", value_name = "SPEC")]
     pub faults: Vec<String>,
     /// Add N simulated users who join, chat and leave again [default: 0].

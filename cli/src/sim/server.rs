@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{sleep, sleep_until, Instant};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -90,6 +90,15 @@ async fn handle_tcp(mut stream: TcpStream, peer: SocketAddr, hub: Arc<Hub>) {
                 let _ = stream.write_all(&http::upgrade_required(&req)).await;
             }
         }
+        return;
+    }
+    if faults.hold {
+        hub.log(format_args!(
+            "{peer}: upgrade held, never answered (fault hold)"
+        ));
+        // Until the client gives up (EOF or an error): nothing is kept, nothing is answered.
+        let mut sink = [0u8; 1024];
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
         return;
     }
     let answer = match http::upgrade_response(&req) {
