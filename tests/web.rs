@@ -1,10 +1,11 @@
 //! Browser tests of the `UChatBot` class against a running `uchat sim` (issue #4 point 3).
 //!
-//! `cargo xtask ci` starts four sims on loopback before running these in headless Chrome and
+//! `cargo xtask ci` starts five sims on loopback before running these in headless Chrome and
 //! Firefox (see `xtask`): the main one (`--auto-rooms`, a token room `tok`, a password room `pw`),
-//! one with `--fault hijack200`, one with `--fault drop-after=2` and one with `--fault
-//! delay=2000`. Their URLs come from the build-time variables `UCHAT_SIM_URL`,
-//! `UCHAT_SIM_HIJACK_URL`, `UCHAT_SIM_DROP_URL` and `UCHAT_SIM_SLOW_URL`, with the defaults below. Each test uses its own room, so tests cannot see each other's traffic.
+//! one with `--fault hijack200`, one with `--fault drop-after=2`, one with `--fault
+//! delay=2000` and one with `--fault hold`. Their URLs come from the build-time variables
+//! `UCHAT_SIM_URL`, `UCHAT_SIM_HIJACK_URL`, `UCHAT_SIM_DROP_URL`, `UCHAT_SIM_SLOW_URL` and
+//! `UCHAT_SIM_HOLD_URL`, with the defaults below. Each test uses its own room, so tests cannot see each other's traffic.
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Function, Object, Reflect};
@@ -33,6 +34,10 @@ const SIM_DROP: &str = match option_env!("UCHAT_SIM_DROP_URL") {
 const SIM_SLOW: &str = match option_env!("UCHAT_SIM_SLOW_URL") {
     Some(u) => u,
     None => "ws://127.0.0.1:18790",
+};
+const SIM_HOLD: &str = match option_env!("UCHAT_SIM_HOLD_URL") {
+    Some(u) => u,
+    None => "ws://127.0.0.1:18791",
 };
 /// The token of the sim's room `tok` (xtask starts it with `--room tok:token=…`).
 const TOKEN: &str = "s3cret-test-token";
@@ -1586,6 +1591,72 @@ async fn user_objects_are_frozen_and_async_handler_failures_are_caught() {
     );
     a.close();
     b.close();
+}
+
+/// An `'error'` handler that calls `close()` on a bot whose connect() just failed: the close
+/// does nothing (the session has ended), so the rest of the batch (its `'disconnect'` and
+/// `'state': 'closed'`) is still delivered (a review found it dropped as stale).
+#[wasm_bindgen_test]
+async fn close_in_an_error_handler_of_a_failed_connect_keeps_its_events() {
+    let b = Rc::new(bot(&[
+        ("room", room("t-err-close").into()),
+        ("url", SIM_HIJACK.into()),
+    ]));
+    let states = Rec::on(&b, "state");
+    let disconnects = Rec::on(&b, "disconnect");
+    let bb = b.clone();
+    let closer = Closure::<dyn FnMut(JsValue)>::new(move |_| bb.close());
+    b.on("error", closer.as_ref().unchecked_ref::<Function>().clone())
+        .unwrap();
+    let err = connect(&b).await.expect_err("hijacked");
+    assert_eq!(text(&err, "code"), "handshake");
+    sleep(300).await;
+    assert_eq!(b.state(), "closed");
+    assert_eq!(
+        states.texts("state"),
+        ["connecting", "closed"],
+        "'state' listeners never hear 'closed'; disconnect events: {}",
+        disconnects.len()
+    );
+}
+
+/// A `'disconnect'` handler that connects again during `close()`: close() must not drop the
+/// timer that new attempt armed (its join deadline). Against a sim that never answers the
+/// upgrade (no later socket event re-arms a timer), the attempt then fails with `timeout`
+/// instead of never settling.
+#[wasm_bindgen_test]
+async fn a_connect_from_a_close_handler_keeps_its_join_deadline() {
+    let b = Rc::new(bot(&[
+        ("room", room("t-close-reconnect").into()),
+        ("url", SIM_HOLD.into()),
+        ("joinTimeoutMs", 400.into()),
+    ]));
+    let noop = Closure::<dyn FnMut(JsValue)>::new(|_| {});
+    let _ = b.connect(JsValue::UNDEFINED).catch(&noop);
+    sleep(50).await;
+    let second: Rc<RefCell<Option<js_sys::Promise>>> = Rc::default();
+    let (s2, bb) = (second.clone(), b.clone());
+    let reconnect = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+        *s2.borrow_mut() = Some(bb.connect(JsValue::UNDEFINED));
+    });
+    b.once(
+        "disconnect",
+        reconnect.as_ref().unchecked_ref::<Function>().clone(),
+    )
+    .unwrap();
+    b.close();
+    assert_eq!(b.state(), "connecting", "the handler reconnected");
+    let outcome = Rc::new(RefCell::new(None::<JsValue>));
+    let o = outcome.clone();
+    let on_err = Closure::<dyn FnMut(JsValue)>::new(move |e| *o.borrow_mut() = Some(e));
+    let p = second.borrow_mut().take().expect("connect() called");
+    let _ = p.catch(&on_err);
+    assert!(
+        wait_for(3000, || outcome.borrow().is_some()).await,
+        "the reconnect made by the 'disconnect' handler never settled; state {}",
+        b.state()
+    );
+    assert_eq!(text(outcome.borrow().as_ref().unwrap(), "code"), "timeout");
 }
 
 /// One server frame (an `ArrayBuffer`, as the socket delivers it) of `m` lines with these

@@ -144,6 +144,22 @@ impl CommandRouter {
         self.dispatch_at(Clock::Fixed(now_ms), user, text, true)
     }
 
+    /// The index of the command `text` (a chat line, or a whisper if `whisper`) names, if any;
+    /// auth and cooldowns not checked.
+    pub(crate) fn find(&self, text: &str, whisper: bool) -> Option<usize> {
+        let text = text.trim_start();
+        self.entries.iter().position(|e| {
+            (!whisper || e.options.whispers)
+                && text
+                    .strip_prefix(e.options.prefix.as_str())
+                    .and_then(|t| Some((t.get(..e.name.len())?, t.get(e.name.len()..)?)))
+                    .is_some_and(|(head, tail)| {
+                        head.eq_ignore_ascii_case(&e.name)
+                            && tail.chars().next().is_none_or(char::is_whitespace)
+                    })
+        })
+    }
+
     /// [`CommandRouter::dispatch`] (or, with `whisper`, [`CommandRouter::dispatch_whisper`])
     /// with the time read only for a line that names a command.
     pub(crate) fn dispatch_at(
@@ -156,17 +172,9 @@ impl CommandRouter {
         if self.entries.is_empty() {
             return None;
         }
+        let at = self.find(text, whisper)?;
         let text = text.trim_start();
-        let entry = self.entries.iter_mut().find(|e| {
-            (!whisper || e.options.whispers)
-                && text
-                    .strip_prefix(e.options.prefix.as_str())
-                    .and_then(|t| Some((t.get(..e.name.len())?, t.get(e.name.len()..)?)))
-                    .is_some_and(|(head, tail)| {
-                        head.eq_ignore_ascii_case(&e.name)
-                            && tail.chars().next().is_none_or(char::is_whitespace)
-                    })
-        })?;
+        let entry = &mut self.entries[at];
         if user.auth < entry.options.min_auth {
             return None;
         }

@@ -591,6 +591,10 @@ const CHAT_LOG_WAIT_S: i64 = 10;
 /// Most lines whose command waits for the user list after a join (`Session::deferred`).
 const DEFERRED_MAX: usize = 64;
 
+/// How long deferred commands wait for the user list after a join before they run with what is
+/// known of their senders (ms).
+const LIST_WAIT_MS: u64 = 5_000;
+
 /// How many of the latest live chat lines [`SeenChat`] remembers.
 const SEEN_LINES: usize = 128;
 
@@ -773,6 +777,8 @@ pub struct Session {
     seen: SeenChat,
     /// The server's answer to the join burst's `userList` has not ended yet (see `deferred`).
     list_pending: bool,
+    /// When deferred commands stop waiting for a list that does not come (local ms).
+    list_wait_until: u64,
     /// Lines (sender key, text, whether whispered) that may run a command, from senders the
     /// bot does not know yet because the user list had not come: their commands are matched
     /// once it has (`release_deferred`), so `minAuth` sees the sender's real auth and a
@@ -852,6 +858,7 @@ impl Session {
             joined_server_s: None,
             fired: Vec::new(),
             list_pending: false,
+            list_wait_until: 0,
             deferred: Vec::new(),
             // Not from `rng`, whose numbers the tests expect as they are.
             seen: SeenChat::new(
@@ -981,6 +988,10 @@ impl Session {
         if let Some(at) = self.join_deadline {
             next = Some(next.map_or(at, |n| n.min(at)));
         }
+        if !self.deferred.is_empty() {
+            let at = self.list_wait_until;
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
         if self.state == State::Joined && !self.queue.is_empty() {
             if let Some(b) = &mut self.bucket {
                 let at = b.next_token_at(now.ms());
@@ -1029,8 +1040,12 @@ impl Session {
             tape.forget_users();
         }
         self.list_acc.clear();
+        // Commands the old connection deferred, if it dropped before its list came: run with the
+        // senders as known (rather than lost: the new join's chat log replays them as history).
+        if !self.deferred.is_empty() {
+            self.release_deferred(Clock::Fixed(now_ms));
+        }
         self.list_pending = false;
-        self.deferred.clear();
         self.joined_server_s = None;
         self.seen.opened();
         self.connection = self.connection.wrapping_add(1);
@@ -1205,6 +1220,9 @@ impl Session {
         if self.join_deadline.is_some_and(|t| t <= now_ms) {
             self.join_timed_out(now_ms);
         }
+        if !self.deferred.is_empty() && self.list_wait_until <= now_ms {
+            self.release_deferred(Clock::Fixed(now_ms));
+        }
         self.flush(Clock::Fixed(now_ms));
     }
 
@@ -1320,6 +1338,8 @@ impl Session {
 
     fn set_state(&mut self, s: State) {
         if s == State::Closed {
+            // Commands that waited for a list are not run after the bot closed or ended.
+            self.deferred.clear();
             // Every way to Closed ends a waiting `connect()` (the specific reasons above).
             self.join_failed(ErrorInfo::sdk(
                 "closed",
@@ -1361,6 +1381,9 @@ impl Session {
             self.config.join_timeout_ms
         );
         let socket = self.socket_open || self.state == State::Connecting;
+        // A close still expected is an older socket's (a host that reports closes late): it
+        // must not take this ending for itself.
+        self.expecting_close = false;
         self.socket_ended(
             now_ms,
             1006,
@@ -1941,7 +1964,11 @@ impl Session {
         if !self.list_pending || self.users.get_bytes(key).is_some() {
             return false;
         }
-        let Ok(text) = std::str::from_utf8(text) else {
+        // Only lines that name a command: plain chatter must not fill the list.
+        let Some(text) = std::str::from_utf8(text)
+            .ok()
+            .filter(|t| self.commands.find(t, whisper).is_some())
+        else {
             return false;
         };
         if self.deferred.len() >= DEFERRED_MAX {
@@ -1951,8 +1978,9 @@ impl Session {
         true
     }
 
-    /// The user list has come: the commands of the lines kept in `deferred` run now, in order,
-    /// with their senders as the list tells them.
+    /// The user list has come (or [`LIST_WAIT_MS`] have passed without it, or the connection
+    /// dropped before it): the commands of the lines kept in `deferred` run now, in order, with
+    /// their senders as the list tells them (as far as known).
     fn release_deferred(&mut self, now: Clock) {
         self.list_pending = false;
         for (key, text, whisper) in std::mem::take(&mut self.deferred) {
@@ -2076,6 +2104,7 @@ impl Session {
             // The burst's `chatList 15` goes out now (a queued one when the queue is sent).
             self.seen.requested(self.server_now_s(now_ms));
             self.list_pending = true;
+            self.list_wait_until = now_ms.saturating_add(LIST_WAIT_MS);
             for cmd in [
                 Command::UserList {
                     count: 10_000,

@@ -1857,7 +1857,7 @@ fn healable_rejoin_error_is_retried() {
     h.take_events();
     h.server(&[Incoming::Error(ErrorCode::from_code(207))]);
     assert_eq!(h.s.state(), State::Reconnecting);
-    h.advance(60_000);
+    h.advance_to_open();
     assert_eq!(h.opens, 3);
 }
 
@@ -2240,4 +2240,166 @@ fn rejoin_clears_departed_users() {
         h.s.users().by_nick("bob").is_none(),
         "bob left while we were away"
     );
+}
+
+/// The token retry's old socket close has not been reported yet when the new attempt's
+/// join deadline passes: the timeout must not be taken for that close.
+#[test]
+fn a_join_timeout_is_not_taken_for_a_late_close() {
+    let mut cfg = Config::new("r");
+    cfg.login = Login::Token {
+        token: "t".into(),
+        fields: UserFields::default(),
+    };
+    let mut h = H::new(cfg);
+    h.s.connect(h.now);
+    h.s.on_open(h.now);
+    h.drain();
+    h.server(&[Incoming::Error(ErrorCode::from_code(205))]);
+    assert_eq!(h.opens, 2, "one immediate retry");
+    // The host has not reported the replaced socket's close yet; the new socket is silent.
+    h.take_events();
+    h.advance(25_000);
+    let ev = h.take_events();
+    assert!(
+        ev.iter().any(|e| matches!(e, Event::JoinFailed(_))),
+        "connect() should fail with timeout; state {:?}, next timer {:?}, events {ev:?}",
+        h.s.state(),
+        h.s.next_timeout(h.now)
+    );
+}
+
+/// A command deferred for the user list runs when the connection drops before the list (it
+/// is not lost: the new join's chat log replays the line as history).
+#[test]
+fn a_deferred_command_runs_when_the_connection_drops_first() {
+    const CAROL: [u8; 8] = [9; 8];
+    let mut h = H::with_ping();
+    h.join();
+    h.take_events();
+    h.server(&[chat_from("!ping", Some(1_700_000_006), CAROL)]);
+    assert!(command_args(&h.take_events()).is_empty());
+    h.now += 2_000;
+    h.drop_and_reopen();
+    h.join_answer();
+    // The join's chat log replays the line; the list comes.
+    h.server(&[
+        chat_from("!ping", Some(1_700_000_006), CAROL),
+        Incoming::User(rec(CAROL, "carol", 0)),
+        Incoming::UserListEntry(Some(UserKey(ME.to_vec()))),
+        Incoming::UserListEntry(Some(UserKey(CAROL.to_vec()))),
+        Incoming::UserListEntry(None),
+    ]);
+    let ev = h.take_events();
+    assert_eq!(command_args(&ev).len(), 1, "the !ping never ran: {ev:?}");
+}
+
+/// Ordinary lines from not-yet-known users are not deferred, so 64 of them do not fill the
+/// list: a later `!admin` from an admin still waits for the list and runs with auth 3.
+#[test]
+fn plain_chatter_does_not_fill_the_deferral_list() {
+    const CAROL: [u8; 8] = [9; 8];
+    const DAVE: [u8; 8] = [8; 8];
+    let mut h = H::guest();
+    let admin = CommandOptions {
+        min_auth: 3,
+        ..CommandOptions::default()
+    };
+    h.s.commands_mut().register("admin", admin).unwrap();
+    h.join();
+    h.take_events();
+    let chatter: Vec<Incoming> = (0..64)
+        .map(|i| chat_from(&format!("hello {i}"), Some(1_700_000_006), DAVE))
+        .collect();
+    h.server(&chatter);
+    h.server(&[chat_from("!admin now", Some(1_700_000_006), CAROL)]);
+    h.server(&[
+        Incoming::User(rec(CAROL, "carol", 3)),
+        Incoming::User(rec(DAVE, "dave", 0)),
+        Incoming::UserListEntry(Some(UserKey(ME.to_vec()))),
+        Incoming::UserListEntry(Some(UserKey(CAROL.to_vec()))),
+        Incoming::UserListEntry(Some(UserKey(DAVE.to_vec()))),
+        Incoming::UserListEntry(None),
+    ]);
+    let ev = h.take_events();
+    assert_eq!(
+        command_args(&ev),
+        [["now"]],
+        "the admin's command was refused"
+    );
+}
+
+/// The user list never comes (the server does not answer `userList`): deferred commands run
+/// after `LIST_WAIT_MS`, and later ones at once.
+#[test]
+fn without_a_list_deferred_commands_run_after_a_wait() {
+    const CAROL: [u8; 8] = [9; 8];
+    let mut h = H::with_ping();
+    h.join();
+    h.take_events();
+    h.server(&[chat_from("!ping", Some(1_700_000_006), CAROL)]);
+    h.advance(600_000);
+    h.server(&[chat_from("!ping", Some(1_700_000_700), CAROL)]);
+    let ev = h.take_events();
+    assert!(
+        !command_args(&ev).is_empty(),
+        "ten minutes on, no command ran: {ev:?}"
+    );
+}
+
+/// A deferred command is not in `fired`; after a quick reconnect its replay is history all
+/// the same.
+#[test]
+fn a_deferred_command_s_replay_is_history() {
+    const CAROL: [u8; 8] = [9; 8];
+    let mut h = H::with_ping();
+    h.join();
+    h.take_events();
+    let t = Some(1_700_000_005);
+    h.server(&[chat_from("!ping", t, CAROL)]);
+    h.server(&[
+        Incoming::User(rec(CAROL, "carol", 0)),
+        Incoming::UserListEntry(Some(UserKey(CAROL.to_vec()))),
+        Incoming::UserListEntry(None),
+    ]);
+    assert_eq!(command_args(&h.take_events()).len(), 1);
+    h.drop_and_reopen();
+    h.join_answer();
+    h.take_events();
+    h.server(&[chat_from("!ping", t, CAROL)]);
+    let ev = h.take_events();
+    assert!(command_args(&ev).is_empty(), "ran twice: {ev:?}");
+}
+
+/// connect() while joining (a reconnect attempt): the deadline of that attempt applies.
+#[test]
+fn a_connect_while_joining_times_out_with_that_attempt() {
+    let mut h = H::guest();
+    h.join();
+    h.drop_and_reopen();
+    assert_eq!(h.s.state(), State::Joining);
+    h.s.connect(h.now);
+    h.take_events();
+    h.advance(20_000);
+    let ev = h.take_events();
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::JoinFailed(i) if i.kind() == "timeout")),
+        "{ev:?}"
+    );
+    assert_eq!(h.s.state(), State::Closed);
+    assert_eq!(h.s.next_timeout(h.now), None);
+}
+
+/// A huge `join_timeout_ms` saturates instead of overflowing.
+#[test]
+fn a_huge_join_timeout_saturates() {
+    let mut cfg = Config::new("lobby");
+    cfg.join_timeout_ms = u64::MAX;
+    let mut h = H::new(cfg);
+    h.s.connect(h.now);
+    h.drain();
+    assert_eq!(h.s.next_timeout(h.now), Some(u64::MAX));
+    h.s.on_timeout(h.now + 1);
+    assert_eq!(h.s.state(), State::Connecting);
 }

@@ -344,7 +344,8 @@ pub fn options_from_js(v: &JsValue, seed: u64) -> Result<(String, Config), JsVal
         config.heartbeat_ms = ms as u64;
     }
     if let Some(ms) = number("joinTimeoutMs")? {
-        config.join_timeout_ms = ms as u64;
+        // Rounded up: 0.5 must not become 0, which waits for ever.
+        config.join_timeout_ms = ms.ceil() as u64;
     }
     if let Some(n) = number("queueLimit")? {
         config.queue_limit = (n as usize).max(1);

@@ -566,10 +566,10 @@ impl Inner {
     fn dispatch(&self, e: Event, epoch: u32) {
         let stale = self.closes.get() != epoch;
         match e {
-            Event::State(_) if stale => {}
             Event::State(s) => {
                 // Collectable again once user code lets go of it; unless a handler earlier in
-                // this batch ('disconnect', 'error') already called connect() again.
+                // this batch ('disconnect', 'error') already called connect() again. (Also
+                // from a stale batch: the holder must never outlive the session.)
                 let closed_now = self
                     .core
                     .try_borrow()
@@ -577,7 +577,9 @@ impl Inner {
                 if s == State::Closed && closed_now {
                     drop(self.holder.take());
                 }
-                self.emit("state", obj(&[("state", s.as_str().into())]))
+                if !stale {
+                    self.emit("state", obj(&[("state", s.as_str().into())]))
+                }
             }
             Event::Joined { my, room } => {
                 let my = user_to_js(&my);
@@ -855,12 +857,16 @@ impl UChatBot {
     /// handler, it also ends the delivery of the events still pending from before it (see
     /// `Inner::closes`).
     pub fn close(&self) {
-        let closes = &self.inner.closes;
-        closes.set(closes.get().wrapping_add(1));
+        // Only a close that ends something makes what is pending stale: on a session that has
+        // already ended (an 'error' handler of a failed connect), the batch's own 'disconnect'
+        // and 'state' are what the handler's caller should see.
+        if self.inner.core.borrow().session.state() != State::Closed {
+            let closes = &self.inner.closes;
+            closes.set(closes.get().wrapping_add(1));
+        }
+        // The session cancels its timers; `pump` then drops the browser timer (and keeps one a
+        // handler's connect() has armed meanwhile).
         self.inner.input(|s, now| s.close(now));
-        let mut core = self.inner.core.borrow_mut();
-        core.timer = None;
-        core.timer_at = None;
     }
 
     /// `bot.on(event, fn)`; returns the bot for chaining. Unknown event names throw.

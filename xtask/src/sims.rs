@@ -21,13 +21,13 @@ impl Drop for Sim {
     }
 }
 
-/// Starts the four sims (`uchat`, built first by the caller); sets `UCHAT_SIM_URL`,
-/// `UCHAT_SIM_HIJACK_URL`, `UCHAT_SIM_DROP_URL` and `UCHAT_SIM_SLOW_URL` for the child
-/// processes.
+/// Starts the five sims (`uchat`, built first by the caller); sets `UCHAT_SIM_URL`,
+/// `UCHAT_SIM_HIJACK_URL`, `UCHAT_SIM_DROP_URL`, `UCHAT_SIM_SLOW_URL` and `UCHAT_SIM_HOLD_URL`
+/// for the child processes.
 pub fn start(root: &std::path::Path) -> Result<Vec<Sim>, String> {
     let bin = crate::pkg::target_dir(root).join("debug").join("uchat");
     let tok_room = format!("tok:token={TEST_TOKEN}");
-    let specs: [(&str, Vec<&str>); 4] = [
+    let specs: [(&str, Vec<&str>); 5] = [
         (
             "UCHAT_SIM_URL",
             vec![
@@ -50,6 +50,8 @@ pub fn start(root: &std::path::Path) -> Result<Vec<Sim>, String> {
             "UCHAT_SIM_SLOW_URL",
             vec!["--auto-rooms", "--fault", "delay=2000"],
         ),
+        // Upgrades never answered: a socket that stays connecting.
+        ("UCHAT_SIM_HOLD_URL", vec!["--fault", "hold"]),
     ];
     let mut sims = Vec::new();
     for (var, args) in specs {
