@@ -779,10 +779,10 @@ pub struct Session {
     list_pending: bool,
     /// When deferred commands stop waiting for a list that does not come (local ms).
     list_wait_until: u64,
-    /// Lines (sender key, text, whether whispered) that may run a command, from senders the
-    /// bot does not know yet because the user list had not come: their commands are matched
-    /// once it has (`release_deferred`), so `minAuth` sees the sender's real auth and a
-    /// whispered `reply` finds the sender present. At most [`DEFERRED_MAX`].
+    /// Lines (sender key, text, whether whispered) that name a command and came before the
+    /// user list from a sender without a record (or, whispered, not yet present): their
+    /// commands are matched once it has (`release_deferred`), so `minAuth` sees the sender's
+    /// real auth and a whispered `reply` finds the sender present. At most [`DEFERRED_MAX`].
     deferred: Vec<(Box<[u8]>, Box<str>, bool)>,
     /// Errors the lines of the frame being handled have caused ([`FRAME_ERRORS`]).
     frame_errors: u32,
@@ -1958,10 +1958,19 @@ impl Session {
         self.commands.dispatch_at(now, from, text, true)
     }
 
-    /// Whether the command a line from `key` may run waits for the user list (the sender is not
-    /// known yet); if so, the line is kept in `deferred`.
+    /// Whether the command a line from `key` may run waits for the user list (which has not
+    /// come, and without which the sender is not known well enough); if so, the line is kept
+    /// in `deferred`.
     fn defer(&mut self, key: &[u8], text: &[u8], whisper: bool) -> bool {
-        if !self.list_pending || self.users.get_bytes(key).is_some() {
+        // A chat line's command needs the sender's record (its auth); a whisper's also needs
+        // the sender present, for `reply`'s whisper back: the list's `k` records come before
+        // its end, and only the end makes their users present.
+        let ready = if whisper {
+            self.users.is_present_bytes(key)
+        } else {
+            self.users.get_bytes(key).is_some()
+        };
+        if !self.list_pending || ready {
             return false;
         }
         // Only lines that name a command: plain chatter must not fill the list.

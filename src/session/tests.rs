@@ -534,7 +534,11 @@ fn whispered_commands_run_only_for_live_whispers_from_others_to_the_bot() {
     };
     h.s.commands_mut().register("help", options).unwrap();
     h.join();
-    h.server(&[Incoming::User(rec(BOB, "bob", 0))]);
+    // Bob joins after the bot (`k` + `j`): present at once, so his whispers need no list.
+    h.server(&[
+        Incoming::User(rec(BOB, "bob", 0)),
+        Incoming::UserJoin(UserKey(BOB.to_vec())),
+    ]);
     h.take_events();
     let whisper = |from: [u8; 8], to: [u8; 8], text: &str, time: Option<i64>| {
         Incoming::Whisper(WhisperMessage {
@@ -2220,6 +2224,41 @@ fn commands_from_senders_before_the_user_list_wait_for_it() {
     // From then on, commands run as their lines come.
     h.server(&[chat_from("!admin again", Some(1_700_000_007), CAROL)]);
     assert_eq!(command_args(&h.take_events()), [["again"]]);
+}
+
+#[test]
+fn a_whispered_command_waits_for_the_list_even_from_a_known_record() {
+    // The list's `k` records come before its end: the sender has a record, but is present
+    // (for `reply`'s whisper back) only once the list has ended.
+    let mut h = H::guest();
+    let help = CommandOptions {
+        whispers: true,
+        ..CommandOptions::default()
+    };
+    h.s.commands_mut().register("help", help).unwrap();
+    h.join();
+    let list = user_list(&[(ME, "봇", 0), (CAROL, "carol", 0)]);
+    let (records, rest) = list.split_at(2);
+    h.server(records);
+    h.take_events();
+    h.server(&[Incoming::Whisper(WhisperMessage {
+        from: UserKey(CAROL.to_vec()),
+        to: UserKey(ME.to_vec()),
+        style: String::new(),
+        text: "!help me".into(),
+        time: Some(1_700_000_006),
+    })]);
+    assert!(
+        command_args(&h.take_events()).is_empty(),
+        "waits for the list"
+    );
+    h.server(rest);
+    let ev = h.take_events();
+    assert_eq!(command_args(&ev), [["me"]]);
+    assert!(
+        h.s.users().by_nick("carol").is_some(),
+        "present when it runs"
+    );
 }
 
 #[test]

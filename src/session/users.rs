@@ -155,6 +155,14 @@ impl UserTable {
             .and_then(|e| e.rec.as_ref())
     }
 
+    /// Whether the key `bytes` is present (has a record and is in the room as far as the lists
+    /// and joins tell).
+    pub fn is_present_bytes(&self, bytes: &[u8]) -> bool {
+        self.users
+            .get(KeyBytes::new(bytes))
+            .is_some_and(|e| e.slot.is_some() && e.rec.is_some())
+    }
+
     /// Whether the key `bytes` is me.
     pub fn is_me_bytes(&self, bytes: &[u8]) -> bool {
         // Asked for every chat line. Keys are eight bytes: one 64-bit compare, not a
