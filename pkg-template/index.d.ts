@@ -287,7 +287,7 @@ export class UChatBot {
   connect(): Promise<User>;
   /** Leave and close the socket; pending `connect()` promises reject. */
   close(): void;
-  /** Free the WebAssembly memory of this bot (call `close()` first). */
+  /** Free the WebAssembly memory of this bot for good (a bot still connected is closed first; a second call does nothing). */
   free(): void;
 
   on<K extends UChatBotEventName>(event: K, fn: (e: UChatBotEvents[K]) => void): this;

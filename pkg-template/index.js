@@ -231,6 +231,13 @@ export class UChatBot extends WasmUChatBot {
     return this;
   }
 
+  /** Free the bot's memory (a bot still connected is closed first). A second call does nothing. */
+  free() {
+    // wasm-bindgen's `free` zeroes the pointer; called again it would throw "null pointer
+    // passed to rust" (the glue is pinned to one wasm-bindgen version, so the field is stable).
+    if (this.__wbg_ptr) super.free();
+  }
+
   // Typed commands (PROTOCOL.md §3.1), written over `command(name, ...args)` so the wasm has
   // one entry point for all of them (docs/DESIGN.md "Size"). Arguments are typed exactly as
   // uchat.js sends them.

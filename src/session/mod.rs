@@ -1305,7 +1305,7 @@ impl Session {
         self.queue.clear();
         self.join_failed(ErrorInfo::sdk(
             "closed",
-            "close() was called before the join completed",
+            "close() (or free()) was called before the join completed",
         ));
         self.emit(Event::Disconnect {
             code: 1000,

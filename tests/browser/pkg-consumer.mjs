@@ -244,6 +244,7 @@ await p;
 const bot = UChatBot.fromElement(document.querySelector('u-chat'), { url: 'ws://127.0.0.1:9' });
 r.fromElement = bot instanceof UChatBot && bot.on('state', () => {}) === bot;
 bot.free();
+try { bot.free(); r.freeTwice = true; } catch (e) { r.freeTwice = String(e.message); }
 try { UChatBot.fromElement(document.querySelector('no-such-element')); r.fromNull = 'no error'; } catch (e) {
   r.fromNull = e instanceof TypeError && /<u-chat> element, got null/.test(e.message) ? true : String(e.message);
 }
@@ -677,6 +678,7 @@ async function main() {
       check('while init() runs, the message says to await it', how(r.during) && /await it/.test(r.during), r.during);
       check('fromElement after init() returns the facade class (chainable)', r.fromElement === true, JSON.stringify(r));
       check('fromElement(null) (no <u-chat> on the page) throws a TypeError that says so', r.fromNull === true, String(r.fromNull));
+      check('a second free() does nothing', r.freeTwice === true, String(r.freeTwice));
     }
 
     // index.d.ts declares exactly the public surface the class has at run time (internal
