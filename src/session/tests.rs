@@ -59,6 +59,17 @@ fn chat_from(text: &str, time: Option<i64>, from: [u8; 8]) -> Incoming {
     })
 }
 
+/// A whisper from `from` to `to`, plain style.
+fn whisper(from: [u8; 8], to: [u8; 8], text: &str, time: Option<i64>) -> Incoming {
+    Incoming::Whisper(WhisperMessage {
+        from: UserKey(from.to_vec()),
+        to: UserKey(to.to_vec()),
+        style: String::new(),
+        text: text.into(),
+        time,
+    })
+}
+
 /// The `'message'` events' texts and history flags, in order.
 fn message_flags(ev: &[Event]) -> Vec<(String, bool)> {
     ev.iter()
@@ -111,6 +122,16 @@ impl H {
     }
     fn guest() -> H {
         H::new(Config::new("lobby"))
+    }
+    /// A guest with a `help` command that also runs when whispered.
+    fn with_whispered_help() -> H {
+        let mut h = H::guest();
+        let options = CommandOptions {
+            whispers: true,
+            ..CommandOptions::default()
+        };
+        h.s.commands_mut().register("help", options).unwrap();
+        h
     }
     /// A token login (room `r`, token `t`, no member fields).
     fn token() -> H {
@@ -527,12 +548,7 @@ fn a_socket_that_cannot_be_created_fails_with_its_own_message() {
 
 #[test]
 fn whispered_commands_run_only_for_live_whispers_from_others_to_the_bot() {
-    let mut h = H::guest();
-    let options = CommandOptions {
-        whispers: true,
-        ..CommandOptions::default()
-    };
-    h.s.commands_mut().register("help", options).unwrap();
+    let mut h = H::with_whispered_help();
     h.join();
     // Bob joins after the bot (`k` + `j`): present at once, so his whispers need no list.
     h.server(&[
@@ -540,15 +556,6 @@ fn whispered_commands_run_only_for_live_whispers_from_others_to_the_bot() {
         Incoming::UserJoin(UserKey(BOB.to_vec())),
     ]);
     h.take_events();
-    let whisper = |from: [u8; 8], to: [u8; 8], text: &str, time: Option<i64>| {
-        Incoming::Whisper(WhisperMessage {
-            from: UserKey(from.to_vec()),
-            to: UserKey(to.to_vec()),
-            style: String::new(),
-            text: text.into(),
-            time,
-        })
-    };
     const CAROL: [u8; 8] = [9; 8];
     h.server(&[
         whisper(BOB, ME, "!help live", Some(1_700_000_010)),
@@ -2190,13 +2197,7 @@ fn commands_from_senders_before_the_user_list_wait_for_it() {
     h.take_events();
     h.server(&[
         chat_from("!admin now", Some(1_700_000_006), CAROL),
-        Incoming::Whisper(WhisperMessage {
-            from: UserKey(CAROL.to_vec()),
-            to: UserKey(ME.to_vec()),
-            style: String::new(),
-            text: "!admin whispered".into(),
-            time: Some(1_700_000_006),
-        }),
+        whisper(CAROL, ME, "!admin whispered", Some(1_700_000_006)),
     ]);
     let ev = h.take_events();
     assert!(command_args(&ev).is_empty(), "not before the list: {ev:?}");
@@ -2230,24 +2231,13 @@ fn commands_from_senders_before_the_user_list_wait_for_it() {
 fn a_whispered_command_waits_for_the_list_even_from_a_known_record() {
     // The list's `k` records come before its end: the sender has a record, but is present
     // (for `reply`'s whisper back) only once the list has ended.
-    let mut h = H::guest();
-    let help = CommandOptions {
-        whispers: true,
-        ..CommandOptions::default()
-    };
-    h.s.commands_mut().register("help", help).unwrap();
+    let mut h = H::with_whispered_help();
     h.join();
     let list = user_list(&[(ME, "봇", 0), (CAROL, "carol", 0)]);
     let (records, rest) = list.split_at(2);
     h.server(records);
     h.take_events();
-    h.server(&[Incoming::Whisper(WhisperMessage {
-        from: UserKey(CAROL.to_vec()),
-        to: UserKey(ME.to_vec()),
-        style: String::new(),
-        text: "!help me".into(),
-        time: Some(1_700_000_006),
-    })]);
+    h.server(&[whisper(CAROL, ME, "!help me", Some(1_700_000_006))]);
     assert!(
         command_args(&h.take_events()).is_empty(),
         "waits for the list"
