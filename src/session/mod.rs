@@ -716,6 +716,14 @@ impl SeenChat {
     }
 }
 
+/// The earlier of two optional deadlines.
+fn sooner(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Whether an encoded line asks the server to replay the chat log: `command | chatList | …`,
 /// typed or by name (the browser layer's `command()`), as this crate's encoder writes it (the
 /// key, then type 3 and the name, then the next field's type byte or the end of the line).
@@ -981,21 +989,15 @@ impl Session {
     pub(crate) fn next_timeout_at(&mut self, now: Clock) -> Option<u64> {
         // Asked after every input (the web layer's timer): a plain `match`, which the size
         // build keeps inline, not an iterator chain (~55 instructions per frame).
-        let mut next = match (self.heartbeat_at, self.reconnect_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        if let Some(at) = self.join_deadline {
-            next = Some(next.map_or(at, |n| n.min(at)));
-        }
-        if !self.deferred.is_empty() {
-            let at = self.list_wait_until;
-            next = Some(next.map_or(at, |n| n.min(at)));
-        }
+        let mut next = sooner(self.heartbeat_at, self.reconnect_at);
+        next = sooner(next, self.join_deadline);
+        next = sooner(
+            next,
+            (!self.deferred.is_empty()).then_some(self.list_wait_until),
+        );
         if self.state == State::Joined && !self.queue.is_empty() {
             if let Some(b) = &mut self.bucket {
-                let at = b.next_token_at(now.ms());
-                next = Some(next.map_or(at, |n| n.min(at)));
+                next = sooner(next, Some(b.next_token_at(now.ms())));
             }
         }
         next
@@ -1962,6 +1964,11 @@ impl Session {
     /// come, and without which the sender is not known well enough); if so, the line is kept
     /// in `deferred`.
     fn defer(&mut self, key: &[u8], text: &[u8], whisper: bool) -> bool {
+        // Asked for every chat line while commands are registered: no lookup unless a list is
+        // awaited.
+        if !self.list_pending {
+            return false;
+        }
         // A chat line's command needs the sender's record (its auth); a whisper's also needs
         // the sender present, for `reply`'s whisper back: the list's `k` records come before
         // its end, and only the end makes their users present.
@@ -1970,7 +1977,7 @@ impl Session {
         } else {
             self.users.get_bytes(key).is_some()
         };
-        if !self.list_pending || ready {
+        if ready {
             return false;
         }
         // Only lines that name a command: plain chatter must not fill the list.
