@@ -338,13 +338,7 @@ fn users_join_list_quit_and_messages() {
             text: "안녕".into(),
             time: Some(1_700_000_010),
         }),
-        Incoming::Whisper(WhisperMessage {
-            from: UserKey(BOB.to_vec()),
-            to: UserKey(ME.to_vec()),
-            style: String::new(),
-            text: "psst".into(),
-            time: None,
-        }),
+        whisper(BOB, ME, "psst", None),
     ]);
     assert_eq!(h.s.users().len(), 2);
     assert_eq!(h.s.users().by_nick("bob").unwrap().auth, 1);
