@@ -134,7 +134,7 @@ code_table! {
     102 => RoomIdMissing, "room_id_missing", "The join line has no room id: set the room.";
     103 => CannotSync, "cannot_sync", "The server cannot synchronise with the room's member integration; try again later.";
     104 => NoSyncSet, "no_sync_set", "The room has no member integration (sync) configured, so a token join is not possible; join without user_data or configure it on uchat.io.";
-    105 => JoinDataTooLong, "join_data_too_long", "The data sent is too long (at the join: shorten nick, icons, nickcon, other or profileimg; in the room: a shorter line).";
+    105 => DataTooLong, "data_too_long", "The data sent is too long (at the join: shorten nick, icons, nickcon, other or profileimg; in the room: a shorter line).";
     106 => ClientTokenError, "client_token_error", "The client token (join field 14) was rejected; send it as undefined.";
     201 => RoomNotFound, "room_not_found", "The room does not exist: check the room id.";
     202 => TokenChanged, "token_changed", "The join token (hash) does not match: the room token or user data changed; build a fresh user_data.";

@@ -329,7 +329,8 @@ pub fn options_from_js(v: &JsValue, seed: u64) -> Result<(String, Config), JsVal
                 {
                     return Err(type_error(
                     "options id, level, auth, icons, nickcon, other and profileimg need `token` \
-                     (the room secret) or a site-made `userData`; a guest can only set `nick`",
+                     (the room secret); with a site-made `userData` they come from it; a guest \
+                     can only set `nick`",
                 ));
                 }
                 Login::Guest { nick: fields.nick }

@@ -57,7 +57,7 @@ impl Client {
             Ok(l) => l,
             Err(e) => {
                 let code = match e.kind {
-                    DecodeErrorKind::LineTooLong { .. } => ErrorCode::JoinDataTooLong,
+                    DecodeErrorKind::LineTooLong { .. } => ErrorCode::DataTooLong,
                     _ => ErrorCode::ProtocolError,
                 };
                 self.error(code, e);
@@ -72,7 +72,7 @@ impl Client {
         }) {
             // 105 is "join data too long" in uchat.js's table, 401 "data too long".
             let code = if line.key == "j" {
-                ErrorCode::JoinDataTooLong
+                ErrorCode::DataTooLong
             } else {
                 ErrorCode::MessageTooLong
             };
