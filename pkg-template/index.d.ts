@@ -28,6 +28,8 @@ export type InitInput =
  * Rejects with an error whose message names `'wasm-unsafe-eval'` (and `code: 'csp'`) when the
  * page's Content-Security-Policy blocks WebAssembly, and with `code: 'no_simd'` when the browser
  * lacks WebAssembly SIMD (the module needs it: Chrome/Edge 91+, Firefox 89+, Safari 16.4+).
+ * Any other failure (nearly always the .wasm not found: a 404, a page served in its place, no
+ * `import.meta.url` in a bundle) rejects with `code: 'init'`, the browser's error as `cause`.
  * Creating a bot before it has finished throws an error with `code: 'not_initialized'` (name
  * `UChatNotInitializedError`) that shows how to initialise.
  *
@@ -37,7 +39,10 @@ export type InitInput =
 export default function init(input?: InitInput | { module_or_path: InitInput }): Promise<unknown>;
 export { init };
 
-/** Instantiate synchronously from the bytes or a compiled module (e.g. inlined in a userscript). */
+/**
+ * Instantiate synchronously from the bytes or a compiled module (e.g. inlined in a userscript).
+ * Throws (`code: 'not_initialized'`) while an `init()` is still loading: await that instead.
+ */
 export function initSync(module: WasmBytes | WasmModule | { module: WasmBytes | WasmModule }): unknown;
 
 /** Whether `init()` has finished. */
@@ -52,59 +57,59 @@ export type CommandArg = string | number | boolean | null | undefined | Uint8Arr
 /** `0` guest, `1` member, `2` subadmin, `3` admin, `4` server (PROTOCOL.md §4.6). */
 export type AuthLevel = 0 | 1 | 2 | 3 | 4;
 
-/** A user in the room (PROTOCOL.md §3.2 user records). */
+/** A user in the room (PROTOCOL.md §3.2 user records). Frozen: assigning to a field throws. */
 export interface User {
   /** The user's key in the room, lowercase hex. */
-  key: string;
-  nick: string;
-  id: string;
-  level: string | undefined;
+  readonly key: string;
+  readonly nick: string;
+  readonly id: string;
+  readonly level: string | undefined;
   /** 0 guest, 1 member, 2 subadmin, 3 admin, 4 server (see `AuthLevel`). */
-  auth: number;
-  icons: string;
-  nickcon: string;
+  readonly auth: number;
+  readonly icons: string;
+  readonly nickcon: string;
   /** When the user connected, in ms since the epoch. */
-  connected: number;
-  mute: boolean;
+  readonly connected: number;
+  readonly mute: boolean;
   /** Session id, lowercase hex. */
-  session: string;
-  profileimg: string | undefined;
+  readonly session: string;
+  readonly profileimg: string | undefined;
 }
 
 /** The room's function flags (`i1` field 4). */
 export interface RoomFlags {
-  ad: boolean;
-  io: boolean;
-  frozen: boolean;
-  message: boolean;
-  call: boolean;
-  whisper: boolean;
-  individual: boolean;
-  font: boolean;
-  callAdmin: boolean;
-  userLinkage: boolean;
+  readonly ad: boolean;
+  readonly io: boolean;
+  readonly frozen: boolean;
+  readonly message: boolean;
+  readonly call: boolean;
+  readonly whisper: boolean;
+  readonly individual: boolean;
+  readonly font: boolean;
+  readonly callAdmin: boolean;
+  readonly userLinkage: boolean;
 }
 
 /** Room information from the join (`i1`). */
 export interface Room {
   /** The room id given as the `room` option. */
-  id: string;
-  name: string;
-  mode: 'basic' | 'individual' | 'inn' | 'child' | 'channel' | 'unknown';
+  readonly id: string;
+  readonly name: string;
+  readonly mode: 'basic' | 'individual' | 'inn' | 'child' | 'channel' | 'unknown';
   /** Creation time, ms since the epoch. */
-  created: number;
+  readonly created: number;
   /** The server's clock at the join, ms since the epoch. */
-  serverTime: number;
-  flags: RoomFlags;
+  readonly serverTime: number;
+  readonly flags: RoomFlags;
 }
 
-/** The style of a received line. */
+/** The style of a received line. Frozen, like users. */
 export interface Style {
-  bold: boolean;
-  italic: boolean;
-  underline: boolean;
+  readonly bold: boolean;
+  readonly italic: boolean;
+  readonly underline: boolean;
   /** `#rrggbb`, or null for the default colour. */
-  color: string | null;
+  readonly color: string | null;
 }
 
 /** The style of a line to send; every field is optional. */
@@ -186,7 +191,7 @@ export type SystemType =
   | 'toplayer' | 'call_admin' | 'unknown_system_code';
 
 /** SDK-side error codes (server errors use the ERR number instead, PROTOCOL.md §3.4). */
-export type SdkErrorCode = 'handshake' | 'websocket' | 'decode' | 'message' | 'too_many_errors' | 'queue_full' | 'closed' | 'config' | 'timeout' | 'not_present';
+export type SdkErrorCode = 'handshake' | 'websocket' | 'decode' | 'message' | 'too_many_errors' | 'queue_full' | 'closed' | 'config' | 'timeout' | 'not_present' | 'freed';
 
 /** An error from the bot: `connect()` rejections and thrown send errors. */
 export interface UChatError extends Error {
@@ -272,7 +277,20 @@ export interface UChatElement {
   getAttribute(name: string): string | null;
 }
 
-/** A UChat bot. Create it after `await init()`. */
+declare global {
+  /**
+   * Empty here; merged with the lib's `Disposable` (`[Symbol.dispose](): void`) where the
+   * project's lib has one (esnext.disposable, TypeScript 5.2+; or @types/node), so
+   * `using bot = new UChatBot(…)` type-checks there, and nothing is required where it does not.
+   */
+  interface Disposable {}
+}
+
+/**
+ * A UChat bot. Create it after `await init()`. Where the runtime has `Symbol.dispose`,
+ * `bot[Symbol.dispose]()` is `free()` (so `using bot = …` frees it at the end of the block).
+ */
+export interface UChatBot extends Disposable {}
 export class UChatBot {
   /** Throws a `TypeError` naming a missing or mistyped option, or an Error if `init()` has not finished. */
   constructor(options: UChatBotOptions);
@@ -287,7 +305,10 @@ export class UChatBot {
   connect(): Promise<User>;
   /** Leave and close the socket; pending `connect()` promises reject. */
   close(): void;
-  /** Free the WebAssembly memory of this bot for good (a bot still connected is closed first; a second call does nothing). */
+  /**
+   * Free the WebAssembly memory of this bot for good (a bot still connected is closed first; a
+   * second call does nothing). Any other use afterwards throws an error with `code: 'freed'`.
+   */
   free(): void;
 
   on<K extends UChatBotEventName>(event: K, fn: (e: UChatBotEvents[K]) => void): this;

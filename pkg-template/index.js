@@ -76,7 +76,18 @@ function initError(e) {
     err.code = 'no_simd';
     return err;
   }
-  return e;
+  // Nearly always the .wasm not found where it was looked for: a 404 ("failed to fetch Wasm"),
+  // a page served in its place ("expected magic word"), no URL to resolve it against (a bundle
+  // without `import.meta.url`: "Invalid URL"), or ENOENT in Node.js.
+  const err = new Error(
+    `uchat-bot: the WebAssembly module could not be loaded (${e && e.message}). ` +
+      'Serve uchat_bot_bg.wasm next to index.js, or pass where it is: await init(urlOrBytes) ' +
+      '(for bundlers see the README, "Bundlers").',
+    { cause: e },
+  );
+  err.name = 'UChatInitError';
+  err.code = 'init';
+  return err;
 }
 
 function cspError(cause) {
@@ -94,10 +105,19 @@ function cspError(cause) {
  */
 function wasmInput(input) {
   if (input === undefined || input === null) {
-    // (Not a string where a bundler replaced the module meta object with a plain one.)
-    const url = import.meta.url;
-    const fs = typeof url === 'string' && url.startsWith('file:') && globalThis.process?.getBuiltinModule?.('fs');
-    return fs ? { module_or_path: fs.readFileSync(new URL('uchat_bot_bg.wasm', url)) } : undefined;
+    const fs = globalThis.process?.getBuiltinModule?.('fs');
+    if (!fs) return undefined;
+    // Written as `new URL('./…', import.meta.url)`, the form bundlers rewrite to where they put
+    // the file: a bundle for Node.js reads its own copy, not the build machine's path (webpack
+    // replaces a bare `import.meta.url` with the source file's URL at build time).
+    let url;
+    try {
+      url = new URL('./uchat_bot_bg.wasm', import.meta.url);
+    } catch {
+      // A bundler replaced the module meta object with a plain one: no URL.
+      return undefined;
+    }
+    return url.protocol === 'file:' ? { module_or_path: fs.readFileSync(url) } : undefined;
   }
   if (Object.getPrototypeOf(input) === Object.prototype) return input;
   return { module_or_path: input };
@@ -139,6 +159,16 @@ export { init };
  */
 export function initSync(module) {
   if (ready) return;
+  if (pending) {
+    // The glue would make a second instance, and the pending init() would then replace the
+    // one that bots made in between use.
+    const err = new Error(
+      'uchat-bot: initSync() was called while init() is still loading the module; await that init() instead',
+    );
+    err.name = 'UChatNotInitializedError';
+    err.code = 'not_initialized';
+    throw err;
+  }
   try {
     const bare =
       module instanceof WebAssembly.Module || module instanceof ArrayBuffer || ArrayBuffer.isView(module);
@@ -227,15 +257,21 @@ export class UChatBot extends WasmUChatBot {
   }
 
   off(event, fn) {
-    super.off(event, fn);
+    super.off(event, fun(fn, `off('${event}', fn): fn`));
     return this;
   }
 
-  /** Free the bot's memory (a bot still connected is closed first). A second call does nothing. */
+  /**
+   * Free the bot's memory (a bot still connected is closed first). A second call does nothing;
+   * any other use afterwards throws an error that says the bot was freed.
+   */
   free() {
     // wasm-bindgen's `free` zeroes the pointer; called again it would throw "null pointer
     // passed to rust" (the glue is pinned to one wasm-bindgen version, so the field is stable).
-    if (this.__wbg_ptr) super.free();
+    if (this.__wbg_ptr) {
+      super.free();
+      Object.setPrototypeOf(this, freed());
+    }
   }
 
   // Typed commands (PROTOCOL.md §3.1), written over `command(name, ...args)` so the wasm has
@@ -289,6 +325,29 @@ export class UChatBot extends WasmUChatBot {
     if (n < 0) throw new TypeError('chatList(count): count must be 0 or more');
     return this.command('chatList', n);
   }
+}
+
+/** The prototype of a freed bot (see `free`), made at the first free(). */
+let FREED = null;
+
+/**
+ * Reads of the bot's methods and getters throw a `code: 'freed'` error (instead of the glue's
+ * "null pointer passed to rust"); `free` and everything else (`instanceof`, `constructor`,
+ * `Object.prototype`'s methods) behave as before.
+ */
+function freed() {
+  const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
+  return (FREED ??= new Proxy(Object.create(UChatBot.prototype), {
+    get(target, k, receiver) {
+      if (k !== 'free' && k !== 'constructor' && (own(UChatBot.prototype, k) || own(WasmUChatBot.prototype, k))) {
+        const err = new Error(`uchat-bot: bot.${String(k)} was used after bot.free(); create a new UChatBot`);
+        err.name = 'UChatFreedError';
+        err.code = 'freed';
+        throw err;
+      }
+      return Reflect.get(target, k, receiver);
+    },
+  }));
 }
 
 function fun(v, what) {

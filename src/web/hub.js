@@ -72,9 +72,12 @@ export class Hub {
     call('command', f, ctx);
   }
 
+  /** Calls the listeners of `name`; an `error` nobody listens to is logged instead (as Node.js
+   * throws one), so a refusal from the server is never silent. */
   emit(name, payload) {
     const list = this.listeners.get(name);
     if (list !== undefined && list.length !== 0) this.emitTo(name, list, payload);
+    else if (name === 'error') console.warn(`uchat-bot: ${payload.message} (error ${payload.code}; no 'error' listener)`);
   }
 
   /** `emit` to the (non-empty) listener list `list` of `name`. */

@@ -319,6 +319,10 @@ struct Inner {
     /// handler closed the bot, a command further on in the same server message) are not
     /// delivered, only a waiting `connect()` is still settled (see `Inner::dispatch`).
     closes: Cell<u32>,
+    /// Whether the event dispatched last was a join failure that rejected a `connect()`: the
+    /// `error` event that follows it reports the same failure, so it is not also logged as
+    /// unhandled when nobody listens (see `Inner::dispatch`).
+    rejected: Cell<bool>,
 }
 
 /// The largest frame buffer a bot keeps between WebSocket messages (1 MiB, the decoder's
@@ -565,6 +569,7 @@ impl Inner {
     /// when `close()` had been called `epoch` times.
     fn dispatch(&self, e: Event, epoch: u32) {
         let stale = self.closes.get() != epoch;
+        let rejected = self.rejected.replace(false);
         match e {
             Event::State(s) => {
                 // Collectable again once user code lets go of it; unless a handler earlier in
@@ -593,7 +598,9 @@ impl Inner {
             }
             Event::JoinFailed(info) => {
                 let err = error_to_js(&info);
-                for (_, reject) in self.waiters.take() {
+                let waiters = self.waiters.take();
+                self.rejected.set(!waiters.is_empty());
+                for (_, reject) in waiters {
                     let _ = reject.call1(&JsValue::UNDEFINED, &err);
                 }
             }
@@ -606,7 +613,13 @@ impl Inner {
                 ]),
             ),
             Event::Update(kv) => self.emit("update", pairs_to_js(&kv)),
-            Event::Error(info) => self.emit("error", error_payload(&info)),
+            // With no listener hub.js logs the error (console.warn), unless a rejected
+            // `connect()` has just reported it.
+            Event::Error(info) => {
+                if !rejected || self.has_listeners("error") {
+                    self.emit("error", error_payload(&info))
+                }
+            }
             Event::Control(c) => self.emit(
                 "control",
                 obj(&[("type", c.kind.into()), ("data", fields_to_js(&c.args))]),
@@ -768,6 +781,7 @@ impl UChatBot {
             reply: RefCell::new(None),
             users: RefCell::new(None),
             closes: Cell::new(0),
+            rejected: Cell::new(false),
         });
         let weak = Rc::downgrade(&inner);
         *inner.reply.borrow_mut() = Some(Closure::new(move |key: JsValue, text: JsValue| {

@@ -170,7 +170,7 @@ try {
     try { asker.mute(5); } catch (e) { r.typedError = e instanceof TypeError && /mute\\(nick\\)/.test(e.message); }
     try { asker.command(''); } catch (e) { r.emptyCommand = e instanceof TypeError && /non-empty/.test(e.message); }
     r.notFunctions = [() => asker.on('message', 'f'), () => asker.once('error', null),
-      () => asker.onCommand('hi', {}), () => asker.plugin(5)].map((f) => {
+      () => asker.onCommand('hi', {}), () => asker.plugin(5), () => asker.off('message')].map((f) => {
       try { f(); return 'accepted'; } catch (e) { return e instanceof TypeError ? e.message : String(e); }
     });
   }
@@ -235,16 +235,24 @@ document.body.dataset.result = JSON.stringify(r);
 
 /** Uses the class before init(): both the constructor and fromElement must explain how. */
 const PREINIT_JS = `${APP_IMPORT}
+import { initSync } from './node_modules/uchat-bot/index.js';
 const r = {};
 try { new UChatBot({ room: 'x' }); r.ctor = 'no error'; } catch (e) { r.ctor = String(e.message); }
 try { UChatBot.fromElement(document.querySelector('u-chat')); r.el = 'no error'; } catch (e) { r.el = String(e.message); }
+// The module's real bytes: a second instance would be made (and then replaced by init()'s).
+const bytes = new Uint8Array(await (await fetch('./node_modules/uchat-bot/uchat_bot_bg.wasm')).arrayBuffer());
 const p = init();
 try { new UChatBot({ room: 'x' }); r.during = 'no error'; } catch (e) { r.during = String(e.message); }
+try { initSync(bytes); r.syncDuring = 'no error'; } catch (e) { r.syncDuring = e.code + ': ' + e.message; }
 await p;
 const bot = UChatBot.fromElement(document.querySelector('u-chat'), { url: 'ws://127.0.0.1:9' });
 r.fromElement = bot instanceof UChatBot && bot.on('state', () => {}) === bot;
 bot.free();
 try { bot.free(); r.freeTwice = true; } catch (e) { r.freeTwice = String(e.message); }
+r.afterFree = [() => bot.state, () => bot.send('x'), () => bot.on('message', () => {}), () => bot.connect()].map((f) => {
+  try { f(); return 'no error'; } catch (e) { return e.code + ': ' + e.message; }
+});
+r.freedInstance = bot instanceof UChatBot && typeof bot.toString() === 'string';
 try { UChatBot.fromElement(document.querySelector('no-such-element')); r.fromNull = 'no error'; } catch (e) {
   r.fromNull = e instanceof TypeError && /<u-chat> element, got null/.test(e.message) ? true : String(e.message);
 }
@@ -298,6 +306,15 @@ const validate = WebAssembly.validate;
 WebAssembly.validate = (b) => (b.byteLength === 31 ? false : validate(b));
 try { await init(); r.message = 'init resolved'; } catch (e) { r.message = String(e.message); r.code = e.code; }
 r.probeValid = validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]));
+document.body.dataset.result = JSON.stringify(r);
+`;
+
+/** init() pointed at a .wasm that is not there: the error says how to point it at the file. */
+const NOWASM_JS = `${APP_IMPORT}
+const r = {};
+try { await init('./no-such.wasm'); r.message = 'init resolved'; } catch (e) {
+  r.message = String(e.message); r.code = e.code; r.cause = String(e.cause && e.cause.message);
+}
 document.body.dataset.result = JSON.stringify(r);
 `;
 
@@ -382,6 +399,27 @@ out.events = events;
 console.log(JSON.stringify(out));
 `;
 
+// A server refusal with no 'error' listener is logged (console.warn), and a failure a rejected
+// connect() already reported is not logged again. Run as \`node node-warn.mjs SIM_URL|DEAD_URL\`.
+const NODE_WARN_JS = `import init, { UChatBot } from 'uchat-bot';
+const warns = [];
+console.warn = (...a) => warns.push(a.join(' '));
+await init();
+const [url, dead] = process.argv[2].split('|');
+const out = {};
+const gone = new UChatBot({ room: 'consumer-warn', url: dead, nick: 'gone' });
+try { await gone.connect(); } catch (e) { out.code = e.code; }
+await new Promise((r) => setTimeout(r, 200));
+out.afterReject = warns.length;
+const bot = new UChatBot({ room: 'consumer-warn', url, nick: 'warnbot' });
+await bot.connect();
+bot.send('x'.repeat(9000));
+for (let i = 0; i < 100 && warns.length === out.afterReject; i++) await new Promise((r) => setTimeout(r, 50));
+bot.close();
+out.warns = warns;
+console.log(JSON.stringify(out));
+`;
+
 /** Type-checked against the installed package's declarations under --strict. */
 const USAGE_TS = `import init, { UChatBot, type UChatBotEvents, type User, type UChatError } from 'uchat-bot';
 
@@ -410,6 +448,8 @@ export async function main(url: string): Promise<string> {
   UChatBot.fromElement(document.querySelector('u-chat'), { url });
   // @ts-expect-error: the room is the element's own
   UChatBot.fromElement(el, { room: 'other' });
+  // @ts-expect-error: user objects are frozen
+  me.nick = 'other';
   return me.nick + bot.state + String(bot.queued) + String(payload.attempt) + String(bot.users.length);
 }
 `;
@@ -444,6 +484,22 @@ export async function main(url: string, wasm: Uint8Array): Promise<string> {
   return (await bot.connect()).nick;
 }
 `;
+
+/** `using` frees a bot at the end of its block where the lib has `Disposable` (and the
+ * declarations still compile where it has not: TSCONFIG_NODE's lib). */
+const DISPOSE_TS = `import { UChatBot } from 'uchat-bot';
+
+export function scoped(): void {
+  using bot = new UChatBot({ room: 'r' });
+  bot.send('bye');
+  bot[Symbol.dispose]();
+}
+`;
+
+const TSCONFIG_DISPOSE = {
+  compilerOptions: { ...TSCONFIG.compilerOptions, lib: ['es2022', 'esnext.disposable'], types: [] },
+  files: ['dispose.ts'],
+};
 
 const TSCONFIG_NODE = {
   compilerOptions: { ...TSCONFIG.compilerOptions, module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2022'], types: [] },
@@ -506,9 +562,11 @@ async function main() {
     fs.writeFileSync(path.join(app, 'gc.html'), page('gc.js'));
     fs.writeFileSync(path.join(app, 'csp.js'), CSP_JS);
     fs.writeFileSync(path.join(app, 'nosimd.js'), NOSIMD_JS);
+    fs.writeFileSync(path.join(app, 'nowasm.js'), NOWASM_JS);
     fs.writeFileSync(path.join(app, 'surface.js'), SURFACE_JS);
     fs.writeFileSync(path.join(app, 'surface.html'), page('surface.js'));
     fs.writeFileSync(path.join(app, 'nosimd.html'), page('nosimd.js'));
+    fs.writeFileSync(path.join(app, 'nowasm.html'), page('nowasm.js'));
     fs.writeFileSync(path.join(app, 'index.html'), page('main.js'));
     fs.writeFileSync(path.join(app, 'preinit.html'), page('preinit.js'));
     fs.writeFileSync(path.join(app, 'csp.html'),
@@ -523,6 +581,11 @@ async function main() {
     fs.writeFileSync(path.join(app, 'tsconfig.node.json'), JSON.stringify(TSCONFIG_NODE, null, 2));
     const tn = spawnSync(process.execPath, [tsc, '-p', path.join(app, 'tsconfig.node.json')], { encoding: 'utf8', timeout: 120_000 });
     check('tsc --strict type-checks a Node.js usage file without the DOM lib', tn.status === 0, `${tn.stdout}${tn.stderr}`);
+    fs.writeFileSync(path.join(app, 'dispose.ts'), DISPOSE_TS);
+    fs.writeFileSync(path.join(app, 'tsconfig.dispose.json'), JSON.stringify(TSCONFIG_DISPOSE, null, 2));
+    const td = spawnSync(process.execPath, [tsc, '-p', path.join(app, 'tsconfig.dispose.json')], { encoding: 'utf8', timeout: 120_000 });
+    check('with esnext.disposable, `using bot = new UChatBot(…)` and bot[Symbol.dispose]() type-check', td.status === 0,
+      `${td.stdout}${td.stderr}`);
 
     sim = await startSim(app);
     extraStops.push(sim.stop);
@@ -539,6 +602,7 @@ async function main() {
       fs.writeFileSync(path.join(app, 'node-bot.mjs'), NODE_BOT_JS);
       fs.writeFileSync(path.join(app, 'node-reconnect.mjs'), NODE_RECONNECT_JS);
       fs.writeFileSync(path.join(app, 'node-close.mjs'), NODE_CLOSE_JS);
+      fs.writeFileSync(path.join(app, 'node-warn.mjs'), NODE_WARN_JS);
       const major = Number(process.versions.node.split('.')[0]);
       const wsFlags = major >= 22 ? [] : ['--experimental-websocket'];
       // Runs `node FLAGS SCRIPT URL` in the app; `onLine(text so far)` sees its output as it
@@ -578,6 +642,10 @@ async function main() {
         });
       });
       const refused = await runNode(wsFlags, 'node-bot.mjs', `ws://127.0.0.1:${deadPort}`);
+      const warn = await runNode(wsFlags, 'node-warn.mjs', `${sim.url}|ws://127.0.0.1:${deadPort}`);
+      check("Node.js: an 'error' nobody listens to is logged (console.warn), a rejected connect()'s is not",
+        warn.out && warn.out.code === 'handshake' && warn.out.afterReject === 0 && warn.out.warns.length === 1 &&
+        /^uchat-bot: .*\(error 105; no 'error' listener\)$/.test(warn.out.warns[0]) && warn.exited, warn.detail);
       check("Node.js: connect() to a port nobody listens on rejects with code 'handshake'", refused.out &&
         refused.out.code === 'handshake' && refused.out.state === 'closed' && refused.exited, refused.detail);
       // A reconnect attempt to a server that has gone fails the same way, and the next attempt
@@ -653,7 +721,8 @@ async function main() {
       check('a listener or handler that is not a function, or a plugin channel that is not a string, throws a TypeError naming it',
         JSON.stringify(r.notFunctions) === JSON.stringify(["on('message', fn): fn must be a function, got string",
           "once('error', fn): fn must be a function, got null", 'onCommand(name, handler): handler must be a function, got object',
-          'plugin(channel, ...data): channel: must be a string, got number']), JSON.stringify(r.notFunctions));
+          'plugin(channel, ...data): channel: must be a string, got number',
+          "off('message', fn): fn must be a function, got undefined"]), JSON.stringify(r.notFunctions));
       check("'!ping' from a second client is answered with 'pong'", r.pong === 'pong', `${r.pong}; console: ${logs.join(' | ')}`);
       check("close() leaves state 'closed'", r.closed === 'closed', r.closed);
       const warned = logs.filter((l) => /MIME|deprecated/i.test(l));
@@ -679,6 +748,12 @@ async function main() {
       check('fromElement after init() returns the facade class (chainable)', r.fromElement === true, JSON.stringify(r));
       check('fromElement(null) (no <u-chat> on the page) throws a TypeError that says so', r.fromNull === true, String(r.fromNull));
       check('a second free() does nothing', r.freeTwice === true, String(r.freeTwice));
+      check("after free(), methods and getters throw code 'freed' naming the member; still an instance",
+        JSON.stringify(r.afterFree) === JSON.stringify(['state', 'send', 'on', 'connect'].map((m) =>
+          `freed: uchat-bot: bot.${m} was used after bot.free(); create a new UChatBot`)) && r.freedInstance === true,
+        JSON.stringify(r.afterFree) + ' ' + r.freedInstance);
+      check('initSync() while init() is loading throws (await init() instead) and the later bot works',
+        /^not_initialized: .*still loading/.test(r.syncDuring || '') && r.fromElement === true, r.syncDuring);
     }
 
     // index.d.ts declares exactly the public surface the class has at run time (internal
@@ -709,6 +784,14 @@ async function main() {
         r.message.includes("script-src 'self' 'wasm-unsafe-eval'") && /userscript/i.test(r.message) && r.code === 'csp',
         r.message || r.error);
       check('after a CSP failure, new UChatBot reports the init failure', typeof r.after === 'string' && r.after.includes('wasm-unsafe-eval'), r.after);
+    }
+
+    // (b'') The .wasm not found: init() says where to point it.
+    {
+      const { r } = await result(`${http}/nowasm.html`);
+      check("init() of a missing .wasm rejects with code 'init', says how to pass it, and keeps the browser's error",
+        r.code === 'init' && /could not be loaded/.test(r.message || '') && /init\(urlOrBytes\)/.test(r.message) &&
+        /404/.test(r.cause || ''), JSON.stringify(r));
     }
 
     // (b') An engine without WebAssembly SIMD: init() names what the browser lacks.
