@@ -47,9 +47,20 @@ impl std::hash::Hasher for FxHasher {
         self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
     }
     fn finish(&self) -> u64 {
-        self.0
+        // A product's bit j depends only on its factors' bits 0..=j, and the table takes its
+        // bucket (and on wasm32 its whole hash) from the low bits. Unmixed, keys that share
+        // their first four bytes (a server that numbers its users after a fixed prefix) all
+        // fell into one probe chain: a list of 16,000 such users took 12 s to take in (an
+        // audit's hostile server). Fold, multiply, fold: every input bit reaches the low bits
+        // (the bucket) and the top ones (hashbrown's tag, on 64 and 32 bits).
+        let h = (self.0 ^ (self.0 >> 32)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        h ^ (h >> 32)
     }
 }
+
+/// How many records of users who are not present [`UserTable`] keeps at most (see
+/// `UserTable::upsert`).
+const ABSENT_MAX: usize = 4096;
 
 /// `HashMap` with [`FxHasher`].
 pub(crate) type FxMap<K, V> =
@@ -119,6 +130,17 @@ impl UserTable {
                 (prev, slot)
             }
             None => {
+                // Entries beyond the present users are records of users not in the room (a
+                // chat-log replay's senders, a `k` before its `j`): a few normally, but a
+                // server could send endless `k` lines for keys that never join. Past
+                // `ABSENT_MAX` they are forgotten (not this one), so memory stays bounded;
+                // amortised O(1) per record.
+                if self.users.len().saturating_sub(self.len) > ABSENT_MAX {
+                    let me = self.me.take();
+                    self.users
+                        .retain(|k, e| e.slot.is_some() || me.as_ref() == Some(k));
+                    self.me = me;
+                }
                 self.users.insert(
                     key.clone(),
                     Entry {
@@ -590,6 +612,29 @@ mod tests {
         assert!(changed(&t), "clear");
     }
 
+    /// `k` records for keys that never join are forgotten past `ABSENT_MAX`: the table stays
+    /// bounded, and present users, me (even after I quit) and the newest record stay known.
+    #[test]
+    fn records_of_absent_users_are_bounded() {
+        let mut t = table(&[1, 2]);
+        t.set_me(&key(1));
+        t.quit("a");
+        let absent = |i: u32| UserKey([&[0xab][..], &i.to_be_bytes()].concat());
+        let n = 3 * ABSENT_MAX as u32;
+        for i in 0..n {
+            t.upsert(UserRecord {
+                nick: format!("x{i}"),
+                ..UserRecord::unknown(absent(i))
+            });
+            assert!(t.users.len() <= ABSENT_MAX + 3, "{i}: {}", t.users.len());
+        }
+        let newest = t.get(&absent(n - 1)).map(|r| r.nick.clone());
+        assert_eq!(newest, Some(format!("x{}", n - 1)));
+        assert_eq!(t.me().map(|r| r.nick.as_str()), Some("a"));
+        assert_eq!(nicks(&t), ["b"]);
+        assert_eq!(t.by_nick("b").map(|r| r.key.clone()), Some(key(2)));
+    }
+
     #[test]
     fn quitting_me_keeps_my_record() {
         let mut t = table(&[1, 2]);
@@ -660,6 +705,32 @@ mod tests {
             assert_eq!(map.get(KeyBytes::new(k.as_bytes())), Some(&i));
         }
         assert_eq!(map.get(KeyBytes::new(&[1, 2, 3, 4, 5, 6, 7, 7])), None);
+    }
+
+    /// Keys that differ only after a common 4-byte prefix (or only in their first bytes) spread
+    /// over the buckets: the low 16 bits of the hash (what a table of up to 65,536 buckets
+    /// uses, and wasm32's 32-bit hash keeps) take many values. Unmixed FxHash gave them all one
+    /// value, so lookups walked one probe chain (quadratic work).
+    #[test]
+    fn fx_hash_low_bits_depend_on_every_key_byte() {
+        let b = BuildHasherDefault::<FxHasher>::default();
+        let spread = |prefix: bool| {
+            let low: std::collections::HashSet<u64> = (0u32..4096)
+                .map(|i| {
+                    let (fixed, counter) = ([0xb0, 0, 0, 0], i.to_be_bytes());
+                    let k = if prefix {
+                        [fixed, counter]
+                    } else {
+                        [counter, fixed]
+                    };
+                    b.hash_one(UserKey(k.concat())) & 0xffff
+                })
+                .collect();
+            low.len()
+        };
+        // 4,096 random values in 65,536 buckets take about 3,970 distinct ones.
+        assert!(spread(true) > 3500, "{}", spread(true));
+        assert!(spread(false) > 3500, "{}", spread(false));
     }
 
     #[test]
