@@ -213,6 +213,7 @@ function notReady(what) {
 export class UChatBot extends WasmUChatBot {
   constructor(options) {
     if (!ready) throw notReady('new UChatBot(options)');
+    checkUrl(options);
     super(options);
   }
 
@@ -226,6 +227,7 @@ export class UChatBot extends WasmUChatBot {
           " (document.querySelector('u-chat') finds none until the page has added it; wait for it)",
       );
     }
+    checkUrl(options);
     return Object.setPrototypeOf(WasmUChatBot.fromElement(el, options), UChatBot.prototype);
   }
 
@@ -324,6 +326,21 @@ export class UChatBot extends WasmUChatBot {
     const n = int(count, 'chatList(count)');
     if (n < 0) throw new TypeError('chatList(count): count must be 0 or more');
     return this.command('chatList', n);
+  }
+}
+
+/**
+ * A `ws://`/`wss://` url that is no URL at all (a port over 65535, a space, an unclosed `[`)
+ * would pass the wasm side's check and fail only at connect(), as code 'websocket' without
+ * naming the option. (Other values go on to the wasm side's checks and messages.)
+ */
+function checkUrl(options) {
+  const url = options?.url;
+  if (typeof url !== 'string' || !/^wss?:\/\//.test(url)) return;
+  try {
+    new URL(url);
+  } catch {
+    throw new TypeError(`option \`url\` is not a valid URL: "${url}" (check the host and the port)`);
   }
 }
 

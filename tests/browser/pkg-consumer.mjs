@@ -138,6 +138,11 @@ try {
   r.usersHasMe = Array.isArray(bot.users) && bot.users.some((u) => u.nick === 'pingbot');
   try { bot.on('nosuchevent', () => {}); } catch (e) { r.badEvent = String(e.message); }
   try { new UChatBot({}); } catch (e) { r.missingRoom = e instanceof TypeError && /room/.test(e.message); }
+  // (Not a space in the host: Chromium's URL parser takes 'ws:// a b' and the socket then fails
+  // at the lookup, as code 'handshake'; Node.js's refuses it, and so does this check there.)
+  r.badUrls = ['ws://127.0.0.1:99999/', 'ws://[::1'].map((url) => {
+    try { new UChatBot({ room: 'x', url }).free(); return 'accepted'; } catch (e) { return e instanceof TypeError ? e.message : String(e); }
+  });
 
   // No rate limit: the typed-helper check below sends a burst (to __sink, not the socket).
   const asker = new UChatBot({ room, url: ws, nick: 'asker', rateLimit: false });
@@ -713,6 +718,9 @@ async function main() {
         r.queued === 'number' && r.usersHasMe === true, JSON.stringify(r));
       check('unknown event name throws a TypeError listing events', /unknown event/.test(r.badEvent || ''), r.badEvent);
       check('missing room throws a TypeError naming it', r.missingRoom === true);
+      check('a ws:// url that is not a URL (port, bracket) throws a TypeError naming `url`',
+        Array.isArray(r.badUrls) && r.badUrls.length === 2 && r.badUrls.every((m) => /^option `url` is not a valid URL: "ws:/.test(m)),
+        JSON.stringify(r.badUrls));
       check("second client's user.join seen by the bot", r.userJoinSeen === true);
       check('typed helpers (mute, ban, report, chatList, …) send exactly their command() line',
         Array.isArray(r.typed) && r.typed.length === 8 && r.typed.every((x) => x === true), JSON.stringify(r.typed));
