@@ -262,6 +262,22 @@ impl UserFields {
     }
 }
 
+/// The roles `auth` may ask for at a join: the list in the PHP helper's install snippets
+/// (PROTOCOL.md §4.3, §4.6), in order of rank (`admin` highest).
+pub const AUTH_ROLES: [&str; 4] = ["admin", "subadmin", "member", "guest"];
+
+/// Whether `auth` is a value a site should put in [`UserFields::auth`]: one of [`AUTH_ROLES`],
+/// or `''` (unset: PHP's `array_filter` drops it and the server decides, "automatic").
+///
+/// [`build_user_data`] hashes any value, as PHP does; check with this first, because a typo
+/// (`'moderator'`, `'Admin'`) is still signed and joins as a plain member, which shows only when
+/// a moderation command is refused.
+pub fn is_valid_auth(auth: &str) -> bool {
+    // `matches!` rather than a search of AUTH_ROLES: the code the wasm had before this function
+    // (docs/DESIGN.md "Size"); the tests keep the two lists equal.
+    matches!(auth, "admin" | "subadmin" | "member" | "guest" | "")
+}
+
 /// The result of [`array2data`]: the `user_data` string plus the md5 input and hash (for tests
 /// and debugging). `Debug` hides `md5_input`, which contains the room token.
 #[derive(Clone, PartialEq, Eq)]
@@ -1102,6 +1118,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(encode(&line).unwrap(), want);
+    }
+
+    #[test]
+    fn valid_auth_values() {
+        assert_eq!(AUTH_ROLES, ["admin", "subadmin", "member", "guest"]);
+        for ok in AUTH_ROLES.into_iter().chain([""]) {
+            assert!(is_valid_auth(ok), "{ok:?}");
+        }
+        for bad in ["king", "Admin", "moderator", " member", "0", "3"] {
+            assert!(!is_valid_auth(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -284,9 +284,10 @@ pub fn options_from_js(v: &JsValue, seed: u64) -> Result<(String, Config), JsVal
     }
     let auth = string("auth")?;
     if let Some(a) = auth.as_deref() {
-        // The PHP helper's own list (PROTOCOL.md §4.3); a typo would otherwise join as a
-        // plain member, found out only when a moderation command is refused.
-        if !matches!(a, "admin" | "subadmin" | "member" | "guest" | "") {
+        // The PHP helper's own list (token::AUTH_ROLES, PROTOCOL.md §4.3); a typo would
+        // otherwise join as a plain member, found out only when a moderation command is refused.
+        // The `uchat token --auth` check uses the same function.
+        if !crate::token::is_valid_auth(a) {
             return Err(type_error(&format!(
                 "option `auth` must be 'admin', 'subadmin', 'member' or 'guest' (or left out: \
                  the server decides), got {}",
