@@ -5,7 +5,7 @@ use crate::{print_lines, Failure};
 use std::hash::{BuildHasher, Hasher};
 use uchat_bot::codec::{encode, hex_encode};
 use uchat_bot::token::{build_user_data, check_session, join_line, random_session};
-use uchat_bot::token::{UserData, UserFields};
+use uchat_bot::token::{is_valid_auth, UserData, UserFields, AUTH_ROLES};
 
 /// Environment variable read when `--token` is not given (keeps the secret out of `ps` output
 /// and shell history).
@@ -18,7 +18,8 @@ Prints exactly the user_data string the site's PHP helper uchat_array2data print
 values, and nothing else: time is added, keys are sorted, '' and '0' values are dropped, the md5
 of the values glued by the token is appended as hash, values are PHP-urlencoded (PROTOCOL.md §4.3).
 The token is the room secret from the member-integration page of the UChat admin: it is never
-printed. Instead of --token you can set UCHAT_TOKEN.
+printed. Instead of --token you can set UCHAT_TOKEN. The PHP helper signs any value; this
+command refuses an --auth other than admin, subadmin, member or guest, and a --time of 0 or less.
 
 Examples:
   uchat token --room myroom --token abcdef0123456789abcdef0123456789 --time 1600000000 \\
@@ -34,7 +35,8 @@ pub struct TokenArgs {
     // message would quote.
     #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub token: Option<String>,
-    /// Unix time in seconds to sign with (default: now). The server checks it against its clock.
+    /// Unix time in seconds to sign with, above 0 (default: now). The server checks it against
+    /// its clock.
     #[arg(long, value_name = "UNIX", allow_negative_numbers = true)]
     pub time: Option<i64>,
     /// Nickname.
@@ -46,7 +48,7 @@ pub struct TokenArgs {
     /// Site member level (a level of 0 is dropped, as PHP does).
     #[arg(long, value_name = "L")]
     pub level: Option<String>,
-    /// admin, subadmin, member or guest; omit for automatic.
+    /// admin, subadmin, member or guest (anything else is refused); omit for automatic.
     #[arg(long, value_name = "A")]
     pub auth: Option<String>,
     /// Icon URL.
@@ -97,13 +99,29 @@ pub struct JoinArgs {
 
 /// `uchat token`.
 pub fn token(args: TokenArgs) -> Result<(), Failure> {
-    let token = match args.token {
-        Some(t) => t,
-        None => std::env::var(TOKEN_ENV).map_err(|_| {
-            Failure::input(format!(
-                "token: give the room token with --token T or the {TOKEN_ENV} environment variable"
-            ))
-        })?,
+    // Every problem with the flags at once (the PHP helper would sign any of these values).
+    let mut problems = Vec::new();
+    if let Some(a) = args.auth.as_deref().filter(|a| !is_valid_auth(a)) {
+        problems.push(format!(
+            "token --auth: must be one of {} (or left out: the server decides), got {a:?}",
+            AUTH_ROLES.join(", ")
+        ));
+    }
+    if let Some(t) = args.time.filter(|t| *t <= 0) {
+        // PHP's time() is never 0 or negative, and the helper's array_filter drops a 0.
+        problems.push(format!(
+            "token --time: must be unix seconds after 1970 as PHP's time() gives them \
+             (e.g. 1600000000), got {t}; leave it out to use the current time"
+        ));
+    }
+    let token = args.token.or_else(|| std::env::var(TOKEN_ENV).ok());
+    if token.is_none() {
+        problems.push(format!(
+            "token: give the room token with --token T or the {TOKEN_ENV} environment variable"
+        ));
+    }
+    let Some(token) = token.filter(|_| problems.is_empty()) else {
+        return Err(Failure::Input(problems));
     };
     let time = match args.time {
         Some(t) => t,

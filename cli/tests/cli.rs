@@ -211,6 +211,59 @@ fn token_from_environment_and_missing_token() {
     assert!(stderr(&o).contains("token: the room token is empty"));
 }
 
+/// `uchat token` with the room token K, time 1600000000 unless `extra` gives one, and `extra`.
+fn token_with(extra: &[&str]) -> Output {
+    let mut args = vec!["token", "--room", "r", "--token", "K"];
+    if !extra.contains(&"--time") {
+        args.extend(["--time", "1600000000"]);
+    }
+    args.extend(extra);
+    uchat(&args, b"")
+}
+
+#[test]
+fn token_refuses_an_auth_that_is_not_a_role() {
+    for bad in ["king", "Admin", "moderator"] {
+        let o = token_with(&["--auth", bad]);
+        assert_eq!(o.status.code(), Some(2), "--auth {bad}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("--auth") && err.contains(&format!("{bad:?}")),
+            "{err}"
+        );
+        assert!(err.contains("admin, subadmin, member, guest"), "{err}");
+        assert!(o.stdout.is_empty(), "--auth {bad}");
+    }
+    // The roles, and '' (the same as leaving it out: PHP drops it), are signed.
+    for ok in ["admin", "subadmin", "member", "guest", ""] {
+        let o = token_with(&["--auth", ok]);
+        assert!(o.status.success(), "--auth {ok:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn token_refuses_a_time_of_0_or_less() {
+    for bad in ["-5", "0"] {
+        let o = token_with(&["--time", bad]);
+        assert_eq!(o.status.code(), Some(2), "--time {bad}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("--time") && err.contains(&format!("got {bad}")),
+            "{err}"
+        );
+        assert!(o.stdout.is_empty(), "--time {bad}");
+    }
+    assert!(token_with(&["--time", "1"]).status.success());
+    // Every problem is reported at once: --auth, --time and the missing token.
+    let o = uchat(
+        &["token", "--room", "r", "--auth", "king", "--time", "-1"],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 3, "{err}");
+}
+
 #[test]
 fn token_defaults_time_to_now() {
     let o = uchat(&["token", "--room", "r", "--token", "K"], b"");
