@@ -37,10 +37,19 @@ Output: the lowercase hex of each encoded line, terminating 0a included, one per
 Invalid input: every problem is reported on stderr with its input line number, nothing is
 printed on stdout, exit status 2.
 
+decode | encode gives back each line's values, not always its bytes: the lines are encoded
+again the way the SDK writes them. A negative type-5 number (ff ff ff ff is -1, as uchat.js reads
+4 bytes) comes back as type-7 text, which uchat.js reads as the same number; numbers with trailing
+00 bytes, boolean payloads other than 1 and 0, float text such as 1.50 and a 5c before an
+ordinary byte (written back as 5c 5c) come back in the SDK's form. Empty lines and lines that
+start with 00 are skipped, and decode's {\"error\":…} and {\"rest\":…} are not lines: encode
+refuses them.
+
 Examples:
   uchat encode --json '[\"p\"]'                                   # 700a
   uchat encode --json '[\"command\",{\"str\":\"chatList\"},{\"num\":15}]'
-  uchat decode --hex 700a | uchat encode                         # round trip")]
+  uchat decode --hex 700a | uchat encode                         # 700a
+  uchat decode --hex 7405ffffffff0a | uchat encode               # 74072d310a (-1 as type 7)")]
 pub struct EncodeArgs {
     /// One line in JSON field form. Without it, JSON Lines (or any whitespace-separated JSON
     /// values) are read from stdin.

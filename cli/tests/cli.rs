@@ -376,6 +376,37 @@ fn help_mentions_examples() {
     }
 }
 
+/// `encode --help` says what `decode | encode` keeps (values, not bytes), and its
+/// `uchat decode --hex X | uchat encode  # Y` examples print Y.
+#[test]
+fn encode_help_on_decode_then_encode_is_true() {
+    let help = stdout(&uchat(&["encode", "--help"], b""));
+    assert!(!help.contains("round trip"), "{help}");
+    assert!(help.contains("values, not always its bytes"), "{help}");
+    let mut examples = 0;
+    for line in help.lines().filter(|l| l.contains("| uchat encode")) {
+        let hex = line
+            .split("--hex ")
+            .nth(1)
+            .and_then(|r| r.split(" |").next())
+            .unwrap_or_else(|| panic!("`{line}`"));
+        let want = line
+            .split("# ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("`{line}`"));
+        let want = want.split_whitespace().next().unwrap();
+        let decoded = uchat(&["decode", "--hex", hex], b"");
+        let o = uchat(&["encode"], &decoded.stdout);
+        assert!(o.status.success(), "{line}: {}", stderr(&o));
+        assert_eq!(stdout(&o), format!("{want}\n"), "{line}");
+        examples += 1;
+    }
+    assert!(examples >= 2, "{help}");
+    // The changed bytes decode to the same number for uchat.js: -1.
+    let o = uchat(&["decode", "--hex", "74072d310a"], b"");
+    assert_eq!(json_lines(&o), [json!(["t", {"float": -1.0}])]);
+}
+
 /// The README's and `uchat --help`'s decode/encode examples print what their comments say.
 #[test]
 fn readme_examples_print_what_they_say() {
