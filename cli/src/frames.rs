@@ -133,7 +133,7 @@ pub fn encode_json_lines(input: &str) -> Result<Vec<String>, Vec<(usize, String)
             Some(Err(e)) => {
                 // The line the bad value starts on (serde's position is where it gave up,
                 // which for an unclosed value is the end of the input).
-                errors.push((line_of(start), format!("not valid JSON: {e}")));
+                errors.push((line_of(start), not_json(&e)));
                 break;
             }
             Some(Ok(value)) => {
@@ -153,6 +153,26 @@ pub fn encode_json_lines(input: &str) -> Result<Vec<String>, Vec<(usize, String)
         Ok(out)
     } else {
         Err(errors)
+    }
+}
+
+/// serde_json's syntax error, explained where its own words do not say what is wrong: its two
+/// messages for a `\u` escape of half a UTF-16 surrogate pair (`"\ud800"`, `"\udc00"`).
+fn not_json(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    if message.starts_with("unexpected end of hex escape")
+        || message.starts_with("lone leading surrogate in hex escape")
+    {
+        format!(
+            "not valid JSON: lone UTF-16 surrogate (a \\ud800-\\udfff escape without its other \
+             half) at line {} column {}; it is not a character and has no UTF-8 form, so it \
+             cannot be encoded; write a character above U+FFFF as itself or as both halves \
+             (\\ud83d\\ude00)",
+            e.line(),
+            e.column()
+        )
+    } else {
+        format!("not valid JSON: {message}")
     }
 }
 
@@ -193,5 +213,29 @@ mod tests {
         assert_eq!(encode_json_lines("  \n"), Ok(vec![]));
         let errs = encode_json_lines("[\"\"]").unwrap_err();
         assert!(errs[0].1.contains("empty key"));
+    }
+
+    #[test]
+    fn encode_explains_a_lone_surrogate() {
+        // Half a surrogate pair, leading or trailing, alone or before another escape.
+        for bad in ["\\ud800", "\\ud800x", "\\ud800\\u0041", "\\udc00"] {
+            let errs = encode_json_lines(&format!("[\"m\",{{\"str\":\"{bad}\"}}]")).unwrap_err();
+            assert!(
+                errs[0].1.contains("lone UTF-16 surrogate"),
+                "{bad}: {errs:?}"
+            );
+            assert!(errs[0].1.contains("no UTF-8 form"), "{bad}: {errs:?}");
+        }
+        assert_eq!(
+            encode_json_lines("[\"m\",{\"str\":\"\\ud83d\\ude00\"}]").unwrap(),
+            vec!["6d03f09f98800a"],
+            "a whole pair is one character"
+        );
+        // Other bad escapes keep serde's own message.
+        let errs = encode_json_lines("[\"m\",{\"str\":\"\\u12\"}]").unwrap_err();
+        assert!(
+            errs[0].1.starts_with("not valid JSON: invalid escape"),
+            "{errs:?}"
+        );
     }
 }

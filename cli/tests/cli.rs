@@ -146,6 +146,18 @@ fn encode_errors_exit_2_naming_the_line() {
     assert!(stderr(&o).contains("not valid JSON"), "{}", stderr(&o));
 }
 
+#[test]
+fn encode_explains_a_lone_surrogate() {
+    let o = uchat(&["encode", "--json", r#"["m",{"str":"\ud800"}]"#], b"");
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("--json line 1: not valid JSON: lone UTF-16 surrogate"),
+        "{err}"
+    );
+    assert!(err.contains("no UTF-8 form"), "{err}");
+}
+
 fn token_case(name: &str) -> Value {
     vectors()["tokens"]
         .as_array()
