@@ -16,11 +16,19 @@
 //
 // Everything a server or another user sends (nicks, chat text) is put on the page as text
 // (textContent / text nodes), never parsed as HTML.
+//
+// The page is written once per burst, not once per event: a WebSocket frame can carry hundreds
+// of joins, quits or lines (a whole room rejoining after a server restart), and a layout read
+// plus a sorted rebuild of the user list per event froze the page for seconds (250 joins in one
+// frame: 2.6 s; 1000: 38 s). Events only queue their lines and mark the user list; `flush()`
+// then appends the lines with one read of the scroll position and rebuilds the list once.
 
 const MAX_LINES = 200;
 // While the reader has scrolled up, lines are not pruned from the top (what they read stays),
 // up to this many.
 const MAX_LINES_SCROLLED = 2000;
+// The longest a queued render waits when no animation frame comes (a hidden tab), in ms.
+const FLUSH_FALLBACK_MS = 100;
 // A failed first connect() (the SDK does not retry one) is tried again after 1 s, doubling up to
 // 30 s, while its error can heal: the server down or unreachable ('handshake', 'websocket'), the
 // socket closed before the join ('closed') or no answer in time ('timeout'). A numeric code is the
@@ -137,6 +145,9 @@ const STATE_WORDS = {
 
 // User-list tags for the auth numbers: 0 guest (no tag), 1 member, 2 subadmin, 3 admin, 4 server.
 const AUTH_NAMES = ['', 'member', 'subadmin', 'admin', 'server'];
+// The user list's order within an auth level: what `a.localeCompare(b)` gives (the same default
+// collator), without making a collator per comparison.
+const byNick = new Intl.Collator().compare;
 
 const CSS = `
 :host {
@@ -303,6 +314,12 @@ export class UChatBotWidget extends HTMLElement {
     this.generation = 0;  // bumps on every (re)start; stale async work checks it
     this.timers = new Set();        // retry waits, cleared by stop()
     this.disposed = new WeakSet();  // bots closed by the widget: their connect() is not retried
+    this.pending = [];              // lines not yet in the log: { li, tall }, oldest first
+    this.usersDirty = false;        // the user list is to be rendered again
+    this.usersShown = null;         // what the rendered user list shows (see renderUsersNow)
+    this.flushFrame = 0;            // the scheduled flush's animation frame, and its timer
+    this.flushTimer = 0;
+    this.flushNow = () => this.flush();
     const root = this.attachShadow({ mode: 'open' });
     const style = el('style');
     style.textContent = CSS;
@@ -395,6 +412,8 @@ export class UChatBotWidget extends HTMLElement {
   }
 
   stop() {
+    // What the old connection's events queued goes on the page now, as it would have at once.
+    this.flush();
     this.generation++;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
@@ -459,6 +478,7 @@ export class UChatBotWidget extends HTMLElement {
     viewer.on('join', () => {
       if (!live()) return;
       this.$log.replaceChildren();
+      this.pending = [];
       this.$jump.hidden = true;
       this.renderUsers();
     });
@@ -479,6 +499,7 @@ export class UChatBotWidget extends HTMLElement {
       await this.connectRetrying(viewer, gen, `Could not join #${this.room}`);
     } catch (e) {
       if (live()) {
+        this.flush(); // a queued render would say "N online" over it
         this.setStale(false);
         this.$count.textContent = 'offline';
         this.setStatus('error', `Could not join #${this.room}: ${shortReason(e)}`, `${this.url}: ${e.message}`);
@@ -584,18 +605,69 @@ export class UChatBotWidget extends HTMLElement {
     }
   }
 
-  appendLine(li) {
-    const log = this.$log;
-    const atBottom = this.atBottom();
-    const empty = log.querySelector('.empty');
-    if (empty) empty.remove();
-    log.append(li);
-    if (atBottom) {
-      this.prune(MAX_LINES);
-      log.scrollTop = log.scrollHeight;
-    } else {
-      this.prune(MAX_LINES_SCROLLED);
-      this.$jump.hidden = false;
+  /**
+   * Queues `li` for the log; `tall`: its text span, if the text may be taller than the line's
+   * cap. A hidden tab may queue for a while (see `schedule`): more lines than the log could ever
+   * keep are dropped from the front of the queue, as pruning would drop them anyway.
+   */
+  appendLine(li, tall = null) {
+    this.pending.push({ li, tall });
+    if (this.pending.length >= 2 * MAX_LINES_SCROLLED) {
+      this.pending.splice(0, this.pending.length - MAX_LINES_SCROLLED);
+    }
+    this.schedule();
+  }
+
+  /**
+   * Asks for one `flush()` soon, however many events come first. An animation frame when the
+   * page is shown: that coalesces every event until the next paint, also across WebSocket frames,
+   * and nothing is drawn in between anyway. A hidden tab runs no animation frames, so a timer
+   * races the frame: whichever comes first flushes and cancels the other (the browser slows a
+   * hidden tab's timers to about once a second, which only coalesces more). Not a microtask:
+   * that would flush after every WebSocket frame, and a server that sends one line per frame
+   * would make every event a rebuild again.
+   */
+  schedule() {
+    if (this.flushTimer) return;
+    this.flushTimer = setTimeout(this.flushNow, FLUSH_FALLBACK_MS);
+    this.flushFrame = requestAnimationFrame(this.flushNow);
+  }
+
+  /**
+   * Puts what the events since the last flush queued on the page: the new lines in one append,
+   * with one read of the scroll position before it and one after (a reader at the newest line
+   * stays there and the log is pruned to MAX_LINES; one scrolled up keeps their place, the log
+   * pruned only to MAX_LINES_SCROLLED, and the "new messages" button shows), then the user list
+   * once. Called by the scheduled frame or timer; also safe to call at any time (tests do).
+   */
+  flush() {
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      cancelAnimationFrame(this.flushFrame);
+      this.flushTimer = this.flushFrame = 0;
+    }
+    if (this.pending.length) {
+      const log = this.$log;
+      const atBottom = this.atBottom();
+      const max = atBottom ? MAX_LINES : MAX_LINES_SCROLLED;
+      // Lines that pruning would remove at once are not put in at all.
+      const lines = this.pending.length > max ? this.pending.slice(-max) : this.pending;
+      this.pending = [];
+      const empty = log.querySelector('.empty');
+      if (empty) empty.remove();
+      log.append(...lines.map((l) => l.li));
+      this.prune(max);
+      if (atBottom) log.scrollTop = log.scrollHeight;
+      else this.$jump.hidden = false;
+      // A line taller than its cap (12em: a flood of newlines, a wall of text) scrolls inside
+      // itself, and a keyboard can reach it to scroll it. All heights are read before any
+      // tabIndex is written, so they cost one layout.
+      const tall = lines.filter((l) => l.tall && l.tall.scrollHeight > l.tall.clientHeight);
+      for (const l of tall) l.tall.tabIndex = 0;
+    }
+    if (this.usersDirty) {
+      this.usersDirty = false;
+      this.renderUsersNow();
     }
   }
 
@@ -619,10 +691,7 @@ export class UChatBotWidget extends HTMLElement {
     const text = el('span', 'text', m.content);
     text.dir = 'auto';
     li.append(time, who, text);
-    this.appendLine(li);
-    // A line taller than the cap (12em: a flood of newlines, a wall of text) scrolls inside
-    // itself, and a keyboard can reach it to scroll it.
-    if (m.content.length > 200 && text.scrollHeight > text.clientHeight) text.tabIndex = 0;
+    this.appendLine(li, m.content.length > 200 ? text : null);
   }
 
   /** A line from the widget itself (not from the room), e.g. why the visitor's line was refused. */
@@ -640,27 +709,47 @@ export class UChatBotWidget extends HTMLElement {
     this.appendLine(li);
   }
 
+  /**
+   * The user list is to be shown again (it, or who among it is the widget's own, changed): done
+   * once by the next flush, however many joins, quits and counts come first. The status line
+   * (which names the bots) is refreshed now, so it keeps its order with other status writes.
+   */
   renderUsers() {
     if (!this.viewer) return;
-    const users = this.viewer.users.slice().sort((a, b) => (b.auth - a.auth) || a.nick.localeCompare(b.nick));
+    this.usersDirty = true;
+    this.schedule();
+    this.refreshStatus();
+  }
+
+  renderUsersNow() {
+    if (!this.viewer) return;
+    const users = this.viewer.users.slice().sort((a, b) => (b.auth - a.auth) || byNick(a.nick, b.nick));
     const mine = this.ownNicks();
     const me = this.viewer.me && this.viewer.me.nick;
-    this.$users.replaceChildren(...users.map((u) => {
-      const li = el('li');
-      if (u.nick === me) li.classList.add('me');
-      const dot = el('span', 'dot');
-      if (BOT_NICK.test(u.nick)) dot.style.background = 'var(--ubw-accent)';
-      const who = el('span', 'who', u.nick);
-      who.dir = 'auto';
-      who.title = u.nick;
-      const visitor = this.visitor && this.visitor.me && this.visitor.me.nick;
-      const tag = u.nick === me ? 'viewer' : u.nick === visitor ? 'you'
-        : mine.has(u.nick) ? 'your bot' : (AUTH_NAMES[u.auth] || '');
-      li.append(dot, who, el('span', 'tag', tag));
-      return li;
+    const visitor = this.visitor && this.visitor.me && this.visitor.me.nick;
+    const rows = users.map((u) => ({
+      nick: u.nick,
+      tag: u.nick === me ? 'viewer' : u.nick === visitor ? 'you'
+        : mine.has(u.nick) ? 'your bot' : (AUTH_NAMES[u.auth] || ''),
     }));
-    if (!this.$usersBox.classList.contains('stale')) this.$count.textContent = `${users.length} online`;
-    this.refreshStatus();
+    // A count alone (or a join and a quit that cancel out) changes nothing shown: no rebuild.
+    const shown = JSON.stringify([me, rows]);
+    if (shown !== this.usersShown) {
+      this.usersShown = shown;
+      this.$users.replaceChildren(...rows.map(({ nick, tag }) => {
+        const li = el('li');
+        if (nick === me) li.classList.add('me');
+        const dot = el('span', 'dot');
+        if (BOT_NICK.test(nick)) dot.style.background = 'var(--ubw-accent)';
+        const who = el('span', 'who', nick);
+        who.dir = 'auto';
+        who.title = nick;
+        li.append(dot, who, el('span', 'tag', tag));
+        return li;
+      }));
+    }
+    const count = `${users.length} online`;
+    if (!this.$usersBox.classList.contains('stale') && this.$count.textContent !== count) this.$count.textContent = count;
   }
 
   /** Greys out the kinds of bot already running (a second one would answer everything twice). */

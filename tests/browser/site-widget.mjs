@@ -209,10 +209,12 @@ await run('site-widget', async (t) => {
 
   // --- reading older lines -------------------------------------------------------------------
   // Scrolled up, the reader keeps what they read: no pruning from the top (up to 2000 lines), and
-  // a button leads back to the newest; there, the log is pruned to 200 lines again.
+  // a button leads back to the newest; there, the log is pruned to 200 lines again. (The widget
+  // puts queued lines on the page once per animation frame; `flush()` does it at once.)
   const filler = (label, n) => w(`for (let i = 0; i < ${n}; i++) {
       root.host.addMessage({ user: { nick: 'filler' }, content: '${label} ' + i, time: 0, history: false });
     }
+    root.host.flush();
     return true;`);
   await filler('filler', 60);
   const topLine = await w(`const log = root.querySelector('.log'); log.scrollTop = 0; return log.firstElementChild.textContent;`);
@@ -238,6 +240,7 @@ await run('site-widget', async (t) => {
     for (let k = 0; k < 360; k++) {
       const nick = String.fromCodePoint(0x4e00 + k);
       root.host.addMessage({ user: { nick }, content: 'hue', time: 0, history: false });
+      root.host.flush();
       const li = root.querySelector('.log').lastElementChild;
       const color = getComputedStyle(li.querySelector('.nick')).color;
       li.remove();
@@ -247,6 +250,7 @@ await run('site-widget', async (t) => {
     return worst;`);
   t.ok('every nick colour has at least 4.5:1 contrast on white', nickContrast.ratio >= 4.5, JSON.stringify(nickContrast));
   const marked = await w(`root.host.addMessage({ user: { nick: 'old' }, content: 'an earlier line', time: 0, history: true });
+    root.host.flush();
     const li = root.querySelector('.log').lastElementChild;
     const cs = getComputedStyle(li);
     const mark = { history: li.classList.contains('history'), opacity: cs.opacity, border: cs.borderLeftWidth };
