@@ -8,13 +8,17 @@
 // must show as text and run nothing. A second widget, against a second sim whose connections drop
 // after 4 s, joins a room that already holds 20 chat lines: it must show the history once (the
 // SDK's `chatList 15`), after its join and after a re-join. A narrow (phone) viewport must stack
-// the user list above the chat without sideways scrolling. Saves a screenshot to
+// the user list above the chat without sideways scrolling. A third widget, against a small
+// stand-in server that sends 300 joins (then lines, then quits) in one WebSocket frame, must put
+// each burst on the page in at most two user-list rebuilds and log appends (counted by
+// MutationObservers, not timed), also when no animation frame runs. Saves a screenshot to
 // $SITE_WIDGET_SCREENSHOT (default: $CARGO_TARGET_DIR/site-widget.png).
 //
 // Run: `cargo xtask site-test widget` (builds www/pkg and uchat first), or
 // `node tests/browser/site-widget.mjs` after `cargo xtask demo` has built www/pkg.
 // Ends with `site-widget: N passed, M failed`.
 
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -35,9 +39,109 @@ const freePort = () => new Promise((resolve, reject) => {
   });
 });
 
+// Server lines for the stand-in server below (docs/protocol/PROTOCOL.md §2): fields with their
+// type byte and escapes, a line with its line-layer escapes and end.
+const escField = (bytes) => [...bytes].flatMap((b) => (b === 0x5c || (b >= 2 && b <= 7) ? [0x5c, b] : [b]));
+const str = (s) => [3, ...escField(Buffer.from(s, 'utf8'))];
+const bin = (s) => [2, ...escField(Buffer.from(s, 'latin1'))];
+const num = (n) => {
+  const b = [];
+  for (; n > 0; n = Math.floor(n / 256)) b.push(n % 256);
+  return [5, ...escField(b)];
+};
+const wire = (key, ...fields) => [...Buffer.from(key), ...fields.flat()]
+  .flatMap((b) => (b === 0x0a ? [0x5c, b] : [b])).concat(0x0a);
+const now = () => Math.floor(Date.now() / 1000);
+/** `k`: a user record (key: 8 ASCII bytes). */
+const kLine = (key, nick, auth = 0) => wire('k', bin(key), str(nick), str(''), [6], num(auth), str(''), str(''),
+  num(now()), num(0), bin('sess' + key.slice(4)));
+
+/**
+ * A stand-in UChat server on a free loopback port, for what `uchat sim` does not send: hundreds
+ * of lines in one WebSocket frame, as when a whole room rejoins after a server restart. It
+ * answers a join (`i1`, `k`, `i2`: the viewer is `watcher`) and the user list the SDK asks for
+ * (`users`: key → [nick, auth], kept by the test); `send(lines)` sends lines to every client in
+ * one binary frame. Just enough WebSocket (RFC 6455) for a browser's client: no fragments.
+ */
+function standInServer() {
+  const users = new Map([['watcher0', ['watcher', 0]]]);
+  const clients = new Set();
+  const frame = (lines) => {
+    const payload = Buffer.from(lines.flat());
+    const n = payload.length;
+    const head = n < 126 ? Buffer.from([0x82, n])
+      : n < 65536 ? Buffer.from([0x82, 126, n >> 8, n & 255])
+        : Buffer.concat([Buffer.from([0x82, 127]), Buffer.from(BigInt(n).toString(16).padStart(16, '0'), 'hex')]);
+    return Buffer.concat([head, payload]);
+  };
+  const answer = (sock, data) => {
+    for (const line of data.toString('latin1').split('\n')) {
+      const key = line.split(/[\x02-\x07]/)[0];
+      if (key === 'j') {
+        sock.write(frame([wire('i1', str('lobby'), num(0), num(now()), bin('\x3a\x00'), num(now())),
+          kLine('watcher0', 'watcher'), wire('i2', bin('watcher0'))]));
+      } else if (line.includes('userList')) {
+        const list = [...users].flatMap(([k, [nick, auth]]) => [kLine(k, nick, auth), wire('u', bin(k))]);
+        sock.write(frame([...list, wire('u'), wire('c', num(users.size))]));
+      }
+    }
+  };
+  const server = createServer((sock) => {
+    let buf = Buffer.alloc(0);
+    let open = false;
+    sock.on('error', () => {});
+    sock.on('close', () => clients.delete(sock));
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (!open) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const wsKey = /^sec-websocket-key:\s*(\S+)/im.exec(buf.subarray(0, end).toString('latin1'))[1];
+        const accept = createHash('sha1').update(`${wsKey}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+        sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          `Sec-WebSocket-Accept: ${accept}\r\n\r\n`);
+        buf = buf.subarray(end + 4);
+        open = true;
+        clients.add(sock);
+      }
+      // Client frames: masked, each whole (a browser does not fragment short messages).
+      for (;;) {
+        if (buf.length < 2) return;
+        let len = buf[1] & 0x7f;
+        let at = 2;
+        if (len === 126) [len, at] = [buf.length < 4 ? Infinity : buf.readUInt16BE(2), 4];
+        else if (len === 127) [len, at] = [buf.length < 10 ? Infinity : Number(buf.readBigUInt64BE(2)), 10];
+        if (buf.length < at + 4 + len) return;
+        const mask = buf.subarray(at, at + 4);
+        const data = Buffer.from(buf.subarray(at + 4, at + 4 + len)).map((b, i) => b ^ mask[i & 3]);
+        const op = buf[0] & 0x0f;
+        buf = buf.subarray(at + 4 + len);
+        if (op === 8) {
+          sock.end();
+          return;
+        }
+        if (op === 2) answer(sock, Buffer.from(data));
+      }
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve({
+      url: `ws://127.0.0.1:${server.address().port}`,
+      users,
+      send: (lines) => { for (const c of clients) c.write(frame(lines)); },
+      stop: () => new Promise((done) => {
+        for (const c of clients) c.destroy();
+        server.close(() => done());
+      }),
+    }));
+  });
+}
+
 let sim;
 let sim2;
 let sim3;
+let standIn;
 let browser;
 
 await run('site-widget', async (t) => {
@@ -366,6 +470,114 @@ await run('site-widget', async (t) => {
     JSON.stringify(second));
   await w2(`host.remove(); return true;`);
 
+  // --- a burst: a whole room joins in one frame ----------------------------------------------
+  // After a server restart a room rejoins at once: hundreds of `k`+`j` lines in one WebSocket
+  // frame, then the quits, or a flood of lines. The widget must put them on the page in a batch
+  // (once per frame, with one look at the scroll position), not rebuild the user list and
+  // append to the log once per event: that froze the page for seconds (250 joins: 2.6 s). Counted
+  // with MutationObservers, not timed: the user list's rebuilds (one childList record each) and
+  // the log's appends. A stand-in server sends the frames (see standInServer).
+  standIn = await standInServer();
+  const N = 300;
+  // Nicks zero-padded, so their order is the same in any collation; every 50th is an admin
+  // (listed first).
+  const burstUsers = Array.from({ length: N }, (_, i) => [`bu${String(i).padStart(6, '0')}`,
+    `burst${String(i).padStart(4, '0')}`, i % 50 === 7 ? 3 : 0]);
+  await p.evaluate((url) => {
+    const w4 = document.createElement('uchat-bot-widget');
+    w4.id = 'burst-widget';
+    w4.setAttribute('url', url);
+    document.body.append(w4);
+  }, standIn.url);
+  const w4 = (fn) => p.evaluate((src) => new Function('root', 'host', src)(
+    document.getElementById('burst-widget').shadowRoot, document.getElementById('burst-widget')), fn);
+  t.ok('burst widget joins the stand-in server and lists its viewer', await waitFor(() => w4(`
+    return root.querySelector('.status').dataset.state === 'joined' && root.querySelectorAll('.users li').length === 1;`), 8000),
+  JSON.stringify(await w4(`return [root.querySelector('.status').textContent, root.querySelector('.users').textContent];`)));
+  // From here on: the user list's rebuilds, the log's appends, and any change of the status.
+  const watchBurst = () => w4(`window.burstSeen = { users: 0, log: 0, status: 0 };
+    const added = (what) => (ms) => { window.burstSeen[what] += ms.filter((m) => m.addedNodes.length > 0).length; };
+    window.burstWatch = [
+      [new MutationObserver(added('users')), root.querySelector('.users ul'), { childList: true }],
+      [new MutationObserver(added('log')), root.querySelector('.log'), { childList: true }],
+      [new MutationObserver((ms) => { window.burstSeen.status += ms.length; }), root.querySelector('.status'),
+        { attributes: true, childList: true, subtree: true, characterData: true }],
+    ].map(([o, target, what]) => { o.observe(target, what); return o; });
+    return true;`);
+  // Stops watching once no render is queued any more (a flush comes within a frame or 100 ms).
+  const burstSeen = async () => {
+    await sleep(300);
+    return w4(`for (const o of window.burstWatch) o.disconnect(); return window.burstSeen;`);
+  };
+  const burstNicks = () => w4(`return [...root.querySelectorAll('.users li')].map((li) =>
+    li.querySelector('.who').textContent + (li.querySelector('.tag').textContent ? ':' + li.querySelector('.tag').textContent : ''));`);
+  const burstLog = () => w4(`return [...root.querySelectorAll('.log .line')].map((li) => li.textContent.slice(5));`);
+
+  await watchBurst();
+  for (const [key, nick, auth] of burstUsers) standIn.users.set(key, [nick, auth]);
+  standIn.send([...burstUsers.flatMap(([key, nick, auth]) => [kLine(key, nick, auth), wire('j', bin(key))]),
+    wire('c', num(N + 1))]);
+  const listed = await waitFor(async () => (await burstNicks()).length === N + 1, 20000);
+  let seen = await burstSeen();
+  t.ok(`a burst of ${N} joins in one frame rebuilds the user list at most twice, appends to the log at most twice`,
+    listed && seen.users <= 2 && seen.log <= 2, JSON.stringify(seen));
+  const wantList = [...burstUsers.filter((u) => u[2] === 3).map((u) => `${u[1]}:admin`),
+    ...burstUsers.filter((u) => u[2] === 0).map((u) => u[1]), 'watcher:viewer'];
+  const gotList = await burstNicks();
+  t.ok('…the list holds everyone once, admins first, then by nick', JSON.stringify(gotList) === JSON.stringify(wantList),
+    JSON.stringify(gotList).slice(0, 300));
+  const wantJoins = burstUsers.slice(-200).map((u) => `${u[1]}joined`);
+  const gotLog = await burstLog();
+  t.ok('…the log shows the last 200 joins in order (pruned to 200 at the newest line)',
+    JSON.stringify(gotLog) === JSON.stringify(wantJoins), JSON.stringify(gotLog.slice(0, 3).concat(gotLog.slice(-3))));
+  const counted = await w4(`return root.querySelector('.count').textContent;`);
+  t.ok('…the header counts them; the status (a live region) was not rewritten',
+    counted === `${N + 1} online` && seen.status === 0, JSON.stringify([counted, seen]));
+
+  // Counts alone change nothing shown: no rebuild.
+  await watchBurst();
+  standIn.send(Array.from({ length: 50 }, () => wire('c', num(N + 1))));
+  await sleep(200);
+  seen = await burstSeen();
+  t.ok('a frame of 50 user counts rebuilds nothing', seen.users === 0 && seen.log === 0, JSON.stringify(seen));
+
+  // The reader scrolled up keeps their place through a flood of lines, and the button leads back.
+  const readFrom = await w4(`const log = root.querySelector('.log'); log.scrollTop = 0; return log.firstElementChild.textContent;`);
+  await sleep(200);
+  await watchBurst();
+  standIn.send([kLine('talker00', 'talker'),
+    ...Array.from({ length: N }, (_, i) => wire('m', bin('talker00'), str(''), str(`flood ${i}`), num(now())))]);
+  const flooded = await waitFor(() => w4(`const log = root.querySelector('.log');
+    return log.lastElementChild.textContent.endsWith('flood ${N - 1}') && { first: log.firstElementChild.textContent,
+      lines: log.children.length, top: log.scrollTop, jump: !root.querySelector('.jump').hidden };`), 10000);
+  seen = await burstSeen();
+  t.ok(`scrolled up, a frame of ${N} lines: appended at most twice, the line read stays, nothing pruned, the button shows`,
+    flooded && seen.log <= 2 && flooded.first === readFrom && flooded.lines === 200 + N && flooded.top < 50 && flooded.jump,
+    JSON.stringify([flooded, seen]));
+  await w4(`root.querySelector('.jump').click(); return true;`);
+  const caught = await w4(`const log = root.querySelector('.log'); return { lines: log.children.length,
+    last: log.lastElementChild.textContent, gap: log.scrollHeight - log.scrollTop - log.clientHeight, jump: root.querySelector('.jump').hidden };`);
+  t.ok('…back at the newest line the log is pruned to 200 again', caught.lines === 200 && caught.last.endsWith(`flood ${N - 1}`) &&
+    caught.gap < 40 && caught.jump, JSON.stringify(caught));
+
+  // A hidden tab runs no animation frames: the burst still shows (the widget's timer). Simulated
+  // by a requestAnimationFrame that never calls back.
+  await w4(`window.realRaf = window.requestAnimationFrame; window.requestAnimationFrame = () => 0; return true;`);
+  await watchBurst();
+  for (const [key] of burstUsers) standIn.users.delete(key);
+  standIn.send([...burstUsers.map(([, nick]) => wire('o', str(nick))), wire('c', num(1))]);
+  const left = await waitFor(async () => (await burstNicks()).length === 1, 20000);
+  seen = await burstSeen();
+  await w4(`window.requestAnimationFrame = window.realRaf; return true;`);
+  const leftLog = await burstLog();
+  t.ok(`with no animation frames (a hidden tab) a burst of ${N} quits still shows, in at most two rebuilds and appends`,
+    left && seen.users <= 2 && seen.log <= 2 && JSON.stringify(await burstNicks()) === '["watcher:viewer"]' &&
+    JSON.stringify(leftLog) === JSON.stringify(burstUsers.slice(-200).map((u) => `${u[1]}left`)),
+  JSON.stringify([seen, leftLog.slice(-2)]));
+  await w4(`host.remove(); return true;`);
+  await standIn.stop();
+  standIn = null;
+
 
   // --- a server that is down when the page loads ---------------------------------------------
   // The SDK's first connect() fails for good (it retries only after a first join); the widget
@@ -433,4 +645,5 @@ await run('site-widget', async (t) => {
   if (sim) await sim.stop();
   if (sim2) await sim2.stop();
   if (sim3) await sim3.stop();
+  if (standIn) await standIn.stop();
 });
