@@ -1698,8 +1698,8 @@ async fn more_users_than_tape_slots_keep_their_own_records() {
         k
     };
     let hex = |k: &[u8]| k.iter().map(|b| format!("{b:02x}")).collect::<String>();
-    // Senders in order: every user once, each defined by a `k` record just before its message
-    // (the reset falls among them, at the 4,096th user after the bot itself), then users from
+    // Senders in order: every user once, each defined by a `k` record and joined just before
+    // its message (the reset falls among them, at the 4,096th user after the bot itself), then users from
     // before the reset again, without a new record: the session still holds the same records,
     // which the wasm side must not map to their old slots.
     let again = [0, 1, 2048, 4092, 4093, 4094];
@@ -1714,6 +1714,10 @@ async fn more_users_than_tape_slots_keep_their_own_records() {
                 frame.extend(
                     uchat_bot::codec::encode(&k_record(&key(i), &format!("u{i}"))).unwrap(),
                 );
+                // Joined, as senders are: the session keeps at most 4,096 records of users who
+                // are not present (src/session/users.rs).
+                let join = uchat_bot::Line::new("j").with(uchat_bot::Field::Bin(key(i)));
+                frame.extend(uchat_bot::codec::encode(&join).unwrap());
             }
             frame.extend(uchat_bot::codec::encode(&chat_line(&key(i), &format!("t{i}"))).unwrap());
         }
