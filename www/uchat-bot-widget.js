@@ -4,15 +4,22 @@
 //   <script type="module" src="uchat-bot-widget.js"></script>
 //   <uchat-bot-widget room="lobby" url="ws://127.0.0.1:8787"></uchat-bot-widget>
 //
-// Attributes:
+// Attributes (each also a property that reads and sets it, as React 19 and other frameworks
+// assign them):
 //   room    the room id (default "lobby")
 //   url     the server's WebSocket URL; default: the page's own host (ws://host:port, or wss://
 //           on https pages), which is right when `uchat sim --www` serves the page
-//   nick    nick of the read-only viewer connection (default "viewer" + 3 digits)
-//   sdk     URL of the SDK module (default: pkg/index.js next to this file, which
-//           `cargo xtask demo` builds: the npm package's entry point and its wasm)
-// Theme with CSS custom properties on the element: --ubw-accent, --ubw-bg, --ubw-fg,
-// --ubw-muted, --ubw-border, --ubw-panel, --ubw-radius; size it with height/width as usual.
+//   nick    nick of the read-only viewer connection (default "viewer" + 3 digits); if the room
+//           has that nick already (ERR 301), the widget tries it with 3 random digits added
+//   sdk     URL of the SDK module, relative to the page (document.baseURI) like src and href;
+//           default: pkg/index.js next to this file (the npm package's entry point and its
+//           wasm). Read when the SDK is loaded, once per page: the first widget's wins.
+//   theme   "auto" (default: the OS's light or dark setting), "light" or "dark"
+// Theme with CSS custom properties on the element: --ubw-accent, --ubw-accent-fg, --ubw-bg,
+// --ubw-fg, --ubw-muted, --ubw-border, --ubw-panel, --ubw-radius, --ubw-ok, --ubw-warn,
+// --ubw-bad, --ubw-nick-l; the frame is ::part(frame); size it with height/width as usual.
+// The styles are a constructed stylesheet (adoptedStyleSheets), so a page's CSP needs no
+// style-src for them.
 //
 // Everything a server or another user sends (nicks, chat text) is put on the page as text
 // (textContent / text nodes), never parsed as HTML.
@@ -47,16 +54,69 @@ const BOT_NICK = /^(EchoBot|DiceBot|Greeter)\d*$/;
 
 let sdkPromise = null;
 
-/** Loads and initialises the SDK once per page. */
+/**
+ * Loads and initialises the SDK once per page. A failure is an Error whose `stage` says which
+ * step failed: 'import' (the module) or 'init' (its wasm); the next call tries again.
+ */
 function loadSdk(url) {
   if (!sdkPromise) {
-    sdkPromise = import(url).then(async (mod) => {
-      await mod.default();
+    const failed = (stage) => (e) => {
+      const err = new Error((e && e.message) || String(e));
+      err.stage = stage;
+      err.code = e && e.code;
+      throw err;
+    };
+    sdkPromise = import(url).catch(failed('import')).then(async (mod) => {
+      await mod.default().catch(failed('init'));
       return mod;
     });
     sdkPromise.catch(() => { sdkPromise = null; });
   }
   return sdkPromise;
+}
+
+// The page's Content-Security-Policy refusals (the last few), to tell "blocked by the page's
+// CSP" from "server unreachable" or "not found": a refused WebSocket fails just like a server
+// that is down, and a refused import like a missing file.
+const cspRefusals = [];
+if (typeof document !== 'undefined') {
+  document.addEventListener('securitypolicyviolation', (e) => {
+    cspRefusals.push({ directive: e.effectiveDirective || e.violatedDirective || '', uri: e.blockedURI || '' });
+    if (cspRefusals.length > 50) cspRefusals.shift();
+  });
+}
+
+/** Whether the page's CSP refused `url` (or its origin) under a `directive` (prefix: 'connect-src', 'script-src'). */
+function cspRefused(directive, url) {
+  let origin;
+  try {
+    origin = new URL(url).origin;
+  } catch (_) {
+    return false;
+  }
+  return cspRefusals.some((v) => v.directive.startsWith(directive) &&
+    (v.uri === url || v.uri === origin || v.uri.startsWith(`${origin}/`)));
+}
+
+/** Why the SDK did not load, in a few words for the status line (`e` from loadSdk). */
+async function sdkFailure(url, e) {
+  // A CSP report is dispatched as a task of its own, maybe after the failure: let it come.
+  await new Promise((r) => setTimeout(r, 0));
+  if (e.code === 'csp' || /wasm-unsafe-eval|Content Security Policy/i.test(e.message)) {
+    return "WebAssembly is blocked by the page's CSP (script-src needs 'wasm-unsafe-eval')";
+  }
+  if (cspRefused('script-src', url)) return `blocked by the page's CSP (script-src): ${url}`;
+  if (e.stage === 'init') return `its .wasm did not load (${e.message})`;
+  // import() only says "Failed to fetch dynamically imported module": ask the server what it is.
+  try {
+    const r = await fetch(url, { cache: 'no-store' });
+    if (!r.ok) return `HTTP ${r.status} at ${url}`;
+    const type = (r.headers.get('content-type') || '').split(';')[0];
+    if (!/javascript|ecmascript/i.test(type)) return `not a JavaScript module (${type || 'no type'}) at ${url}`;
+  } catch (_) {
+    return `could not fetch ${url}`;
+  }
+  return e.message;
 }
 
 /** ws://host:port of the page (wss:// on https), the sim that served it. */
@@ -76,18 +136,40 @@ function dateOf(ms) {
 }
 
 /**
- * A short reason for a failed connect() or a connection error, for the status line; the SDK's
- * own message (for 'handshake' a paragraph about proxies and wss://) goes in its title.
+ * A short reason for a failed connect() or a connection error to `url`, for the status line
+ * (`reasonDetail` is the long one, for its title).
  */
-function shortReason(e) {
+function shortReason(e, url) {
   const code = e && e.code;
   if (typeof code === 'number') return `ERR ${code}${e.message ? ` (${e.message})` : ''}`;
+  if ((code === 'handshake' || code === 'websocket') && cspRefused('connect-src', url)) {
+    return `${url} blocked by the page's CSP (connect-src)`;
+  }
   return {
-    handshake: 'server unreachable',
-    websocket: 'cannot open a WebSocket',
+    handshake: `${url} unreachable`,
+    websocket: `cannot open a WebSocket to ${url}`,
     closed: 'connection closed before the join',
     timeout: 'no answer from the server',
   }[code] || (e && e.message) || String(e);
+}
+
+/**
+ * The long reason, for the status line's title: the widget's own words for a socket that did
+ * not open (the SDK's message names the SDK's default server, not the widget's), else the
+ * SDK's message. `defaulted`: the url is the widget's default (no url attribute).
+ */
+function reasonDetail(e, url, defaulted) {
+  const at = `${url}${defaulted ? " (no url attribute: the page's own host)" : ''}`;
+  const code = e && e.code;
+  if ((code === 'handshake' || code === 'websocket') && cspRefused('connect-src', url)) {
+    return `The page's Content-Security-Policy does not allow connecting to ${at}: its connect-src must list it.`;
+  }
+  if (code === 'handshake' || code === 'websocket') {
+    return `No WebSocket opened to ${at}. The server may be down or elsewhere (set the url ` +
+      "attribute); the page's Content-Security-Policy may not allow it in connect-src (the " +
+      'browser console says so); or a proxy or ISP intercepts plain ws:// (use wss://).';
+  }
+  return `${at}: ${(e && e.message) || String(e)}`;
 }
 
 function hhmm(ms) {
@@ -149,112 +231,134 @@ const AUTH_NAMES = ['', 'member', 'subadmin', 'admin', 'server'];
 // collator), without making a collator per comparison.
 const byNick = new Intl.Collator().compare;
 
+// The dark theme's colours: with the OS's dark setting (theme="auto", the default) or theme="dark".
+const DARK = `
+  --ubw-bg: #161a22; --ubw-fg: #e6e8ee; --ubw-muted: #9aa3b2; --ubw-border: #2a303c;
+  --ubw-panel: #1c212b; --ubw-accent: #818cf8; --ubw-accent-fg: #0b0d12; --ubw-nick-l: 70%;
+  color-scheme: dark;`;
+
+// `all: initial` on :host: inherited properties of the page (text-transform, letter-spacing,
+// white-space: nowrap, text-align, cursor, text-shadow, a serif font, …) stop at the widget. It
+// resets neither `direction` (a right-to-left page gets a right-to-left widget: sides are
+// logical, border-inline-start and the like) nor custom properties (--ubw-* set on the element
+// still theme it). Rules on the element itself in the page win over :host, so an embedder can
+// still size it, add a margin or set its font-size.
+//
+// Text size: the host is `medium`, the reader's default font size (what `all: initial` gives; a
+// page's `html { font-size: 62.5% }` does not shrink it, as it would 0.875rem), and the frame is
+// 0.875em of it (14px at the usual 16px). Every size inside is in em, so the widget follows the
+// reader's setting and `uchat-bot-widget { font-size: 18px }` scales all of it. Borders, dots and
+// the 36/24 px touch targets stay in px.
 const CSS = `
 :host {
+  all: initial;
   --ubw-accent: #4f46e5; --ubw-accent-fg: #fff; --ubw-bg: #ffffff; --ubw-fg: #1f2430;
   --ubw-muted: #6b7280; --ubw-border: #e4e6eb; --ubw-panel: #f6f7f9; --ubw-radius: 14px;
   --ubw-ok: #16a34a; --ubw-warn: #d97706; --ubw-bad: #dc2626;
+  color-scheme: light;
   display: block; height: 540px; min-height: 320px;
-  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;
+  font: medium/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;
   color: var(--ubw-fg);
 }
+:host([hidden]) { display: none; }
 @media (prefers-color-scheme: dark) {
-  :host {
-    --ubw-bg: #161a22; --ubw-fg: #e6e8ee; --ubw-muted: #9aa3b2; --ubw-border: #2a303c;
-    --ubw-panel: #1c212b; --ubw-accent: #818cf8; --ubw-accent-fg: #0b0d12; --ubw-nick-l: 70%;
+  :host(:not([theme=light])) {${DARK}
   }
+}
+:host([theme=dark]) {${DARK}
 }
 * { box-sizing: border-box; }
 .frame {
   display: grid; grid-template-rows: auto minmax(0, 1fr) auto auto auto;
-  grid-template-columns: minmax(0, 1fr); height: 100%; container-type: inline-size;
+  grid-template-columns: minmax(0, 1fr); height: 100%; container-type: inline-size; font-size: .875em;
   background: var(--ubw-bg); border: 1px solid var(--ubw-border); border-radius: var(--ubw-radius);
   overflow: hidden; box-shadow: 0 1px 2px rgb(0 0 0 / .04), 0 8px 24px rgb(0 0 0 / .06);
 }
-header {
-  display: flex; align-items: center; gap: .6rem; padding: .65rem .9rem;
-  border-bottom: 1px solid var(--ubw-border);
+.head {
+  display: flex; align-items: center; gap: .7em; padding: .75em 1em;
+  border-block-end: 1px solid var(--ubw-border);
 }
-header .room { font-weight: 650; font-size: 15px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-header .room::before { content: "#"; color: var(--ubw-muted); margin-right: 1px; }
-header .count {
-  margin-left: auto; font-size: 12px; color: var(--ubw-muted); background: var(--ubw-panel);
-  border: 1px solid var(--ubw-border); border-radius: 999px; padding: .1rem .55rem; white-space: nowrap;
+.head .room { font-weight: 650; font-size: 1.07em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.head .room::before { content: "#"; color: var(--ubw-muted); margin-inline-end: 1px; }
+.head .count {
+  margin-inline-start: auto; font-size: .857em; color: var(--ubw-muted); background: var(--ubw-panel);
+  border: 1px solid var(--ubw-border); border-radius: 999px; padding: .13em .73em; white-space: nowrap;
 }
-.main { display: grid; grid-template-columns: minmax(0, 1fr) 190px; min-height: 0; }
+.main { display: grid; grid-template-columns: minmax(0, 1fr) 13.5em; min-height: 0; }
 .logwrap { position: relative; display: grid; min-height: 0; }
-.log { list-style: none; margin: 0; padding: .5rem .9rem; overflow-y: auto; overscroll-behavior: contain; min-height: 0; }
+.log { list-style: none; margin: 0; padding: .57em 1em; overflow-y: auto; overscroll-behavior: contain; min-height: 0; }
+.log:focus-visible { outline: 2px solid var(--ubw-accent); outline-offset: -2px; }
 .jump {
-  position: absolute; bottom: .6rem; left: 50%; transform: translateX(-50%); min-height: 30px;
-  padding: .2rem .85rem; border-radius: 999px; font-size: 12px; box-shadow: 0 2px 8px rgb(0 0 0 / .2);
+  position: absolute; inset-block-end: .7em; inset-inline: 0; margin-inline: auto; width: max-content;
+  min-height: 30px; padding: .27em 1.13em; border-radius: 999px; font-size: .857em; box-shadow: 0 2px 8px rgb(0 0 0 / .2);
 }
 .jump[hidden] { display: none; }
-.line { display: flex; gap: .5rem; align-items: baseline; padding: .12rem 0; overflow-wrap: anywhere; }
-.line time { flex: none; font-size: 11px; color: var(--ubw-muted); font-variant-numeric: tabular-nums; }
+.line { display: flex; gap: .57em; align-items: baseline; padding: .14em 0; overflow-wrap: anywhere; }
+.line time { flex: none; font-size: .786em; color: var(--ubw-muted); font-variant-numeric: tabular-nums; }
 .line .nick { flex: none; font-weight: 600; max-width: 40%; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .line .text { min-width: 0; white-space: pre-wrap; max-height: 12em; overflow-y: auto; }
-.line.history { border-left: 2px solid var(--ubw-muted); padding-left: .45rem; }
+.line.history { border-inline-start: 2px solid var(--ubw-muted); padding-inline-start: .51em; }
 .line.bot .nick::after {
-  content: "bot"; margin-left: .3rem; font-size: 10px; font-weight: 600; color: var(--ubw-accent-fg);
-  background: var(--ubw-accent); border-radius: 4px; padding: 0 .25rem; vertical-align: 1px;
+  content: "bot"; margin-inline-start: .48em; font-size: .714em; font-weight: 600; color: var(--ubw-accent-fg);
+  background: var(--ubw-accent); border-radius: 4px; padding: 0 .4em; vertical-align: 1px;
 }
-.line.event { color: var(--ubw-muted); font-size: 12px; font-style: italic; }
+.line.event { color: var(--ubw-muted); font-size: .857em; font-style: italic; }
 .line.event .nick { font-weight: 500; color: inherit !important; }
-.line.notice { font-size: 12px; border-left: 3px solid var(--ubw-bad); padding-left: .45rem; }
-.queued { flex-basis: 100%; font-size: 12px; color: var(--ubw-muted); }
+.line.notice { font-size: .857em; border-inline-start: 3px solid var(--ubw-bad); padding-inline-start: .6em; }
+.queued { flex-basis: 100%; font-size: .857em; color: var(--ubw-muted); }
 .queued:empty { display: none; }
-.empty { color: var(--ubw-muted); padding: 1rem 0; text-align: center; font-size: 13px; }
-.users { border-left: 1px solid var(--ubw-border); background: var(--ubw-panel); overflow-y: auto; min-height: 0; }
+.empty { color: var(--ubw-muted); padding: 1.23em 0; text-align: center; font-size: .929em; }
+.users { border-inline-start: 1px solid var(--ubw-border); background: var(--ubw-panel); overflow-y: auto; min-height: 0; }
 .users h3 {
-  margin: 0; padding: .6rem .8rem .3rem; font-size: 11px; font-weight: 650; letter-spacing: .06em;
+  margin: 0; padding: .87em 1.16em .44em; font-size: .786em; font-weight: 650; letter-spacing: .06em;
   text-transform: uppercase; color: var(--ubw-muted);
 }
-.users ul { list-style: none; margin: 0; padding: 0 .4rem .5rem; }
+.users ul { list-style: none; margin: 0; padding: 0 .46em .57em; }
 .users li {
-  display: flex; align-items: center; gap: .45rem; padding: .22rem .4rem; border-radius: 8px;
+  display: flex; align-items: center; gap: .51em; padding: .25em .46em; border-radius: 8px;
   overflow: hidden; white-space: nowrap;
 }
 .users li .dot { flex: none; width: 8px; height: 8px; border-radius: 50%; background: var(--ubw-ok); }
 .users li .who { overflow: hidden; text-overflow: ellipsis; }
-.users li .tag { margin-left: auto; font-size: 10px; color: var(--ubw-muted); }
+.users li .tag { margin-inline-start: auto; font-size: .714em; color: var(--ubw-muted); }
 .users li.me .who { font-style: italic; }
 .users.stale li { color: var(--ubw-muted); }
 .users.stale li .dot { background: transparent !important; box-shadow: inset 0 0 0 1.5px var(--ubw-muted); }
 .bots, .composer {
-  display: flex; flex-wrap: wrap; align-items: center; gap: .5rem; padding: .55rem .9rem;
-  border-top: 1px solid var(--ubw-border);
+  display: flex; flex-wrap: wrap; align-items: center; gap: .57em; padding: .63em 1.03em;
+  border-block-start: 1px solid var(--ubw-border);
 }
-.bots label { font-size: 12px; color: var(--ubw-muted); }
+.bots label { font-size: .857em; color: var(--ubw-muted); }
 select, input, button { font: inherit; color: inherit; }
 select, input[type=text] {
   background: var(--ubw-bg); border: 1px solid var(--ubw-border); border-radius: 9px;
-  padding: .38rem .55rem; min-height: 36px;
+  padding: .43em .63em; min-height: 36px;
 }
 input[type=text] { flex: 1 1 160px; min-width: 0; }
 select { flex: 0 1 auto; min-width: 0; max-width: 100%; text-overflow: ellipsis; }
 select:focus-visible, input:focus-visible, button:focus-visible { outline: 2px solid var(--ubw-accent); outline-offset: 1px; }
 button {
-  border: 1px solid transparent; border-radius: 9px; padding: .38rem .85rem; min-height: 36px;
+  border: 1px solid transparent; border-radius: 9px; padding: .43em .97em; min-height: 36px;
   background: var(--ubw-accent); color: var(--ubw-accent-fg); font-weight: 600; cursor: pointer;
 }
 button:disabled { opacity: .5; cursor: default; }
-.chips { display: flex; flex-wrap: wrap; gap: .35rem; }
+.chips { display: flex; flex-wrap: wrap; gap: .4em; }
 .chip {
-  display: inline-flex; align-items: center; gap: .35rem; padding: .15rem .2rem .15rem .6rem;
-  border-radius: 999px; background: var(--ubw-panel); border: 1px solid var(--ubw-border); font-size: 12px;
+  display: inline-flex; align-items: center; gap: .47em; padding-block: .2em; padding-inline: .8em .27em;
+  border-radius: 999px; background: var(--ubw-panel); border: 1px solid var(--ubw-border); font-size: .857em;
 }
 .chip .st { flex: none; width: 7px; height: 7px; border-radius: 50%; background: var(--ubw-warn); }
 .chip .state { color: var(--ubw-muted); }
 .chip[data-state=joined] .st { background: var(--ubw-ok); }
 .chip[data-state=closed] .st { background: var(--ubw-bad); }
 .chip button {
-  min-width: 24px; min-height: 24px; padding: 0 .45rem; line-height: 1.4; border-radius: 999px; font-size: 12px;
+  min-width: 24px; min-height: 24px; padding: 0 .6em; line-height: 1.4; border-radius: 999px; font-size: 1em;
   background: transparent; color: var(--ubw-muted); border: 0;
 }
 .chip button:hover { color: var(--ubw-bad); }
 .status {
-  display: flex; align-items: center; gap: .45rem; padding: .4rem .9rem; font-size: 12px;
-  color: var(--ubw-muted); border-top: 1px solid var(--ubw-border); background: var(--ubw-panel);
+  display: flex; align-items: center; gap: .6em; padding: .53em 1.2em; font-size: .857em;
+  color: var(--ubw-muted); border-block-start: 1px solid var(--ubw-border); background: var(--ubw-panel);
   min-height: 30px;
 }
 .status .led { flex: none; width: 8px; height: 8px; border-radius: 50%; background: var(--ubw-warn); }
@@ -264,10 +368,10 @@ button:disabled { opacity: .5; cursor: default; }
 @container (max-width: 560px) {
   .main { grid-template-columns: minmax(0, 1fr); grid-template-rows: auto minmax(0, 1fr); }
   .logwrap { grid-row: 2; }
-  .users { grid-row: 1; border-left: 0; border-bottom: 1px solid var(--ubw-border); display: flex; align-items: center; overflow-x: auto; overflow-y: hidden; }
-  .users h3 { padding: .45rem .3rem .45rem .8rem; }
-  .users ul { display: flex; gap: .25rem; padding: .35rem .6rem .35rem 0; }
-  .users li { padding: .1rem .5rem; background: var(--ubw-bg); border: 1px solid var(--ubw-border); border-radius: 999px; }
+  .users { grid-row: 1; border-inline-start: 0; border-block-end: 1px solid var(--ubw-border); display: flex; align-items: center; overflow-x: auto; overflow-y: hidden; }
+  .users h3 { padding-block: .65em; padding-inline: 1.16em .44em; }
+  .users ul { display: flex; gap: .29em; padding-block: .4em; padding-inline: 0 .69em; }
+  .users li { padding: .11em .57em; background: var(--ubw-bg); border: 1px solid var(--ubw-border); border-radius: 999px; }
   .users li .tag { display: none; }
   .line .nick { max-width: 55%; }
   .bots label { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%); white-space: nowrap; }
@@ -303,8 +407,35 @@ function makeBot(sdk, kind, room, url, nick, isOwn) {
   return bot;
 }
 
+// The documented attributes that are also properties: reading one gives the attribute (or its
+// default), setting one sets the attribute (null or undefined removes it). React 19 sets a prop
+// as a property when the element has one, and a getter alone made that throw.
+const PROPS = ['room', 'url', 'nick', 'sdk', 'theme'];
+
+// One stylesheet for every widget of the page, when the browser can adopt one: a constructed
+// sheet is no inline <style>, so a CSP without style-src 'unsafe-inline' does not block it.
+let sheet = null;
+
+/** Styles `root`: the shared constructed sheet, or a <style> where there is none. */
+function addStyles(root) {
+  if ('adoptedStyleSheets' in root && typeof CSSStyleSheet === 'function') {
+    try {
+      if (!sheet) {
+        const s = new CSSStyleSheet();
+        s.replaceSync(CSS);
+        sheet = s;
+      }
+      root.adoptedStyleSheets = [sheet];
+      return;
+    } catch (_) { /* a sheet of another document, or no constructor: the <style> below */ }
+  }
+  const style = el('style');
+  style.textContent = CSS;
+  root.append(style);
+}
+
 export class UChatBotWidget extends HTMLElement {
-  static get observedAttributes() { return ['room', 'url', 'nick']; }
+  static get observedAttributes() { return ['room', 'url', 'nick', 'sdk']; }
 
   constructor() {
     super();
@@ -320,21 +451,51 @@ export class UChatBotWidget extends HTMLElement {
     this.flushFrame = 0;            // the scheduled flush's animation frame, and its timer
     this.flushTimer = 0;
     this.flushNow = () => this.flush();
+    this.started = false;           // connected (or just moved): its connections are up or coming
+    this.changed = false;           // an attribute changed while it was not running
+    this.leaving = 0;               // the timer that ends it after it left the page (see disconnectedCallback)
     const root = this.attachShadow({ mode: 'open' });
-    const style = el('style');
-    style.textContent = CSS;
-    root.append(style, this.build());
+    addStyles(root);
+    root.append(this.build());
+    this.updateControls();
   }
 
   get room() { return this.getAttribute('room') || 'lobby'; }
+  set room(v) { this.reflect('room', v); }
   get url() { return this.getAttribute('url') || defaultUrl(); }
-  get sdkUrl() { return this.getAttribute('sdk') || new URL('./pkg/index.js', import.meta.url).href; }
+  set url(v) { this.reflect('url', v); }
+  get nick() { return this.getAttribute('nick') || ''; }
+  set nick(v) { this.reflect('nick', v); }
+  /** The SDK's URL: the `sdk` attribute resolved against the page (as src and href are), or the default. */
+  get sdk() {
+    const sdk = this.getAttribute('sdk');
+    if (!sdk) return new URL('./pkg/index.js', import.meta.url).href;
+    try {
+      return new URL(sdk, document.baseURI).href;
+    } catch (_) {
+      return sdk;
+    }
+  }
+  set sdk(v) { this.reflect('sdk', v); }
+  get sdkUrl() { return this.sdk; }
+  get theme() {
+    const t = this.getAttribute('theme');
+    return t === 'light' || t === 'dark' ? t : 'auto';
+  }
+  set theme(v) { this.reflect('theme', v); }
+
+  reflect(name, value) {
+    if (value === null || value === undefined) this.removeAttribute(name);
+    else this.setAttribute(name, String(value));
+  }
 
   build() {
     const frame = el('div', 'frame');
     frame.setAttribute('part', 'frame');
 
-    const header = el('header');
+    // Divs, not <header> and <aside>: those would add a banner and a complementary landmark
+    // to the page for every widget.
+    const header = el('div', 'head');
     this.$room = el('span', 'room', this.room);
     this.$count = el('span', 'count', '…');
     header.append(this.$room, this.$count);
@@ -344,6 +505,8 @@ export class UChatBotWidget extends HTMLElement {
     this.$log.setAttribute('role', 'log');
     this.$log.setAttribute('aria-live', 'polite');
     this.$log.setAttribute('aria-label', 'Chat');
+    // In the tab order, so a keyboard can scroll the history (arrows, Page Up/Down).
+    this.$log.tabIndex = 0;
     this.$log.append(el('li', 'empty', 'Connecting…'));
     this.$log.addEventListener('scroll', () => { if (this.atBottom()) this.caughtUp(); });
     this.$jump = el('button', 'jump', 'New messages ↓');
@@ -355,9 +518,10 @@ export class UChatBotWidget extends HTMLElement {
     });
     const logwrap = el('div', 'logwrap');
     logwrap.append(this.$log, this.$jump);
-    const users = el('aside', 'users');
+    const users = el('div', 'users');
     this.$usersBox = users;
     this.$usersTitle = el('h3', '', 'Online');
+    users.setAttribute('role', 'group');
     users.setAttribute('aria-label', 'People in the room');
     this.$users = el('ul');
     users.append(this.$usersTitle, this.$users);
@@ -373,6 +537,7 @@ export class UChatBotWidget extends HTMLElement {
       o.value = value;
       this.$kind.append(o);
     }
+    this.$kind.addEventListener('change', () => this.updateControls());
     this.$start = el('button', 'start', 'Start bot');
     this.$start.type = 'button';
     this.$start.addEventListener('click', () => this.startBot(this.$kind.value));
@@ -403,12 +568,52 @@ export class UChatBotWidget extends HTMLElement {
     return frame;
   }
 
-  connectedCallback() { this.restart(); }
+  connectedCallback() {
+    // A property set before this element was defined is an own property that hides the
+    // setter: set it again through the setter.
+    for (const p of PROPS) {
+      if (Object.prototype.hasOwnProperty.call(this, p)) {
+        const v = this[p];
+        delete this[p];
+        this[p] = v;
+      }
+    }
+    if (this.leaving) {
+      // Back in the page in the same task or the next (moved, or removed and put back): it
+      // goes on as it was, unless an attribute changed meanwhile.
+      clearTimeout(this.leaving);
+      this.leaving = 0;
+      if (!this.changed) return;
+    }
+    this.restart();
+  }
 
-  disconnectedCallback() { this.stop(); }
+  /**
+   * Not ended at once: an element moved in the DOM (a framework re-parenting it, remove then
+   * insert) is disconnected and connected again, and ending it would stop the visitor's bots
+   * and re-join under a new nick. It ends if it is still out of the page after this task.
+   */
+  disconnectedCallback() {
+    if (this.leaving) clearTimeout(this.leaving);
+    this.leaving = setTimeout(() => {
+      this.leaving = 0;
+      if (!this.isConnected) this.end();
+    }, 0);
+  }
+
+  /** Element.moveBefore() keeps the element's state when this exists: nothing to do. */
+  connectedMoveCallback() {}
+
+  /** Removed from the page for good: every connection, bot and timer is closed. */
+  end() {
+    this.stop();
+    this.started = false;
+  }
 
   attributeChangedCallback(name, old, value) {
-    if (old !== value && this.isConnected) this.restart();
+    if (old === value) return;
+    if (this.isConnected && this.started) this.restart();
+    else this.changed = true;
   }
 
   stop() {
@@ -436,32 +641,88 @@ export class UChatBotWidget extends HTMLElement {
     try { bot.free(); } catch (_) { /* already freed */ }
   }
 
+  /**
+   * Nothing of the room shown before (a restart is another room, server or viewer): the log,
+   * the user list and the count start empty, and say what is going on.
+   */
+  resetView() {
+    this.pending = [];
+    this.usersDirty = false;
+    this.usersShown = null;
+    this.$log.replaceChildren(el('li', 'empty', 'Connecting…'));
+    this.$jump.hidden = true;
+    this.$users.replaceChildren();
+    this.setStale(false);
+    this.$count.textContent = '…';
+    this.$room.textContent = this.room;
+  }
+
+  /** The log's placeholder says `text` (when the log holds no line), and the header's count `count`. */
+  showNothing(text, count) {
+    const empty = this.$log.querySelector('.empty');
+    if (empty && empty.textContent !== text) empty.textContent = text;
+    if (count !== undefined) this.$count.textContent = count;
+  }
+
   async restart() {
     this.stop();
+    this.started = true;
+    this.changed = false;
+    this.resetView();
     const gen = this.generation;
-    this.$room.textContent = this.room;
+    const live = () => gen === this.generation;
     this.setStatus('connecting', 'Loading the SDK…');
     let sdk;
+    const sdkUrl = this.sdk;
     try {
-      sdk = await loadSdk(this.sdkUrl);
+      sdk = await loadSdk(sdkUrl);
     } catch (e) {
-      this.setStatus('error', 'Could not load the SDK',
-        `Could not load the SDK from ${this.sdkUrl} (run \`cargo xtask demo\` to build www/pkg): ${e.message}`);
+      const why = await sdkFailure(sdkUrl, e);
+      if (!live()) return;
+      this.showNothing('No chat: the SDK did not load.', 'offline');
+      this.setStatus('error', `Could not load the SDK: ${why}`,
+        `The widget loads the uchat-bot SDK (the npm package's index.js, its .wasm next to it) from ` +
+        `${sdkUrl}: the sdk attribute, relative to the page, or pkg/index.js next to ` +
+        `uchat-bot-widget.js. ${e.message}`);
       return;
     }
-    if (gen !== this.generation) return;
-    this.sdk = sdk;
-    const nick = this.getAttribute('nick') || `viewer${rand3()}`;
+    if (!live()) return;
+    this.sdkModule = sdk;
+    this.updateControls();
+    // A nick the room has already (ERR 301: another visitor's widget with the same nick
+    // attribute, say) is tried again with 3 random digits added, a few times.
+    const base = this.getAttribute('nick');
+    let nick = base || `viewer${rand3()}`;
+    for (let tries = 0; ; tries++) {
+      const e = await this.joinViewer(gen, nick);
+      if (!live() || !e) return;
+      if (e.code === 301 && tries < 4) {
+        this.dispose(this.viewer);
+        this.viewer = null;
+        nick = `${base || 'viewer'}${rand3()}`;
+        continue;
+      }
+      this.flush(); // a queued render would say "N online" over it
+      this.setStale(false);
+      this.showNothing('Not connected.', 'offline');
+      this.setStatus('error', `Could not join #${this.room}: ${shortReason(e, this.url)}`,
+        reasonDetail(e, this.url, !this.hasAttribute('url')));
+      return;
+    }
+  }
+
+  /** Joins as the viewer `nick`, retrying while that can heal; resolves with the final error, or null. */
+  async joinViewer(gen, nick) {
+    const sdk = this.sdkModule;
     this.viewerNick = nick;
     let viewer;
     try {
       viewer = new sdk.UChatBot({ room: this.room, url: this.url, nick });
     } catch (e) {
-      this.setStatus('error', e.message);
-      return;
+      return e;
     }
     this.viewer = viewer;
-    const live = () => gen === this.generation;
+    const live = () => gen === this.generation && this.viewer === viewer;
     viewer.on('state', ({ state }) => live() && this.showViewerState(state));
     viewer.on('message', (m) => live() && this.addMessage(m));
     viewer.on('user.join', ({ user }) => { if (live()) { this.addEvent(user.nick, 'joined'); this.renderUsers(); } });
@@ -486,7 +747,10 @@ export class UChatBotWidget extends HTMLElement {
       // A failed connect() attempt is reported (and retried) by connectRetrying.
       if (!live() || this.viewerConnecting) return;
       if (typeof e.code === 'number') this.setStatus('error', `Server error ${e.code}: ${e.message}`, e.message);
-      else if (viewer.state !== 'joined') this.setStatus('reconnecting', `Connection lost (${shortReason(e)}), reconnecting…`, e.message);
+      else if (viewer.state !== 'joined') {
+        this.setStatus('reconnecting', `Connection lost (${shortReason(e, this.url)}), reconnecting…`,
+          reasonDetail(e, this.url, !this.hasAttribute('url')));
+      }
     });
     viewer.on('disconnect', ({ willReconnect }) => {
       if (!live()) return;
@@ -497,15 +761,11 @@ export class UChatBotWidget extends HTMLElement {
     this.viewerConnecting = true;
     try {
       await this.connectRetrying(viewer, gen, `Could not join #${this.room}`);
+      return null;
     } catch (e) {
-      if (live()) {
-        this.flush(); // a queued render would say "N online" over it
-        this.setStale(false);
-        this.$count.textContent = 'offline';
-        this.setStatus('error', `Could not join #${this.room}: ${shortReason(e)}`, `${this.url}: ${e.message}`);
-      }
+      return e;
     } finally {
-      if (live()) this.viewerConnecting = false;
+      if (gen === this.generation) this.viewerConnecting = false;
     }
   }
 
@@ -513,17 +773,22 @@ export class UChatBotWidget extends HTMLElement {
    * `bot.connect()`, tried again while it fails for a reason that can heal (RETRYABLE), after
    * 1 s, 2 s, 4 s … at most 30 s, with a countdown in the status ("… retrying in N s"; `what`
    * says what failed). Resolves with my user; rejects with the error that is final (a server
-   * ERR), or when the widget restarted or closed the bot meanwhile.
+   * ERR, or the page's CSP refusing the URL), or when the widget restarted or closed the bot
+   * meanwhile.
    */
   async connectRetrying(bot, gen, what) {
     let delay = RETRY_MIN_MS;
+    const url = this.url;
     for (;;) {
       try {
         return await bot.connect();
       } catch (e) {
         if (gen !== this.generation || this.disposed.has(bot) || !retryable(e)) throw e;
         for (let left = Math.round(delay / 1000); left > 0; left--) {
-          this.setStatus('retrying', `${what}: ${shortReason(e)}. Retrying in ${left} s…`, e.message);
+          // A CSP refusal (its report may come after the failure) does not heal: final.
+          if (cspRefused('connect-src', url)) throw e;
+          this.setStatus('retrying', `${what}: ${shortReason(e, url)}. Retrying in ${left} s…`,
+            reasonDetail(e, url, !this.hasAttribute('url')));
           await this.sleep(1000);
           if (gen !== this.generation || this.disposed.has(bot)) throw e;
         }
@@ -752,7 +1017,10 @@ export class UChatBotWidget extends HTMLElement {
     if (!this.$usersBox.classList.contains('stale') && this.$count.textContent !== count) this.$count.textContent = count;
   }
 
-  /** Greys out the kinds of bot already running (a second one would answer everything twice). */
+  /**
+   * Greys out the kinds of bot already running (a second one would answer everything twice);
+   * if the chosen kind runs, the first that does not is chosen instead.
+   */
   updateKinds() {
     const running = new Set(this.bots.map((b) => b.kind));
     for (const o of this.$kind.options) {
@@ -760,11 +1028,25 @@ export class UChatBotWidget extends HTMLElement {
       o.disabled = running.has(o.value);
       o.textContent = `${info.label} — ${o.disabled ? 'running' : info.hint}`;
     }
+    const chosen = this.$kind.selectedOptions[0];
+    if (chosen && chosen.disabled) {
+      const free = [...this.$kind.options].find((o) => !o.disabled);
+      if (free) this.$kind.value = free.value;
+    }
+    this.updateControls();
+  }
+
+  /** Start and Send work once the SDK is loaded; Start while the chosen kind is not running. */
+  updateControls() {
+    const chosen = this.$kind.selectedOptions[0];
+    const start = !this.sdkModule || !chosen || chosen.disabled;
+    if (this.$start.disabled !== start) this.$start.disabled = start;
+    if (this.$send.disabled !== !this.sdkModule) this.$send.disabled = !this.sdkModule;
   }
 
   /** Starts a bot of `kind` in the room, unless one runs already; resolves with its nick. */
   async startBot(kind) {
-    if (!this.sdk || !BOT_KINDS[kind]) return null;
+    if (!this.sdkModule || !BOT_KINDS[kind]) return null;
     if (this.bots.some((b) => b.kind === kind)) {
       this.setStatus(this.$status.dataset.state, `The ${BOT_KINDS[kind].label} is already running (✕ stops it)`);
       return null;
@@ -774,7 +1056,7 @@ export class UChatBotWidget extends HTMLElement {
     const nick = info.nick + rand3();
     let bot;
     try {
-      bot = makeBot(this.sdk, kind, this.room, this.url, nick, (n) => this.ownNicks().has(n));
+      bot = makeBot(this.sdkModule, kind, this.room, this.url, nick, (n) => this.ownNicks().has(n));
     } catch (e) {
       this.setStatus('error', e.message);
       return null;
@@ -845,7 +1127,7 @@ export class UChatBotWidget extends HTMLElement {
    */
   async say(text) {
     text = text.trim();
-    if (!text || !this.sdk) return;
+    if (!text || !this.sdkModule) return;
     const gen = this.generation;
     if (this.visitor && this.visitorSettled && this.visitor.state === 'closed') this.dropVisitor();
     if (this.visitorSettled) {
@@ -854,21 +1136,10 @@ export class UChatBotWidget extends HTMLElement {
     }
     this.pendingText = text;
     if (!this.visitorReady) {
-      this.visitorNick = `you${rand3()}`;
-      const visitor = new this.sdk.UChatBot({ room: this.room, url: this.url, nick: this.visitorNick });
-      this.visitor = visitor;
-      // The server refuses a line with an ERR (430 repeated, 425 too fast, 413 muted, …) and
-      // the SDK drops the oldest queued line when its queue is full: say so in the log.
-      visitor.on('error', (e) => {
-        if (gen !== this.generation || this.visitor !== visitor) return;
-        if (typeof e.code === 'number') {
-          this.addNotice(`Not sent: ${e.message.includes(String(e.code)) ? e.message : `${e.message} (ERR ${e.code})`}`);
-        }
-        else if (e.code === 'queue_full') this.addNotice(`Not sent: ${e.message}`);
-      });
-      this.visitorReady = this.connectRetrying(visitor, gen, 'Could not connect to send');
-      this.visitorReady.then(() => {
-        if (gen !== this.generation || this.visitor !== visitor) return;
+      const ready = this.connectVisitor(gen);
+      this.visitorReady = ready;
+      ready.then((visitor) => {
+        if (gen !== this.generation || this.visitorReady !== ready || this.visitor !== visitor) return;
         this.visitorSettled = true;
         this.renderUsers();
       }, () => {});
@@ -881,7 +1152,7 @@ export class UChatBotWidget extends HTMLElement {
     } catch (e) {
       if (gen !== this.generation) return;
       this.dropVisitor();
-      this.setStatus('error', `Could not send: ${shortReason(e)}`, e.message);
+      this.setStatus('error', `Could not send: ${shortReason(e, this.url)}`, reasonDetail(e, this.url, !this.hasAttribute('url')));
       return;
     } finally {
       if (gen === this.generation) {
@@ -892,6 +1163,35 @@ export class UChatBotWidget extends HTMLElement {
     if (gen !== this.generation) return;
     this.refreshStatus();
     this.sendNow(this.pendingText);
+  }
+
+  /**
+   * Makes the visitor's connection (`youNNN`) and joins it, retrying like the viewer's; a nick
+   * the room has already (ERR 301) is tried again with other digits, a few times. Resolves
+   * with the visitor once joined.
+   */
+  async connectVisitor(gen) {
+    for (let tries = 0; ; tries++) {
+      this.visitorNick = `you${rand3()}`;
+      const visitor = new this.sdkModule.UChatBot({ room: this.room, url: this.url, nick: this.visitorNick });
+      this.visitor = visitor;
+      // The server refuses a line with an ERR (430 repeated, 425 too fast, 413 muted, …) and
+      // the SDK drops the oldest queued line when its queue is full: say so in the log.
+      visitor.on('error', (e) => {
+        if (gen !== this.generation || this.visitor !== visitor || !this.visitorSettled) return;
+        if (typeof e.code === 'number') {
+          this.addNotice(`Not sent: ${e.message.includes(String(e.code)) ? e.message : `${e.message} (ERR ${e.code})`}`);
+        }
+        else if (e.code === 'queue_full') this.addNotice(`Not sent: ${e.message}`);
+      });
+      try {
+        await this.connectRetrying(visitor, gen, 'Could not connect to send');
+        return visitor;
+      } catch (e) {
+        if (e.code !== 301 || tries >= 4 || gen !== this.generation || this.visitor !== visitor) throw e;
+        this.dispose(visitor);
+      }
+    }
   }
 
   sendNow(text) {

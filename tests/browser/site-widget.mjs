@@ -19,8 +19,9 @@
 // Ends with `site-widget: N passed, M failed`.
 
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, launchChromium, run, startSim, waitFor } from './site-lib.mjs';
 
@@ -141,6 +142,8 @@ function standInServer() {
 let sim;
 let sim2;
 let sim3;
+let simE;
+let embedDir;
 let standIn;
 let browser;
 
@@ -602,6 +605,8 @@ await run('site-widget', async (t) => {
   t.ok('server down at load: the status counts down to the next try', retrying, JSON.stringify(await status3()));
   t.ok('…in a short line, with the SDK\'s long message in its title',
     retrying && retrying.text.length <= 80 && /wss:\/\//.test(retrying.title), JSON.stringify(retrying));
+  t.ok('…naming the URL it tried; the title does not name the SDK\'s default server (not the widget\'s)',
+    retrying && retrying.text.includes(downUrl) && !/sp-worker/.test(retrying.title), JSON.stringify(retrying));
   await w3(`host.say('said while the server was down'); return true;`);
   await sleep(1500);
   sim3 = await startSim(['--flood', '0'], { port });
@@ -626,7 +631,229 @@ await run('site-widget', async (t) => {
   const after = await status3();
   t.ok('a server ERR (201 unknown room) is final: no retry', final && /201/.test(final.text) &&
     after.state === 'error' && after.text === final.text, JSON.stringify([final, after]));
+  // The old room's chat and people are not left on screen under the new room's name.
+  const switched = await w3(`return { lines: root.querySelectorAll('.log .line').length, log: root.querySelector('.log').textContent,
+    users: root.querySelectorAll('.users li').length, count: root.querySelector('.count').textContent,
+    room: root.querySelector('.room').textContent };`);
+  t.ok('…and the old room\'s log and user list are cleared, the count says offline',
+    switched.lines === 0 && switched.users === 0 && switched.count === 'offline' && switched.room === 'no-such-room' &&
+    !/connecting/i.test(switched.log), JSON.stringify(switched));
   await w3(`host.remove(); return true;`);
+
+  // --- embedding: properties, moves, the page's CSS, themes, CSP, the SDK -------------------
+  // Every documented attribute is a property too, with a setter: React 19 assigns props as
+  // properties when the element has them, and a getter alone threw in strict code.
+  const props = await p.evaluate(() => {
+    'use strict';
+    const e = document.createElement('uchat-bot-widget');
+    const got = {};
+    for (const [k, v] of [['room', 'r1'], ['url', 'ws://127.0.0.1:9'], ['nick', 'Nick1'], ['sdk', '/pkg/index.js'], ['theme', 'dark']]) {
+      try {
+        e[k] = v;
+        got[k] = e.getAttribute(k) === v;
+      } catch (err) {
+        got[k] = String(err);
+      }
+    }
+    try {
+      e.room = null;
+      got.removed = !e.hasAttribute('room') && e.room === 'lobby';
+    } catch (err) {
+      got.removed = String(err);
+    }
+    got.sdkResolved = e.sdk === `${location.origin}/pkg/index.js`;
+    return got;
+  });
+  t.ok('room, url, nick, sdk and theme are properties that set their attribute (React 19 sets props so)',
+    Object.values(props).every((v) => v === true), JSON.stringify(props));
+
+  // Moved in the DOM (remove and re-insert, append elsewhere, moveBefore): it goes on as it was,
+  // same viewer, same bots. Removed for good: every connection ends.
+  await p.evaluate((url) => {
+    const m = document.createElement('uchat-bot-widget');
+    m.id = 'move-widget';
+    m.setAttribute('url', url);
+    window.moveEl = m;
+    const box = document.createElement('div');
+    box.id = 'move-box';
+    document.body.append(box, Object.assign(document.createElement('div'), { id: 'move-box-2' }));
+    box.append(m);
+  }, sim.ws);
+  const wm = (fn) => p.evaluate((src) => new Function('root', 'host', src)(window.moveEl.shadowRoot, window.moveEl), fn);
+  t.ok('move widget joins', await waitFor(() => wm(`return root.querySelector('.status').dataset.state === 'joined';`), 8000));
+  await wm(`root.querySelector('select').value = 'dice'; root.querySelector('select').dispatchEvent(new Event('change'));
+    root.querySelector('button.start').click(); host.say('moving soon'); return true;`);
+  const moveNicks = await waitFor(() => wm(`const bot = root.querySelector('.chip[data-state=joined] .name');
+    return bot && host.visitorSettled && { viewer: host.viewer.me.nick, bot: bot.textContent, visitor: host.visitor.me.nick };`), 8000);
+  t.ok('…starts a dice bot and sends a line', moveNicks, JSON.stringify(moveNicks));
+  const kinds = await wm(`return { chosen: root.querySelector('select').value, start: root.querySelector('button.start').disabled };`);
+  t.ok('after a dice bot starts, the first kind not running is chosen and Start stays enabled',
+    kinds.chosen === 'echo' && !kinds.start, JSON.stringify(kinds));
+  await wm(`window.moveViewer = host.viewer; return true;`);
+  const moves = {};
+  for (const [how, src] of [
+    ['remove+insert', `const box = host.parentNode; host.remove(); box.append(host);`],
+    ['append elsewhere', `document.getElementById('move-box-2').append(host);`],
+    ['moveBefore', `document.getElementById('move-box').moveBefore(host, null);`],
+  ]) {
+    await wm(`${src} return true;`);
+    await sleep(300); // a teardown would have run by now (it waits one task)
+    moves[how] = await wm(`return host.viewer === window.moveViewer && root.querySelectorAll('.chip[data-state=joined]').length === 1 &&
+      root.querySelector('.status').dataset.state === 'joined';`);
+  }
+  t.ok('moved in the DOM (remove+insert, append elsewhere, moveBefore): same viewer, the bot runs on',
+    Object.values(moves).every(Boolean), JSON.stringify(moves));
+  const inRoom = () => p.evaluate((nicks) => nicks.filter((n) => window.tester.users.some((u) => u.nick === n)), Object.values(moveNicks));
+  t.ok('…and the room still has its viewer, bot and visitor', (await inRoom()).length === 3, JSON.stringify(await inRoom()));
+  await wm(`host.remove(); return true;`);
+  t.ok('removed for good: its viewer, bot and visitor leave the room', await waitFor(async () => (await inRoom()).length === 0, 5000),
+    JSON.stringify(await inRoom()));
+  t.ok('…and it holds no connection or timer', await wm(`return host.viewer === null && host.visitor === null &&
+    host.bots.length === 0 && host.timers.size === 0;`));
+
+  // Two visitors' widgets with the same nick attribute: the second tries it with digits added.
+  await p.evaluate((url) => {
+    for (const id of ['same-1', 'same-2']) {
+      const e = document.createElement('uchat-bot-widget');
+      e.id = id;
+      e.setAttribute('url', url);
+      e.setAttribute('nick', 'SameNick');
+      document.body.append(e);
+      if (id === 'same-1') window.sameFirst = e;
+    }
+  }, sim.ws);
+  const same = await waitFor(() => p.evaluate(() => {
+    const nicks = ['same-1', 'same-2'].map((id) => document.getElementById(id))
+      .map((e) => e.shadowRoot.querySelector('.status').dataset.state === 'joined' && e.viewer.me.nick);
+    return nicks.every(Boolean) && nicks;
+  }), 8000);
+  t.ok('a nick attribute the room has already (ERR 301): joined with 3 digits added',
+    same && same.includes('SameNick') && same.some((n) => /^SameNick\d{3}$/.test(n)),
+    JSON.stringify(same || await p.evaluate(() => ['same-1', 'same-2'].map((id) => document.getElementById(id).shadowRoot.querySelector('.status').textContent))));
+  // The visitor's random nick (youNNN) taken too: tried again with other digits. The room gets a
+  // you555 first, and the widget's draw is made to be 555 (its next one is random again).
+  const taken = await p.evaluate(async (url) => {
+    const sdk = await import('/pkg/index.js');
+    window.you555 = new sdk.UChatBot({ room: 'lobby', url, nick: 'you555' });
+    await window.you555.connect();
+    const realRandom = Math.random;
+    Math.random = () => 455.5 / 900;
+    try {
+      document.getElementById('same-1').say('said past a taken nick');
+    } finally {
+      Math.random = realRandom;
+    }
+    return window.you555.me.nick;
+  }, sim.ws);
+  const sentPast = await waitFor(() => p.evaluate(() => {
+    const line = [...document.getElementById('same-1').shadowRoot.querySelectorAll('.log .line')]
+      .find((l) => l.querySelector('.text').textContent === 'said past a taken nick');
+    return line && line.querySelector('.nick').textContent;
+  }), 8000);
+  t.ok('the visitor\'s nick taken (ERR 301): sent under other digits', taken === 'you555' && /^you\d{3}$/.test(sentPast || '') &&
+    sentPast !== 'you555', JSON.stringify([taken, sentPast]));
+  await p.evaluate(() => { window.you555.close(); for (const id of ['same-1', 'same-2']) document.getElementById(id).remove(); });
+
+  // The page's inherited CSS stops at the widget; its sizes do not follow the page's rem.
+  const leak = await p.evaluate(() => {
+    const style = document.createElement('style');
+    style.textContent = `html { font-size: 62.5%; } body { text-transform: uppercase; letter-spacing: 3px; word-spacing: 9px;
+      text-align: center; white-space: nowrap; cursor: crosshair; text-shadow: 1px 1px red; font-style: italic; }`;
+    document.head.append(style);
+    const root = document.querySelector('uchat-bot-widget').shadowRoot;
+    const cs = (sel) => getComputedStyle(root.querySelector(sel));
+    const nick = cs('.log .line .nick');
+    const msg = cs('.status .msg');
+    const got = { transform: nick.textTransform, spacing: nick.letterSpacing, words: nick.wordSpacing, shadow: nick.textShadow,
+      style: nick.fontStyle, align: cs('.log').textAlign, cursor: cs('.log').cursor, wrap: msg.whiteSpace,
+      font: cs('.frame').fontSize, pad: cs('.log').paddingLeft };
+    style.remove();
+    return got;
+  });
+  t.ok('the page\'s inherited CSS (uppercase, letter-spacing, nowrap, …) does not reach inside; html{font-size:62.5%} shrinks nothing',
+    leak.transform === 'none' && leak.spacing === 'normal' && leak.words === '0px' && leak.shadow === 'none' &&
+    leak.style === 'normal' && /^(start|left)$/.test(leak.align) && leak.cursor === 'auto' && leak.wrap === 'normal' &&
+    leak.font === '14px' && leak.pad === '14px', JSON.stringify(leak));
+
+  // Right to left: the sides are logical (the user list's border is on its start side, the right).
+  const rtl = await w(`root.host.dir = 'rtl';
+    const u = getComputedStyle(root.querySelector('.users'));
+    const got = { right: u.borderRightWidth, left: u.borderLeftWidth };
+    root.host.removeAttribute('dir');
+    return got;`);
+  t.ok('in a right-to-left page the user list\'s border is on the right (logical sides)',
+    rtl.right === '1px' && rtl.left === '0px', JSON.stringify(rtl));
+
+  // The log is in the tab order, named, so a keyboard can scroll it; no landmarks per widget.
+  const logA11y = await w(`const log = root.querySelector('.log');
+    return { tab: log.tabIndex, role: log.getAttribute('role'), name: log.getAttribute('aria-label'),
+      landmarks: root.querySelectorAll('header, aside, main, nav, section').length };`);
+  t.ok('the chat log is focusable (tabindex 0) with role log and a name; no header/aside landmarks',
+    logA11y.tab === 0 && logA11y.role === 'log' && !!logA11y.name && logA11y.landmarks === 0, JSON.stringify(logA11y));
+
+  // theme="light" holds on a dark OS; theme="dark" on a light one.
+  const bgOf = (theme) => w(`root.host.setAttribute('theme', '${theme}');
+    return getComputedStyle(root.querySelector('.frame')).backgroundColor;`);
+  await p.emulateMedia({ colorScheme: 'dark' });
+  const themes = { lightOnDark: await bgOf('light'), autoOnDark: await bgOf('auto') };
+  await p.emulateMedia({ colorScheme: 'light' });
+  themes.darkOnLight = await bgOf('dark');
+  await w(`root.host.removeAttribute('theme'); return true;`);
+  t.ok('theme="light" stays light on a dark OS, theme="dark" dark on a light one, auto follows the OS',
+    themes.lightOnDark === 'rgb(255, 255, 255)' && themes.autoOnDark === 'rgb(22, 26, 34)' &&
+    themes.darkOnLight === 'rgb(22, 26, 34)', JSON.stringify(themes));
+
+  // Two pages of an embedder's own (files served by a sim of their own, so each page loads the
+  // widget and the SDK afresh). A strict CSP: no style-src 'unsafe-inline' (the styles are a
+  // constructed sheet), connect-src only 'self'; a widget whose server connect-src leaves out
+  // says so, not "unreachable".
+  embedDir = mkdtempSync(join(tmpdir(), 'uchat-widget-embed-'));
+  cpSync(join(ROOT, 'www', 'uchat-bot-widget.js'), join(embedDir, 'uchat-bot-widget.js'));
+  cpSync(join(ROOT, 'www', 'pkg'), join(embedDir, 'pkg'), { recursive: true });
+  const csp = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; style-src 'self'";
+  writeFileSync(join(embedDir, 'csp.html'), `<!doctype html><html lang="en"><head><meta charset="utf-8">
+    <meta http-equiv="Content-Security-Policy" content="${csp}"><title>csp</title>
+    <script type="module" src="uchat-bot-widget.js"></script></head><body>
+    <uchat-bot-widget id="ok"></uchat-bot-widget>
+    <uchat-bot-widget id="refused" url="${sim.ws}"></uchat-bot-widget></body></html>`);
+  writeFileSync(join(embedDir, 'sdk.html'), `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>sdk</title>
+    <base href="/pkg/"><script type="module" src="/uchat-bot-widget.js"></script></head><body>
+    <uchat-bot-widget sdk="/no-such-dir/index.js"></uchat-bot-widget></body></html>`);
+  simE = await startSim(['--www', embedDir]);
+  const cspPage = await browser.context.newPage();
+  await cspPage.goto(`${simE.http}/csp.html`);
+  const cspStatus = (id) => cspPage.evaluate((id) => {
+    const r = document.getElementById(id).shadowRoot;
+    return { state: r.querySelector('.status').dataset.state, text: r.querySelector('.status').textContent,
+      bg: getComputedStyle(r.querySelector('button.start')).backgroundColor };
+  }, id);
+  const cspOk = await waitFor(async () => { const s = await cspStatus('ok'); return s.state === 'joined' && s; }, 8000);
+  t.ok('under a CSP without style-src \'unsafe-inline\' the widget joins and is styled (Start in the accent colour)',
+    cspOk && cspOk.bg === 'rgb(79, 70, 229)', JSON.stringify(cspOk || await cspStatus('ok')));
+  const refused = await waitFor(async () => { const s = await cspStatus('refused'); return s.state === 'error' && s; }, 8000);
+  t.ok('…a server the CSP\'s connect-src leaves out: the status says the CSP blocked it (final, no retry)',
+    refused && /CSP \(connect-src\)/.test(refused.text) && refused.text.includes(sim.ws), JSON.stringify(refused || await cspStatus('refused')));
+  await cspPage.close();
+
+  // The SDK not found: the cause in the status, no "Connecting…", Start and Send off. `sdk` is
+  // relative to the page (its <base> here), like src and href, and a new one is tried.
+  const sdkPage = await browser.context.newPage();
+  await sdkPage.goto(`${simE.http}/sdk.html`);
+  const sdkState = () => sdkPage.evaluate(() => {
+    const r = document.querySelector('uchat-bot-widget').shadowRoot;
+    return { state: r.querySelector('.status').dataset.state, text: r.querySelector('.status').textContent,
+      log: r.querySelector('.log').textContent, count: r.querySelector('.count').textContent,
+      start: r.querySelector('button.start').disabled, send: r.querySelector('button[type=submit]').disabled };
+  });
+  const noSdk = await waitFor(async () => { const s = await sdkState(); return s.state === 'error' && s; }, 8000);
+  t.ok('SDK not found: the status shows the cause (404 and the URL), the log and count do not say connecting, Start and Send are off',
+    noSdk && /404 at .*\/no-such-dir\/index\.js/.test(noSdk.text) && !/connecting/i.test(noSdk.log + noSdk.count) &&
+    noSdk.start && noSdk.send, JSON.stringify(noSdk || await sdkState()));
+  await sdkPage.evaluate(() => document.querySelector('uchat-bot-widget').setAttribute('sdk', 'index.js'));
+  const sdkLater = await waitFor(async () => { const s = await sdkState(); return s.state === 'joined' && s; }, 8000);
+  t.ok('…a relative sdk is resolved against the page\'s base URL; setting it again loads it, and Start and Send work',
+    sdkLater && !sdkLater.start && !sdkLater.send, JSON.stringify(sdkLater || await sdkState()));
+  await sdkPage.close();
 
   // --- phone width ---------------------------------------------------------------------------
   await p.setViewportSize({ width: 375, height: 740 });
@@ -645,5 +872,7 @@ await run('site-widget', async (t) => {
   if (sim) await sim.stop();
   if (sim2) await sim2.stop();
   if (sim3) await sim3.stop();
+  if (simE) await simE.stop();
+  if (embedDir) rmSync(embedDir, { recursive: true, force: true });
   if (standIn) await standIn.stop();
 });
