@@ -123,7 +123,9 @@ impl CommandRouter {
         self.entries.is_empty()
     }
 
-    /// Match a chat line from `user` at `now_ms`; records the run for cooldowns.
+    /// Match a chat line from `user` at `now_ms`; records the run for cooldowns. Cooldowns only
+    /// compare times, so any millisecond clock works if every call uses the same one; the
+    /// [`Session`](super::Session) passes its own, Unix-epoch milliseconds.
     pub fn dispatch(
         &mut self,
         now_ms: u64,

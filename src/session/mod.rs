@@ -2,16 +2,64 @@
 //! and token bucket (docs/DESIGN.md "Layers"; docs/protocol/DECISIONS.md "Keepalive, reconnect,
 //! rate").
 //!
-//! [`Session`] owns no socket and no clock. The caller (the web layer in the browser, a test
-//! natively) feeds it what happened — [`Session::connect`], [`Session::on_open`],
+//! [`Session`] owns no socket and no clock. The caller (the host: the web layer in the browser,
+//! a native bot, a test) feeds it what happened — [`Session::connect`], [`Session::on_open`],
 //! [`Session::on_frame`], [`Session::on_close`], [`Session::on_timeout`], [`Session::send`],
-//! [`Session::close`] — each with the current time in milliseconds (or, for frames,
+//! [`Session::close`] — each with the current time (see [Time](#time)) (or, for frames,
 //! [`Session::on_frame_with_clock`]: a clock read only if the frame needs the time), and then
 //! drains what to do:
 //! [`Session::poll_action`] (open a socket, send bytes, close it), [`Session::poll_event`] (events
 //! for the bot's user code) and [`Session::next_timeout`] (when to call `on_timeout` again).
 //!
-//! Decisions where the protocol documents are silent (also in README "Behaviour"):
+//! # Driving a session
+//!
+//! The browser layer (`src/web/mod.rs`) is the reference host. A native host follows the same
+//! rules:
+//!
+//! * **Drain until empty.** After every call into the session, carry out every [`Action`] of
+//!   [`Session::poll_action`] in order and handle every [`Event`] of [`Session::poll_event`],
+//!   and repeat until neither has anything: calls made while handling an event (a reply to a
+//!   command, a `close()`) queue more actions. Only then wait: for the socket, or until
+//!   [`Session::next_timeout`] (asked again after every input; it changes), and call
+//!   [`Session::on_timeout`] once that time has come.
+//! * **[`Action::Open`]**: drop the old socket if there is one (none of its events may reach the
+//!   session any more) and open a WebSocket to the server's URL, which the host keeps (the
+//!   session has none). Report [`Session::on_open`] when it opens, [`Session::on_frame`] for
+//!   each message, [`Session::on_close`] when it closes or fails to connect, and
+//!   [`Session::on_socket_error`] if it cannot even be created.
+//! * **[`Action::Close`]**: close the socket, then **call [`Session::on_close`] yourself** with
+//!   the action's code and reason, before carrying out the next action, and from then on
+//!   deliver nothing more of that socket (no frame, not its own close). `on_close` does not
+//!   say which socket closed: the session waits for exactly one report of the close it asked
+//!   for and takes the next one as the *current* socket's. A host that does not report it
+//!   leaves the session waiting, and the next real drop is taken for that report and ignored
+//!   (the state stays [`State::Joined`] with no socket and nothing reconnects); a host that
+//!   lets the old socket's close through as well (a reader task still running) makes it the
+//!   new socket's: a `connect()` under way fails, or a joined bot reconnects for nothing.
+//!
+//! # Time
+//!
+//! Every `now_ms` is the wall-clock time in **milliseconds since the Unix epoch** (as
+//! `Date.now()` in the browser; natively
+//! `SystemTime::now().duration_since(UNIX_EPOCH)`), and so is every deadline the session
+//! hands back ([`Session::next_timeout`]). A token login hashes this time into its join
+//! (`user_data`'s `time`, in seconds): the server refuses a time far from its own (ERR 205),
+//! and chat lines that come without a server time are stamped from it. A monotonic clock
+//! (`Instant`, time since the program started) is not enough.
+//!
+//! # Threads
+//!
+//! [`Session`], [`Event`] and [`CommandTrigger`] are neither `Send` nor `Sync`: events share
+//! the user table's records through `Rc<UserRecord>` (cheaper than `Arc` on the hot path,
+//! docs/PERFORMANCE.md). Keep a session and its events on one thread. Under tokio, drive it
+//! from one task that is not spawned with `tokio::spawn`: a `spawn_local` task in a
+//! `tokio::task::LocalSet`, or the bot's loop awaited directly (in `#[tokio::main]`, or
+//! `block_on`); other tasks talk to it through channels, sending owned data (`String`s, not
+//! `Event`s). [`Config`] is `Send`, so a session can be built on the thread that runs it.
+//!
+//! # Decisions
+//!
+//! Where the protocol documents are silent (also in README "Behaviour"):
 //! * `connect()` succeeds at `i2` or fails: an `ERR` before `i2`, or a socket that closes before
 //!   the first join, ends the attempt with [`Event::JoinFailed`] and no automatic retry — the
 //!   caller learns at once that the configuration is wrong or the server unreachable. Once the
@@ -105,7 +153,8 @@ impl std::fmt::Debug for Login {
     }
 }
 
-/// Everything a [`Session`] needs to know up front.
+/// Everything a [`Session`] needs to know up front. Not the server's URL: the host keeps it
+/// and opens it at each [`Action::Open`].
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Room id (the `room` attribute of `<u-chat>`).
@@ -331,14 +380,27 @@ pub enum Event {
     Command(CommandTrigger),
 }
 
-/// Something the I/O layer must do.
+/// Something the I/O layer (the host) must do, in the order [`Session::poll_action`] gives
+/// them (module docs, "Driving a session").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Open a new WebSocket to the configured URL (dropping any old one).
+    /// Open a new WebSocket to the server. The host keeps the URL (the session and its
+    /// [`Config`] have none; the browser layer takes it from the `url` option). Drop the old
+    /// socket first if there is one, and deliver none of its events from then on. Report the
+    /// new one's opening with [`Session::on_open`], its messages with [`Session::on_frame`],
+    /// its close or a failed handshake with [`Session::on_close`], and a socket that cannot
+    /// even be created with [`Session::on_socket_error`].
     Open,
-    /// Send these bytes as one binary message.
+    /// Send these bytes as one binary message on the open socket.
     Send(Vec<u8>),
-    /// Close the socket.
+    /// Close the socket with this code and reason, **then call [`Session::on_close`] with the
+    /// same code and reason yourself**, before the next action, and deliver nothing more of
+    /// that socket (no frame, not the close event it fires later). The session waits for that
+    /// one report: without it, the next real close (a drop of the next socket) is taken for
+    /// it and ignored, so the session stays [`State::Joined`] with no socket; and a late close
+    /// of the old socket let through after the report is taken for the current socket's (a
+    /// `connect()` under way fails). The browser layer detaches the socket's handlers and
+    /// reports the close itself in the same way.
     Close {
         /// Close code.
         code: u16,
@@ -734,7 +796,14 @@ fn asks_for_chat_log(bytes: &[u8]) -> bool {
         .is_some_and(|&b| b < 0x20)
 }
 
-/// The sans-IO session. See the module documentation.
+/// The sans-IO session. See the module documentation for how a host drives it ("Driving a
+/// session": drain actions and events until both are empty, report [`Session::on_close`]
+/// after carrying out [`Action::Close`]; "Time": every `now_ms` is Unix-epoch milliseconds).
+///
+/// **Not `Send`** (nor `Sync`): its events share user records through `Rc`. Keep a session on
+/// the thread that made it; under tokio, drive it from a `spawn_local` task of a
+/// `tokio::task::LocalSet` or from a future awaited directly (`#[tokio::main]`'s own), not
+/// from `tokio::spawn` (module docs, "Threads").
 #[derive(Debug)]
 pub struct Session {
     config: Config,
@@ -915,7 +984,8 @@ impl Session {
         &mut self.commands
     }
 
-    /// Server-corrected time in ms since the epoch, for local time `now_ms`.
+    /// Server-corrected time in ms since the epoch, for local time `now_ms` (Unix-epoch
+    /// milliseconds, [Time](crate::session#time)).
     pub fn server_now_ms(&self, now_ms: u64) -> f64 {
         now_ms as f64 + self.clock_offset_ms
     }
@@ -979,7 +1049,9 @@ impl Session {
         }
     }
 
-    /// When [`Session::on_timeout`] should be called next (local ms), if ever.
+    /// When [`Session::on_timeout`] should be called next, if ever: a time on the same clock as
+    /// `now_ms` (Unix-epoch milliseconds, [Time](crate::session#time)). Ask again after every
+    /// call into the session: inputs and calls move it.
     pub fn next_timeout(&mut self, now_ms: u64) -> Option<u64> {
         self.next_timeout_at(Clock::Fixed(now_ms))
     }
@@ -1010,6 +1082,7 @@ impl Session {
     /// joins or fails ([`Event::JoinFailed`]) without automatic retries, whatever the state it
     /// is called in: while a reconnect waits it starts the attempt at once, and while an
     /// attempt is under way it waits for that one, which then fails rather than retries.
+    /// `now_ms`: Unix-epoch milliseconds ([Time](crate::session#time)).
     pub fn connect(&mut self, now_ms: u64) {
         match self.state {
             State::Joined => return,
@@ -1028,7 +1101,9 @@ impl Session {
         self.open_socket(now_ms);
     }
 
-    /// The socket opened: send the join line.
+    /// The socket opened: send the join line. `now_ms`: Unix-epoch milliseconds
+    /// ([Time](crate::session#time)); a token login hashes it into the join, and the server
+    /// refuses a time far from its own (ERR 205).
     pub fn on_open(&mut self, now_ms: u64) {
         if self.state != State::Connecting {
             return;
@@ -1064,7 +1139,8 @@ impl Session {
         }
     }
 
-    /// One binary (or text, as UTF-8 bytes) WebSocket message arrived.
+    /// One binary (or text, as UTF-8 bytes) WebSocket message arrived. `now_ms`: Unix-epoch
+    /// milliseconds ([Time](crate::session#time)).
     pub fn on_frame(&mut self, now_ms: u64, bytes: &[u8]) {
         self.on_frame_at(Clock::Fixed(now_ms), bytes);
     }
@@ -1072,7 +1148,8 @@ impl Session {
     /// [`Session::on_frame`] with the time read from `clock` only if the frame needs it (a
     /// chat line without a time of its own, a command's cooldown, a line that joins or
     /// fails, queued lines waiting to be sent), and then once. For callers whose clock costs
-    /// something per reading, like `Date.now` in the browser.
+    /// something per reading, like `Date.now` in the browser. The clock gives
+    /// Unix-epoch milliseconds ([Time](crate::session#time)).
     pub fn on_frame_with_clock(&mut self, clock: &dyn Fn() -> u64, bytes: &[u8]) {
         let read = Cell::new(None);
         self.on_frame_at(Clock::Lazy(&read, clock), bytes);
@@ -1138,7 +1215,16 @@ impl Session {
         }
     }
 
-    /// The socket closed (or failed to open). `code`/`reason` as the browser reports them.
+    /// The socket closed (or failed to open). `code`/`reason` as the browser reports them
+    /// (1006 for a connection that failed or broke without a close frame; natively, the close
+    /// frame's code and reason, or 1005 for a close frame without a code). `now_ms`: Unix-epoch
+    /// milliseconds (module docs, [Time](crate::session#time)).
+    ///
+    /// Call it also after carrying out an [`Action::Close`], with that action's code and
+    /// reason: the session expects that report and takes the one after it for the current
+    /// socket. It does not know which socket a close belongs to, so the host must deliver
+    /// nothing more of a socket once it has closed it or reported its close (module docs,
+    /// "Driving a session").
     pub fn on_close(&mut self, now_ms: u64, code: u16, reason: &str) {
         self.socket_ended(now_ms, code, reason, None);
     }
@@ -1149,7 +1235,7 @@ impl Session {
     /// user; it is the `error` event's message with the SDK code `websocket`, and the
     /// `disconnect` reason. Before the first join the connect() fails with it (no retry, as
     /// after a failed handshake); after a join it is a drop like any other (the reconnect
-    /// policy applies).
+    /// policy applies). `now_ms`: Unix-epoch milliseconds ([Time](crate::session#time)).
     pub fn on_socket_error(&mut self, now_ms: u64, message: &str) {
         let info = ErrorInfo::sdk("websocket", message);
         self.socket_ended(now_ms, 1006, message, Some(info));
@@ -1205,7 +1291,8 @@ impl Session {
         self.schedule_reconnect(now_ms, code, reason);
     }
 
-    /// Timers are due.
+    /// Timers are due: call it once [`Session::next_timeout`]'s time has come. `now_ms`:
+    /// Unix-epoch milliseconds ([Time](crate::session#time)).
     pub fn on_timeout(&mut self, now_ms: u64) {
         if self.heartbeat_at.is_some_and(|t| t <= now_ms) {
             self.heartbeat_at = Some(now_ms.saturating_add(self.config.heartbeat_ms.max(1)));
@@ -1229,7 +1316,8 @@ impl Session {
     }
 
     /// Queue a line from user code (chat, whisper, command, plugin): sent at once when joined and
-    /// the bucket allows, else kept in order. Fails only when the bot is closed.
+    /// the bucket allows, else kept in order. Fails only when the bot is closed. `now_ms`:
+    /// Unix-epoch milliseconds ([Time](crate::session#time)).
     pub fn send(&mut self, now_ms: u64, msg: &Outgoing) -> Result<(), ErrorInfo> {
         if let Outgoing::Chat { style, text } = msg {
             return self.send_chat(now_ms, style, text);
@@ -1241,7 +1329,8 @@ impl Session {
     }
 
     /// [`Session::send`] of a chat line, without making an [`Outgoing`] (the bytes are encoded
-    /// straight from `text`: [`Outgoing::encode_chat`]).
+    /// straight from `text`: [`Outgoing::encode_chat`]). `now_ms`: Unix-epoch milliseconds
+    /// ([Time](crate::session#time)).
     pub fn send_chat(&mut self, now_ms: u64, style: &Style, text: &str) -> Result<(), ErrorInfo> {
         self.send_chat_utf8(now_ms, style, text.as_bytes())
     }
@@ -1290,7 +1379,11 @@ impl Session {
 
     /// Leave: send `disconnect`, close the socket, cancel timers. Queued lines are dropped, also
     /// when the session had already ended by itself (retries used up, a failed first connect),
-    /// so a later `connect()` does not send them.
+    /// so a later `connect()` does not send them. `now_ms`: Unix-epoch milliseconds
+    /// ([Time](crate::session#time)).
+    ///
+    /// The [`Action::Close`] it queues must be reported back with [`Session::on_close`] like
+    /// any other.
     pub fn close(&mut self, _now_ms: u64) {
         if self.state == State::Closed {
             self.queue.clear();

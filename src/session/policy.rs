@@ -31,8 +31,10 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    /// A full bucket at time `now_ms`. A limit of zero lines or a zero window is treated as
-    /// one line per window, so the bucket can never lock up.
+    /// A full bucket at time `now_ms` (any millisecond clock, the same for every call of this
+    /// bucket; the [`Session`](super::Session) passes its Unix-epoch milliseconds). A limit of
+    /// zero lines or a zero window is treated as one line per window, so the bucket can never
+    /// lock up.
     pub fn new(limit: RateLimit, now_ms: u64) -> Self {
         let limit = RateLimit {
             lines: limit.lines.max(1),
