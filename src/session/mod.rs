@@ -163,7 +163,8 @@ pub struct Config {
     pub login: Login,
     /// Room access password (ERR 701 / 208), if the room has one.
     pub password: Option<String>,
-    /// The 32-character client session; random when `None`.
+    /// The 32-character client session; when `None`, made from [`Config::seed`] (so random
+    /// with [`Config::new`]'s seed natively).
     pub session: Option<String>,
     /// Keepalive interval; 0 disables keepalive. Default 60 000 (uchat.js `heartbeat = 60`).
     pub heartbeat_ms: u64,
@@ -182,12 +183,33 @@ pub struct Config {
     pub join_commands: bool,
     /// Longest accepted incoming line in bytes.
     pub max_line: usize,
-    /// Seed for jitter and the random session (the web layer passes crypto randomness).
+    /// Seed for the reconnect jitter, the client session (when [`Config::session`] is `None`)
+    /// and the hash that tells chat-log replays from live lines. [`Config::new`] draws a
+    /// random one natively (from std's `RandomState`, whose keys the OS provides), so two bots
+    /// get different sessions and do not reconnect in step; on wasm32 it is a fixed value,
+    /// which the browser layer replaces with its own random seed. Set it for reproducible runs
+    /// (tests).
     pub seed: u64,
 }
 
+/// [`Config::seed`]'s default: random natively, from std's `RandomState` (OS randomness once
+/// per thread, a different key for every call), so no dependency is needed.
+#[cfg(not(target_arch = "wasm32"))]
+fn default_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64)
+}
+
+/// [`Config::seed`]'s default on wasm32: fixed. wasm32-unknown-unknown has no OS randomness
+/// for std (and `SystemTime::now` panics there); the browser layer passes its own random seed.
+#[cfg(target_arch = "wasm32")]
+fn default_seed() -> u64 {
+    0x5eed
+}
+
 impl Config {
-    /// A guest configuration for `room` with all defaults.
+    /// A guest configuration for `room` with all defaults, and natively a random
+    /// [`Config::seed`].
     pub fn new(room: impl Into<String>) -> Config {
         Config {
             room: room.into(),
@@ -201,7 +223,7 @@ impl Config {
             queue_limit: 100,
             join_commands: true,
             max_line: DEFAULT_MAX_LINE,
-            seed: 0x5eed,
+            seed: default_seed(),
         }
     }
 }

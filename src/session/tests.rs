@@ -43,6 +43,15 @@ fn rec(key: [u8; 8], nick: &str, auth: i64) -> UserRecord {
     }
 }
 
+/// [`Config::new`] with a fixed seed, so that jitter and client sessions are the same on every
+/// run (natively `Config::new` draws a random seed).
+fn config(room: &str) -> Config {
+    Config {
+        seed: 0x5eed,
+        ..Config::new(room)
+    }
+}
+
 fn frame(msgs: &[Incoming]) -> Vec<u8> {
     msgs.iter()
         .flat_map(|m| encode(&m.to_line()).unwrap())
@@ -121,7 +130,7 @@ impl H {
         h
     }
     fn guest() -> H {
-        H::new(Config::new("lobby"))
+        H::new(config("lobby"))
     }
     /// A guest with a `help` command that also runs when whispered.
     fn with_whispered_help() -> H {
@@ -135,7 +144,7 @@ impl H {
     }
     /// A token login (room `r`, token `t`, no member fields).
     fn token() -> H {
-        let mut cfg = Config::new("r");
+        let mut cfg = config("r");
         cfg.login = Login::Token {
             token: "t".into(),
             fields: UserFields::default(),
@@ -275,7 +284,7 @@ fn guest_join_flow_and_post_join_burst() {
 
 #[test]
 fn token_login_builds_a_fresh_hash_and_never_sends_the_token() {
-    let mut cfg = Config::new("myroom");
+    let mut cfg = config("myroom");
     cfg.login = Login::Token {
         token: "abcdef0123456789abcdef0123456789".into(),
         fields: UserFields {
@@ -305,15 +314,29 @@ fn token_login_builds_a_fresh_hash_and_never_sends_the_token() {
     assert!(!format!("{:?}", h.s).contains("abcdef0123456789abcdef0123456789"));
 }
 
+/// Natively every `Config::new` draws its own seed, so default-configured bots get different
+/// client sessions and reconnect jitter (it was a fixed 0x5eed: every such bot joined with
+/// the same session and retried in step with the others after a server restart).
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn config_new_seeds_differ_natively() {
+    let (a, b) = (Config::new("lobby"), Config::new("lobby"));
+    assert_ne!(a.seed, b.seed);
+    let session_id = |c: Config| Session::new(c).unwrap().session_id;
+    let (a, b) = (session_id(a), session_id(b));
+    assert_ne!(a, b);
+    assert_eq!((a.len(), b.len()), (32, 32));
+}
+
 #[test]
 fn bad_config_is_a_clear_error() {
-    let e = Session::new(Config::new("")).unwrap_err();
+    let e = Session::new(config("")).unwrap_err();
     assert!(e.message.contains("option `room`"), "{}", e.message);
-    let mut cfg = Config::new("r");
+    let mut cfg = config("r");
     cfg.login = Login::UserData("nick %E0%A4".into());
     let e = Session::new(cfg).unwrap_err();
     assert!(e.message.contains("option `userData`"), "{}", e.message);
-    let mut cfg = Config::new("r");
+    let mut cfg = config("r");
     cfg.session = Some("short".into());
     assert!(Session::new(cfg)
         .unwrap_err()
@@ -452,7 +475,7 @@ fn drop_reconnects_rejoins_and_delivers_queued_lines_once_in_order() {
 
 #[test]
 fn backoff_grows_and_stops_after_max_retries() {
-    let mut cfg = Config::new("lobby");
+    let mut cfg = config("lobby");
     cfg.reconnect = Some(ReconnectPolicy {
         max_retries: Some(3),
         ..ReconnectPolicy::default()
@@ -689,7 +712,7 @@ fn a_connect_while_an_attempt_runs_fails_rather_than_retries() {
 
 #[test]
 fn huge_durations_saturate_instead_of_overflowing() {
-    let mut cfg = Config::new("lobby");
+    let mut cfg = config("lobby");
     cfg.heartbeat_ms = u64::MAX;
     cfg.rate_limit = Some(RateLimit {
         lines: 5,
@@ -747,7 +770,7 @@ fn a_connect_during_a_reconnect_always_ends() {
     assert_eq!(failed, ["closed"], "the waiting connect() never settles");
 
     // Retries run out while such a connect() waits.
-    let mut cfg = Config::new("lobby");
+    let mut cfg = config("lobby");
     cfg.reconnect = Some(ReconnectPolicy {
         max_retries: Some(1),
         ..ReconnectPolicy::default()
@@ -811,7 +834,7 @@ fn malformed_input_is_an_error_event_not_a_panic() {
 
 #[test]
 fn queue_is_bounded_and_close_stops_everything() {
-    let mut cfg = Config::new("lobby");
+    let mut cfg = config("lobby");
     cfg.queue_limit = 2;
     let mut h = H::new(cfg);
     for t in ["a", "b", "c"] {
@@ -1910,7 +1933,7 @@ fn reconnect_does_not_refill_the_bucket() {
 
 #[test]
 fn keepalive_bypasses_the_bucket() {
-    let mut cfg = Config::new("lobby");
+    let mut cfg = config("lobby");
     cfg.rate_limit = Some(RateLimit {
         lines: 1,
         per_ms: 1_000_000,
@@ -1941,7 +1964,7 @@ fn nothing_sent_before_i2() {
 
 #[test]
 fn backoff_starts_over_after_a_rejoin() {
-    let mut cfg = Config::new("lobby");
+    let mut cfg = config("lobby");
     cfg.reconnect = Some(ReconnectPolicy {
         max_retries: Some(1),
         ..ReconnectPolicy::default()
@@ -2030,7 +2053,7 @@ fn a_silent_server_times_the_join_out() {
     assert_eq!((h.s.state(), h.closes), (State::Closed, 1));
 
     // 0 waits for ever (keepalive pings go on).
-    let mut cfg = Config::new("lobby");
+    let mut cfg = config("lobby");
     cfg.join_timeout_ms = 0;
     let mut h = H::new(cfg);
     h.s.connect(h.now);
@@ -2073,7 +2096,7 @@ fn a_reconnect_that_gets_no_answer_is_retried() {
 
 #[test]
 fn close_after_the_session_ended_drops_the_queue() {
-    let mut cfg = Config::new("lobby");
+    let mut cfg = config("lobby");
     cfg.reconnect = Some(ReconnectPolicy {
         max_retries: Some(1),
         ..ReconnectPolicy::default()
@@ -2257,7 +2280,7 @@ fn close_drops_queued_lines() {
 
 #[test]
 fn rejoin_clears_departed_users() {
-    let mut cfg = Config::new("lobby");
+    let mut cfg = config("lobby");
     cfg.join_commands = false;
     let mut h = H::new(cfg);
     h.join();
@@ -2405,7 +2428,7 @@ fn a_connect_while_joining_times_out_with_that_attempt() {
 /// A huge `join_timeout_ms` saturates instead of overflowing.
 #[test]
 fn a_huge_join_timeout_saturates() {
-    let mut cfg = Config::new("lobby");
+    let mut cfg = config("lobby");
     cfg.join_timeout_ms = u64::MAX;
     let mut h = H::new(cfg);
     h.s.connect(h.now);
