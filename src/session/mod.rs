@@ -296,6 +296,17 @@ impl ErrorInfo {
     }
 }
 
+/// The message alone ([`ErrorInfo::message`]: a server error's reads `UChat error 208: …`);
+/// the code and name are in their fields.
+impl std::fmt::Display for ErrorInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// So `?` turns it into `Box<dyn Error>` (or `anyhow::Error`).
+impl std::error::Error for ErrorInfo {}
+
 /// Something for the bot's user code (the JS event names in brackets).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {

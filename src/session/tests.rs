@@ -328,6 +328,26 @@ fn config_new_seeds_differ_natively() {
     assert_eq!((a.len(), b.len()), (32, 32));
 }
 
+/// `ErrorInfo` is a `std::error::Error` whose text is its message, so `?` works in a function
+/// returning `Box<dyn Error>`.
+#[test]
+fn error_info_is_an_error_whose_text_is_its_message() {
+    fn make(room: &str) -> Result<Session, Box<dyn std::error::Error>> {
+        Ok(Session::new(config(room))?)
+    }
+    let e = make("").unwrap_err();
+    let info = Session::new(config("")).unwrap_err();
+    assert_eq!(e.to_string(), info.message);
+    assert_eq!(info.to_string(), info.message);
+    assert!(e.to_string().contains("option `room`"), "{e}");
+    let server = ErrorInfo::server(&ErrorCode::from_code(208));
+    assert_eq!(server.to_string(), server.message);
+    assert!(
+        server.to_string().starts_with("UChat error 208: "),
+        "{server}"
+    );
+}
+
 #[test]
 fn bad_config_is_a_clear_error() {
     let e = Session::new(config("")).unwrap_err();
