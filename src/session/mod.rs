@@ -155,7 +155,10 @@ impl std::fmt::Debug for Login {
 
 /// Everything a [`Session`] needs to know up front. Not the server's URL: the host keeps it
 /// and opens it at each [`Action::Open`].
-#[derive(Clone, Debug)]
+///
+/// `Debug` hides the secrets: the room token (in [`Login::Token`]) and the room password
+/// print as `"<secret>"`.
+#[derive(Clone)]
 pub struct Config {
     /// Room id (the `room` attribute of `<u-chat>`).
     pub room: String,
@@ -190,6 +193,40 @@ pub struct Config {
     /// which the browser layer replaces with its own random seed. Set it for reproducible runs
     /// (tests).
     pub seed: u64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Every field by name, so that a new one cannot be left out of the output unnoticed.
+        let Config {
+            room,
+            login,
+            password,
+            session,
+            heartbeat_ms,
+            join_timeout_ms,
+            reconnect,
+            rate_limit,
+            queue_limit,
+            join_commands,
+            max_line,
+            seed,
+        } = self;
+        f.debug_struct("Config")
+            .field("room", room)
+            .field("login", login)
+            .field("password", &password.as_ref().map(|_| "<secret>"))
+            .field("session", session)
+            .field("heartbeat_ms", heartbeat_ms)
+            .field("join_timeout_ms", join_timeout_ms)
+            .field("reconnect", reconnect)
+            .field("rate_limit", rate_limit)
+            .field("queue_limit", queue_limit)
+            .field("join_commands", join_commands)
+            .field("max_line", max_line)
+            .field("seed", seed)
+            .finish()
+    }
 }
 
 /// [`Config::seed`]'s default: random natively, from std's `RandomState` (OS randomness once

@@ -348,6 +348,33 @@ fn error_info_is_an_error_whose_text_is_its_message() {
     );
 }
 
+/// `Debug` of the config, and so of the session, shows neither the room password nor the
+/// token (the password was printed in clear).
+#[test]
+fn debug_hides_the_room_password_and_the_token() {
+    let mut cfg = config("pw");
+    cfg.password = Some("hunter2-room-password".into());
+    cfg.login = Login::Token {
+        token: "TOPSECRET-token".into(),
+        fields: UserFields::default(),
+    };
+    let mut h = H::new(cfg.clone());
+    h.s.connect(h.now);
+    h.s.on_open(h.now);
+    for text in [
+        format!("{cfg:?}"),
+        format!("{cfg:#?}"),
+        format!("{:?}", h.s),
+    ] {
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("TOPSECRET"), "{text}");
+        assert_eq!(text.matches(r#""<secret>""#).count(), 2, "{text}");
+        assert!(text.contains(r#"room: "pw""#), "{text}");
+    }
+    assert!(format!("{cfg:?}").contains(r#"password: Some("<secret>")"#));
+    assert!(format!("{:?}", config("r")).contains("password: None"));
+}
+
 #[test]
 fn bad_config_is_a_clear_error() {
     let e = Session::new(config("")).unwrap_err();
