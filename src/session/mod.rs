@@ -184,7 +184,9 @@ pub struct Config {
     pub queue_limit: usize,
     /// Send the reference client's post-join burst (user list, io, chat log, notices).
     pub join_commands: bool,
-    /// Longest accepted incoming line in bytes.
+    /// Longest accepted incoming line in bytes (default [`DEFAULT_MAX_LINE`], 1 MiB); a longer
+    /// line is an `'error'` event and skipped. At least [`MIN_MAX_LINE`]: [`Session::new`]
+    /// refuses less, which would refuse the join's own lines.
     pub max_line: usize,
     /// Seed for the reconnect jitter, the client session (when [`Config::session`] is `None`)
     /// and the hash that tells chat-log replays from live lines. [`Config::new`] draws a
@@ -699,6 +701,11 @@ fn is_fatal(code: i64) -> bool {
     )
 }
 
+/// The smallest [`Config::max_line`] that [`Session::new`] accepts, in bytes. A `k` user record
+/// or a chat line is well under it; with a limit of a few bytes every line would be an error
+/// and a join would never complete.
+pub const MIN_MAX_LINE: usize = 4096;
+
 /// The hint for a socket that failed before it opened (DECISIONS.md "Keepalive, reconnect, rate" 4).
 pub const HANDSHAKE_HINT: &str = "The WebSocket handshake failed: nothing answered at the URL \
     (is the server running, e.g. `uchat sim` on that port?), or something between you and it \
@@ -948,12 +955,24 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session in state [`State::Idle`]. Fails with a clear message for bad configuration.
+    /// A session in state [`State::Idle`]. Fails with a clear message (code `config`, naming
+    /// the option) for bad configuration: an empty `room` or `token`, a `userData` or
+    /// `session` that does not parse, a `max_line` below [`MIN_MAX_LINE`].
     pub fn new(config: Config) -> Result<Session, ErrorInfo> {
         if config.room.is_empty() {
             return Err(ErrorInfo::sdk(
                 "config",
                 "option `room` is empty: give the room id, e.g. { room: 'myroom' }",
+            ));
+        }
+        if config.max_line < MIN_MAX_LINE {
+            // A fixed text (the number is MIN_MAX_LINE; a test holds them together): a
+            // formatted one cost +190 B of gzipped wasm for a check that the browser layer,
+            // which never sets `max_line`, cannot fail.
+            return Err(ErrorInfo::sdk(
+                "config",
+                "option `max_line` is below the minimum, 4096 bytes (a smaller limit refuses \
+                 ordinary lines from the server, and the join may never complete)",
             ));
         }
         if let Login::UserData(ud) = &config.login {

@@ -375,6 +375,27 @@ fn debug_hides_the_room_password_and_the_token() {
     assert!(format!("{:?}", config("r")).contains("password: None"));
 }
 
+/// A `max_line` of 0 (or a few bytes) made every line an error, so the session stayed in
+/// `Joining` for good; below `MIN_MAX_LINE` the config is refused, naming the option, and at
+/// the minimum a join completes.
+#[test]
+fn max_line_below_the_minimum_is_refused() {
+    for max_line in [0, 1, 100, MIN_MAX_LINE - 1] {
+        let mut cfg = config("r");
+        cfg.max_line = max_line;
+        let e = Session::new(cfg).unwrap_err();
+        assert_eq!(e.name, "config");
+        assert!(e.message.contains("option `max_line`"), "{}", e.message);
+        let min = format!("the minimum, {MIN_MAX_LINE} bytes");
+        assert!(e.message.contains(&min), "{}", e.message);
+    }
+    let mut cfg = config("lobby");
+    cfg.max_line = MIN_MAX_LINE;
+    let mut h = H::new(cfg);
+    h.join();
+    assert_eq!(h.s.state(), State::Joined);
+}
+
 #[test]
 fn bad_config_is_a_clear_error() {
     let e = Session::new(config("")).unwrap_err();
