@@ -376,8 +376,20 @@ pub enum Event {
         time_ms: f64,
         /// Sent by this bot.
         is_self: bool,
-        /// A chat-log replay (`chatList`, sent automatically after every join): its server time
-        /// is before this connection's join. Commands never fire for history.
+        /// A chat-log replay, not a live line: the answer to the `chatList` the session sends
+        /// after every join (and to one the bot sends itself). Commands never fire for
+        /// history, so a reconnect does not run old `!commands` again. A replay carries
+        /// nothing but its server time, in whole seconds, so the session decides by time and
+        /// by what it has seen (README "History", docs/DESIGN.md "History flag"):
+        /// * a line stamped before this connection's join (`i1`'s server second) is history;
+        /// * a line of the join's own second is live, unless the bot saw that line (sender,
+        ///   text and second) live before a quick reconnect; so a line of that second sent
+        ///   while the bot was away, or before it joined, counts as live and runs its command;
+        /// * while a `chatList` answer may still come (until live lines are stamped more than
+        ///   10 s after the request), a line older than the newest live line is history, and
+        ///   so is one of the newest second that repeats one of the last 128 lines seen live
+        ///   (same sender, text and second): a user's identical line sent twice in one second
+        ///   then counts as a replay, since on the wire the two look the same.
         history: bool,
     },
     /// `'whisper'`.
