@@ -79,6 +79,9 @@ impl std::borrow::Borrow<[u8]> for UserKey {
 /// but compares two eight-byte keys (every key the server sends) as one 64-bit word instead
 /// of a `memcmp` call, which the wasm build runs a byte at a time (docs/PERFORMANCE.md
 /// "Session 16").
+///
+/// Public for the session's user table (in another module) only, so hidden from the docs.
+#[doc(hidden)]
 #[repr(transparent)]
 #[derive(Debug)]
 pub struct KeyBytes([u8]);

@@ -37,6 +37,7 @@ impl Default for CommandOptions {
 
 /// A matched command, handed to user code.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandTrigger {
     /// The id [`CommandRouter::register`] returned.
     pub id: u32,

@@ -71,6 +71,7 @@
 
 mod commands;
 mod policy;
+#[doc(hidden)]
 pub mod tape;
 use tape::Tape;
 mod users;
@@ -121,6 +122,7 @@ impl Clock<'_> {
 
 /// How the bot identifies itself when joining (DECISIONS.md "Joining" 1).
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Login {
     /// No user data: a guest, optionally with a nick (the server may assign `손님1234`).
     Guest {
@@ -159,6 +161,7 @@ impl std::fmt::Debug for Login {
 /// `Debug` hides the secrets: the room token (in [`Login::Token`]) and the room password
 /// print as `"<secret>"`.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// Room id (the `room` attribute of `<u-chat>`).
     pub room: String,
@@ -269,6 +272,7 @@ impl Config {
 
 /// Connection state as seen by user code (`bot.state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum State {
     /// Created, `connect()` not called yet.
     Idle,
@@ -300,6 +304,7 @@ impl State {
 
 /// An error for user code: a code (ERR number or a string code), a name and an English message.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ErrorInfo {
     /// The ERR number, or `None` for SDK-side errors (then [`ErrorInfo::kind`] says what).
     pub code: Option<i64>,
@@ -348,10 +353,12 @@ impl std::error::Error for ErrorInfo {}
 
 /// Something for the bot's user code (the JS event names in brackets).
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Event {
     /// `'state'`.
     State(State),
     /// `'join'`: `i2` arrived; `connect()` resolves.
+    #[non_exhaustive]
     Joined {
         /// My user record.
         my: Rc<UserRecord>,
@@ -364,6 +371,7 @@ pub enum Event {
     /// end in [`Event::Joined`] (calls that wait together share it).
     JoinFailed(ErrorInfo),
     /// `'message'`.
+    #[non_exhaustive]
     Message {
         /// Sender (a record with only the key if the server never defined it), shared with the
         /// user table.
@@ -393,6 +401,7 @@ pub enum Event {
         history: bool,
     },
     /// `'whisper'`.
+    #[non_exhaustive]
     Whisper {
         /// Sender.
         from: Rc<UserRecord>,
@@ -408,6 +417,7 @@ pub enum Event {
         is_self: bool,
     },
     /// `'system'`.
+    #[non_exhaustive]
     System {
         /// The code.
         code: SystemCode,
@@ -423,6 +433,7 @@ pub enum Event {
     /// `'user.list'`.
     UserList(Vec<Rc<UserRecord>>),
     /// `'user.modi'`.
+    #[non_exhaustive]
     UserModi {
         /// Nick of the changed user (before the change).
         target: String,
@@ -436,6 +447,7 @@ pub enum Event {
     /// `'control'`.
     Control(Control),
     /// `'plugin'`.
+    #[non_exhaustive]
     Plugin {
         /// Sender.
         user: Rc<UserRecord>,
@@ -443,6 +455,7 @@ pub enum Event {
         message: PluginMessage,
     },
     /// `'disconnect'`.
+    #[non_exhaustive]
     Disconnect {
         /// WebSocket close code (1000 for a local close).
         code: u16,
@@ -452,6 +465,7 @@ pub enum Event {
         will_reconnect: bool,
     },
     /// `'reconnecting'`.
+    #[non_exhaustive]
     Reconnecting {
         /// 1-based attempt number.
         attempt: u32,
@@ -467,6 +481,7 @@ pub enum Event {
 /// Something the I/O layer (the host) must do, in the order [`Session::poll_action`] gives
 /// them (module docs, "Driving a session").
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Open a new WebSocket to the server. The host keeps the URL (the session and its
     /// [`Config`] have none; the browser layer takes it from the `url` option). Drop the old
@@ -485,6 +500,7 @@ pub enum Action {
     /// of the old socket let through after the report is taken for the current socket's (a
     /// `connect()` under way fails). The browser layer detaches the socket's handlers and
     /// reports the close itself in the same way.
+    #[non_exhaustive]
     Close {
         /// Close code.
         code: u16,
@@ -719,6 +735,7 @@ fn is_fatal(code: i64) -> bool {
 pub const MIN_MAX_LINE: usize = 4096;
 
 /// The hint for a socket that failed before it opened (DECISIONS.md "Keepalive, reconnect, rate" 4).
+#[doc(hidden)]
 pub const HANDSHAKE_HINT: &str = "The WebSocket handshake failed: nothing answered at the URL \
     (is the server running, e.g. `uchat sim` on that port?), or something between you and it \
     answered the upgrade with a plain HTTP page. Some ISPs and proxies intercept plain ws:// \
@@ -733,6 +750,7 @@ type FiredLine = (i64, bool, u32, Box<[u8]>, Box<[u8]>);
 /// a server could make the SDK hold an event with its message text (~260 bytes) for every
 /// 2-byte bad line of a message until the message is handled: a 34 MB message filled the
 /// 4 GiB of a wasm32 module's memory and ended every bot of the page (`unreachable`).
+#[doc(hidden)]
 pub const FRAME_ERRORS: u32 = 16;
 
 /// How long after a `chatList` its answer is waited for ([`SeenChat`]), in server seconds as the
@@ -1116,7 +1134,8 @@ impl Session {
         self.actions.pop_front()
     }
 
-    /// Next event for user code (none in tape mode: see [`Session::take_batch`]).
+    /// Next event for user code. (None ever in the browser layer's tape mode, which this crate's
+    /// web layer alone uses.)
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -1124,6 +1143,7 @@ impl Session {
     /// Tape mode on: from now on events are written to an event tape ([`tape`]) taken with
     /// [`Session::take_batch`], instead of being queued for [`Session::poll_event`]. Events
     /// already queued move to the tape.
+    #[doc(hidden)]
     pub fn use_tape(&mut self) {
         let mut tape = self.tape.take().unwrap_or_default();
         tape.extend(self.events.drain(..));
@@ -1131,12 +1151,14 @@ impl Session {
     }
 
     /// Tape mode: the events since the last call, or `None` if there are none.
+    #[doc(hidden)]
     pub fn take_batch(&mut self) -> Option<tape::Batch> {
         let tape = self.tape.as_mut()?;
         (!tape.is_empty()).then(|| tape.take_batch())
     }
 
     /// Tape mode: hand a dispatched batch back so its buffers are reused.
+    #[doc(hidden)]
     pub fn give_back(&mut self, batch: tape::Batch) {
         if let Some(t) = &mut self.tape {
             t.give_back(batch);
@@ -1242,6 +1264,10 @@ impl Session {
 
     /// One binary (or text, as UTF-8 bytes) WebSocket message arrived. `now_ms`: Unix-epoch
     /// milliseconds ([Time](crate::session#time)).
+    ///
+    /// A line that does not decode is an [`Event::Error`] (code `decode` or `message`) and the
+    /// frame's other lines are handled; at most 16 such errors per frame, then one
+    /// `too_many_errors` error counts the rest.
     pub fn on_frame(&mut self, now_ms: u64, bytes: &[u8]) {
         self.on_frame_at(Clock::Fixed(now_ms), bytes);
     }
