@@ -5,11 +5,11 @@
 //! [`Session`] owns no socket and no clock. The caller (the host: the web layer in the browser,
 //! a native bot, a test) feeds it what happened — [`Session::connect`], [`Session::on_open`],
 //! [`Session::on_frame`], [`Session::on_close`], [`Session::on_timeout`], [`Session::send`],
-//! [`Session::close`] — each with the current time (see [Time](#time)) (or, for frames,
+//! [`Session::close`] — each with the current time ([Time](#time); for frames, also
 //! [`Session::on_frame_with_clock`]: a clock read only if the frame needs the time), and then
-//! drains what to do:
-//! [`Session::poll_action`] (open a socket, send bytes, close it), [`Session::poll_event`] (events
-//! for the bot's user code) and [`Session::next_timeout`] (when to call `on_timeout` again).
+//! drains what to do: [`Session::poll_action`] (open a socket, send bytes, close it),
+//! [`Session::poll_event`] (events for the bot's user code) and [`Session::next_timeout`] (when
+//! to call `on_timeout` again).
 //!
 //! # Driving a session
 //!
@@ -36,6 +36,225 @@
 //!   (the state stays [`State::Joined`] with no socket and nothing reconnects); a host that
 //!   lets the old socket's close through as well (a reader task still running) makes it the
 //!   new socket's: a `connect()` under way fails, or a joined bot reconnects for nothing.
+//!
+//! ## Example
+//!
+//! A host loop that answers `!ping`, with an in-memory server (made with this crate's encoder)
+//! in place of the WebSocket and a clock that jumps to each timer instead of sleeping. A real
+//! bot (over tungstenite, say) has the same loop: it opens and closes a real socket, reads the
+//! real clock, and waits on the socket with a timeout at [`Session::next_timeout`]. `cargo
+//! test` runs this example.
+//!
+//! ```
+//! use std::collections::VecDeque;
+//! use uchat_bot::codec::{encode, Decoder};
+//! use uchat_bot::message::{ChatMessage, Command, Incoming, Outgoing, RoomInfo, RoomMode};
+//! use uchat_bot::message::{Style, UserKey, UserRecord};
+//! use uchat_bot::session::{Action, CommandOptions, Config, Event, Login, Session, State};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut config = Config::new("lobby");
+//!     config.login = Login::Guest { nick: Some("bot".into()) };
+//!     let mut session = Session::new(config)?;
+//!     session.commands_mut().register("ping", CommandOptions::default())?;
+//!
+//!     // Unix-epoch ms. A real bot reads the clock for every call it makes:
+//!     // `SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64`.
+//!     let mut now: u64 = 1_700_000_000_000;
+//!     let start = now;
+//!     // In place of a WebSocket to the URL the host keeps, an in-memory server (below); `socket`
+//!     // stands for the host's `Option<WebSocket>`.
+//!     let mut server = FakeServer::default();
+//!     let mut socket = false;
+//!     let mut log = Vec::new();
+//!
+//!     session.connect(now);
+//!     loop {
+//!         // 1. Carry out every action and handle every event until there are none: handling
+//!         //    an event may queue more (a reply's `Send`, `close()`'s `Close`).
+//!         let mut busy = false;
+//!         while let Some(action) = session.poll_action() {
+//!             busy = true;
+//!             match action {
+//!                 Action::Open => {
+//!                     // Drop the old socket if any (nothing of it may reach the session now) and
+//!                     // open one. A real host calls `on_open` once it has opened, or `on_close`
+//!                     // (1006) if the handshake fails.
+//!                     server.accept();
+//!                     socket = true;
+//!                     session.on_open(now);
+//!                 }
+//!                 Action::Send(bytes) => {
+//!                     if socket {
+//!                         server.receive(now, &bytes);
+//!                     }
+//!                 }
+//!                 Action::Close { code, reason, .. } => {
+//!                     if socket {
+//!                         server.hang_up(); // a real host sends its close frame here
+//!                         socket = false;
+//!                     }
+//!                     // Report the close yourself, and deliver nothing more of that socket.
+//!                     session.on_close(now, code, &reason);
+//!                 }
+//!                 _ => {}
+//!             }
+//!         }
+//!         while let Some(event) = session.poll_event() {
+//!             busy = true;
+//!             match event {
+//!                 Event::Joined { my, .. } => {
+//!                     log.push(format!("joined as {}", my.nick));
+//!                     if log.iter().filter(|l| l.starts_with("joined")).count() == 2 {
+//!                         session.close(now); // enough: leave after the second join
+//!                     }
+//!                 }
+//!                 Event::Command(c) if c.name == "ping" => {
+//!                     log.push(format!("!ping from {}", c.user.nick));
+//!                     session.send_chat(now, &Style::plain(), "pong")?; // queues a Send
+//!                 }
+//!                 Event::Message { user, content, history: false, .. } => {
+//!                     log.push(format!("{}: {content}", user.nick));
+//!                 }
+//!                 Event::Disconnect { code, will_reconnect, .. } => {
+//!                     log.push(format!("disconnect {code}, reconnect: {will_reconnect}"));
+//!                 }
+//!                 Event::Reconnecting { attempt, .. } => {
+//!                     log.push(format!("reconnect #{attempt}"));
+//!                 }
+//!                 _ => {}
+//!             }
+//!         }
+//!         if busy {
+//!             continue;
+//!         }
+//!         if session.state() == State::Closed {
+//!             break;
+//!         }
+//!         // 2. Wait for the socket or until the next timer, whichever comes first. (The fake
+//!         //    server's frames are there at once; with nothing to read, time jumps to the timer.)
+//!         match if socket { server.read() } else { None } {
+//!             Some(Read::Frame(frame)) => session.on_frame(now, &frame),
+//!             Some(Read::Closed) => {
+//!                 socket = false;
+//!                 session.on_close(now, 1006, ""); // 1006: closed without a close frame
+//!             }
+//!             None => match session.next_timeout(now) {
+//!                 Some(at) => {
+//!                     now = now.max(at);
+//!                     session.on_timeout(now); // a keepalive, a reconnect, a join timeout…
+//!                 }
+//!                 None => break, // nothing can happen any more
+//!             },
+//!         }
+//!     }
+//!     assert_eq!(
+//!         log,
+//!         [
+//!             "joined as bot",
+//!             "!ping from alice",
+//!             "alice: !ping",
+//!             "bot: pong",
+//!             "disconnect 1006, reconnect: true",
+//!             "reconnect #1",
+//!             "joined as bot",
+//!             "disconnect 1000, reconnect: false",
+//!         ]
+//!     );
+//!     // No timer ran but the reconnect's (its delay is at most 1 s): the reply went out at once.
+//!     assert!(now - start <= 1_000);
+//!     Ok(())
+//! }
+//!
+//! enum Read {
+//!     Frame(Vec<u8>),
+//!     Closed,
+//! }
+//!
+//! /// An in-memory UChat server in place of the WebSocket, with the crate's own encoder. Alice is
+//! /// in the room and says `!ping` after the bot's first join; the server drops the connection
+//! /// after the bot's first chat line.
+//! #[derive(Default)]
+//! struct FakeServer {
+//!     /// Frames for the bot on the current connection.
+//!     inbox: VecDeque<Vec<u8>>,
+//!     /// The server closes the connection once the inbox is empty.
+//!     closing: bool,
+//!     joins: u32,
+//!     lines: u32,
+//! }
+//!
+//! impl FakeServer {
+//!     fn accept(&mut self) {
+//!         (self.inbox, self.closing) = (VecDeque::new(), false);
+//!     }
+//!
+//!     fn hang_up(&mut self) {
+//!         self.inbox.clear();
+//!     }
+//!
+//!     /// What the bot's socket reads next; `None`: nothing for now.
+//!     fn read(&mut self) -> Option<Read> {
+//!         match self.inbox.pop_front() {
+//!             Some(frame) => Some(Read::Frame(frame)),
+//!             None if self.closing => Some(Read::Closed),
+//!             None => None,
+//!         }
+//!     }
+//!
+//!     fn send(&mut self, lines: &[Incoming]) {
+//!         let frame = lines.iter().flat_map(|m| encode(&m.to_line()).unwrap());
+//!         self.inbox.push_back(frame.collect());
+//!     }
+//!
+//!     /// A message from the bot.
+//!     fn receive(&mut self, now: u64, bytes: &[u8]) {
+//!         let (me, alice) = (UserKey(vec![1; 8]), UserKey(vec![2; 8]));
+//!         let user = |key: &UserKey, nick: &str| {
+//!             let record = UserRecord { nick: nick.into(), ..UserRecord::unknown(key.clone()) };
+//!             Incoming::User(record)
+//!         };
+//!         let time = Some((now / 1000) as i64);
+//!         let chat = |from: &UserKey, text: &str| {
+//!             let (from, style, text) = (from.clone(), String::new(), text.into());
+//!             Incoming::Message(ChatMessage { from, style, text, time })
+//!         };
+//!         for line in Decoder::new().feed(bytes) {
+//!             match Outgoing::from_line(line.unwrap()).unwrap() {
+//!                 Outgoing::Join(_) => {
+//!                     self.joins += 1;
+//!                     let room = RoomInfo {
+//!                         name: "Lobby".into(),
+//!                         mode: RoomMode::Basic,
+//!                         created: 0,
+//!                         flag_bytes: vec![],
+//!                         server_time: (now / 1000) as i64,
+//!                     };
+//!                     let i2 = Incoming::MyKey(me.clone()); // "you are in, with this key"
+//!                     self.send(&[Incoming::RoomInfo(room), user(&me, "bot"), i2]);
+//!                 }
+//!                 Outgoing::Command(Command::UserList { .. }) => {
+//!                     self.send(&[
+//!                         user(&alice, "alice"),
+//!                         Incoming::UserListEntry(Some(me.clone())),
+//!                         Incoming::UserListEntry(Some(alice.clone())),
+//!                         Incoming::UserListEntry(None),
+//!                     ]);
+//!                     if self.joins == 1 {
+//!                         self.send(&[chat(&alice, "!ping")]);
+//!                     }
+//!                 }
+//!                 Outgoing::Chat { text, .. } => {
+//!                     self.send(&[chat(&me, &text)]); // the server echoes chat to its sender
+//!                     self.lines += 1;
+//!                     self.closing = self.lines == 1;
+//!                 }
+//!                 _ => {} // the join burst's other commands, keepalive, disconnect
+//!             }
+//!         }
+//!     }
+//! }
+//! ```
 //!
 //! # Time
 //!
