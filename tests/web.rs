@@ -1349,6 +1349,24 @@ async fn from_element_joins_as_the_page_user() {
         .err()
         .unwrap();
     assert!(text(&e, "message").contains("`room` attribute"));
+    // A page whose user data comes from `user_data_url` (a script of the site's): refused with
+    // the way out, not joined as a guest; with `userData` given, accepted.
+    let scripted = doc.create_element("u-chat").unwrap();
+    scripted.set_attribute("room", "r").unwrap();
+    scripted
+        .set_attribute("user_data_url", "https://site.example/ud.php")
+        .unwrap();
+    let e = UChatBot::from_element(&scripted, JsValue::UNDEFINED)
+        .err()
+        .unwrap();
+    assert!(
+        text(&e, "message").contains("`user_data_url`")
+            && text(&e, "message").contains("{ userData }"),
+        "{}",
+        text(&e, "message")
+    );
+    let ud = options(&[("userData", "nick=a&time=1&hash=x".into())]);
+    assert!(UChatBot::from_element(&scripted, ud).is_ok());
 }
 
 /// A frame whose text is longer than hub.js builds with `String.fromCharCode` (4096 UTF-16

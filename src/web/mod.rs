@@ -829,8 +829,23 @@ impl UChatBot {
             ));
         }
         set(&options, "room", room);
+        let given =
+            |k: &str| !js_sys::Reflect::get(&options, &k.into()).is_ok_and(|v| v.is_undefined());
         if let Some(ud) = el.get_attribute("user_data").filter(|u| !u.is_empty()) {
             set(&options, "userData", ud);
+        } else if el
+            .get_attribute("user_data_url")
+            .is_some_and(|u| !u.is_empty())
+            && !given("userData")
+            && !given("token")
+        {
+            // uchat.js's second source of join data (PROTOCOL.md §4.1): a script of the site's.
+            // Without it the page's user would silently join as a guest.
+            return Err(type_error(
+                "fromElement: this <u-chat> has no `user_data` but a `user_data_url`, a script \
+                 of the site's that the SDK does not run; pass the user data yourself: \
+                 UChatBot.fromElement(el, { userData })",
+            ));
         }
         if let Some(pw) = el.get_attribute("password").filter(|p| !p.is_empty()) {
             set(&options, "password", pw);
