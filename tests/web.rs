@@ -1732,8 +1732,8 @@ async fn more_users_than_tape_slots_keep_their_own_records() {
                 frame.extend(
                     uchat_bot::codec::encode(&k_record(&key(i), &format!("u{i}"))).unwrap(),
                 );
-                // Joined, as senders are: the session keeps at most 4,096 records of users who
-                // are not present (src/session/users.rs).
+                // Joined, as senders are (the session keeps a bounded number of records of
+                // users who are not present, src/session/users.rs).
                 let join = uchat_bot::Line::new("j").with(uchat_bot::Field::Bin(key(i)));
                 frame.extend(uchat_bot::codec::encode(&join).unwrap());
             }

@@ -59,8 +59,14 @@ impl std::hash::Hasher for FxHasher {
 }
 
 /// How many records of users who are not present [`UserTable`] keeps at most (see
-/// `UserTable::upsert`).
-const ABSENT_MAX: usize = 4096;
+/// `UserTable::upsert`). A user list comes as all its `k` records first, then its `u` keys
+/// (`uchat sim` does so; the order of the real server is unknown): every record of a list is
+/// absent until the list ends, so this must exceed the largest list. The SDK asks for 10,000
+/// (uchat.js's `userList 10000`); 65,536 leaves room for larger asks and bounds what a server
+/// can make the table hold without a list (300,000 `k` lines for keys that never join left
+/// 38.6 MB of wasm memory, against 167 MB unbounded; a security audit's script). 4,096 was too few: lists of
+/// more users lost their first records (found by re-running a security audit's scripts).
+const ABSENT_MAX: usize = 1 << 16;
 
 /// `HashMap` with [`FxHasher`].
 pub(crate) type FxMap<K, V> =
@@ -620,7 +626,7 @@ mod tests {
         t.set_me(&key(1));
         t.quit("a");
         let absent = |i: u32| UserKey([&[0xab][..], &i.to_be_bytes()].concat());
-        let n = 3 * ABSENT_MAX as u32;
+        let n = ABSENT_MAX as u32 + 100;
         for i in 0..n {
             t.upsert(UserRecord {
                 nick: format!("x{i}"),
@@ -633,6 +639,32 @@ mod tests {
         assert_eq!(t.me().map(|r| r.nick.as_str()), Some("a"));
         assert_eq!(nicks(&t), ["b"]);
         assert_eq!(t.by_nick("b").map(|r| r.key.clone()), Some(key(2)));
+    }
+
+    /// A list of 10,001 users, records first and then their `u` keys (as `uchat sim` sends
+    /// it, and the SDK asks for 10,000): every user is present with their record.
+    #[test]
+    fn a_large_list_with_its_records_first_keeps_every_user() {
+        let mut t = UserTable::default();
+        let keys: Vec<UserKey> = (0u32..10_001)
+            .map(|i| UserKey(i.to_le_bytes().repeat(2)))
+            .collect();
+        for (i, k) in keys.iter().enumerate() {
+            t.upsert(UserRecord {
+                nick: format!("u{i}"),
+                ..UserRecord::unknown(k.clone())
+            });
+        }
+        t.set_present(&keys);
+        assert_eq!(t.len(), keys.len());
+        assert_eq!(
+            t.present().filter(|r| !r.nick.is_empty()).count(),
+            keys.len()
+        );
+        assert_eq!(
+            t.by_nick("u0").map(|r| r.key.clone()),
+            Some(keys[0].clone())
+        );
     }
 
     #[test]
