@@ -64,7 +64,7 @@ function lacksSimd() {
 }
 
 /** The error init() reports for `e`: CSP and missing SIMD explained, anything else as is. */
-function initError(e) {
+function initError(e, given) {
   if (isCspBlock(e)) return cspError(e);
   if (lacksSimd()) {
     const err = new Error(
@@ -81,8 +81,10 @@ function initError(e) {
   // without `import.meta.url`: "Invalid URL"), or ENOENT in Node.js.
   const err = new Error(
     `uchat-bot: the WebAssembly module could not be loaded (${e && e.message}). ` +
-      'Serve uchat_bot_bg.wasm next to index.js, or pass where it is: await init(urlOrBytes) ' +
-      '(for bundlers see the README, "Bundlers").',
+      (given
+        ? 'Check what was passed to init(): the URL of uchat_bot_bg.wasm, or its bytes.'
+        : 'Serve uchat_bot_bg.wasm next to index.js, or pass where it is: await init(urlOrBytes) ' +
+          '(for bundlers see the README, "Bundlers").'),
     { cause: e },
   );
   err.name = 'UChatInitError';
@@ -143,7 +145,7 @@ export default function init(input) {
       },
       (e) => {
         pending = null;
-        lastError = initError(e);
+        lastError = initError(e, input !== undefined && input !== null);
         throw lastError;
       },
     );
@@ -177,7 +179,7 @@ export function initSync(module) {
     pending = Promise.resolve(exports);
     return exports;
   } catch (e) {
-    lastError = initError(e);
+    lastError = initError(e, true);
     throw lastError;
   }
 }
@@ -190,7 +192,7 @@ export function isInitialized() {
 function notReady(what) {
   let state;
   if (lastError) {
-    state = `init() failed (${lastError.message}); fix that and call init() again`;
+    state = `init() failed (${lastError.message.replace(/^uchat-bot: /, '')}); fix that and call init() again`;
   } else if (pending) {
     state = 'init() was called but has not finished: await it first';
   } else {

@@ -425,6 +425,21 @@ out.warns = warns;
 console.log(JSON.stringify(out));
 `;
 
+// init() with no argument where the .wasm is missing next to index.js (a copy of the package
+// without it): code 'init', and the message says to serve the file or pass where it is.
+const NODE_NOWASM_JS = `import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'uchat-nowasm-'));
+fs.cpSync('node_modules/uchat-bot', dir, { recursive: true, filter: (f) => !f.endsWith('.wasm') });
+const { default: init } = await import(pathToFileURL(path.join(dir, 'index.js')).href);
+const out = {};
+try { await init(); out.code = 'resolved'; } catch (e) { out.code = e.code; out.message = e.message; out.cause = String(e.cause && e.cause.code); }
+fs.rmSync(dir, { recursive: true, force: true });
+console.log(JSON.stringify(out));
+`;
+
 /** Type-checked against the installed package's declarations under --strict. */
 const USAGE_TS = `import init, { UChatBot, type UChatBotEvents, type User, type UChatError } from 'uchat-bot';
 
@@ -608,6 +623,7 @@ async function main() {
       fs.writeFileSync(path.join(app, 'node-reconnect.mjs'), NODE_RECONNECT_JS);
       fs.writeFileSync(path.join(app, 'node-close.mjs'), NODE_CLOSE_JS);
       fs.writeFileSync(path.join(app, 'node-warn.mjs'), NODE_WARN_JS);
+      fs.writeFileSync(path.join(app, 'node-nowasm.mjs'), NODE_NOWASM_JS);
       const major = Number(process.versions.node.split('.')[0]);
       const wsFlags = major >= 22 ? [] : ['--experimental-websocket'];
       // Runs `node FLAGS SCRIPT URL` in the app; `onLine(text so far)` sees its output as it
@@ -647,6 +663,11 @@ async function main() {
         });
       });
       const refused = await runNode(wsFlags, 'node-bot.mjs', `ws://127.0.0.1:${deadPort}`);
+      const nowasm = await runNode([], 'node-nowasm.mjs', '');
+      check("Node.js: init() with the .wasm missing rejects with code 'init' and says to serve it or pass where it is",
+        nowasm.out && nowasm.out.code === 'init' && nowasm.out.cause === 'ENOENT' &&
+        /Serve uchat_bot_bg\.wasm next to index\.js/.test(nowasm.out.message) && /init\(urlOrBytes\)/.test(nowasm.out.message),
+        nowasm.detail);
       const warn = await runNode(wsFlags, 'node-warn.mjs', `${sim.url}|ws://127.0.0.1:${deadPort}`);
       check("Node.js: an 'error' nobody listens to is logged (console.warn), a rejected connect()'s is not",
         warn.out && warn.out.code === 'handshake' && warn.out.afterReject === 0 && warn.out.warns.length === 1 &&
@@ -797,8 +818,8 @@ async function main() {
     // (b'') The .wasm not found: init() says where to point it.
     {
       const { r } = await result(`${http}/nowasm.html`);
-      check("init() of a missing .wasm rejects with code 'init', says how to pass it, and keeps the browser's error",
-        r.code === 'init' && /could not be loaded/.test(r.message || '') && /init\(urlOrBytes\)/.test(r.message) &&
+      check("init(url) of a missing .wasm rejects with code 'init', points at what was passed, keeps the browser's error",
+        r.code === 'init' && /could not be loaded/.test(r.message || '') && /Check what was passed to init\(\)/.test(r.message) &&
         /404/.test(r.cause || ''), JSON.stringify(r));
     }
 
