@@ -256,7 +256,7 @@ const CSS = `
   --ubw-muted: #6b7280; --ubw-border: #e4e6eb; --ubw-panel: #f6f7f9; --ubw-radius: 14px;
   --ubw-ok: #16a34a; --ubw-warn: #d97706; --ubw-bad: #dc2626;
   color-scheme: light;
-  display: block; height: 540px; min-height: 320px;
+  display: block; height: 33.75em; min-height: 20em;
   font: medium/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;
   color: var(--ubw-fg);
 }

@@ -775,6 +775,15 @@ await run('site-widget', async (t) => {
     leak.style === 'normal' && /^(start|left)$/.test(leak.align) && leak.cursor === 'auto' && leak.wrap === 'normal' &&
     leak.font === '14px' && leak.pad === '14px', JSON.stringify(leak));
 
+  // A larger text size (the reader's, or font-size on the element) grows the widget's default
+  // height with it, so the chat log keeps its share (a fixed 540px left 87px of log at 32px
+  // text). The demo page sets its own height, so the default is read from the :host rule.
+  const big = await w(`const sheets = [...root.adoptedStyleSheets, ...[...root.querySelectorAll('style')].map((e) => e.sheet)];
+    const host = sheets.flatMap((sh) => [...sh.cssRules]).find((r) => r.selectorText === ':host' && r.style.height);
+    return host ? { height: host.style.height, min: host.style.minHeight } : null;`);
+  t.ok('the default height grows with the text size (em, 540px at 16px)',
+    big && big.height === '33.75em' && /em$/.test(big.min), JSON.stringify(big));
+
   // Right to left: the sides are logical (the user list's border is on its start side, the right).
   const rtl = await w(`root.host.dir = 'rtl';
     const u = getComputedStyle(root.querySelector('.users'));
