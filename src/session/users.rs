@@ -61,9 +61,11 @@ impl std::hash::Hasher for FxHasher {
 /// How many records of users who are not present [`UserTable`] keeps at most (see
 /// `UserTable::upsert`). A user list comes as all its `k` records first, then its `u` keys
 /// (`uchat sim` does so; the order of the real server is unknown): every record of a list is
-/// absent until the list ends, so this must exceed the largest list. The SDK asks for 10,000
-/// (uchat.js's `userList 10000`); 65,536 leaves room for larger asks and bounds what a server
-/// can make the table hold without a list (300,000 `k` lines for keys that never join left
+/// absent until the list ends, and the sweep keeps the newest half: a list of up to 32,768
+/// users stays whole whatever came before it. The SDK asks for 10,000 (uchat.js's `userList
+/// 10000`). The bound is on records of users who are not present (a room's present users,
+/// `j` lines included, are kept however many), what a server can make the table hold without
+/// a list (300,000 `k` lines for keys that never join left
 /// 38.6 MB of wasm memory, against 167 MB unbounded; a security audit's script). 4,096 was too few: lists of
 /// more users lost their first records (found by re-running a security audit's scripts).
 const ABSENT_MAX: usize = 1 << 16;
@@ -96,6 +98,9 @@ pub struct UserTable {
     me: Option<UserKey>,
     /// Counts the changes to the table ([`UserTable::changes`]).
     changes: u64,
+    /// Counts the `k` records of absent users (new keys and refreshes), the clock of
+    /// [`Entry::born`].
+    records: u64,
 }
 
 /// One key of [`UserTable::users`] (`rec`, `slot`) or one nick of [`UserTable::nicks`]
@@ -107,6 +112,9 @@ struct Entry {
     slot: Option<usize>,
     /// The present users with this nick, in arrival order.
     holders: Vec<UserKey>,
+    /// [`UserTable::records`] when this key's record last came: the sweep of absent records
+    /// keeps the newest (see `UserTable::upsert`).
+    born: u64,
 }
 
 impl UserTable {
@@ -131,26 +139,33 @@ impl UserTable {
             Some(e) => {
                 let prev = e.rec.replace(rec.clone());
                 let Some(slot) = e.slot else {
+                    // Refreshed: as new to the sweep (a list's `k` for a user already known).
+                    self.records += 1;
+                    e.born = self.records;
                     return;
                 };
                 (prev, slot)
             }
             None => {
                 // Entries beyond the present users are records of users not in the room (a
-                // chat-log replay's senders, a `k` before its `j`): a few normally, but a
-                // server could send endless `k` lines for keys that never join. Past
-                // `ABSENT_MAX` they are forgotten (not this one), so memory stays bounded;
-                // amortised O(1) per record.
+                // chat-log replay's senders, a `k` before its `j` or `u`): a few normally, but
+                // a server could send endless `k` lines for keys that never join. Past
+                // `ABSENT_MAX` the older half of them is forgotten (the newest ABSENT_MAX / 2
+                // records stay: a list whose records are still coming keeps them), so memory
+                // stays bounded; amortised O(1) per record.
                 if self.users.len().saturating_sub(self.len) > ABSENT_MAX {
                     let me = self.me.take();
+                    let from = self.records.saturating_sub(ABSENT_MAX as u64 / 2);
                     self.users
-                        .retain(|k, e| e.slot.is_some() || me.as_ref() == Some(k));
+                        .retain(|k, e| e.slot.is_some() || e.born > from || me.as_ref() == Some(k));
                     self.me = me;
                 }
+                self.records += 1;
                 self.users.insert(
                     key.clone(),
                     Entry {
                         rec: Some(rec.clone()),
+                        born: self.records,
                         ..Entry::default()
                     },
                 );
@@ -642,10 +657,16 @@ mod tests {
     }
 
     /// A list of 10,001 users, records first and then their `u` keys (as `uchat sim` sends
-    /// it, and the SDK asks for 10,000): every user is present with their record.
+    /// it, and the SDK asks for 10,000): every user is present with their record, also when
+    /// 60,000 records of absent users came before (the sweep falls inside the list).
     #[test]
     fn a_large_list_with_its_records_first_keeps_every_user() {
         let mut t = UserTable::default();
+        for i in 0u32..60_000 {
+            t.upsert(UserRecord::unknown(UserKey(
+                [&[0xee][..], &i.to_le_bytes()].concat(),
+            )));
+        }
         let keys: Vec<UserKey> = (0u32..10_001)
             .map(|i| UserKey(i.to_le_bytes().repeat(2)))
             .collect();
