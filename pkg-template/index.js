@@ -274,7 +274,7 @@ export class UChatBot extends WasmUChatBot {
     // passed to rust" (the glue is pinned to one wasm-bindgen version, so the field is stable).
     if (this.__wbg_ptr) {
       super.free();
-      Object.setPrototypeOf(this, freed());
+      Object.setPrototypeOf(this, freed(Object.getPrototypeOf(this)));
     }
   }
 
@@ -331,6 +331,15 @@ export class UChatBot extends WasmUChatBot {
   }
 }
 
+// `using bot = …` (where the engine has Symbol.dispose) frees through the facade's free(), so
+// a bot disposed after an explicit free() is left alone, and a disposed bot says it was freed.
+// (The glue's own `Symbol.dispose` is its raw free.)
+if (typeof Symbol.dispose === 'symbol') {
+  UChatBot.prototype[Symbol.dispose] = function () {
+    this.free();
+  };
+}
+
 /**
  * A `ws://`/`wss://` url that is no URL at all (a port over 65535, a space, an unclosed `[`)
  * would pass the wasm side's check and fail only at connect(), as code 'websocket' without
@@ -339,26 +348,30 @@ export class UChatBot extends WasmUChatBot {
 function checkUrl(options) {
   const url = options?.url;
   if (typeof url !== 'string' || !/^wss?:\/\//.test(url)) return;
+  let ok = !url.includes('#'); // a WebSocket URL has no #fragment (new WebSocket throws)
   try {
     new URL(url);
   } catch {
-    throw new TypeError(`option \`url\` is not a valid URL: "${url}" (check the host and the port)`);
+    ok = false;
   }
+  if (!ok) throw new TypeError(`option \`url\` is not a valid WebSocket URL: "${url}" (check the host, the port, no #fragment)`);
 }
 
-/** The prototype of a freed bot (see `free`), made at the first free(). */
-let FREED = null;
+/** The prototypes of freed bots (see `free`), one per class (a subclass keeps its own). */
+const FREED = new WeakMap();
 
 /**
  * Reads of the bot's methods and getters throw a `code: 'freed'` error (instead of the glue's
  * "null pointer passed to rust"); `free` and everything else (`instanceof`, `constructor`,
  * `Object.prototype`'s methods) behave as before.
  */
-function freed() {
+function freed(proto) {
   const own = (o, k) => Object.prototype.hasOwnProperty.call(o, k);
-  return (FREED ??= new Proxy(Object.create(UChatBot.prototype), {
+  if (FREED.has(proto)) return FREED.get(proto);
+  const p = new Proxy(Object.create(proto), {
     get(target, k, receiver) {
-      if (k !== 'free' && k !== 'constructor' && (own(UChatBot.prototype, k) || own(WasmUChatBot.prototype, k))) {
+      if (k !== 'free' && k !== 'constructor' && k !== Symbol.dispose &&
+        (own(UChatBot.prototype, k) || own(WasmUChatBot.prototype, k))) {
         const err = new Error(`uchat-bot: bot.${String(k)} was used after bot.free(); create a new UChatBot`);
         err.name = 'UChatFreedError';
         err.code = 'freed';
@@ -366,7 +379,9 @@ function freed() {
       }
       return Reflect.get(target, k, receiver);
     },
-  }));
+  });
+  FREED.set(proto, p);
+  return p;
 }
 
 function fun(v, what) {

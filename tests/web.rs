@@ -1365,6 +1365,11 @@ async fn from_element_joins_as_the_page_user() {
         "{}",
         text(&e, "message")
     );
+    let null_ud = options(&[("userData", JsValue::NULL)]);
+    assert!(
+        UChatBot::from_element(&scripted, null_ud).is_err(),
+        "userData: null is not given"
+    );
     let ud = options(&[("userData", "nick=a&time=1&hash=x".into())]);
     assert!(UChatBot::from_element(&scripted, ud).is_ok());
 }

@@ -77,7 +77,11 @@ export class Hub {
   emit(name, payload) {
     const list = this.listeners.get(name);
     if (list !== undefined && list.length !== 0) this.emitTo(name, list, payload);
-    else if (name === 'error') console.warn(`uchat-bot: ${payload.message} (error ${payload.code}; no 'error' listener)`);
+    else if (name === 'error' && (this.warned = (this.warned | 0) + 1) <= 10) {
+      // At most ten per bot: a server refusing every line would fill the console.
+      console.warn(`uchat-bot: ${payload.message} (error ${payload.code}; no 'error' listener` +
+        (this.warned === 10 ? '; further errors go unlogged until you add one)' : ')'));
+    }
   }
 
   /** `emit` to the (non-empty) listener list `list` of `name`. */

@@ -829,8 +829,11 @@ impl UChatBot {
             ));
         }
         set(&options, "room", room);
-        let given =
-            |k: &str| !js_sys::Reflect::get(&options, &k.into()).is_ok_and(|v| v.is_undefined());
+        // (`null` reads as not given, as the options do.)
+        let given = |k: &str| {
+            js_sys::Reflect::get(&options, &k.into())
+                .is_ok_and(|v| !(v.is_undefined() || v.is_null()))
+        };
         if let Some(ud) = el.get_attribute("user_data").filter(|u| !u.is_empty()) {
             set(&options, "userData", ud);
         } else if el

@@ -140,7 +140,7 @@ try {
   try { new UChatBot({}); } catch (e) { r.missingRoom = e instanceof TypeError && /room/.test(e.message); }
   // (Not a space in the host: Chromium's URL parser takes 'ws:// a b' and the socket then fails
   // at the lookup, as code 'handshake'; Node.js's refuses it, and so does this check there.)
-  r.badUrls = ['ws://127.0.0.1:99999/', 'ws://[::1'].map((url) => {
+  r.badUrls = ['ws://127.0.0.1:99999/', 'ws://[::1', 'ws://127.0.0.1:1/#x'].map((url) => {
     try { new UChatBot({ room: 'x', url }).free(); return 'accepted'; } catch (e) { return e instanceof TypeError ? e.message : String(e); }
   });
 
@@ -258,6 +258,22 @@ r.afterFree = [() => bot.state, () => bot.send('x'), () => bot.on('message', () 
   try { f(); return 'no error'; } catch (e) { return e.code + ': ' + e.message; }
 });
 r.freedInstance = bot instanceof UChatBot && typeof bot.toString() === 'string';
+// A subclass stays itself after free(): its own members work, the SDK's throw 'freed'.
+class MyBot extends UChatBot { hello() { return 'hi'; } }
+const mine = new MyBot({ room: 'x' });
+mine.free();
+let subState;
+try { subState = mine.state; } catch (e) { subState = e.code; }
+let hello;
+try { hello = mine.hello(); } catch (e) { hello = String(e.message); }
+r.subclass = [mine instanceof MyBot, hello, subState];
+// Symbol.dispose after free() does nothing; a disposed bot says it was freed.
+const d1 = new UChatBot({ room: 'x' });
+d1.free();
+try { d1[Symbol.dispose](); r.disposeAfterFree = true; } catch (e) { r.disposeAfterFree = String(e.message); }
+const d2 = new UChatBot({ room: 'x' });
+d2[Symbol.dispose]();
+try { d2.state; r.afterDispose = 'no error'; } catch (e) { r.afterDispose = e.code; }
 try { UChatBot.fromElement(document.querySelector('no-such-element')); r.fromNull = 'no error'; } catch (e) {
   r.fromNull = e instanceof TypeError && /<u-chat> element, got null/.test(e.message) ? true : String(e.message);
 }
@@ -416,10 +432,11 @@ const gone = new UChatBot({ room: 'consumer-warn', url: dead, nick: 'gone' });
 try { await gone.connect(); } catch (e) { out.code = e.code; }
 await new Promise((r) => setTimeout(r, 200));
 out.afterReject = warns.length;
-const bot = new UChatBot({ room: 'consumer-warn', url, nick: 'warnbot' });
+const bot = new UChatBot({ room: 'consumer-warn', url, nick: 'warnbot', rateLimit: false });
 await bot.connect();
-bot.send('x'.repeat(9000));
-for (let i = 0; i < 100 && warns.length === out.afterReject; i++) await new Promise((r) => setTimeout(r, 50));
+for (let i = 0; i < 12; i++) bot.send(String(i) + 'x'.repeat(9000));
+for (let i = 0; i < 100 && warns.length < 10; i++) await new Promise((r) => setTimeout(r, 50));
+await new Promise((r) => setTimeout(r, 500));
 bot.close();
 out.warns = warns;
 console.log(JSON.stringify(out));
@@ -669,9 +686,10 @@ async function main() {
         /Serve uchat_bot_bg\.wasm next to index\.js/.test(nowasm.out.message) && /init\(urlOrBytes\)/.test(nowasm.out.message),
         nowasm.detail);
       const warn = await runNode(wsFlags, 'node-warn.mjs', `${sim.url}|ws://127.0.0.1:${deadPort}`);
-      check("Node.js: an 'error' nobody listens to is logged (console.warn), a rejected connect()'s is not",
-        warn.out && warn.out.code === 'handshake' && warn.out.afterReject === 0 && warn.out.warns.length === 1 &&
-        /^uchat-bot: .*\(error 105; no 'error' listener\)$/.test(warn.out.warns[0]) && warn.exited, warn.detail);
+      check("Node.js: an 'error' nobody listens to is logged (console.warn, at most ten), a rejected connect()'s is not",
+        warn.out && warn.out.code === 'handshake' && warn.out.afterReject === 0 && warn.out.warns.length === 10 &&
+        /^uchat-bot: .*\(error 105; no 'error' listener\)$/.test(warn.out.warns[0]) &&
+        /further errors go unlogged/.test(warn.out.warns[9]) && warn.exited, warn.detail);
       check("Node.js: connect() to a port nobody listens on rejects with code 'handshake'", refused.out &&
         refused.out.code === 'handshake' && refused.out.state === 'closed' && refused.exited, refused.detail);
       // A reconnect attempt to a server that has gone fails the same way, and the next attempt
@@ -739,8 +757,8 @@ async function main() {
         r.queued === 'number' && r.usersHasMe === true, JSON.stringify(r));
       check('unknown event name throws a TypeError listing events', /unknown event/.test(r.badEvent || ''), r.badEvent);
       check('missing room throws a TypeError naming it', r.missingRoom === true);
-      check('a ws:// url that is not a URL (port, bracket) throws a TypeError naming `url`',
-        Array.isArray(r.badUrls) && r.badUrls.length === 2 && r.badUrls.every((m) => /^option `url` is not a valid URL: "ws:/.test(m)),
+      check('a ws:// url that is not a WebSocket URL (port, bracket, #fragment) throws a TypeError naming `url`',
+        Array.isArray(r.badUrls) && r.badUrls.length === 3 && r.badUrls.every((m) => /^option `url` is not a valid WebSocket URL: "ws:/.test(m)),
         JSON.stringify(r.badUrls));
       check("second client's user.join seen by the bot", r.userJoinSeen === true);
       check('typed helpers (mute, ban, report, chatList, …) send exactly their command() line',
@@ -781,6 +799,9 @@ async function main() {
         JSON.stringify(r.afterFree) === JSON.stringify(['state', 'send', 'on', 'connect'].map((m) =>
           `freed: uchat-bot: bot.${m} was used after bot.free(); create a new UChatBot`)) && r.freedInstance === true,
         JSON.stringify(r.afterFree) + ' ' + r.freedInstance);
+      check("a freed subclass keeps its class and own methods; Symbol.dispose after free() does nothing, and disposing frees",
+        JSON.stringify(r.subclass) === JSON.stringify([true, 'hi', 'freed']) && r.disposeAfterFree === true &&
+        r.afterDispose === 'freed', JSON.stringify([r.subclass, r.disposeAfterFree, r.afterDispose]));
       check('initSync() while init() is loading throws (await init() instead) and the later bot works',
         /^not_initialized: .*still loading/.test(r.syncDuring || '') && r.fromElement === true, r.syncDuring);
     }
