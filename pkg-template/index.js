@@ -63,40 +63,39 @@ function lacksSimd() {
   }
 }
 
-/** The error init() reports for `e`: CSP and missing SIMD explained, anything else as is. */
+/** An `Error` of the SDK: "uchat-bot: " + `message`, with `name`, `code` and, if given, the
+ * error it reports as `cause`. */
+function sdkError(name, code, message, cause) {
+  const err = new Error(`uchat-bot: ${message}`, cause === undefined ? undefined : { cause });
+  err.name = name;
+  err.code = code;
+  return err;
+}
+
+/**
+ * The error init() reports for `e` (`given`: whether init() was told where the module is): a
+ * CSP block and missing SIMD explained, anything else as a module that could not be loaded.
+ */
 function initError(e, given) {
   if (isCspBlock(e)) return cspError(e);
   if (lacksSimd()) {
-    const err = new Error(
-      'uchat-bot: this browser does not support WebAssembly SIMD, which uchat-bot needs ' +
-        `(Chrome/Edge 91+, Firefox 89+, Safari 16.4+). (Browser said: ${e && e.message})`,
-      { cause: e },
-    );
-    err.name = 'UChatUnsupportedError';
-    err.code = 'no_simd';
-    return err;
+    return sdkError('UChatUnsupportedError', 'no_simd',
+      'this browser does not support WebAssembly SIMD, which uchat-bot needs ' +
+        `(Chrome/Edge 91+, Firefox 89+, Safari 16.4+). (Browser said: ${e && e.message})`, e);
   }
   // Nearly always the .wasm not found where it was looked for: a 404 ("failed to fetch Wasm"),
   // a page served in its place ("expected magic word"), no URL to resolve it against (a bundle
   // without `import.meta.url`: "Invalid URL"), or ENOENT in Node.js.
-  const err = new Error(
-    `uchat-bot: the WebAssembly module could not be loaded (${e && e.message}). ` +
+  return sdkError('UChatInitError', 'init',
+    `the WebAssembly module could not be loaded (${e && e.message}). ` +
       (given
         ? 'Check what was passed to init(): the URL of uchat_bot_bg.wasm, or its bytes.'
         : 'Serve uchat_bot_bg.wasm next to index.js, or pass where it is: await init(urlOrBytes) ' +
-          '(for bundlers see the README, "Bundlers").'),
-    { cause: e },
-  );
-  err.name = 'UChatInitError';
-  err.code = 'init';
-  return err;
+          '(for bundlers see the README, "Bundlers").'), e);
 }
 
 function cspError(cause) {
-  const err = new Error(`uchat-bot: ${CSP_FIX} (Browser said: ${cause && cause.message})`, { cause });
-  err.name = 'UChatCspError';
-  err.code = 'csp';
-  return err;
+  return sdkError('UChatCspError', 'csp', `${CSP_FIX} (Browser said: ${cause && cause.message})`, cause);
 }
 
 /**
@@ -164,12 +163,8 @@ export function initSync(module) {
   if (pending) {
     // The glue would make a second instance, and the pending init() would then replace the
     // one that bots made in between use.
-    const err = new Error(
-      'uchat-bot: initSync() was called while init() is still loading the module; await that init() instead',
-    );
-    err.name = 'UChatNotInitializedError';
-    err.code = 'not_initialized';
-    throw err;
+    throw sdkError('UChatNotInitializedError', 'not_initialized',
+      'initSync() was called while init() is still loading the module; await that init() instead');
   }
   try {
     const bare =
@@ -198,13 +193,9 @@ function notReady(what) {
   } else {
     state = 'init() has not been called';
   }
-  const err = new Error(
-    `uchat-bot: ${what} was used before the WebAssembly module was initialised ` +
-      `(${state}). Initialise it once, first:\n  ${HOW_TO_INIT}`,
-  );
-  err.name = 'UChatNotInitializedError';
-  err.code = 'not_initialized';
-  return err;
+  return sdkError('UChatNotInitializedError', 'not_initialized',
+    `${what} was used before the WebAssembly module was initialised ` +
+      `(${state}). Initialise it once, first:\n  ${HOW_TO_INIT}`);
 }
 
 /**
@@ -372,10 +363,7 @@ function freed(proto) {
     get(target, k, receiver) {
       if (k !== 'free' && k !== 'constructor' && k !== Symbol.dispose &&
         (own(UChatBot.prototype, k) || own(WasmUChatBot.prototype, k))) {
-        const err = new Error(`uchat-bot: bot.${String(k)} was used after bot.free(); create a new UChatBot`);
-        err.name = 'UChatFreedError';
-        err.code = 'freed';
-        throw err;
+        throw sdkError('UChatFreedError', 'freed', `bot.${String(k)} was used after bot.free(); create a new UChatBot`);
       }
       return Reflect.get(target, k, receiver);
     },

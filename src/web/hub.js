@@ -47,6 +47,8 @@ export class Hub {
     this.chatAt = -1;
     this.chatCap = 0;
     this.chatView = undefined;
+    /** `error` events logged for want of a listener (see `emit`) */
+    this.warned = 0;
   }
 
   on(name, f, once) {
@@ -77,7 +79,7 @@ export class Hub {
   emit(name, payload) {
     const list = this.listeners.get(name);
     if (list !== undefined && list.length !== 0) this.emitTo(name, list, payload);
-    else if (name === 'error' && (this.warned = (this.warned | 0) + 1) <= 10) {
+    else if (name === 'error' && ++this.warned <= 10) {
       // At most ten per bot: a server refusing every line would fill the console.
       console.warn(`uchat-bot: ${payload.message} (error ${payload.code}; no 'error' listener` +
         (this.warned === 10 ? '; further errors go unlogged until you add one)' : ')'));
