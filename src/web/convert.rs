@@ -209,7 +209,8 @@ pub fn type_error(message: &str) -> JsValue {
     js_sys::TypeError::new(message).into()
 }
 
-fn get(v: &JsValue, key: &str) -> JsValue {
+/// `v[key]`, or `undefined` if reading it throws.
+pub fn get(v: &JsValue, key: &str) -> JsValue {
     Reflect::get(v, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 

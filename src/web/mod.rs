@@ -831,8 +831,8 @@ impl UChatBot {
         set(&options, "room", room);
         // (`null` reads as not given, as the options do.)
         let given = |k: &str| {
-            js_sys::Reflect::get(&options, &k.into())
-                .is_ok_and(|v| !(v.is_undefined() || v.is_null()))
+            let v = get(&options, k);
+            !(v.is_undefined() || v.is_null())
         };
         if let Some(ud) = el.get_attribute("user_data").filter(|u| !u.is_empty()) {
             set(&options, "userData", ud);
@@ -998,10 +998,8 @@ impl UChatBot {
                     "whispers",
                 ],
             )?;
-            let get =
-                |k: &str| js_sys::Reflect::get(&options, &k.into()).unwrap_or(JsValue::UNDEFINED);
             let num = |k: &str| -> Result<Option<f64>, JsValue> {
-                let v = get(k);
+                let v = get(&options, k);
                 if v.is_undefined() || v.is_null() {
                     return Ok(None);
                 }
@@ -1010,7 +1008,7 @@ impl UChatBot {
                     .map(Some)
                     .ok_or_else(|| type_error(&format!("onCommand option `{k}` must be a number")))
             };
-            let prefix = get("prefix");
+            let prefix = get(&options, "prefix");
             if !prefix.is_undefined() {
                 opts.prefix = prefix
                     .as_string()
@@ -1025,7 +1023,7 @@ impl UChatBot {
             if let Some(n) = num("minAuth")? {
                 opts.min_auth = n as i64;
             }
-            let whispers = get("whispers");
+            let whispers = get(&options, "whispers");
             if !whispers.is_undefined() {
                 opts.whispers = whispers
                     .as_bool()
