@@ -184,10 +184,14 @@ impl H {
         }
         self.now = end;
     }
-    fn join(&mut self) {
+    /// `connect()`, and the socket opens: the join line is sent, its answer awaited.
+    fn open(&mut self) {
         self.s.connect(self.now);
         self.s.on_open(self.now);
         self.drain();
+    }
+    fn join(&mut self) {
+        self.open();
         self.join_answer();
     }
     /// The server's answer to a join (`i1` at server time 1_700_000_005, my `k`, `i2`).
@@ -683,9 +687,7 @@ fn first_connect_failures_reject_without_retry() {
 
     // ERR 202 before i2: rejects with the code, no reconnect.
     let mut h = H::guest();
-    h.s.connect(h.now);
-    h.s.on_open(h.now);
-    h.drain();
+    h.open();
     h.server(&[Incoming::Error(ErrorCode::from_code(202))]);
     let info = h.join_failure();
     assert_eq!(info.code, Some(202));
@@ -698,9 +700,7 @@ fn first_connect_failures_reject_without_retry() {
 #[test]
 fn token_login_retries_once_with_a_fresh_hash_on_205() {
     let mut h = H::token();
-    h.s.connect(h.now);
-    h.s.on_open(h.now);
-    h.drain();
+    h.open();
     h.server(&[Incoming::Error(ErrorCode::from_code(205))]);
     assert_eq!(h.opens, 2, "one immediate retry");
     h.s.on_close(h.now, 1000, ""); // the replaced socket closing is ignored
@@ -764,9 +764,7 @@ fn a_connect_while_an_attempt_runs_fails_rather_than_retries() {
     h.s.on_close(h.now, 1006, "");
     h.advance(60_000);
     assert_eq!(h.s.state(), State::Connecting);
-    h.s.connect(h.now);
-    h.s.on_open(h.now);
-    h.drain();
+    h.open();
     h.take_events();
     h.server(&[Incoming::Error(ErrorCode::from_code(207))]);
     let ev = h.take_events();
@@ -847,9 +845,7 @@ fn a_connect_during_a_reconnect_always_ends() {
     h.join();
     h.s.on_close(h.now, 1006, "");
     h.advance(60_000);
-    h.s.connect(h.now);
-    h.s.on_open(h.now);
-    h.drain();
+    h.open();
     h.take_events();
     h.server(&[Incoming::Error(ErrorCode::from_code(207))]); // room full: may heal, retried
     h.drain();
@@ -2020,9 +2016,7 @@ fn keepalive_bypasses_the_bucket() {
 #[test]
 fn nothing_sent_before_i2() {
     let mut h = H::guest();
-    h.s.connect(h.now);
-    h.s.on_open(h.now);
-    h.drain();
+    h.open();
     h.s.send(h.now, &chat("early")).unwrap();
     h.server(&[Incoming::User(rec(ME, "봇", 0))]);
     assert!(h.chat_lines().is_empty(), "sent before the join");
@@ -2124,9 +2118,7 @@ fn a_silent_server_times_the_join_out() {
     let mut cfg = config("lobby");
     cfg.join_timeout_ms = 0;
     let mut h = H::new(cfg);
-    h.s.connect(h.now);
-    h.s.on_open(h.now);
-    h.drain();
+    h.open();
     h.advance(600_000);
     assert_eq!(h.s.state(), State::Joining);
     assert!(h.keys().contains(&"p"));
@@ -2192,9 +2184,7 @@ fn close_after_the_session_ended_drops_the_queue() {
 #[test]
 fn failed_join_leaves_no_timer() {
     let mut h = H::guest();
-    h.s.connect(h.now);
-    h.s.on_open(h.now);
-    h.drain();
+    h.open();
     h.server(&[Incoming::Error(ErrorCode::from_code(202))]);
     assert_eq!(h.s.state(), State::Closed);
     assert_eq!(h.s.next_timeout(h.now), None);
@@ -2370,9 +2360,7 @@ fn rejoin_clears_departed_users() {
 #[test]
 fn a_join_timeout_is_not_taken_for_a_late_close() {
     let mut h = H::token();
-    h.s.connect(h.now);
-    h.s.on_open(h.now);
-    h.drain();
+    h.open();
     h.server(&[Incoming::Error(ErrorCode::from_code(205))]);
     assert_eq!(h.opens, 2, "one immediate retry");
     // The host has not reported the replaced socket's close yet; the new socket is silent.
